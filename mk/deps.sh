@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages brig needs to build, test and run, and only those
+# that are missing, so that it is a quick no-op on a machine that has them all.
+# Usage: mk/deps.sh [extra-package...]
+set -euo pipefail
+
+packages=(
+    # build
+    gcc make pkg-config
+    librdkafka-dev libmsgpack-dev libseccomp-dev libsqlite3-dev
+    # tests: unit (cmocka), end to end (pytest with Debian's python3 and its modules)
+    libcmocka-dev python3 python3-pytest python3-msgpack python3-confluent-kafka
+    # runtimes the jail ships with (sandbox/runtimes.conf)
+    bash nodejs node-typescript
+    # the host tools the jail and its tests use
+    iproute2 procps
+    "$@"
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [ "$status" = installed ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: these packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

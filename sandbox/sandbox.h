@@ -1,0 +1,106 @@
+/* The jail: runs one program in fresh namespaces, cgroups, rlimits and a
+ * seccomp filter, and reports what became of it.
+ *
+ * A jail_context is made once per process (it detects cgroups, compiles the
+ * seccomp filter and claims a block of host uids); jail_run() may then be
+ * called from several threads at once, one jail per call. */
+#ifndef BRIG_SANDBOX_H
+#define BRIG_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schema/status.h"
+
+/* 0 means "no limit" only where noted; jail_limits_default() fills sane values. */
+struct jail_limits {
+    uint64_t wall_ms;      /* wall clock, enforced by the supervisor */
+    uint64_t cpu_ms;       /* CPU time of the whole tree (cgroup accounting) */
+    uint64_t memory_bytes; /* cgroup memory, swap not allowed */
+    uint64_t pids;         /* processes and threads in the tree */
+    uint64_t output_bytes; /* stdout + stderr together; past it the job is stopped */
+    uint64_t fsize_bytes;  /* RLIMIT_FSIZE: largest file the job may write */
+    uint64_t nofile;       /* RLIMIT_NOFILE */
+    uint64_t stack_bytes;  /* RLIMIT_STACK */
+    uint64_t tmp_bytes;    /* size of the tmpfs at /tmp */
+    uint64_t disk_bytes;   /* size of the tmpfs at /work when the jail makes it */
+    uint32_t cpu_millis;   /* CPU quota in thousandths of a core; 0 = no quota */
+};
+
+void jail_limits_default(struct jail_limits *limits);
+
+struct jail_bind {
+    const char *src; /* host path */
+    const char *dst; /* path inside the jail; NULL = same as src */
+    bool writable;
+};
+
+enum jail_stream { JAIL_STDOUT = 1, JAIL_STDERR = 2 };
+
+/* Called from jail_run()'s thread as output arrives, before it is capped:
+ * live logs and pass-through. */
+typedef void (*jail_output_fn)(void *ctx, enum jail_stream stream, const char *data, size_t len);
+
+struct jail_spec {
+    const char *const *argv; /* NULL-terminated; argv[0] absolute or found in the jail's PATH */
+    const char *const *env;  /* NULL-terminated "K=V" list added to PATH, HOME=/work, LANG */
+    const char *workdir;     /* host directory bound read-write at /work; NULL = a fresh
+                                tmpfs of limits.disk_bytes, gone with the jail */
+    const struct jail_bind *binds; /* extra binds */
+    size_t n_binds;
+    const void *stdin_data; /* the program's stdin; NULL = empty */
+    size_t stdin_len;
+    struct jail_limits limits;
+    jail_output_fn on_output; /* optional */
+    void *output_ctx;
+};
+
+struct jail_capture {
+    char *data; /* NUL-terminated for convenience; len excludes the NUL */
+    size_t len;
+    bool truncated;
+};
+
+struct jail_outcome {
+    brig_status status;
+    int exit_code; /* when the program exited */
+    int signal;    /* when it was killed by a signal */
+    uint64_t wall_us;
+    uint64_t cpu_us;
+    uint64_t peak_memory_bytes;
+    struct jail_capture out;
+    struct jail_capture err;
+    char syscall[32];  /* for BRIG_STATUS_SECCOMP: the refused call's name, "" if unknown */
+    char message[256]; /* for setup errors: the step that failed and the errno text */
+};
+
+void jail_outcome_free(struct jail_outcome *outcome);
+
+struct jail_context_config {
+    const char *cgroup_root; /* NULL = /sys/fs/cgroup; tests point it at a fake tree */
+    const char *state_dir;   /* NULL = /run/brig: uid-block locks and per-jail mounts */
+    unsigned max_jails;      /* concurrent jails this process may run; sizes its uid block */
+};
+
+struct jail_context;
+
+/* Returns 0, or -1 with a sentence in err that says what is missing. */
+int jail_context_new(const struct jail_context_config *config, struct jail_context **out,
+                     char *err, size_t errlen);
+void jail_context_free(struct jail_context *ctx);
+
+/* A hex SHA-256 of what the jail enforces (the seccomp program, mounts and
+ * default limits): recorded with every run so a replay can tell whether the
+ * policy changed. */
+const char *jail_policy_hash(const struct jail_context *ctx);
+
+/* Which cgroup hierarchy is in use: "v1" or "v2". */
+const char *jail_cgroup_version(const struct jail_context *ctx);
+
+/* Runs spec to completion. Always fills out (setup failures become
+ * BRIG_STATUS_SETUP_ERROR with a message); returns 0, or -1 when out->status
+ * is a setup error. */
+int jail_run(struct jail_context *ctx, const struct jail_spec *spec, struct jail_outcome *out);
+
+#endif

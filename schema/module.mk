@@ -1,0 +1,2 @@
+LIB_MODULES += schema
+schema_SRCS := $(wildcard schema/*.c)

@@ -1,0 +1,29 @@
+"""Shared fixtures for the end-to-end tests: where the built programs are."""
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("BRIG_BUILD", ROOT / "build"))
+
+
+def bin_path(name):
+    """A program from build/bin (brig, brig-worker, brig-jail)."""
+    path = BUILD / "bin" / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run make first")
+    return str(path)
+
+
+def helper_path(name):
+    """A test helper or attack program from build/helpers."""
+    path = BUILD / "helpers" / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run make e2e, which builds it")
+    return str(path)
+
+
+@pytest.fixture
+def root_dir():
+    return ROOT
