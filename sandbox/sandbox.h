@@ -42,11 +42,36 @@ enum jail_stream { JAIL_STDOUT = 1, JAIL_STDERR = 2 };
  * live logs and pass-through. */
 typedef void (*jail_output_fn)(void *ctx, enum jail_stream stream, const char *data, size_t len);
 
+struct jail_context;
+
+/* A job's /work: a size-limited tmpfs mounted on the host under the state
+ * directory, owned (through the tmpfs uid=/gid= options, never a chown) by a
+ * host uid claimed for the workspace's lifetime, that no other live workspace
+ * uses and that owns nothing else. Jails that share a workspace (a compile
+ * step, then a run) run as its uid. Freeing it unmounts it, so nothing the job
+ * left behind is ever walked or deleted by path. */
+struct jail_workspace;
+
+int jail_workspace_new(struct jail_context *ctx, uint64_t disk_bytes,
+                       struct jail_workspace **out, char *err, size_t errlen);
+void jail_workspace_free(struct jail_workspace *ws);
+
+/* An O_PATH descriptor of the workspace root, for host-side openat() work. */
+int jail_workspace_dirfd(const struct jail_workspace *ws);
+
+/* Writes a file at relpath (parents created as needed), refusing every
+ * symlink on the way (O_NOFOLLOW at each step) and any path that is absolute
+ * or has a ".." component. The file is owned by the workspace uid. */
+int jail_workspace_write_file(struct jail_workspace *ws, const char *relpath, const void *data,
+                              size_t len, unsigned mode, char *err, size_t errlen);
+
 struct jail_spec {
     const char *const *argv; /* NULL-terminated; argv[0] absolute or found in the jail's PATH */
     const char *const *env;  /* NULL-terminated "K=V" list added to PATH, HOME=/work, LANG */
-    const char *workdir;     /* host directory bound read-write at /work; NULL = a fresh
-                                tmpfs of limits.disk_bytes, gone with the jail */
+    struct jail_workspace *workspace; /* /work; NULL = a fresh one of limits.disk_bytes,
+                                         gone with the jail */
+    const char *workdir; /* instead of a workspace: a host directory bound read-write at
+                            /work, as it is (brig-jail --workdir) */
     const struct jail_bind *binds; /* extra binds */
     size_t n_binds;
     const void *stdin_data; /* the program's stdin; NULL = empty */
@@ -82,8 +107,6 @@ struct jail_context_config {
     const char *state_dir;   /* NULL = /run/brig: uid-block locks and per-jail mounts */
     unsigned max_jails;      /* concurrent jails this process may run; sizes its uid block */
 };
-
-struct jail_context;
 
 /* Returns 0, or -1 with a sentence in err that says what is missing. */
 int jail_context_new(const struct jail_context_config *config, struct jail_context **out,
