@@ -14,7 +14,7 @@ CC      := gcc
 endif
 BUILD   ?= build
 PYTHON  := /usr/bin/python3
-PKGS    := rdkafka msgpack libseccomp sqlite3 libcrypto
+PKGS    := rdkafka msgpack libseccomp sqlite3 libcrypto jansson
 
 # pkg-config runs once, at first use, after `deps` has installed the packages.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
@@ -40,7 +40,7 @@ FUZZ_TARGETS :=
 UNIT_TESTS   :=
 
 include producer/module.mk worker/module.mk sandbox/module.mk schema/module.mk
--include tests/module.mk
+-include tests/module.mk $(wildcard tests/*/module.mk)
 
 LIBS = $(foreach m,$(LIB_MODULES),$(BUILD)/lib/libbrig_$(m).a)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

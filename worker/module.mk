@@ -2,3 +2,4 @@ LIB_MODULES += worker
 worker_SRCS := $(filter-out worker/main.c,$(wildcard worker/*.c))
 PROGRAMS += brig-worker
 brig-worker_SRCS := worker/main.c
+UNIT_TESTS += test_tracker

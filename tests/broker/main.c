@@ -1,0 +1,84 @@
+/* brig-test-broker: the embedded mock Kafka cluster as a standalone process
+ * that tests drive through stdin, so they can take brokers down and back up.
+ *
+ *   brig-test-broker [-n BROKERS] [-p PARTITIONS] [-t PREFIX]
+ *
+ * Prints "bootstrap HOST:PORT,..." once the topics exist, then obeys one
+ * command per line: "down ID", "up ID" (ID -1 = every broker), "quit".
+ * Answers each command with "ok" or "error ...". EOF means quit. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker/broker.h"
+
+static int run_commands(struct embedded_broker *broker)
+{
+    char line[256];
+    while (fgets(line, sizeof(line), stdin)) {
+        int id = -1;
+        char verb[16];
+        if (sscanf(line, "%15s %d", verb, &id) < 1)
+            continue;
+        if (strcmp(verb, "quit") == 0)
+            break;
+        if (strcmp(verb, "down") == 0 || strcmp(verb, "up") == 0) {
+            bool down = verb[0] == 'd';
+            if (embedded_broker_set_down(broker, id, down) == 0)
+                printf("ok\n");
+            else
+                printf("error: no broker %d\n", id);
+        } else {
+            printf("error: unknown command %s\n", verb);
+        }
+        fflush(stdout);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int n_brokers = 1, partitions = 4, opt;
+    const char *prefix = "brig";
+    while ((opt = getopt(argc, argv, "n:p:t:")) != -1) {
+        switch (opt) {
+        case 'n':
+            n_brokers = atoi(optarg);
+            break;
+        case 'p':
+            partitions = atoi(optarg);
+            break;
+        case 't':
+            prefix = optarg;
+            break;
+        default:
+            fprintf(stderr, "usage: brig-test-broker [-n BROKERS] [-p PARTITIONS] [-t PREFIX]\n");
+            return 2;
+        }
+    }
+    if (n_brokers < 1 || partitions < 1) {
+        fprintf(stderr, "brig-test-broker: -n and -p must be at least 1\n");
+        return 2;
+    }
+
+    static const char *const suffixes[] = {"jobs", "results", "logs", "dlq"};
+    char names[4][256];
+    const char *topics[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(names[i], sizeof(names[i]), "%s.%s", prefix, suffixes[i]);
+        topics[i] = names[i];
+    }
+
+    char err[512];
+    struct embedded_broker *broker;
+    if (embedded_broker_start(n_brokers, topics, 4, partitions, &broker, err, sizeof(err)) < 0) {
+        fprintf(stderr, "brig-test-broker: %s\n", err);
+        return 1;
+    }
+    printf("bootstrap %s\n", embedded_broker_bootstraps(broker));
+    fflush(stdout);
+    int rc = run_commands(broker);
+    embedded_broker_stop(broker);
+    return rc;
+}
