@@ -23,6 +23,7 @@ CMOCKA_LIBS = $(eval CMOCKA_LIBS := $$(shell pkg-config --libs cmocka))$(CMOCKA_
 
 OPT_CFLAGS ?= -O2
 CFLAGS_ALL = -std=gnu11 $(OPT_CFLAGS) -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. \
+             -DBRIG_SOURCE_DIR='"$(CURDIR)"' \
              -MMD -MP $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(EXTRA_LDFLAGS) $(LDFLAGS)
 
@@ -114,13 +115,12 @@ $(foreach f,$(FUZZ_TARGETS),$(eval $(call fuzz_template,$(f))))
 
 .PHONY: fuzz-run
 fuzz-run: $(FUZZ_BINS)
-	@for f in $(FUZZ_TARGETS); do \
-	    corpus=$(BUILD)/corpus/$$f; log=$(BUILD)/fuzz/$$f.log; mkdir -p $$corpus; \
-	    echo "== $$f for $(FUZZ_SECONDS)s"; \
-	    if ! $(BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	@$(foreach f,$(FUZZ_TARGETS), \
+	    corpus=$(BUILD)/corpus/$(f); log=$(BUILD)/fuzz/$(f).log; mkdir -p $$corpus; \
+	    echo "== $(f) for $(FUZZ_SECONDS)s"; \
+	    if ! $(BUILD)/fuzz/$(f) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	            $$corpus $($(f)_SEEDS) >$$log 2>&1; then tail -n 60 $$log; exit 1; fi; \
-	    grep -E 'stat::number_of_executed_units|stat::peak_rss' $$log; \
-	done
+	    grep -E 'stat::number_of_executed_units|stat::peak_rss' $$log;)
 
 bench: all
 	mk/deps.sh bubblewrap

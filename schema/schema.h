@@ -1,0 +1,210 @@
+/* The wire schema: jobs, results, log chunks and dead letters as msgpack maps
+ * (schema/SCHEMA.md is the reference; this is its C binding).
+ *
+ * Decoding is strict: any message that breaks a rule is refused with a
+ * brig_error naming the field and the reason, and nothing is allocated.
+ * A decoded struct owns copies of everything it points to, in one arena
+ * released by its *_free function.
+ *
+ * Encoding takes a struct the caller filled (zero-initialise it, then set
+ * fields; pointers stay the caller's) and appends one message to a
+ * msgpack_sbuffer. The encoder then decodes what it wrote, so it never emits a
+ * message that a reader would refuse: it fails with the same brig_error
+ * instead, and leaves the buffer as it was. */
+#ifndef BRIG_SCHEMA_H
+#define BRIG_SCHEMA_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schema/bounds.h"
+#include "schema/status.h"
+
+/* field is a path into the message: "limits.memory_bytes", "args[3]",
+ * "files[\"a/b\"]"; empty when the message as a whole is at fault. */
+struct brig_error {
+    char field[64];
+    char reason[192];
+};
+
+/* "field: reason", or just the reason when the field is empty. */
+void brig_error_format(const struct brig_error *err, char *buf, size_t len);
+
+/* Binary data; data == NULL means absent. Decoded data is followed by a NUL
+ * that len does not count, so text-like data can be printed as it is. */
+struct brig_bytes {
+    const char *data;
+    size_t len;
+};
+
+struct brig_pair {
+    const char *name;
+    const char *value;
+};
+
+struct brig_file {
+    const char *path;
+    struct brig_bytes content;
+};
+
+/* 0 in a field means "not given": brig_limits_resolve() fills the default. */
+struct brig_limits {
+    uint64_t wall_ms;
+    uint64_t cpu_ms;
+    uint64_t memory_bytes;
+    uint64_t pids;
+    uint64_t output_bytes;
+    uint64_t fsize_bytes;
+    uint64_t disk_bytes;
+    uint64_t tmp_bytes;
+    uint64_t cpu_millis;
+    uint64_t collect_bytes;
+};
+
+/* Copies given, with every field left at 0 replaced by its default. */
+void brig_limits_resolve(const struct brig_limits *given, struct brig_limits *effective);
+
+enum brig_network_mode { BRIG_NETWORK_NONE = 0, BRIG_NETWORK_ALLOW };
+
+/* One allow-list entry, as in "*.example.com:443". */
+struct brig_net_rule {
+    const char *host; /* lowercase name, IPv4 literal, or IPv6 literal without brackets */
+    bool wildcard;    /* "*.host": every name ending in ".host", not host itself */
+    uint16_t port;    /* 0 = every port */
+};
+
+struct brig_network {
+    enum brig_network_mode mode;
+    struct brig_net_rule *rules;
+    size_t rule_count;
+};
+
+struct brig_job {
+    const char *id;
+    const char *runtime; /* exactly one of runtime and argv */
+    const char *const *argv;
+    size_t argv_count;
+    struct brig_bytes code; /* required with runtime, refused with argv */
+    const char *const *args;
+    size_t args_count;
+    struct brig_bytes stdin_data;
+    struct brig_pair *env;
+    size_t env_count;
+    struct brig_file *files;
+    size_t file_count;
+    struct brig_limits limits;
+    struct brig_network network;
+    const char *session; /* NULL or "" = stateless */
+    const char *const *collect;
+    size_t collect_count;
+    const char *reply_topic; /* NULL = <prefix>.results */
+    bool stream_logs;
+    struct brig_pair *metadata;
+    size_t metadata_count;
+    uint64_t deadline_ms; /* 0 = none */
+    const char *replay_of;
+    msgpack_zone *arena; /* owns the above when decoded; NULL when caller-built */
+};
+
+struct brig_omitted_file {
+    const char *path;
+    const char *reason;
+};
+
+struct brig_result {
+    const char *id;
+    uint64_t attempt; /* >= 1 */
+    brig_status status;
+    bool has_exit_code;
+    int exit_code;
+    int signal; /* 0 = none */
+    struct brig_bytes stdout_data;
+    struct brig_bytes stderr_data;
+    bool stdout_truncated;
+    bool stderr_truncated;
+    struct brig_file *files;
+    size_t file_count;
+    struct brig_omitted_file *files_omitted;
+    size_t omitted_count;
+    bool has_usage;
+    uint64_t wall_us;
+    uint64_t cpu_us;
+    uint64_t peak_memory_bytes;
+    const char *runtime_name; /* NULL = no runtime field */
+    const char *runtime_version;
+    const char *worker_id;
+    uint64_t received_ms; /* 0 = absent, as for the other times */
+    uint64_t started_ms;
+    uint64_t finished_ms;
+    const char *error;
+    const char *syscall;
+    struct brig_pair *metadata;
+    size_t metadata_count;
+    const char *session;
+    const char *replay_of;
+    msgpack_zone *arena;
+};
+
+enum brig_stream { BRIG_STREAM_STDOUT = 1, BRIG_STREAM_STDERR = 2 };
+
+struct brig_log_chunk {
+    const char *id;
+    uint64_t attempt;
+    enum brig_stream stream;
+    uint64_t seq; /* from 0 for each (id, attempt, stream) */
+    struct brig_bytes data;
+    uint64_t ts_ms;
+    bool eos;
+    msgpack_zone *arena;
+};
+
+struct brig_dead_letter {
+    struct brig_bytes data; /* the original message, or its first BRIG_DEAD_LETTER_DATA_MAX bytes */
+    bool data_truncated;
+    const char *id; /* the job id when one could be recovered */
+    const char *topic;
+    uint64_t partition;
+    uint64_t offset;
+    const char *reason;
+    const char *field; /* may be NULL or "" */
+    uint64_t received_ms;
+    const char *worker_id;
+    msgpack_zone *arena;
+};
+
+/* Each decoder returns 0, or -1 with err filled and *out zeroed. */
+int brig_job_decode(const void *buf, size_t len, struct brig_job *out, struct brig_error *err);
+int brig_result_decode(const void *buf, size_t len, struct brig_result *out,
+                       struct brig_error *err);
+int brig_log_chunk_decode(const void *buf, size_t len, struct brig_log_chunk *out,
+                          struct brig_error *err);
+int brig_dead_letter_decode(const void *buf, size_t len, struct brig_dead_letter *out,
+                            struct brig_error *err);
+
+/* Each encoder appends one message to out and returns 0, or -1 with err
+ * filled and out unchanged. */
+int brig_job_encode(const struct brig_job *job, msgpack_sbuffer *out, struct brig_error *err);
+int brig_result_encode(const struct brig_result *result, msgpack_sbuffer *out,
+                       struct brig_error *err);
+int brig_log_chunk_encode(const struct brig_log_chunk *chunk, msgpack_sbuffer *out,
+                          struct brig_error *err);
+int brig_dead_letter_encode(const struct brig_dead_letter *letter, msgpack_sbuffer *out,
+                            struct brig_error *err);
+
+/* Release what a decoder allocated and zero the struct; harmless on a
+ * zeroed or caller-built struct. */
+void brig_job_free(struct brig_job *job);
+void brig_result_free(struct brig_result *result);
+void brig_log_chunk_free(struct brig_log_chunk *chunk);
+void brig_dead_letter_free(struct brig_dead_letter *letter);
+
+/* Best effort on a job that failed to decode (truncated, wrong types, ...):
+ * finds a valid top-level "id" and, if there is one, a valid "reply_topic"
+ * (else reply_topic is set to ""), so the sender can be told with a rejected
+ * result. Returns false when no valid id was found. Never reads past len. */
+bool brig_job_peek_reply(const void *buf, size_t len, char *id, size_t idlen, char *reply_topic,
+                         size_t tlen);
+
+#endif
