@@ -10,7 +10,7 @@ packages=(
     librdkafka-dev libmsgpack-dev libseccomp-dev libsqlite3-dev libssl-dev libjansson-dev
     # tests: unit (cmocka), end to end (pytest with Debian's python3 and its modules)
     libcmocka-dev python3 python3-pytest python3-msgpack python3-confluent-kafka
-    # runtimes the jail ships with (sandbox/runtimes.conf)
+    # runtimes the jail ships with (sandbox/runtimes.json)
     bash nodejs node-typescript
     # the host tools the jail and its tests use
     iproute2 procps

@@ -123,7 +123,7 @@ const char *jail_cgroup_version(const struct jail_context *ctx);
 
 /* Runs spec to completion. Always fills out (setup failures become
  * BRIG_STATUS_SETUP_ERROR with a message); returns 0, or -1 when out->status
- * is a setup error. */
+ * is a setup error or an internal error (the jail's own teardown failed). */
 int jail_run(struct jail_context *ctx, const struct jail_spec *spec, struct jail_outcome *out);
 
 #endif

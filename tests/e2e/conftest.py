@@ -27,3 +27,15 @@ def helper_path(name):
 @pytest.fixture
 def root_dir():
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def reachable_tmp_path(tmp_path):
+    """Jails reach their state directory as an unprivileged host uid, so the
+    temporary directories tests put it in must be searchable by others
+    (pytest makes them 0700)."""
+    path = tmp_path
+    while path != path.parent and path.stat().st_mode & 0o001 == 0:
+        path.chmod(path.stat().st_mode | 0o711)
+        path = path.parent
+    return tmp_path

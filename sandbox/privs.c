@@ -1,0 +1,144 @@
+/* What the job keeps of the worker: nothing. No capability (bounding,
+ * ambient, effective, permitted, inheritable), no_new_privs, default signal
+ * handling, no descriptor but 0-2 (the caller closes them), and an
+ * environment made from scratch. */
+#include <errno.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sandbox/jail_impl.h"
+
+int privs_drop(int cap_last_cap, struct jail_fail *fail)
+{
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return fail_at(fail, "set no_new_privs", errno);
+    /* The bounding set first: dropping from it takes CAP_SETPCAP. */
+    for (int cap = 0; cap <= cap_last_cap; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+            return fail_at(fail, "drop the bounding capabilities", errno);
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
+        return fail_at(fail, "clear the ambient capabilities", errno);
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capset, &header, data) != 0)
+        return fail_at(fail, "clear the capabilities", errno);
+    return 0;
+}
+
+/* The kernel's struct sigaction, for rt_sigaction without glibc, which
+ * refuses to touch the two signals it keeps for itself (32 and 33) and whose
+ * handlers the child must not keep either. */
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
+void privs_reset_signals(void)
+{
+    struct kernel_sigaction dfl = {.handler = SIG_DFL};
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+    }
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
+}
+
+static const char *const default_env[] = {
+    "PATH=/usr/local/bin:/usr/bin:/bin",
+    "HOME=/work",
+    "LANG=C.UTF-8",
+};
+#define DEFAULT_ENV_COUNT (sizeof(default_env) / sizeof(default_env[0]))
+
+static size_t env_name_len(const char *entry)
+{
+    return strcspn(entry, "=");
+}
+
+char **privs_build_env(const char *const *env, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (; env != NULL && env[n] != NULL; n++) {
+        size_t name = env_name_len(env[n]);
+        if (name == 0 || env[n][name] != '=') {
+            snprintf(err, errlen, "env[%zu] \"%.40s\" is not NAME=VALUE", n, env[n]);
+            return NULL;
+        }
+    }
+    /* The entries point at the caller's strings, which outlive the jail. */
+    char **envp = calloc(DEFAULT_ENV_COUNT + n + 1, sizeof(*envp));
+    if (envp == NULL) {
+        snprintf(err, errlen, "allocating the environment: %s", strerror(errno));
+        return NULL;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < DEFAULT_ENV_COUNT; i++)
+        envp[count++] = (char *)default_env[i];
+    for (size_t i = 0; i < n; i++) {
+        size_t name = env_name_len(env[i]);
+        size_t slot = 0;
+        while (slot < count &&
+               !(env_name_len(envp[slot]) == name && memcmp(envp[slot], env[i], name) == 0))
+            slot++;
+        envp[slot] = (char *)env[i];
+        if (slot == count)
+            count++;
+    }
+    envp[count] = NULL;
+    return envp;
+}
+
+char **privs_exec_candidates(const char *argv0, char *const *envp, char *err, size_t errlen)
+{
+    if (argv0 == NULL || argv0[0] == '\0') {
+        snprintf(err, errlen, "argv[0] is empty");
+        return NULL;
+    }
+    const char *path = "";
+    if (strchr(argv0, '/') != NULL) {
+        path = NULL;
+    } else {
+        for (size_t i = 0; envp[i] != NULL; i++) {
+            if (strncmp(envp[i], "PATH=", 5) == 0)
+                path = envp[i] + 5;
+        }
+    }
+    /* One block: the pointer array, then the strings. */
+    size_t count = 1, bytes = strlen(argv0) + 1;
+    for (const char *p = path; p != NULL && *p != '\0'; p += strcspn(p, ":"), p += *p == ':') {
+        count++;
+        bytes += strcspn(p, ":") + 1 + strlen(argv0) + 1;
+    }
+    char **candidates = malloc((count + 1) * sizeof(char *) + bytes);
+    if (candidates == NULL) {
+        snprintf(err, errlen, "allocating the program's search path: %s", strerror(errno));
+        return NULL;
+    }
+    char *text = (char *)(candidates + count + 1);
+    size_t n = 0;
+    if (path == NULL) {
+        candidates[n++] = strcpy(text, argv0);
+    } else {
+        for (const char *p = path; *p != '\0'; p += strcspn(p, ":"), p += *p == ':') {
+            size_t dir = strcspn(p, ":");
+            if (dir == 0)
+                continue;
+            int len = sprintf(text, "%.*s/%s", (int)dir, p, argv0);
+            candidates[n++] = text;
+            text += len + 1;
+        }
+    }
+    candidates[n] = NULL;
+    return candidates;
+}

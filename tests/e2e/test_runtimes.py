@@ -1,0 +1,236 @@
+"""brig-jail --lang: each shipped runtime end to end, compile errors, runtime
+versions in the record, and how the runtime table is found and checked."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, bin_path
+
+TIMEOUT = 300
+TABLE = ROOT / "sandbox" / "runtimes.json"
+
+HELLO = {
+    "python": ("main.py", "import sys\nprint('hello from python', sys.argv[1:])\n",
+               r"Python 3\.\d+"),
+    "javascript": ("main.js", "console.log('hello from javascript', process.argv.slice(2));\n",
+                   r"v\d+\.\d+"),
+    "typescript": ("main.ts",
+                   "const who: string = 'typescript';\nconsole.log(`hello from ${who}`);\n",
+                   r"typescript \d+\.\d+.*node v\d+"),
+    "bash": ("main.sh", "echo \"hello from bash ${BASH_VERSINFO[0]} $*\"\n", r"GNU bash"),
+    "sh": ("main.sh", "echo \"hello from sh $*\"\n", r"dash \d"),
+    "c": ("main.c",
+          "#include <math.h>\n#include <stdio.h>\n"
+          "int main(int argc, char **argv) {\n"
+          "    printf(\"hello from c %d %.0f\\n\", argc, sqrt(16.0));\n    return 0;\n}\n",
+          r"gcc"),
+}
+
+EXPECTED = {
+    "python": b"hello from python []\n",
+    "javascript": b"hello from javascript []\n",
+    "typescript": b"hello from typescript\n",
+    "bash": re.compile(rb"hello from bash \d+ \n"),
+    "sh": b"hello from sh \n",
+    "c": b"hello from c 1 4\n",
+}
+
+
+def jail(*args, stdin=None, env=None, exe=None):
+    argv = [exe or bin_path("brig-jail")] + [str(a) for a in args]
+    run_env = {"PATH": os.environ["PATH"], "BRIG_RUNTIMES": str(TABLE)}
+    if env is not None:
+        run_env = {"PATH": os.environ["PATH"], **env}
+    return subprocess.run(argv, input=stdin, capture_output=True, env=run_env, timeout=TIMEOUT)
+
+
+def check_stdout(lang, stdout):
+    expected = EXPECTED[lang]
+    if isinstance(expected, bytes):
+        assert stdout == expected
+    else:
+        assert expected.fullmatch(stdout), stdout
+
+
+@pytest.mark.parametrize("lang", sorted(HELLO))
+def test_hello_from_a_file(lang, tmp_path):
+    name, code, version = HELLO[lang]
+    source = tmp_path / name
+    source.write_text(code)
+    record_path = tmp_path / "o.json"
+    proc = jail("--lang", lang, "--code", source, "--json", record_path)
+    assert proc.returncode == 0, proc.stderr
+    check_stdout(lang, proc.stdout)
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "ok"
+    assert record["runtime"]["name"] == lang
+    assert re.search(version, record["runtime"]["version"]), record["runtime"]
+    assert f"runtime={lang} (" in proc.stderr.decode()
+
+
+@pytest.mark.parametrize("lang", sorted(HELLO))
+def test_hello_from_stdin(lang):
+    _, code, _ = HELLO[lang]
+    proc = jail("--quiet", "--lang", lang, "--code", "-", stdin=code.encode())
+    assert proc.returncode == 0, proc.stderr
+    check_stdout(lang, proc.stdout)
+    assert proc.stderr == b""
+
+
+def test_aliases_and_program_arguments():
+    proc = jail("--lang", "py", "--code", "-", "--", "one", "--two",
+                stdin=HELLO["python"][1].encode())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"hello from python ['one', '--two']\n"
+
+    proc = jail("--lang", "gcc", "--code", "-", "a", "b", stdin=HELLO["c"][1].encode())
+    assert proc.stdout == b"hello from c 3 4\n"
+
+
+def test_program_stdin_and_exit_status(tmp_path):
+    data = tmp_path / "data.txt"
+    data.write_text("3\n4\n")
+    code = tmp_path / "main.py"
+    code.write_text("import sys\nprint(sum(int(x) for x in sys.stdin))\nsys.exit(4)\n")
+    proc = jail("--lang", "python", "--code", code, "--stdin", data)
+    assert proc.returncode == 4
+    assert proc.stdout == b"7\n"
+
+
+def test_c_compile_error(tmp_path):
+    record_path = tmp_path / "o.json"
+    proc = jail("--lang", "c", "--code", "-", "--json", record_path,
+                stdin=b"int main(void) { return missing_name; }\n")
+    assert proc.returncode == 119, proc.stderr
+    assert proc.stdout == b""
+    err = proc.stderr.decode()
+    assert "main.c" in err and "missing_name" in err and "error" in err
+    assert "brig-jail: compile_error" in err
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "compile_error"
+    assert "missing_name" in record["stderr"]
+    assert record["stdout"] == ""
+    assert record["message"].startswith("gcc exited with status")
+    assert record["runtime"]["name"] == "c"
+
+
+def test_typescript_type_error_is_a_compile_error(tmp_path):
+    record_path = tmp_path / "o.json"
+    proc = jail("--lang", "ts", "--code", "-", "--json", record_path,
+                stdin=b"const n: number = 'not a number';\nconsole.log(n);\n")
+    assert proc.returncode == 119, proc.stderr
+    assert proc.stdout == b""
+    assert b"TS2322" in proc.stderr
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "compile_error"
+    assert "TS2322" in record["stderr"]
+    assert record["message"].startswith("tsc exited with status")
+
+
+def test_compiled_program_runs_in_a_fresh_jail_on_the_same_workspace():
+    # The compile step's processes are gone and its files stay: the program
+    # sees its own binary next to the source, and no compiler left running.
+    code = (b"#include <stdio.h>\n#include <unistd.h>\n"
+            b"int main(void) {\n"
+            b"    printf(\"%d %d %d\\n\", access(\"/work/main.c\", R_OK),"
+            b" access(\"/work/main\", X_OK), (int)getpid());\n"
+            b"    return 0;\n}\n")
+    proc = jail("--lang", "c", "--code", "-", stdin=code)
+    assert proc.returncode == 0, proc.stderr
+    main_c, main_bin, pid = proc.stdout.split()
+    assert (main_c, main_bin) == (b"0", b"0")
+    # A fresh pid namespace: the program is its init or close to it.
+    assert int(pid) <= 2
+
+
+def test_runtime_limits_still_apply(tmp_path):
+    record_path = tmp_path / "o.json"
+    proc = jail("--lang", "python", "--code", "-", "--wall-time", "1s", "--json", record_path,
+                stdin=b"import time\ntime.sleep(60)\n")
+    assert proc.returncode == 124
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "timeout"
+    assert record["runtime"]["name"] == "python"
+
+
+def test_unknown_language_lists_the_table():
+    proc = jail("--lang", "cobol", "--code", "-", stdin=b"")
+    assert proc.returncode == 2
+    err = proc.stderr.decode()
+    assert "--lang: no runtime \"cobol\"" in err
+    for name in HELLO:
+        assert name in err
+
+
+def test_bad_runtime_table_names_the_field(tmp_path):
+    table = tmp_path / "runtimes.json"
+    table.write_text(json.dumps({"runtimes": [
+        {"name": "shell", "source": "main.sh", "run": ["sh", "main.sh"],
+         "version": ["sh", "-c", "echo 1"], "compile": {"argv": ["true"],
+                                                        "limits": {"memory": "lots"}}}]}))
+    proc = jail("--runtimes", table, "--lang", "shell", "--code", "-", stdin=b"echo hi\n")
+    assert proc.returncode == 125
+    assert (f"{table}: runtimes[0] (\"shell\"): compile.limits.memory: \"lots\" is not a size"
+            in proc.stderr.decode())
+
+
+def test_broken_version_command_is_a_setup_error(tmp_path):
+    table = tmp_path / "runtimes.json"
+    table.write_text(json.dumps({"runtimes": [
+        {"name": "shell", "source": "main.sh", "run": ["sh", "main.sh"],
+         "version": ["sh", "-c", "exit 9"]}]}))
+    proc = jail("--runtimes", table, "--lang", "shell", "--code", "-", stdin=b"echo hi\n")
+    assert proc.returncode == 125
+    assert proc.stdout == b""
+    assert "runtime shell: the version command failed: sh exited with status 9" in \
+        proc.stderr.decode()
+
+
+def custom_table(path, name, word):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runtimes": [
+        {"name": name, "source": "main.sh", "run": ["sh", "main.sh", word],
+         "version": ["sh", "-c", f"echo {name} 1.0"]}]}))
+
+
+def test_runtime_table_search_order(tmp_path):
+    # An installed layout: <prefix>/bin/brig-jail and <prefix>/share/brig/runtimes.json.
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    exe = prefix / "bin" / "brig-jail"
+    shutil.copy(bin_path("brig-jail"), exe)
+    custom_table(prefix / "share" / "brig" / "runtimes.json", "installed", "from-share")
+    custom_table(tmp_path / "env.json", "fromenv", "from-env")
+    custom_table(tmp_path / "option.json", "fromoption", "from-option")
+    code = b"echo \"$1\"\n"
+
+    proc = jail("--lang", "installed", "--code", "-", stdin=code, env={}, exe=exe)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"from-share\n"
+
+    env = {"BRIG_RUNTIMES": str(tmp_path / "env.json")}
+    proc = jail("--lang", "fromenv", "--code", "-", stdin=code, env=env, exe=exe)
+    assert proc.stdout == b"from-env\n", proc.stderr
+
+    proc = jail("--runtimes", tmp_path / "option.json", "--lang", "fromoption", "--code", "-",
+                stdin=code, env=env, exe=exe)
+    assert proc.stdout == b"from-option\n", proc.stderr
+
+    # With neither, the source tree brig-jail was built from: this one.
+    lonely = tmp_path / "lonely" / "bin"
+    lonely.mkdir(parents=True)
+    shutil.copy(bin_path("brig-jail"), lonely / "brig-jail")
+    proc = jail("--lang", "sh", "--code", "-", "x", stdin=code, env={}, exe=lonely / "brig-jail")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"x\n"
+
+    # A table named but missing is a setup error that names it.
+    proc = jail("--runtimes", tmp_path / "absent.json", "--lang", "sh", "--code", "-",
+                stdin=code, exe=exe)
+    assert proc.returncode == 125
+    assert f"opening the runtime table {tmp_path / 'absent.json'}: No such file".encode() in \
+        proc.stderr

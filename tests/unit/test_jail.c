@@ -1,0 +1,721 @@
+/* The jail, for real: every outcome from an actual jail_run, what the job
+ * can see of the host, workspaces, concurrency, and that nothing of 200 jails
+ * outlives them. Needs root, user namespaces and cgroups. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sandbox/sandbox.h"
+
+#define MIB (1024ull * 1024)
+/* The host uid range of user.c. */
+#define JAIL_UID_FIRST 0x70000000u
+#define JAIL_UID_END 0x71000000u
+
+static struct jail_context *ctx;
+static char state_dir[64];
+
+static void remove_tree(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (dir != NULL) {
+        struct dirent *entry;
+        while ((entry = readdir(dir)) != NULL) {
+            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+                continue;
+            char child[512];
+            snprintf(child, sizeof(child), "%s/%s", path, entry->d_name);
+            struct stat st;
+            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
+                remove_tree(child);
+            else
+                unlink(child);
+        }
+        closedir(dir);
+    }
+    rmdir(path);
+}
+
+static int setup_context(void **state)
+{
+    (void)state;
+    snprintf(state_dir, sizeof(state_dir), "/tmp/brig-test-jail.XXXXXX");
+    if (mkdtemp(state_dir) == NULL)
+        return -1;
+    struct jail_context_config config = {.state_dir = state_dir, .max_jails = 8};
+    char err[256];
+    if (jail_context_new(&config, &ctx, err, sizeof(err)) != 0) {
+        fprintf(stderr, "jail_context_new: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown_context(void **state)
+{
+    (void)state;
+    jail_context_free(ctx);
+    remove_tree(state_dir);
+    return 0;
+}
+
+static struct jail_spec spec_for(const char *const *argv)
+{
+    struct jail_spec spec = {.argv = argv};
+    jail_limits_default(&spec.limits);
+    spec.limits.wall_ms = 30000; /* generous: the machine may be loaded */
+    spec.limits.cpu_ms = 20000;
+    return spec;
+}
+
+static struct jail_outcome run_spec(const struct jail_spec *spec)
+{
+    struct jail_outcome out;
+    jail_run(ctx, spec, &out);
+    return out;
+}
+
+static struct jail_outcome run_sh(const char *script)
+{
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    struct jail_spec spec = spec_for(argv);
+    return run_spec(&spec);
+}
+
+static void assert_status(const struct jail_outcome *out, brig_status expected)
+{
+    if (out->status != expected)
+        fail_msg("status %s, expected %s (exit %d, signal %d, message \"%s\", stderr \"%s\")",
+                 brig_status_name(out->status), brig_status_name(expected), out->exit_code,
+                 out->signal, out->message, out->err.data);
+}
+
+/* ---- outcomes ---- */
+
+static void test_true_is_ok(void **state)
+{
+    (void)state;
+    const char *argv[] = {"/bin/true", NULL};
+    struct jail_spec spec = spec_for(argv);
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_int_equal(out.exit_code, 0);
+    assert_true(out.wall_us > 0);
+    assert_non_null(out.out.data);
+    assert_int_equal(out.out.len, 0);
+    jail_outcome_free(&out);
+}
+
+static void test_exit_code_is_failed(void **state)
+{
+    (void)state;
+    struct jail_outcome out = run_sh("exit 3");
+    assert_status(&out, BRIG_STATUS_FAILED);
+    assert_int_equal(out.exit_code, 3);
+    jail_outcome_free(&out);
+}
+
+static void test_own_signal_is_signaled(void **state)
+{
+    (void)state;
+    struct jail_outcome out = run_sh("kill -SEGV $$");
+    assert_status(&out, BRIG_STATUS_SIGNALED);
+    assert_int_equal(out.signal, SIGSEGV);
+    jail_outcome_free(&out);
+}
+
+static void test_wall_clock_limit(void **state)
+{
+    (void)state;
+    const char *argv[] = {"sleep", "10", NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.limits.wall_ms = 500;
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_TIMEOUT);
+    assert_true(out.wall_us >= 500000);
+    assert_true(out.wall_us < 9000000);
+    jail_outcome_free(&out);
+}
+
+static void test_cpu_limit(void **state)
+{
+    (void)state;
+    const char *argv[] = {"/bin/sh", "-c", "while :; do :; done", NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.limits.cpu_ms = 300;
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_CPU_TIMEOUT);
+    assert_true(out.cpu_us >= 300000);
+    jail_outcome_free(&out);
+}
+
+static void test_memory_limit_is_oom(void **state)
+{
+    (void)state;
+    const char *argv[] = {"/usr/bin/python3", "-c", "x = bytearray(512 << 20)", NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.limits.memory_bytes = 64 * MIB;
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_OOM);
+    jail_outcome_free(&out);
+}
+
+static void test_output_limit(void **state)
+{
+    (void)state;
+    const char *argv[] = {"yes", NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.limits.output_bytes = 64 * 1024;
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_OUTPUT_LIMIT);
+    assert_int_equal(out.out.len + out.err.len, 64 * 1024);
+    assert_true(out.out.truncated);
+    assert_int_equal(strlen(out.out.data), out.out.len);
+    assert_memory_equal(out.out.data, "y\ny\ny\n", 6);
+    jail_outcome_free(&out);
+}
+
+static void test_forbidden_syscall_is_named(void **state)
+{
+    (void)state;
+    const char *argv[] = {"unshare", "-U", "true", NULL};
+    struct jail_spec spec = spec_for(argv);
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_SECCOMP);
+    assert_int_equal(out.signal, SIGSYS);
+    assert_string_equal(out.syscall, "unshare");
+    jail_outcome_free(&out);
+}
+
+static void test_missing_program_fails_like_a_shell(void **state)
+{
+    (void)state;
+    const char *argv[] = {"no-such-program", NULL};
+    struct jail_spec spec = spec_for(argv);
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_FAILED);
+    assert_int_equal(out.exit_code, 127);
+    assert_non_null(strstr(out.err.data, "no-such-program: No such file or directory"));
+    jail_outcome_free(&out);
+}
+
+static void test_bind_of_missing_source_is_setup_error(void **state)
+{
+    (void)state;
+    const char *argv[] = {"/bin/true", NULL};
+    struct jail_bind bind = {.src = "/nonexistent/brig-test", .dst = "/data"};
+    struct jail_spec spec = spec_for(argv);
+    spec.binds = &bind;
+    spec.n_binds = 1;
+    struct jail_outcome out;
+    assert_int_equal(jail_run(ctx, &spec, &out), -1);
+    assert_status(&out, BRIG_STATUS_SETUP_ERROR);
+    assert_string_equal(out.message,
+                        "bind /nonexistent/brig-test on /data: No such file or directory");
+    jail_outcome_free(&out);
+}
+
+static void test_bad_spec_names_the_field(void **state)
+{
+    (void)state;
+    const char *argv[] = {"/bin/true", NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.limits.memory_bytes = 0;
+    struct jail_outcome out;
+    assert_int_equal(jail_run(ctx, &spec, &out), -1);
+    assert_status(&out, BRIG_STATUS_SETUP_ERROR);
+    assert_non_null(strstr(out.message, "limits.memory_bytes"));
+    jail_outcome_free(&out);
+
+    const char *empty[] = {NULL};
+    spec = spec_for(empty);
+    assert_int_equal(jail_run(ctx, &spec, &out), -1);
+    assert_non_null(strstr(out.message, "argv"));
+    jail_outcome_free(&out);
+
+    struct jail_bind escape = {.src = "/usr", .dst = "/work/../etc"};
+    spec = spec_for(argv);
+    spec.binds = &escape;
+    spec.n_binds = 1;
+    assert_int_equal(jail_run(ctx, &spec, &out), -1);
+    assert_non_null(strstr(out.message, "binds[0].dst"));
+    jail_outcome_free(&out);
+}
+
+/* ---- what the job sees ---- */
+
+static void test_identity_inside(void **state)
+{
+    (void)state;
+    struct jail_outcome out = run_sh("id -u; id -g; cat /proc/self/uid_map; hostname; "
+                                     "cat /proc/1/cmdline 2>/dev/null && echo init-visible; true");
+    assert_status(&out, BRIG_STATUS_OK);
+    unsigned uid, gid, inside, outside, count;
+    char hostname[256], host_hostname[256];
+    assert_int_equal(sscanf(out.out.data, "%u %u %u %u %u %255s", &uid, &gid, &inside, &outside,
+                            &count, hostname),
+                     6);
+    assert_int_equal(uid, 1000);
+    assert_int_equal(gid, 1000);
+    assert_int_equal(inside, 1000);
+    assert_int_equal(count, 1);
+    assert_true(outside >= JAIL_UID_FIRST && outside < JAIL_UID_END);
+    assert_int_equal(gethostname(host_hostname, sizeof(host_hostname)), 0);
+    assert_string_equal(hostname, "brig");
+    assert_string_not_equal(hostname, host_hostname);
+    /* Init, whose memory and command line are the worker's, is hidden. */
+    assert_null(strstr(out.out.data, "init-visible"));
+    jail_outcome_free(&out);
+}
+
+static void test_no_capabilities_and_no_new_privs(void **state)
+{
+    (void)state;
+    struct jail_outcome out = run_sh("grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs"
+                                     "|Seccomp):' /proc/self/status");
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_non_null(strstr(out.out.data, "CapPrm:\t0000000000000000"));
+    assert_non_null(strstr(out.out.data, "CapEff:\t0000000000000000"));
+    assert_non_null(strstr(out.out.data, "CapBnd:\t0000000000000000"));
+    assert_non_null(strstr(out.out.data, "CapAmb:\t0000000000000000"));
+    assert_non_null(strstr(out.out.data, "NoNewPrivs:\t1"));
+    assert_non_null(strstr(out.out.data, "Seccomp:\t2"));
+    jail_outcome_free(&out);
+}
+
+static void test_only_loopback(void **state)
+{
+    (void)state;
+    /* Interface names are the lines of /proc/net/dev after the two headers. */
+    struct jail_outcome out = run_sh("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '");
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_string_equal(out.out.data, "lo\n");
+    jail_outcome_free(&out);
+}
+
+static void test_work_is_writable_and_usr_is_not(void **state)
+{
+    (void)state;
+    struct jail_outcome out =
+        run_sh("echo hi > /work/f && cat /work/f && echo hi > /tmp/t && cat /tmp/t; "
+               "touch /usr/brig-test 2>/dev/null && echo usr-writable; "
+               "touch /brig-test 2>/dev/null && echo root-writable; "
+               "ls /etc/shadow 2>/dev/null; pwd");
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_string_equal(out.out.data, "hi\nhi\n/work\n");
+    jail_outcome_free(&out);
+}
+
+static void test_environment_is_clean(void **state)
+{
+    (void)state;
+    setenv("BRIG_TEST_HOST_SECRET", "leaked", 1);
+    const char *argv[] = {"/usr/bin/env", NULL};
+    const char *env[] = {"FOO=bar", "LANG=en_US.UTF-8", NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.env = env;
+    struct jail_outcome out = run_spec(&spec);
+    unsetenv("BRIG_TEST_HOST_SECRET");
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_string_equal(
+        out.out.data, "PATH=/usr/local/bin:/usr/bin:/bin\nHOME=/work\nLANG=en_US.UTF-8\nFOO=bar\n");
+    jail_outcome_free(&out);
+}
+
+static void test_stdin_reaches_the_program(void **state)
+{
+    (void)state;
+    /* Larger than a pipe's buffer, so that feeding it takes the poll loop. */
+    size_t len = 300 * 1024;
+    char *data = malloc(len);
+    assert_non_null(data);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (char)('a' + i % 26);
+    const char *argv[] = {"/bin/sh", "-c", "cat; echo -n done >&2", NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.stdin_data = data;
+    spec.stdin_len = len;
+    spec.limits.output_bytes = 1 * MIB;
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_int_equal(out.out.len, len);
+    assert_memory_equal(out.out.data, data, len);
+    assert_string_equal(out.err.data, "done");
+    jail_outcome_free(&out);
+    free(data);
+}
+
+struct collected {
+    char text[2][4096];
+    size_t len[2];
+    unsigned chunks;
+};
+
+static void collect_output(void *arg, enum jail_stream stream, const char *data, size_t len)
+{
+    struct collected *c = arg;
+    int i = stream == JAIL_STDOUT ? 0 : 1;
+    if (c->len[i] + len < sizeof(c->text[i])) {
+        memcpy(c->text[i] + c->len[i], data, len);
+        c->len[i] += len;
+    }
+    c->chunks++;
+}
+
+static void test_live_output_arrives_in_chunks(void **state)
+{
+    (void)state;
+    struct collected c = {0};
+    const char *argv[] = {"/bin/sh", "-c",
+                          "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three", NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.on_output = collect_output;
+    spec.output_ctx = &c;
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_true(c.chunks >= 3);
+    assert_int_equal(c.len[0], out.out.len);
+    assert_memory_equal(c.text[0], "one\nthree\n", c.len[0]);
+    assert_memory_equal(c.text[1], "two\n", c.len[1]);
+    assert_string_equal(out.out.data, "one\nthree\n");
+    assert_string_equal(out.err.data, "two\n");
+    jail_outcome_free(&out);
+}
+
+static void *run_uid_map(void *arg)
+{
+    struct jail_outcome *out = arg;
+    /* Long enough for both jails to be alive at once. */
+    *out = run_sh("cat /proc/self/uid_map; sleep 0.5");
+    return NULL;
+}
+
+static void test_concurrent_jails_get_different_uids(void **state)
+{
+    (void)state;
+    pthread_t threads[2];
+    struct jail_outcome outs[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, run_uid_map, &outs[i]), 0);
+    unsigned host[2];
+    for (int i = 0; i < 2; i++) {
+        pthread_join(threads[i], NULL);
+        assert_status(&outs[i], BRIG_STATUS_OK);
+        unsigned inside, count;
+        assert_int_equal(sscanf(outs[i].out.data, "%u %u %u", &inside, &host[i], &count), 3);
+        jail_outcome_free(&outs[i]);
+    }
+    assert_int_not_equal(host[0], host[1]);
+}
+
+static void test_extra_binds(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/brig-test-bind.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0777), 0);
+    char file[64];
+    snprintf(file, sizeof(file), "%s/hello", dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("hello\n", f);
+    fclose(f);
+    assert_int_equal(chmod(file, 0644), 0);
+
+    struct jail_bind binds[] = {
+        {.src = dir, .dst = "/data/ro"},
+        {.src = dir, .dst = "/data/rw", .writable = true},
+        {.src = file, .dst = "/etc/hello.conf"},
+    };
+    const char *argv[] = {"/bin/sh", "-c",
+                          "cat /data/ro/hello /etc/hello.conf; "
+                          "touch /data/ro/new 2>/dev/null || echo ro-refused; "
+                          "touch /data/rw/new && echo rw-ok",
+                          NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.binds = binds;
+    spec.n_binds = 3;
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_string_equal(out.out.data, "hello\nhello\nro-refused\nrw-ok\n");
+    jail_outcome_free(&out);
+
+    snprintf(file, sizeof(file), "%s/new", dir);
+    unlink(file);
+    snprintf(file, sizeof(file), "%s/hello", dir);
+    unlink(file);
+    rmdir(dir);
+}
+
+/* ---- workspaces ---- */
+
+static bool state_dir_has_mounts(void)
+{
+    FILE *file = fopen("/proc/self/mountinfo", "r");
+    assert_non_null(file);
+    char line[4096];
+    bool found = false;
+    while (fgets(line, sizeof(line), file) != NULL) {
+        char mount_point[4096];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mount_point) == 1 &&
+            strncmp(mount_point, state_dir, strlen(state_dir)) == 0)
+            found = true;
+    }
+    fclose(file);
+    return found;
+}
+
+static void test_workspace_is_shared_by_jails(void **state)
+{
+    (void)state;
+    struct jail_workspace *ws;
+    char err[256];
+    assert_int_equal(jail_workspace_new(ctx, 16 * MIB, &ws, err, sizeof(err)), 0);
+    const char source[] = "print('hello from', __file__)\n";
+    assert_int_equal(jail_workspace_write_file(ws, "src/pkg/main.py", source, strlen(source), 0644,
+                                               err, sizeof(err)),
+                     0);
+    assert_true(jail_workspace_dirfd(ws) >= 0);
+    assert_true(state_dir_has_mounts());
+
+    /* A first jail runs the file and leaves a symlink and a file behind. */
+    const char *argv[] = {
+        "/bin/sh", "-c",
+        "/usr/bin/python3 src/pkg/main.py && stat -c '%u %a' src/pkg/main.py src && "
+        "ln -s /etc link && echo made > made",
+        NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.workspace = ws;
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_string_equal(out.out.data, "hello from /work/src/pkg/main.py\n1000 644\n1000 755\n");
+    jail_outcome_free(&out);
+
+    /* The host refuses to follow what the job made, and bad paths. */
+    assert_int_equal(jail_workspace_write_file(ws, "link/x", "x", 1, 0644, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "symbolic link"));
+    assert_int_equal(jail_workspace_write_file(ws, "link", "x", 1, 0644, err, sizeof(err)), -1);
+    assert_int_equal(jail_workspace_write_file(ws, "made", "x", 1, 0644, err, sizeof(err)), -1);
+    assert_int_equal(jail_workspace_write_file(ws, "../x", "x", 1, 0644, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, ".."));
+    assert_int_equal(jail_workspace_write_file(ws, "/etc/x", "x", 1, 0644, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "absolute"));
+    assert_int_equal(jail_workspace_write_file(ws, "a//b", "x", 1, 0644, err, sizeof(err)), -1);
+    assert_int_equal(jail_workspace_write_file(ws, "x", "x", 1, 04755, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "mode"));
+    struct stat st;
+    assert_int_equal(lstat("/etc/x", &st), -1);
+
+    /* Nor does the jail, when a bind lands in the workspace. */
+    struct jail_bind through_link = {.src = "/usr/share", .dst = "/work/link/x"};
+    const char *true_argv[] = {"/bin/true", NULL};
+    spec = spec_for(true_argv);
+    spec.workspace = ws;
+    spec.binds = &through_link;
+    spec.n_binds = 1;
+    out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_SETUP_ERROR);
+    assert_string_equal(out.message, "bind /usr/share on /work/link/x: Not a directory");
+    jail_outcome_free(&out);
+
+    /* A second jail on the same workspace sees what the first left. */
+    const char *argv2[] = {"cat", "made", NULL};
+    spec = spec_for(argv2);
+    spec.workspace = ws;
+    out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_string_equal(out.out.data, "made\n");
+    jail_outcome_free(&out);
+
+    jail_workspace_free(ws);
+    assert_false(state_dir_has_mounts());
+}
+
+static void test_disk_limit_of_fresh_workspace(void **state)
+{
+    (void)state;
+    const char *argv[] = {"/bin/sh", "-c", "head -c 2000000 /dev/zero > /work/big || echo full",
+                          NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.limits.disk_bytes = 1 * MIB;
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_string_equal(out.out.data, "full\n");
+    jail_outcome_free(&out);
+}
+
+/* ---- policy ---- */
+
+static void test_policy_hash_and_cgroup_version(void **state)
+{
+    (void)state;
+    const char *hash = jail_policy_hash(ctx);
+    assert_int_equal(strlen(hash), 64);
+    for (size_t i = 0; i < 64; i++)
+        assert_true(isdigit((unsigned char)hash[i]) || (hash[i] >= 'a' && hash[i] <= 'f'));
+    const char *version = jail_cgroup_version(ctx);
+    assert_true(strcmp(version, "v1") == 0 || strcmp(version, "v2") == 0);
+}
+
+/* ---- nothing outlives a jail ---- */
+
+/* Processes whose real or effective uid is in [first, end), printed. */
+static unsigned processes_with_uids(unsigned first, unsigned end)
+{
+    DIR *proc = opendir("/proc");
+    assert_non_null(proc);
+    unsigned found = 0;
+    struct dirent *entry;
+    while ((entry = readdir(proc)) != NULL) {
+        if (!isdigit((unsigned char)entry->d_name[0]))
+            continue;
+        char path[300], line[256];
+        snprintf(path, sizeof(path), "/proc/%s/status", entry->d_name);
+        FILE *file = fopen(path, "r");
+        if (file == NULL)
+            continue;
+        while (fgets(line, sizeof(line), file) != NULL) {
+            unsigned real, effective;
+            if (sscanf(line, "Uid: %u %u", &real, &effective) == 2) {
+                if ((real >= first && real < end) || (effective >= first && effective < end)) {
+                    fprintf(stderr, "left behind: pid %s, uid %u\n", entry->d_name, real);
+                    found++;
+                }
+                break;
+            }
+        }
+        fclose(file);
+    }
+    closedir(proc);
+    return found;
+}
+
+/* Directories named <prefix>* in a directory named "brig", anywhere below dir. */
+static unsigned count_jail_groups(const char *dir, const char *prefix, bool in_brig, int depth)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL || depth > 8) {
+        if (d != NULL)
+            closedir(d);
+        return 0;
+    }
+    unsigned found = 0;
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL) {
+        if (entry->d_type != DT_DIR || entry->d_name[0] == '.')
+            continue;
+        if (in_brig && strncmp(entry->d_name, prefix, strlen(prefix)) == 0)
+            found++;
+        char child[4096];
+        snprintf(child, sizeof(child), "%s/%s", dir, entry->d_name);
+        found += count_jail_groups(child, prefix, strcmp(entry->d_name, "brig") == 0, depth + 1);
+    }
+    closedir(d);
+    return found;
+}
+
+/* Cgroups of this process's jails, named <pid>-<n>, in every hierarchy. */
+static unsigned jail_cgroups_left(void)
+{
+    FILE *mounts = fopen("/proc/self/mountinfo", "r");
+    assert_non_null(mounts);
+    char line[4096], prefix[32];
+    snprintf(prefix, sizeof(prefix), "%d-", (int)getpid());
+    unsigned found = 0;
+    while (fgets(line, sizeof(line), mounts) != NULL) {
+        char mount_point[1024];
+        const char *sep = strstr(line, " - ");
+        if (sep == NULL || sscanf(line, "%*s %*s %*s %*s %1023s", mount_point) != 1)
+            continue;
+        if (strncmp(sep, " - cgroup ", 10) == 0 || strncmp(sep, " - cgroup2 ", 11) == 0)
+            found += count_jail_groups(mount_point, prefix, false, 0);
+    }
+    fclose(mounts);
+    return found;
+}
+
+static void test_nothing_outlives_200_jails(void **state)
+{
+    (void)state;
+    const char *scripts[] = {
+        "exit 0",
+        "sleep 100 & sleep 100 & exit 0",
+        "(sleep 100 &) ; echo detached",
+        "sh -c 'sleep 100 & exec sleep 100' & exit 7",
+    };
+    /* Other brig processes on this host may be running jails right now, in
+     * chunks of 1024 host uids of their own: only this context's chunk counts. */
+    struct jail_outcome probe = run_sh("cat /proc/self/uid_map");
+    unsigned inside, host, count;
+    assert_int_equal(sscanf(probe.out.data, "%u %u %u", &inside, &host, &count), 3);
+    jail_outcome_free(&probe);
+    unsigned chunk = JAIL_UID_FIRST + (host - JAIL_UID_FIRST) / 1024 * 1024;
+
+    for (int i = 0; i < 200; i++) {
+        struct jail_outcome out;
+        if (i % 10 == 9) {
+            /* Now and then a workspace of its own, made and freed around the jail. */
+            struct jail_workspace *ws;
+            char err[256];
+            assert_int_equal(jail_workspace_new(ctx, 4 * MIB, &ws, err, sizeof(err)), 0);
+            const char *argv[] = {"/bin/sh", "-c", scripts[1], NULL};
+            struct jail_spec spec = spec_for(argv);
+            spec.workspace = ws;
+            out = run_spec(&spec);
+            jail_workspace_free(ws);
+        } else {
+            out = run_sh(scripts[i % 4]);
+        }
+        if (out.status != BRIG_STATUS_OK && out.status != BRIG_STATUS_FAILED)
+            fail_msg("jail %d: %s (%s)", i, brig_status_name(out.status), out.message);
+        jail_outcome_free(&out);
+    }
+    assert_int_equal(processes_with_uids(chunk, chunk + 1024), 0);
+    assert_int_equal(jail_cgroups_left(), 0);
+    assert_false(state_dir_has_mounts());
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_true_is_ok),
+        cmocka_unit_test(test_exit_code_is_failed),
+        cmocka_unit_test(test_own_signal_is_signaled),
+        cmocka_unit_test(test_wall_clock_limit),
+        cmocka_unit_test(test_cpu_limit),
+        cmocka_unit_test(test_memory_limit_is_oom),
+        cmocka_unit_test(test_output_limit),
+        cmocka_unit_test(test_forbidden_syscall_is_named),
+        cmocka_unit_test(test_missing_program_fails_like_a_shell),
+        cmocka_unit_test(test_bind_of_missing_source_is_setup_error),
+        cmocka_unit_test(test_bad_spec_names_the_field),
+        cmocka_unit_test(test_identity_inside),
+        cmocka_unit_test(test_no_capabilities_and_no_new_privs),
+        cmocka_unit_test(test_only_loopback),
+        cmocka_unit_test(test_work_is_writable_and_usr_is_not),
+        cmocka_unit_test(test_environment_is_clean),
+        cmocka_unit_test(test_stdin_reaches_the_program),
+        cmocka_unit_test(test_live_output_arrives_in_chunks),
+        cmocka_unit_test(test_concurrent_jails_get_different_uids),
+        cmocka_unit_test(test_extra_binds),
+        cmocka_unit_test(test_workspace_is_shared_by_jails),
+        cmocka_unit_test(test_disk_limit_of_fresh_workspace),
+        cmocka_unit_test(test_policy_hash_and_cgroup_version),
+        cmocka_unit_test(test_nothing_outlives_200_jails),
+    };
+    return cmocka_run_group_tests(tests, setup_context, teardown_context);
+}

@@ -1,0 +1,855 @@
+/* The jail's seccomp policy, tried for real: every case forks a child that
+ * sets no_new_privs, loads the policy and then makes one call or runs one
+ * program; the parent checks how the child ended. Forbidden calls are made
+ * with arguments that would do nothing harmful should the filter let them
+ * through (the tests run as root, outside any jail). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <linux/io_uring.h>
+#include <linux/keyctl.h>
+#include <linux/netlink.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/timex.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox/seccomp_policy.h"
+
+#define X32_SYSCALL_BIT 0x40000000L
+#define I386_GETPID 20L
+#define HIGH_BITS (1UL << 32)
+
+/* A program that hangs is stopped by SIGALRM rather than hanging the test. */
+#define PROGRAM_TIMEOUT_SECONDS 300
+
+/* How a child reports, when it is not killed. */
+enum {
+    CHILD_AS_EXPECTED = 0,
+    CHILD_UNEXPECTED_RESULT = 101,
+    CHILD_SETUP_FAILED = 102,
+};
+
+static struct seccomp_policy *policy;
+
+static int build_policy(void **state)
+{
+    (void)state;
+    char err[256];
+    if (seccomp_policy_build(&policy, err, sizeof(err)) != 0) {
+        print_error("seccomp_policy_build: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int free_policy(void **state)
+{
+    (void)state;
+    seccomp_policy_free(policy);
+    return 0;
+}
+
+/* In a freshly forked child: no core files from the kills, then the filter. */
+static void enter_filter(void)
+{
+    const struct rlimit no_core = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &no_core) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        seccomp_policy_load(policy) != 0)
+        _exit(CHILD_SETUP_FAILED);
+}
+
+static int wait_child(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        assert_int_equal(errno, EINTR);
+    return status;
+}
+
+static void describe_status(const char *what, int status)
+{
+    if (WIFSIGNALED(status))
+        print_message("%s: killed by signal %d\n", what, WTERMSIG(status));
+    else
+        print_message("%s: exited with %d\n", what, WEXITSTATUS(status));
+}
+
+static void assert_killed_by_sigsys(const char *what, int status)
+{
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS) {
+        describe_status(what, status);
+        fail();
+    }
+}
+
+static void assert_exited_zero(const char *what, int status)
+{
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        describe_status(what, status);
+        fail();
+    }
+}
+
+/* ---- single calls ---- */
+
+enum expectation { KILLED, FAILS, SUCCEEDS };
+
+struct call_case {
+    long (*call)(void);
+    enum expectation expect;
+    int err; /* for FAILS */
+};
+
+static void test_call(void **state)
+{
+    const struct call_case *c = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        enter_filter();
+        errno = 0;
+        long result = c->call();
+        switch (c->expect) {
+        case KILLED:
+            _exit(CHILD_UNEXPECTED_RESULT);
+        case FAILS:
+            _exit(result == -1 && errno == c->err ? CHILD_AS_EXPECTED : CHILD_UNEXPECTED_RESULT);
+        case SUCCEEDS:
+            _exit(result >= 0 ? CHILD_AS_EXPECTED : CHILD_UNEXPECTED_RESULT);
+        }
+        _exit(CHILD_SETUP_FAILED);
+    }
+    int status = wait_child(pid);
+    if (c->expect == KILLED)
+        assert_killed_by_sigsys("the child", status);
+    else
+        assert_exited_zero("the child", status);
+}
+
+static long unshare_user(void)
+{
+    return unshare(CLONE_NEWUSER);
+}
+
+static long setns_net(void)
+{
+    return setns(-1, CLONE_NEWNET);
+}
+
+/* CLONE_THREAD without CLONE_SIGHAND is invalid: unfiltered, the call fails
+ * with EINVAL instead of making a process. */
+static long clone_with(unsigned long namespace_flag)
+{
+    return syscall(SYS_clone, namespace_flag | CLONE_THREAD, 0, 0, 0, 0);
+}
+
+static long clone_newuser(void)
+{
+    return clone_with(CLONE_NEWUSER);
+}
+
+static long clone_newns(void)
+{
+    return clone_with(CLONE_NEWNS);
+}
+
+static long clone_newnet(void)
+{
+    return clone_with(CLONE_NEWNET);
+}
+
+static long clone_newpid(void)
+{
+    return clone_with(CLONE_NEWPID);
+}
+
+static long clone_newcgroup(void)
+{
+    return clone_with(CLONE_NEWCGROUP);
+}
+
+static long clone_newipc(void)
+{
+    return clone_with(CLONE_NEWIPC);
+}
+
+static long clone_newuts(void)
+{
+    return clone_with(CLONE_NEWUTS);
+}
+
+static long mount_tmpfs(void)
+{
+    return mount("none", "/nonexistent/brig-test", "tmpfs", 0, NULL);
+}
+
+static long fsopen_tmpfs(void)
+{
+    return syscall(SYS_fsopen, "tmpfs", 0);
+}
+
+static long chroot_missing(void)
+{
+    return chroot("/nonexistent/brig-test");
+}
+
+static long ptrace_traceme(void)
+{
+    return ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+}
+
+static long process_vm_readv_parent(void)
+{
+    return syscall(SYS_process_vm_readv, getppid(), NULL, 0, NULL, 0, 0);
+}
+
+static long bpf_invalid(void)
+{
+    return syscall(SYS_bpf, -1, NULL, 0);
+}
+
+static long perf_event_open_null(void)
+{
+    return syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0);
+}
+
+static long userfaultfd_plain(void)
+{
+    return syscall(SYS_userfaultfd, 0);
+}
+
+static long io_uring_enter_bad_fd(void)
+{
+    return syscall(SYS_io_uring_enter, -1, 0, 0, 0, NULL, 0);
+}
+
+static long keyctl_session(void)
+{
+    return syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
+}
+
+static long finit_module_bad_fd(void)
+{
+    return syscall(SYS_finit_module, -1, "", 0);
+}
+
+/* No time given: unfiltered, this changes nothing. */
+static long settimeofday_nothing(void)
+{
+    return syscall(SYS_settimeofday, NULL, NULL);
+}
+
+/* Longer than any host name: unfiltered, EINVAL. */
+static long sethostname_too_long(void)
+{
+    return syscall(SYS_sethostname, "x", 100000);
+}
+
+static long syslog_size(void)
+{
+    return syscall(SYS_syslog, 10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+}
+
+static long open_by_handle_bad_fd(void)
+{
+    return syscall(SYS_open_by_handle_at, -1, NULL, O_RDONLY);
+}
+
+static long iopl_zero(void)
+{
+    return syscall(SYS_iopl, 0);
+}
+
+static long personality_no_aslr(void)
+{
+    return personality(PER_LINUX | ADDR_NO_RANDOMIZE);
+}
+
+static long personality_query(void)
+{
+    return personality(0xffffffff);
+}
+
+/* The i386 entry point: a different audit arch, with different numbers. */
+static long i386_getpid(void)
+{
+    long result;
+    __asm__ volatile("int $0x80"
+                     : "=a"(result)
+                     : "a"(I386_GETPID)
+                     : "memory", "r8", "r9", "r10", "r11");
+    return result;
+}
+
+/* The x32 entry point: the x86_64 audit arch with bit 30 set in the number. */
+static long x32_getpid(void)
+{
+    return syscall(X32_SYSCALL_BIT | SYS_getpid);
+}
+
+/* fd -1: unfiltered, every terminal ioctl fails with EBADF. */
+static long ioctl_tiocsti(void)
+{
+    char c = '#';
+    return syscall(SYS_ioctl, -1, (unsigned long)TIOCSTI, &c);
+}
+
+/* The kernel reads the request as 32 bits, so this is TIOCSTI too
+ * (CVE-2019-10063 slipped through a 64-bit comparison). */
+static long ioctl_tiocsti_high_bits(void)
+{
+    char c = '#';
+    return syscall(SYS_ioctl, -1, HIGH_BITS | TIOCSTI, &c);
+}
+
+static long ioctl_tiocsti_all_high_bits(void)
+{
+    char c = '#';
+    return syscall(SYS_ioctl, -1, 0xffffffff00000000UL | TIOCSTI, &c);
+}
+
+static long ioctl_tioclinux(void)
+{
+    char c = 0;
+    return syscall(SYS_ioctl, -1, HIGH_BITS | TIOCLINUX, &c);
+}
+
+static long socket_packet(void)
+{
+    return socket(AF_PACKET, SOCK_RAW, 0);
+}
+
+static long socket_alg(void)
+{
+    return socket(AF_ALG, SOCK_SEQPACKET, 0);
+}
+
+static long socket_vsock(void)
+{
+    return socket(AF_VSOCK, SOCK_STREAM, 0);
+}
+
+static long socket_key(void)
+{
+    return socket(AF_KEY, SOCK_RAW, 2 /* PF_KEY_V2 */);
+}
+
+static long socket_raw_inet(void)
+{
+    return socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+}
+
+static long socket_raw_inet6(void)
+{
+    return socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+}
+
+static long socket_netfilter(void)
+{
+    return socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
+}
+
+static long socket_sctp(void)
+{
+    return socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP);
+}
+
+/* The family is an int: high bits must not turn a refused family into an
+ * allowed one, nor the other way round. */
+static long socket_packet_high_bits(void)
+{
+    return syscall(SYS_socket, HIGH_BITS | AF_PACKET, SOCK_RAW, 0);
+}
+
+static long socket_inet_stream_high_bits(void)
+{
+    return syscall(SYS_socket, HIGH_BITS | AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
+
+static const struct sock_filter allow_everything[] = {
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+static long seccomp_listener(void)
+{
+    struct sock_fprog prog = {1, (struct sock_filter *)allow_everything};
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+}
+
+/* Stacking a filter of one's own is allowed: ours stays in force. */
+static long seccomp_stack_filter(void)
+{
+    struct sock_fprog prog = {1, (struct sock_filter *)allow_everything};
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+static long lookup_dcookie_obsolete(void)
+{
+    return syscall(SYS_lookup_dcookie, 0, NULL, 0);
+}
+
+/* size 0 is invalid: unfiltered, EINVAL rather than a new process. */
+static long clone3_probe(void)
+{
+    struct clone_args args = {.exit_signal = SIGCHLD};
+    return syscall(SYS_clone3, &args, 0);
+}
+
+static long io_uring_setup_probe(void)
+{
+    struct io_uring_params params;
+    memset(&params, 0, sizeof(params));
+    return syscall(SYS_io_uring_setup, 8, &params);
+}
+
+/* modes 0 only reads the clock state. */
+static long adjtimex_read(void)
+{
+    struct timex tx = {.modes = 0};
+    return adjtimex(&tx);
+}
+
+static long clock_adjtime_read(void)
+{
+    struct timex tx = {.modes = 0};
+    return syscall(SYS_clock_adjtime, CLOCK_REALTIME, &tx);
+}
+
+static long ioctl_fionread_pipe(unsigned long request)
+{
+    int fds[2];
+    int pending = -1;
+    if (pipe(fds) != 0 || write(fds[1], "abc", 3) != 3)
+        return -1;
+    long result = syscall(SYS_ioctl, fds[0], request, &pending);
+    return result == 0 && pending == 3 ? 0 : -1;
+}
+
+static long ioctl_fionread(void)
+{
+    return ioctl_fionread_pipe(FIONREAD);
+}
+
+/* The guard compares the low half only, but must not kill other requests
+ * that carry high bits. */
+static long ioctl_fionread_high_bits(void)
+{
+    return ioctl_fionread_pipe(HIGH_BITS | FIONREAD);
+}
+
+static long socket_inet_stream(void)
+{
+    return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
+}
+
+static long socket_inet6_dgram(void)
+{
+    return socket(AF_INET6, SOCK_DGRAM, 0);
+}
+
+static long socket_unix(void)
+{
+    return socket(AF_UNIX, SOCK_SEQPACKET, 0);
+}
+
+static long socket_netlink_route(void)
+{
+    return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+}
+
+static long socketpair_unix(void)
+{
+    int fds[2];
+    return socketpair(AF_UNIX, SOCK_STREAM, 0, fds);
+}
+
+static void *thread_main(void *arg)
+{
+    return arg;
+}
+
+/* glibc tries clone3 first and falls back to clone on ENOSYS. */
+static long thread_create(void)
+{
+    pthread_t thread;
+    void *back = NULL;
+    if (pthread_create(&thread, NULL, thread_main, &back) != 0 || pthread_join(thread, &back) != 0)
+        return -1;
+    return back != NULL ? 0 : -1;
+}
+
+static long fork_and_wait(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(7);
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 7 ? 0 : -1;
+}
+
+static long exec_true(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/true", "true", (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static long mmap_executable(void)
+{
+    void *p =
+        mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? -1 : 0;
+}
+
+static long memfd(void)
+{
+    return memfd_create("brig-test", MFD_CLOEXEC);
+}
+
+/* ---- whole programs ---- */
+
+static char workdir[] = "/tmp/brig-seccomp-XXXXXX";
+
+static int make_workdir(void)
+{
+    if (mkdtemp(workdir) == NULL) {
+        print_error("mkdtemp %s: %s\n", workdir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int remove_workdir(void)
+{
+    if (nftw(workdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+        print_error("removing %s: %s\n", workdir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_programs(void **state)
+{
+    if (build_policy(state) != 0)
+        return -1;
+    return make_workdir();
+}
+
+static int teardown_programs(void **state)
+{
+    int result = remove_workdir();
+    free_policy(state);
+    return result;
+}
+
+static void write_workfile(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", workdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Runs argv under the filter in workdir and checks that it exits 0 having
+ * printed exactly expected_stdout. */
+static void run_program(const char *const argv[], const char *extra_env,
+                        const char *expected_stdout)
+{
+    if (access(argv[0], X_OK) != 0)
+        skip();
+    char home[sizeof(workdir) + 8];
+    snprintf(home, sizeof(home), "HOME=%s", workdir);
+    const char *env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", home, "LANG=C.UTF-8", extra_env,
+                         NULL};
+    int out[2];
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (dup2(out[1], STDOUT_FILENO) < 0 || chdir(workdir) != 0)
+            _exit(CHILD_SETUP_FAILED);
+        alarm(PROGRAM_TIMEOUT_SECONDS);
+        enter_filter();
+        execve(argv[0], (char *const *)argv, (char *const *)env);
+        _exit(CHILD_SETUP_FAILED);
+    }
+    close(out[1]);
+    char output[4096];
+    size_t len = 0;
+    while (len < sizeof(output) - 1) {
+        ssize_t n = read(out[0], output + len, sizeof(output) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        assert_true(n >= 0);
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    output[len] = '\0';
+    close(out[0]);
+    assert_exited_zero(argv[0], wait_child(pid));
+    assert_string_equal(output, expected_stdout);
+}
+
+static void test_shell_and_coreutils(void **state)
+{
+    (void)state;
+    const char *script =
+        "set -e; mkdir -p d/e; cp /etc/hostname d/e/h; mv d/e/h d/e/g; ls d/e; stat -c %s d/e/g "
+        ">/dev/null; ln -s g d/e/l; readlink d/e/l; mkfifo d/p; printf 'b\\na\\n' | sort | tr a-z "
+        "A-Z | head -n1; seq 3 | tail -n1; sleep 0.01 & wait; timeout 30 true; id -u >/dev/null; "
+        "nproc >/dev/null; df . >/dev/null; sha256sum d/e/g >/dev/null; rm -r d; echo done";
+    const char *const argv[] = {"/bin/bash", "-c", script, NULL};
+    run_program(argv, NULL, "g\ng\nA\n3\ndone\n");
+}
+
+static const char python_script[] =
+    "import mmap, multiprocessing, os, socket, subprocess, threading\n"
+    "def square(x):\n"
+    "    return x * x\n"
+    "if __name__ == '__main__':\n"
+    "    t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+    "    subprocess.run(['true'], check=True)\n"
+    "    with multiprocessing.Pool(2) as pool:\n"
+    "        assert pool.map(square, range(4)) == [0, 1, 4, 9]\n"
+    "    m = mmap.mmap(-1, 4096); m[0:1] = b'x'\n"
+    "    pid = os.fork()\n"
+    "    if pid == 0:\n"
+    "        os._exit(3)\n"
+    "    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 3\n"
+    "    socket.getaddrinfo('localhost', 80)\n"
+    "    print('ok')\n";
+
+static void test_python(void **state)
+{
+    (void)state;
+    write_workfile("script.py", python_script);
+    const char *const argv[] = {"/usr/bin/python3", "script.py", NULL};
+    run_program(argv, NULL, "ok\n");
+}
+
+static const char node_script[] =
+    "const fs = require('fs');\n"
+    "const { Worker } = require('worker_threads');\n"
+    "fs.readFileSync('/etc/hostname');\n"
+    "require('child_process').execSync('true');\n"
+    "require('os').networkInterfaces();\n"
+    "const w = new Worker('require(\"worker_threads\").parentPort.postMessage(6 * 7)', "
+    "{ eval: true });\n"
+    "w.on('message', async (n) => {\n"
+    "  await fs.promises.readFile('/etc/hostname');\n"
+    "  require('dns').lookup('localhost', () => console.log(n === 42 ? 'ok' : 'bad'));\n"
+    "});\n";
+
+static void test_node(void **state)
+{
+    (void)state;
+    write_workfile("script.js", node_script);
+    const char *const argv[] = {"/usr/bin/node", "script.js", NULL};
+    run_program(argv, NULL, "ok\n");
+}
+
+/* Asked to, libuv sets up io_uring for file reads: it must fall back when
+ * io_uring_setup fails rather than die. */
+static void test_node_io_uring(void **state)
+{
+    (void)state;
+    write_workfile("script.js", node_script);
+    const char *const argv[] = {"/usr/bin/node", "script.js", NULL};
+    run_program(argv, "UV_USE_IO_URING=1", "ok\n");
+}
+
+static void test_tsc(void **state)
+{
+    (void)state;
+    write_workfile("typed.ts", "const answer: number = 6 * 7;\nconsole.log(answer);\n");
+    const char *const argv[] = {"/bin/sh", "-c", "tsc typed.ts && node typed.js", NULL};
+    if (access("/usr/bin/tsc", X_OK) != 0)
+        skip();
+    run_program(argv, NULL, "42\n");
+}
+
+static void test_gcc(void **state)
+{
+    (void)state;
+    write_workfile("hello.c", "#include <stdio.h>\nint main(void)\n{\n    puts(\"hello\");\n"
+                              "    return 0;\n}\n");
+    const char *const argv[] = {"/bin/sh", "-c", "gcc -O2 -o hello hello.c && ./hello", NULL};
+    if (access("/usr/bin/gcc", X_OK) != 0)
+        skip();
+    run_program(argv, NULL, "hello\n");
+}
+
+/* ---- the rest of the interface ---- */
+
+static void test_syscall_names(void **state)
+{
+    (void)state;
+    assert_string_equal(seccomp_syscall_name(SYS_getpid), "getpid");
+    assert_string_equal(seccomp_syscall_name(SYS_io_uring_setup), "io_uring_setup");
+    assert_string_equal(seccomp_syscall_name(SYS_read), "read");
+    assert_ptr_equal(seccomp_syscall_name(SYS_unshare), seccomp_syscall_name(SYS_unshare));
+    assert_null(seccomp_syscall_name(-1));
+    assert_null(seccomp_syscall_name(X32_SYSCALL_BIT | SYS_getpid));
+    assert_null(seccomp_syscall_name(100000));
+}
+
+/* The program is hashed into every audit record: building it twice must give
+ * the same bytes. */
+static void test_program_is_stable(void **state)
+{
+    (void)state;
+    size_t len;
+    const void *program = seccomp_policy_program(policy, &len);
+    assert_non_null(program);
+    assert_true(len > 0);
+    assert_int_equal(len % sizeof(struct sock_filter), 0);
+
+    struct seccomp_policy *again;
+    char err[256];
+    assert_int_equal(seccomp_policy_build(&again, err, sizeof(err)), 0);
+    size_t again_len;
+    const void *again_program = seccomp_policy_program(again, &again_len);
+    assert_int_equal(again_len, len);
+    assert_memory_equal(again_program, program, len);
+    seccomp_policy_free(again);
+}
+
+#define CALL_TEST(fn, expect, err)                                                                 \
+    {                                                                                              \
+#fn, test_call, NULL, NULL, &(struct call_case)                                            \
+        {                                                                                          \
+            fn, expect, err                                                                        \
+        }                                                                                          \
+    }
+#define KILLED_BY(fn) CALL_TEST(fn, KILLED, 0)
+#define FAILS_WITH(fn, err) CALL_TEST(fn, FAILS, err)
+#define WORKS(fn) CALL_TEST(fn, SUCCEEDS, 0)
+
+int main(void)
+{
+    const struct CMUnitTest calls[] = {
+        KILLED_BY(unshare_user),
+        KILLED_BY(setns_net),
+        KILLED_BY(clone_newuser),
+        KILLED_BY(clone_newns),
+        KILLED_BY(clone_newnet),
+        KILLED_BY(clone_newpid),
+        KILLED_BY(clone_newcgroup),
+        KILLED_BY(clone_newipc),
+        KILLED_BY(clone_newuts),
+        KILLED_BY(mount_tmpfs),
+        KILLED_BY(fsopen_tmpfs),
+        KILLED_BY(chroot_missing),
+        KILLED_BY(ptrace_traceme),
+        KILLED_BY(process_vm_readv_parent),
+        KILLED_BY(bpf_invalid),
+        KILLED_BY(perf_event_open_null),
+        KILLED_BY(userfaultfd_plain),
+        KILLED_BY(io_uring_enter_bad_fd),
+        KILLED_BY(keyctl_session),
+        KILLED_BY(finit_module_bad_fd),
+        KILLED_BY(settimeofday_nothing),
+        KILLED_BY(sethostname_too_long),
+        KILLED_BY(syslog_size),
+        KILLED_BY(open_by_handle_bad_fd),
+        KILLED_BY(iopl_zero),
+        KILLED_BY(lookup_dcookie_obsolete),
+        KILLED_BY(personality_no_aslr),
+        KILLED_BY(i386_getpid),
+        KILLED_BY(x32_getpid),
+        KILLED_BY(ioctl_tiocsti),
+        KILLED_BY(ioctl_tiocsti_high_bits),
+        KILLED_BY(ioctl_tiocsti_all_high_bits),
+        KILLED_BY(ioctl_tioclinux),
+        KILLED_BY(socket_packet),
+        KILLED_BY(socket_packet_high_bits),
+        KILLED_BY(socket_alg),
+        KILLED_BY(socket_vsock),
+        KILLED_BY(socket_key),
+        KILLED_BY(socket_raw_inet),
+        KILLED_BY(socket_raw_inet6),
+        KILLED_BY(socket_netfilter),
+        KILLED_BY(socket_sctp),
+        KILLED_BY(seccomp_listener),
+        FAILS_WITH(clone3_probe, ENOSYS),
+        FAILS_WITH(io_uring_setup_probe, ENOSYS),
+        FAILS_WITH(adjtimex_read, EPERM),
+        FAILS_WITH(clock_adjtime_read, EPERM),
+        WORKS(ioctl_fionread),
+        WORKS(ioctl_fionread_high_bits),
+        WORKS(socket_inet_stream),
+        WORKS(socket_inet_stream_high_bits),
+        WORKS(socket_inet6_dgram),
+        WORKS(socket_unix),
+        WORKS(socket_netlink_route),
+        WORKS(socketpair_unix),
+        WORKS(personality_query),
+        WORKS(seccomp_stack_filter),
+        WORKS(thread_create),
+        WORKS(fork_and_wait),
+        WORKS(exec_true),
+        WORKS(mmap_executable),
+        WORKS(memfd),
+        cmocka_unit_test(test_syscall_names),
+        cmocka_unit_test(test_program_is_stable),
+    };
+    const struct CMUnitTest programs[] = {
+        cmocka_unit_test(test_shell_and_coreutils),
+        cmocka_unit_test(test_python),
+        cmocka_unit_test(test_node),
+        cmocka_unit_test(test_node_io_uring),
+        cmocka_unit_test(test_tsc),
+        cmocka_unit_test(test_gcc),
+    };
+    int failed = cmocka_run_group_tests_name("seccomp calls", calls, build_policy, free_policy);
+    failed += cmocka_run_group_tests_name("seccomp programs", programs, setup_programs,
+                                          teardown_programs);
+    return failed != 0;
+}
