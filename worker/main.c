@@ -1,8 +1,176 @@
-/* brig-worker: the brig worker pool. Not implemented yet; see the issue tracker. */
+/* brig-worker: start-up and shut-down around the pool's main loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int main(void)
+#include "sandbox/runtime_locate.h"
+#include "worker/broker.h"
+#include "worker/state_file.h"
+#include "worker/worker.h"
+
+static struct worker *running_worker;
+
+static void on_stop_signal(int sig)
 {
-    fprintf(stderr, "usage: brig-worker ...\nbrig-worker: the brig worker pool is not implemented yet\n");
-    return 2;
+    (void)sig;
+    if (running_worker)
+        running_worker->stop_requests++;
+}
+
+static int install_signal_handlers(void)
+{
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
+        fprintf(stderr, "brig-worker: installing signal handlers: %s\n", strerror(errno));
+        return -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static int make_dir(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) < 0 && errno != EEXIST) {
+        fprintf(stderr, "brig-worker: creating %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* With no --audit-db, each worker on the host takes the first audit-N.db
+ * whose lock no live worker holds, so a restarted worker finds its own store
+ * again (and marks the attempts it abandoned) while two never share one. The
+ * lock fd stays open for the life of the process. */
+static char *claim_audit_db(const char *data_dir)
+{
+    if (make_dir(data_dir, 0700) < 0)
+        return NULL;
+    for (int n = 0; n < 1024; n++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/audit-%d.lock", data_dir, n);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            fprintf(stderr, "brig-worker: opening %s: %s\n", path, strerror(errno));
+            return NULL;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            snprintf(path, sizeof(path), "%s/audit-%d.db", data_dir, n);
+            return strdup(path);
+        }
+        close(fd);
+    }
+    fprintf(stderr, "brig-worker: every audit store in %s is in use\n", data_dir);
+    return NULL;
+}
+
+static struct embedded_broker *start_embedded_broker(struct worker_config *config, struct worker *w)
+{
+    const char *topics[] = {w->topic_jobs, w->topic_results, w->topic_logs, w->topic_dlq};
+    struct embedded_broker *broker;
+    char err[512];
+    if (embedded_broker_start(1, topics, 4, config->partitions, &broker, err, sizeof(err)) < 0) {
+        fprintf(stderr, "brig-worker: %s\n", err);
+        return NULL;
+    }
+    config->brokers = strdup(embedded_broker_bootstraps(broker));
+    fprintf(stderr,
+            "brig-worker: no --brokers given: started an embedded Kafka-protocol broker at %s\n"
+            "brig-worker: it keeps messages IN MEMORY ONLY and loses them when this process "
+            "exits;\n"
+            "brig-worker: production points --brokers at a Kafka cluster\n",
+            config->brokers);
+    if (broker_state_write(config->state_dir, config->brokers, err, sizeof(err)) < 0)
+        fprintf(stderr, "brig-worker: warning: %s (clients need --brokers %s)\n", err,
+                config->brokers);
+    else
+        fprintf(stderr, "brig-worker: the broker's address is in %s/broker\n", config->state_dir);
+    printf("brokers %s\n", config->brokers);
+    fflush(stdout);
+    return broker;
+}
+
+int main(int argc, char **argv)
+{
+    struct worker_config config;
+    struct worker w = {.config = &config};
+    struct embedded_broker *broker = NULL;
+    char err[1024], path[4096];
+    int status = 1;
+
+    int parsed = worker_config_parse(argc, argv, &config, err, sizeof(err));
+    if (parsed != 0) {
+        if (parsed < 0)
+            fprintf(stderr, "brig-worker: %s\n", err);
+        worker_config_free(&config);
+        return parsed < 0 ? 2 : 0;
+    }
+    worker_topic(&config, "jobs", w.topic_jobs, sizeof(w.topic_jobs));
+    worker_topic(&config, "results", w.topic_results, sizeof(w.topic_results));
+    worker_topic(&config, "logs", w.topic_logs, sizeof(w.topic_logs));
+    worker_topic(&config, "dlq", w.topic_dlq, sizeof(w.topic_dlq));
+    running_worker = &w;
+    if (install_signal_handlers() < 0 || make_dir(config.state_dir, 0755) < 0)
+        goto out;
+
+    struct jail_context_config jail_config = {
+        .state_dir = config.state_dir,
+        .max_jails = config.concurrency,
+    };
+    if (jail_context_new(&jail_config, &w.jail, err, sizeof(err)) < 0) {
+        fprintf(stderr, "brig-worker: the jail cannot work here: %s\n", err);
+        goto out;
+    }
+    if (runtime_table_locate(config.runtimes, path, sizeof(path), err, sizeof(err)) < 0 ||
+        runtime_table_load(path, &w.runtimes, err, sizeof(err)) < 0) {
+        fprintf(stderr, "brig-worker: %s\n", err);
+        goto out;
+    }
+    if (!config.audit_db && !(config.audit_db = claim_audit_db(config.data_dir)))
+        goto out;
+    if (audit_open(config.audit_db, config.worker_id, &w.audit, err, sizeof(err)) < 0) {
+        fprintf(stderr, "brig-worker: %s\n", err);
+        goto out;
+    }
+    if (audit_abandoned_count(w.audit) > 0)
+        fprintf(stderr,
+                "brig-worker: %llu attempt(s) interrupted by an earlier crash are now "
+                "marked abandoned in %s\n",
+                (unsigned long long)audit_abandoned_count(w.audit), config.audit_db);
+    fprintf(stderr, "brig-worker: audit store %s; jail policy %.16s; cgroup %s\n", config.audit_db,
+            jail_policy_hash(w.jail), jail_cgroup_version(w.jail));
+
+    if (!config.brokers && !(broker = start_embedded_broker(&config, &w)))
+        goto out;
+
+    status = worker_run(&w);
+
+out:
+    if (w.audit && audit_close(w.audit, err, sizeof(err)) < 0) {
+        fprintf(stderr, "brig-worker: %s\n", err);
+        status = status ? status : 1;
+    }
+    /* The clients go before the broker they may be connected to. */
+    if (w.consumer)
+        rd_kafka_destroy(w.consumer);
+    if (w.producer)
+        rd_kafka_destroy(w.producer);
+    if (broker) {
+        broker_state_remove(config.state_dir, embedded_broker_bootstraps(broker));
+        embedded_broker_stop(broker);
+    }
+    slot_pool_free(w.slots);
+    runtime_table_free(w.runtimes);
+    jail_context_free(w.jail);
+    for (int32_t p = 0; p < w.n_partitions; p++)
+        tracker_free(w.partitions[p].tracker);
+    free(w.partitions);
+    worker_config_free(&config);
+    return status;
 }

@@ -3,3 +3,6 @@ worker_SRCS := $(filter-out worker/main.c,$(wildcard worker/*.c))
 PROGRAMS += brig-worker
 brig-worker_SRCS := worker/main.c
 UNIT_TESTS += test_tracker
+UNIT_TESTS += test_audit
+HELPER_BINS += bench_audit
+bench_audit_SRCS := tests/bench/audit.c

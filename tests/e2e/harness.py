@@ -1,0 +1,184 @@
+"""Real processes for end-to-end tests: the test broker (the same mock Kafka
+cluster the worker embeds, with fault commands), brig-worker processes, and a
+Kafka client that submits jobs and gathers results through confluent-kafka."""
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+
+import msgpack
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from conftest import bin_path, helper_path
+
+
+class Broker:
+    """brig-test-broker: -n brokers, topics <prefix>.{jobs,results,logs,dlq}."""
+
+    def __init__(self, brokers=1, partitions=4, prefix="brig"):
+        self.proc = subprocess.Popen(
+            [helper_path("brig-test-broker"), "-n", str(brokers), "-p", str(partitions),
+             "-t", prefix],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        line = self.proc.stdout.readline().split()
+        assert line and line[0] == "bootstrap", f"test broker did not start: {line}"
+        self.bootstrap = line[1]
+        self.prefix = prefix
+
+    def command(self, text):
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        assert answer == "ok", f"broker command {text!r}: {answer}"
+
+    def down(self, broker_id=-1):
+        self.command(f"down {broker_id}")
+
+    def up(self, broker_id=-1):
+        self.command(f"up {broker_id}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Worker:
+    """One brig-worker process with its own audit store under tmp."""
+
+    def __init__(self, tmp, bootstrap, name, concurrency=2, group="brig-test", extra=(),
+                 env=None):
+        self.name = name
+        self.audit_db = str(tmp / f"audit-{name}.db")
+        self.log_path = tmp / f"worker-{name}.log"
+        self.args = [bin_path("brig-worker"), "--brokers", bootstrap, "--group", group,
+                     "--concurrency", str(concurrency), "--audit-db", self.audit_db,
+                     "--state-dir", str(tmp / "state"), "--worker-id", name, *extra]
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.start()
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+                                     env=self.env)
+        log.close()
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"worker {self.name} ignored SIGTERM:\n{self.log()}")
+        return self.proc.returncode
+
+    def audit(self):
+        db = sqlite3.connect(f"file:{self.audit_db}?mode=ro", uri=True)
+        db.row_factory = sqlite3.Row
+        return db
+
+
+def job(code="true", runtime=None, argv=None, **fields):
+    """A job as a dict; by default `sh -c true` through an explicit argv."""
+    msg = {"v": 1, "id": fields.pop("id", None) or uuid.uuid4().hex[:20]}
+    if runtime:
+        msg["runtime"] = runtime
+        msg["code"] = code
+    else:
+        msg["argv"] = argv or ["/bin/sh", "-c", code]
+    msg.update(fields)
+    return msg
+
+
+class Client:
+    """Submits jobs and collects results (and optionally logs and dead letters)."""
+
+    def __init__(self, bootstrap, prefix="brig"):
+        self.prefix = prefix
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2,
+                                  "enable.idempotence": True})
+        self.results = {}      # id -> list of result dicts, in arrival order
+        self.dead_letters = []
+        self.logs = {}         # id -> list of chunks
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": "brig-test-client-" + uuid.uuid4().hex,
+            "enable.auto.commit": False})
+        # Every partition assigned by hand: no group rebalance ever makes the
+        # client read a result twice.
+        topics = [f"{prefix}.results", f"{prefix}.dlq", f"{prefix}.logs"]
+        metadata = self.consumer.list_topics(timeout=10)
+        self.consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics
+                              for p in metadata.topics[t].partitions])
+        self.thread = threading.Thread(target=self._consume, daemon=True)
+        self.thread.start()
+
+    def _consume(self):
+        while not self.stop_event.is_set():
+            msg = self.consumer.poll(0.1)
+            if msg is None or msg.error():
+                continue
+            value = msgpack.unpackb(msg.value(), raw=False)
+            topic = msg.topic()
+            with self.lock:
+                if topic.endswith(".results"):
+                    self.results.setdefault(value["id"], []).append(value)
+                elif topic.endswith(".dlq"):
+                    self.dead_letters.append(value)
+                else:
+                    self.logs.setdefault(value["id"], []).append(value)
+
+    def submit(self, message, key=None, raw=None):
+        """Publishes a job dict (or raw bytes) and returns its id (None for raw)."""
+        value = raw if raw is not None else msgpack.packb(message, use_bin_type=True)
+        if key is None and message is not None:
+            key = message.get("session") or message["id"]
+        self.producer.produce(f"{self.prefix}.jobs", value=value, key=key)
+        self.producer.poll(0)
+        return message["id"] if message is not None else None
+
+    def flush(self):
+        remaining = self.producer.flush(30)
+        assert remaining == 0, f"{remaining} jobs were not delivered to the broker"
+
+    def wait(self, ids, timeout=120, condition=None):
+        """Waits until every id has a result; returns {id: [results]}."""
+        ids = set(ids)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                done = {i for i in ids if self.results.get(i)}
+                extra_ok = condition() if condition else True
+            if done == ids and extra_ok:
+                break
+            time.sleep(0.05)
+        with self.lock:
+            missing = ids - {i for i in ids if self.results.get(i)}
+            assert not missing, f"{len(missing)} of {len(ids)} jobs have no result, e.g. {sorted(missing)[:5]}"
+            return {i: list(self.results[i]) for i in ids}
+
+    def close(self):
+        self.stop_event.set()
+        self.thread.join()
+        self.consumer.close()

@@ -1,0 +1,215 @@
+"""brig-worker end to end: real workers, the real Kafka protocol (the test
+broker), faults injected, and the audit stores checked afterwards."""
+import os
+import signal
+import subprocess
+import time
+
+import msgpack
+import pytest
+
+from conftest import bin_path
+from harness import Broker, Client, Worker, job
+
+
+@pytest.fixture
+def broker():
+    b = Broker(partitions=6)
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def client(broker):
+    c = Client(broker.bootstrap)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def workers(tmp_path, broker):
+    started = []
+
+    def start(name, **kwargs):
+        w = Worker(tmp_path, broker.bootstrap, name, **kwargs)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        try:
+            w.stop()
+        except AssertionError:
+            pass
+
+
+def executions(worker_list):
+    """job id -> number of attempts that ran it (finished or not), over every store."""
+    runs = {}
+    for w in worker_list:
+        db = w.audit()
+        for row in db.execute("SELECT job_id FROM attempts WHERE state != 'replayed'"):
+            runs[row["job_id"]] = runs.get(row["job_id"], 0) + 1
+        db.close()
+    return runs
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_worker_without_arguments_embeds_a_broker_and_runs_jobs(tmp_path):
+    state = tmp_path / "state"
+    env = dict(os.environ, BRIG_STATE_DIR=str(state), BRIG_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.Popen([bin_path("brig-worker")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().split()
+        assert line[:1] == ["brokers"], proc.stderr.read()
+        wait_for(lambda: (state / "broker").exists(), what="the state file")
+        bootstrap = (state / "broker").read_text().strip()
+        assert bootstrap == line[1]
+        c = Client(bootstrap)
+        try:
+            ids = [c.submit(job(f"echo hello {i}")) for i in range(5)]
+            c.flush()
+            results = c.wait(ids, timeout=60)
+        finally:
+            c.close()
+        for i, jid in enumerate(ids):
+            (r,) = results[jid]
+            assert r["status"] == "ok" and r["stdout"] == f"hello {i}\n".encode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "IN MEMORY ONLY" in err
+    assert not (state / "broker").exists(), "the state file outlived the broker"
+
+
+def test_three_workers_share_1000_jobs_each_run_once(workers, client):
+    pool = [workers(f"w{i}", concurrency=2) for i in range(3)]
+    ids = [client.submit(job("true")) for _ in range(1000)]
+    client.flush()
+    results = client.wait(ids, timeout=300)
+    runs = executions(pool)
+    for jid in ids:
+        assert [r["status"] for r in results[jid]] == ["ok"], results[jid]
+        assert runs.get(jid) == 1, f"job {jid} ran {runs.get(jid, 0)} times"
+    used = [w.name for w in pool if any(True for _ in w.audit().execute("SELECT 1 FROM attempts LIMIT 1"))]
+    assert len(used) >= 2, f"only {used} took jobs: the group did not share the load"
+
+
+def test_kill_9_of_a_worker_loses_nothing(workers, client):
+    victim = workers("victim", concurrency=2)
+    survivor = workers("survivor", concurrency=2)
+    ids = [client.submit(job("sleep 0.2")) for _ in range(120)]
+    client.flush()
+    wait_for(lambda: sum(len(v) for v in client.results.values()) >= 20, what="progress")
+    victim.kill9()
+    results = client.wait(ids, timeout=300)
+    for jid in ids:
+        assert any(r["status"] == "ok" for r in results[jid]), results[jid]
+    runs = executions([victim, survivor])
+    assert all(runs.get(jid, 0) >= 1 for jid in ids)
+    # The victim's in-flight jobs show in its store as abandoned once it restarts.
+    victim.start()
+    wait_for(lambda: "abandoned" in victim.log() or "marked abandoned" in victim.log(),
+             timeout=30, what="the restarted worker to mark abandoned attempts")
+
+
+def test_broker_down_for_10_seconds_loses_nothing(workers, client, broker):
+    pool = [workers("a", concurrency=2), workers("b", concurrency=2)]
+    first = [client.submit(job("sleep 0.05")) for _ in range(100)]
+    client.flush()
+    wait_for(lambda: sum(len(v) for v in client.results.values()) >= 10, what="progress")
+    broker.down()
+    time.sleep(10)
+    broker.up()
+    second = [client.submit(job("true")) for _ in range(100)]
+    client.flush()
+    results = client.wait(first + second, timeout=300)
+    for jid in first + second:
+        assert any(r["status"] == "ok" for r in results[jid]), results[jid]
+    for w in pool:
+        assert w.proc.poll() is None, f"worker {w.name} died:\n{w.log()}"
+
+
+def malformed(i):
+    """The i-th of 1000 invalid messages, and the job id a rejection can name."""
+    kind = i % 8
+    if kind == 0:
+        return b"\xc1", None                                  # never-used msgpack byte
+    if kind == 1:
+        return b"not msgpack at all", None
+    if kind == 2:
+        return msgpack.packb([1, 2, 3]), None                 # not a map
+    if kind == 3:
+        return msgpack.packb({"v": 1}), None                  # no id
+    if kind == 4:
+        return msgpack.packb({"v": 1, "id": "x" * 100, "argv": ["true"]}), None
+    if kind == 5:
+        return b"", None
+    jid = f"bad-{i}"
+    if kind == 6:
+        return msgpack.packb({"v": 1, "id": jid, "argv": ["true"],
+                              "limits": {"memory_bytes": "lots"}}), jid
+    return msgpack.packb({"v": 1, "id": jid, "runtime": "cobol", "code": "x"}), jid
+
+
+def test_malformed_messages_go_to_the_dlq_and_valid_jobs_complete(workers, client):
+    workers("w", concurrency=2)
+    valid, bad_ids = [], []
+    for i in range(1000):
+        raw, jid = malformed(i)
+        client.submit(None, key=f"bad{i}", raw=raw)
+        if jid:
+            bad_ids.append(jid)
+        if i % 10 == 0:
+            valid.append(client.submit(job("true")))
+    client.flush()
+    results = client.wait(valid + bad_ids, timeout=300,
+                          condition=lambda: len(client.dead_letters) >= 1000)
+    assert len(client.dead_letters) == 1000
+    for letter in client.dead_letters:
+        assert letter["reason"], letter
+        assert letter["topic"] == "brig.jobs" and "offset" in letter
+    for jid in valid:
+        assert [r["status"] for r in results[jid]] == ["ok"]
+    for jid in bad_ids:
+        assert results[jid][0]["status"] == "rejected" and results[jid][0]["error"]
+
+
+def test_sigterm_lets_in_flight_jobs_finish_and_a_restart_does_not_rerun_them(workers, client):
+    w = workers("w", concurrency=2)
+    ids = [client.submit(job("sleep 1")) for _ in range(2)]
+    client.flush()
+    wait_for(lambda: "running" in {r["state"] for r in w.audit().execute("SELECT state FROM attempts")},
+             what="the jobs to start")
+    assert w.stop(timeout=60) == 0, w.log()
+    results = client.wait(ids, timeout=10)
+    assert all([r["status"] for r in results[jid]] == ["ok"] for jid in ids)
+    w.start()
+    later = client.submit(job("true"))
+    client.flush()
+    client.wait([later], timeout=60)
+    runs = executions([w])
+    assert all(runs[jid] == 1 for jid in ids), runs
+
+
+def test_a_job_longer_than_max_poll_interval_does_not_rebalance(workers, client):
+    w = workers("w", concurrency=1, extra=["-X", "max.poll.interval.ms=3000",
+                                           "-X", "session.timeout.ms=3000",
+                                           "-X", "heartbeat.interval.ms=500"])
+    jid = client.submit(job("sleep 8", limits={"wall_ms": 20000}))
+    client.flush()
+    results = client.wait([jid], timeout=60)
+    assert [r["status"] for r in results[jid]] == ["ok"]
+    assert executions([w])[jid] == 1
+    assert w.log().count("assigned") == 1, w.log()
+    assert "released" not in w.log()

@@ -1,0 +1,261 @@
+#include "worker/config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sandbox/units.h"
+#include "schema/bounds.h"
+#include "worker/state_file.h"
+
+static const char usage[] =
+    "usage: brig-worker [OPTIONS]\n"
+    "\n"
+    "Runs jobs from Kafka in jails: consumes <prefix>.jobs as one consumer group,\n"
+    "publishes results to <prefix>.results (or the job's reply topic), live output\n"
+    "to <prefix>.logs and invalid messages to <prefix>.dlq.\n"
+    "\n"
+    "Each option falls back to the environment variable named after it.\n"
+    "  --brokers LIST        bootstrap servers (BRIG_BROKERS); none: start an embedded\n"
+    "                        in-memory broker and publish its address in the state dir\n"
+    "  --group ID            consumer group (BRIG_GROUP; default brig-workers)\n"
+    "  --topic-prefix P      topic prefix (BRIG_TOPIC_PREFIX; default brig)\n"
+    "  --concurrency N       jail slots (BRIG_CONCURRENCY; default: number of CPUs)\n"
+    "  --audit-db PATH       audit store (BRIG_AUDIT_DB; default: the first free\n"
+    "                        audit-N.db in the data dir)\n"
+    "  --data-dir DIR        (BRIG_DATA_DIR; default /var/lib/brig)\n"
+    "  --state-dir DIR       (BRIG_STATE_DIR; default /run/brig)\n"
+    "  --worker-id ID        (BRIG_WORKER_ID; default host name and pid)\n"
+    "  --runtimes FILE       runtime table (BRIG_RUNTIMES)\n"
+    "  --drain-timeout T     on SIGTERM, how long in-flight jobs may finish (default 30s)\n"
+    "  --revoke-timeout T    on a rebalance, how long a revoked partition's jobs may\n"
+    "                        finish before they are stopped (default 10s)\n"
+    "  --partitions N        partitions of the embedded broker's topics (default 4)\n"
+    "  -X KEY=VALUE          a librdkafka property for every client (security, tuning);\n"
+    "                        repeatable\n"
+    "  --help\n";
+
+static char *option_or_env(const char *value, const char *env, const char *fallback)
+{
+    const char *v = value ? value : getenv(env);
+    if (!v || !*v)
+        v = fallback;
+    return v ? strdup(v) : NULL;
+}
+
+static int add_property(struct worker_config *config, const char *text, char *err, size_t errlen)
+{
+    const char *eq = strchr(text, '=');
+    if (!eq || eq == text) {
+        snprintf(err, errlen, "-X %s: expected KEY=VALUE", text);
+        return -1;
+    }
+    struct kafka_property *grown =
+        realloc(config->properties, (config->n_properties + 1) * sizeof(*grown));
+    if (!grown) {
+        snprintf(err, errlen, "-X %s: out of memory", text);
+        return -1;
+    }
+    config->properties = grown;
+    grown[config->n_properties].key = strndup(text, (size_t)(eq - text));
+    grown[config->n_properties].value = strdup(eq + 1);
+    config->n_properties++;
+    return 0;
+}
+
+static int parse_duration(const char *name, const char *text, uint64_t *ms, char *err,
+                          size_t errlen)
+{
+    char why[256];
+    if (units_parse_duration_ms(text, ms, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: %s", name, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_count(const char *name, const char *text, uint64_t min, uint64_t max,
+                       uint64_t *out, char *err, size_t errlen)
+{
+    char why[256];
+    if (units_parse_count(text, out, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: %s", name, why);
+        return -1;
+    }
+    if (*out < min || *out > max) {
+        snprintf(err, errlen, "%s: %s is out of range (%llu to %llu)", name, text,
+                 (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+enum {
+    OPT_BROKERS = 256,
+    OPT_GROUP,
+    OPT_PREFIX,
+    OPT_CONCURRENCY,
+    OPT_AUDIT_DB,
+    OPT_DATA_DIR,
+    OPT_STATE_DIR,
+    OPT_WORKER_ID,
+    OPT_RUNTIMES,
+    OPT_DRAIN,
+    OPT_REVOKE,
+    OPT_PARTITIONS,
+    OPT_HELP,
+};
+
+int worker_config_parse(int argc, char **argv, struct worker_config *config, char *err,
+                        size_t errlen)
+{
+    static const struct option options[] = {
+        {"brokers", required_argument, NULL, OPT_BROKERS},
+        {"group", required_argument, NULL, OPT_GROUP},
+        {"topic-prefix", required_argument, NULL, OPT_PREFIX},
+        {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+        {"audit-db", required_argument, NULL, OPT_AUDIT_DB},
+        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"worker-id", required_argument, NULL, OPT_WORKER_ID},
+        {"runtimes", required_argument, NULL, OPT_RUNTIMES},
+        {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+        {"revoke-timeout", required_argument, NULL, OPT_REVOKE},
+        {"partitions", required_argument, NULL, OPT_PARTITIONS},
+        {"help", no_argument, NULL, OPT_HELP},
+        {0},
+    };
+    const char *brokers = NULL, *group = NULL, *prefix = NULL, *concurrency = NULL;
+    const char *audit_db = NULL, *data_dir = NULL, *state_dir = NULL, *worker_id = NULL;
+    const char *runtimes = NULL;
+    uint64_t number;
+    int opt;
+
+    memset(config, 0, sizeof(*config));
+    config->drain_timeout_ms = 30000;
+    config->revoke_timeout_ms = 10000;
+    config->partitions = 4;
+
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "X:", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_BROKERS:
+            brokers = optarg;
+            break;
+        case OPT_GROUP:
+            group = optarg;
+            break;
+        case OPT_PREFIX:
+            prefix = optarg;
+            break;
+        case OPT_CONCURRENCY:
+            concurrency = optarg;
+            break;
+        case OPT_AUDIT_DB:
+            audit_db = optarg;
+            break;
+        case OPT_DATA_DIR:
+            data_dir = optarg;
+            break;
+        case OPT_STATE_DIR:
+            state_dir = optarg;
+            break;
+        case OPT_WORKER_ID:
+            worker_id = optarg;
+            break;
+        case OPT_RUNTIMES:
+            runtimes = optarg;
+            break;
+        case OPT_DRAIN:
+            if (parse_duration("--drain-timeout", optarg, &config->drain_timeout_ms, err, errlen) <
+                0)
+                return -1;
+            break;
+        case OPT_REVOKE:
+            if (parse_duration("--revoke-timeout", optarg, &config->revoke_timeout_ms, err,
+                               errlen) < 0)
+                return -1;
+            break;
+        case OPT_PARTITIONS:
+            if (parse_count("--partitions", optarg, 1, 1024, &number, err, errlen) < 0)
+                return -1;
+            config->partitions = (int)number;
+            break;
+        case 'X':
+            if (add_property(config, optarg, err, errlen) < 0)
+                return -1;
+            break;
+        case OPT_HELP:
+            fputs(usage, stdout);
+            return 1;
+        default:
+            snprintf(err, errlen, "unknown or incomplete option %s (see --help)", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, errlen, "unexpected argument %s (see --help)", argv[optind]);
+        return -1;
+    }
+
+    char buf[4096];
+    config->brokers = option_or_env(brokers, "BRIG_BROKERS", NULL);
+    config->group = option_or_env(group, "BRIG_GROUP", "brig-workers");
+    config->topic_prefix = option_or_env(prefix, "BRIG_TOPIC_PREFIX", "brig");
+    /* Kafka names: at most 249 of [A-Za-z0-9._-], and ".results" is appended. */
+    size_t plen = strlen(config->topic_prefix);
+    if (plen == 0 || plen > BRIG_TOPIC_MAX - 8 ||
+        strspn(config->topic_prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789._-") != plen) {
+        snprintf(err, errlen, "--topic-prefix %s: 1 to %d of A-Z a-z 0-9 . _ -",
+                 config->topic_prefix, BRIG_TOPIC_MAX - 8);
+        return -1;
+    }
+    config->audit_db = option_or_env(audit_db, "BRIG_AUDIT_DB", NULL);
+    config->data_dir = option_or_env(data_dir, "BRIG_DATA_DIR", "/var/lib/brig");
+    config->state_dir = state_dir ? strdup(state_dir) : strdup(brig_state_dir(buf, sizeof(buf)));
+    config->runtimes = option_or_env(runtimes, "BRIG_RUNTIMES", NULL);
+
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(buf, sizeof(buf), "%s-%d", host, (int)getpid());
+    config->worker_id = option_or_env(worker_id, "BRIG_WORKER_ID", buf);
+
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    config->concurrency = cpus > 0 ? (unsigned)cpus : 1;
+    concurrency = concurrency ? concurrency : getenv("BRIG_CONCURRENCY");
+    if (concurrency && *concurrency) {
+        if (parse_count("--concurrency", concurrency, 1, 1024, &number, err, errlen) < 0)
+            return -1;
+        config->concurrency = (unsigned)number;
+    }
+    return 0;
+}
+
+void worker_config_free(struct worker_config *config)
+{
+    free(config->brokers);
+    free(config->group);
+    free(config->topic_prefix);
+    free(config->audit_db);
+    free(config->data_dir);
+    free(config->state_dir);
+    free(config->worker_id);
+    free(config->runtimes);
+    for (size_t i = 0; i < config->n_properties; i++) {
+        free(config->properties[i].key);
+        free(config->properties[i].value);
+    }
+    free(config->properties);
+    memset(config, 0, sizeof(*config));
+}
+
+const char *worker_topic(const struct worker_config *config, const char *suffix, char *buf,
+                         size_t len)
+{
+    snprintf(buf, len, "%s.%s", config->topic_prefix, suffix);
+    return buf;
+}

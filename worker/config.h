@@ -1,0 +1,41 @@
+/* brig-worker's settings: command-line flags, with BRIG_* environment
+ * variables as the fallback and built-in defaults last. */
+#ifndef BRIG_WORKER_CONFIG_H
+#define BRIG_WORKER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct kafka_property {
+    char *key;
+    char *value;
+};
+
+struct worker_config {
+    char *brokers;      /* NULL: start the embedded broker */
+    char *group;        /* consumer group id */
+    char *topic_prefix; /* topics <prefix>.jobs .results .logs .dlq */
+    unsigned concurrency;
+    char *audit_db; /* NULL: the first free audit-N.db in data_dir */
+    char *data_dir; /* where audit stores live by default */
+    char *state_dir;
+    char *worker_id;
+    char *runtimes; /* runtime table; NULL: the default search */
+    uint64_t drain_timeout_ms;
+    uint64_t revoke_timeout_ms;
+    int partitions; /* of the embedded broker's topics */
+    struct kafka_property *properties; /* -X key=value, applied last */
+    size_t n_properties;
+};
+
+/* Fills config from argv and the environment. Returns 0, 1 when --help was
+ * printed, or -1 with a message naming the option in err. */
+int worker_config_parse(int argc, char **argv, struct worker_config *config, char *err,
+                        size_t errlen);
+void worker_config_free(struct worker_config *config);
+
+/* The topic <prefix>.<suffix> in buf. */
+const char *worker_topic(const struct worker_config *config, const char *suffix, char *buf,
+                         size_t len);
+
+#endif

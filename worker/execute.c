@@ -1,0 +1,203 @@
+/* A job's run, in a slot thread: limits, workspace, input files, the jail,
+ * then the result, encoded and ready to publish. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/worker.h"
+
+static void jail_limits_from_job(const struct brig_job *job, struct jail_limits *limits)
+{
+    struct brig_limits effective;
+    brig_limits_resolve(&job->limits, &effective);
+    jail_limits_default(limits);
+    limits->wall_ms = effective.wall_ms;
+    limits->cpu_ms = effective.cpu_ms;
+    limits->memory_bytes = effective.memory_bytes;
+    limits->pids = effective.pids;
+    limits->output_bytes = effective.output_bytes;
+    limits->fsize_bytes = effective.fsize_bytes;
+    limits->disk_bytes = effective.disk_bytes;
+    limits->tmp_bytes = effective.tmp_bytes;
+    limits->cpu_millis = (uint32_t)effective.cpu_millis;
+}
+
+static void stream_output(void *ctx, enum jail_stream stream, const char *data, size_t len)
+{
+    struct task *task = ctx;
+    publish_log_chunk(task->worker, task,
+                      stream == JAIL_STDOUT ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR, data, len,
+                      false);
+}
+
+/* "K=V" strings for the jail, in one allocation with the pointer array. */
+static char **environment_of(const struct brig_job *job)
+{
+    size_t bytes = (job->env_count + 1) * sizeof(char *);
+    for (size_t i = 0; i < job->env_count; i++)
+        bytes += strlen(job->env[i].name) + strlen(job->env[i].value) + 2;
+    char **env = malloc(bytes);
+    if (!env)
+        return NULL;
+    char *text = (char *)(env + job->env_count + 1);
+    for (size_t i = 0; i < job->env_count; i++) {
+        env[i] = text;
+        text += sprintf(text, "%s=%s", job->env[i].name, job->env[i].value) + 1;
+    }
+    env[job->env_count] = NULL;
+    return env;
+}
+
+/* argv of an explicit-argv job, or the runtime's arguments, NULL-terminated. */
+static const char **string_list(const char *const *items, size_t count)
+{
+    const char **list = calloc(count + 1, sizeof(char *));
+    if (list && count)
+        memcpy(list, items, count * sizeof(char *));
+    return list;
+}
+
+static void fail_internal(struct jail_outcome *outcome, const char *what)
+{
+    memset(outcome, 0, sizeof(*outcome));
+    outcome->status = BRIG_STATUS_INTERNAL_ERROR;
+    snprintf(outcome->message, sizeof(outcome->message), "%.255s", what);
+}
+
+/* Runs the job; outcome and runtime_version are filled on every path. */
+static void run_job(struct task *task, struct jail_outcome *outcome, char *runtime_version,
+                    size_t version_len)
+{
+    struct worker *w = task->worker;
+    const struct brig_job *job = &task->job;
+    struct jail_workspace *ws = NULL;
+    char **env = environment_of(job);
+    const char **args = string_list(job->runtime ? job->args : job->argv,
+                              job->runtime ? job->args_count : job->argv_count);
+    char err[512];
+
+    struct jail_spec spec = {.env = (const char *const *)env};
+    jail_limits_from_job(job, &spec.limits);
+    spec.stdin_data = job->stdin_data.data;
+    spec.stdin_len = job->stdin_data.len;
+    if (job->stream_logs) {
+        spec.on_output = stream_output;
+        spec.output_ctx = task;
+    }
+    if (!env || !args) {
+        fail_internal(outcome, "out of memory preparing the job");
+        goto out;
+    }
+    if (jail_workspace_new(w->jail, spec.limits.disk_bytes, &ws, err, sizeof(err)) < 0) {
+        fail_internal(outcome, err);
+        outcome->status = BRIG_STATUS_SETUP_ERROR;
+        goto out;
+    }
+    for (size_t i = 0; i < job->file_count; i++) {
+        const struct brig_file *f = &job->files[i];
+        if (jail_workspace_write_file(ws, f->path, f->content.data, f->content.len, 0644, err,
+                                      sizeof(err)) < 0) {
+            fail_internal(outcome, err);
+            outcome->status = BRIG_STATUS_SETUP_ERROR;
+            goto out;
+        }
+    }
+    spec.workspace = ws;
+
+    if (job->runtime) {
+        struct runtime *rt = runtime_find(w->runtimes, job->runtime);
+        struct runtime_outcome rout;
+        runtime_run(w->jail, rt, job->code.data, job->code.len, args, &spec,
+                    &rout);
+        *outcome = rout.jail;
+        snprintf(runtime_version, version_len, "%s", rout.version);
+    } else {
+        spec.argv = args;
+        jail_run(w->jail, &spec, outcome);
+    }
+
+out:
+    if (job->stream_logs) {
+        publish_log_chunk(w, task, BRIG_STREAM_STDOUT, NULL, 0, true);
+        publish_log_chunk(w, task, BRIG_STREAM_STDERR, NULL, 0, true);
+    }
+    jail_workspace_free(ws);
+    free(env);
+    free((void *)args);
+}
+
+static bool exited_by_itself(brig_status status)
+{
+    return status == BRIG_STATUS_OK || status == BRIG_STATUS_FAILED ||
+           status == BRIG_STATUS_COMPILE_ERROR;
+}
+
+void execute_task(struct task *task)
+{
+    struct worker *w = task->worker;
+    const struct brig_job *job = &task->job;
+    struct jail_outcome outcome;
+    char runtime_version[128] = "";
+
+    run_job(task, &outcome, runtime_version, sizeof(runtime_version));
+    int64_t finished_ms = now_ms();
+
+    bool exited = exited_by_itself(outcome.status);
+    snprintf(task->error, sizeof(task->error), "%s", outcome.message);
+    task->outcome = (struct audit_outcome){
+        .finished_ms = finished_ms,
+        .status = outcome.status,
+        .exit_code = exited ? outcome.exit_code : -1,
+        .signal = outcome.signal,
+        .wall_us = outcome.wall_us,
+        .cpu_us = outcome.cpu_us,
+        .peak_memory_bytes = outcome.peak_memory_bytes,
+        .error = task->error[0] ? task->error : NULL,
+    };
+
+    struct brig_result result = {
+        .id = job->id,
+        .attempt = (uint64_t)task->attempt_number,
+        .status = outcome.status,
+        .has_exit_code = exited,
+        .exit_code = outcome.exit_code,
+        .signal = outcome.signal,
+        .stdout_data = {.data = outcome.out.data ? outcome.out.data : "", .len = outcome.out.len},
+        .stderr_data = {.data = outcome.err.data ? outcome.err.data : "", .len = outcome.err.len},
+        .stdout_truncated = outcome.out.truncated,
+        .stderr_truncated = outcome.err.truncated,
+        .has_usage = true,
+        .wall_us = outcome.wall_us,
+        .cpu_us = outcome.cpu_us,
+        .peak_memory_bytes = outcome.peak_memory_bytes,
+        .runtime_name = job->runtime,
+        .runtime_version = job->runtime && runtime_version[0] ? runtime_version : NULL,
+        .worker_id = w->config->worker_id,
+        .received_ms = (uint64_t)task->received_ms,
+        .started_ms = (uint64_t)task->started_ms,
+        .finished_ms = (uint64_t)finished_ms,
+        .error = task->error[0] ? task->error : NULL,
+        .syscall = outcome.syscall[0] ? outcome.syscall : NULL,
+        .metadata = job->metadata,
+        .metadata_count = job->metadata_count,
+        .session = job->session,
+        .replay_of = job->replay_of,
+    };
+    struct brig_error err;
+    if (brig_result_encode(&result, &task->result, &err) < 0) {
+        /* Only a bug can get here (the outcome broke the schema's bounds):
+         * answer with what is certain rather than nothing. */
+        fprintf(stderr, "brig-worker: job %s: encoding its result: %s: %s\n", job->id, err.field,
+                err.reason);
+        struct brig_result fallback = {
+            .id = job->id,
+            .attempt = result.attempt,
+            .status = BRIG_STATUS_INTERNAL_ERROR,
+            .worker_id = result.worker_id,
+            .error = "the worker could not encode this job's result",
+        };
+        task->outcome.status = BRIG_STATUS_INTERNAL_ERROR;
+        brig_result_encode(&fallback, &task->result, &err);
+    }
+    jail_outcome_free(&outcome);
+}

@@ -1,0 +1,103 @@
+#include "worker/kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct setting {
+    const char *key, *value;
+};
+
+static int apply(rd_kafka_conf_t *conf, const struct setting *settings, size_t n,
+                 const struct worker_config *config, char *err, size_t errlen)
+{
+    char why[256];
+    for (size_t i = 0; i < n; i++) {
+        if (rd_kafka_conf_set(conf, settings[i].key, settings[i].value, why, sizeof(why)) !=
+            RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "kafka setting %s=%s: %s", settings[i].key, settings[i].value,
+                     why);
+            return -1;
+        }
+    }
+    /* The operator's -X properties come last, so they can tune anything. */
+    for (size_t i = 0; i < config->n_properties; i++) {
+        const struct kafka_property *p = &config->properties[i];
+        if (rd_kafka_conf_set(conf, p->key, p->value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "-X %s=%s: %s", p->key, p->value, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static rd_kafka_t *create(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err,
+                          size_t errlen)
+{
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof(why));
+    if (!rk) {
+        snprintf(err, errlen, "creating the Kafka %s: %s", what, why);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
+                               void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                    rd_kafka_topic_partition_list_t *, void *),
+                               void *opaque, char *err, size_t errlen)
+{
+    const struct setting settings[] = {
+        {"bootstrap.servers", config->brokers},
+        {"group.id", config->group},
+        {"client.id", config->worker_id},
+        /* Offsets are stored by hand once a job's result is delivered and
+         * audited; auto-commit then only commits what was stored. */
+        {"enable.auto.offset.store", "false"},
+        {"enable.auto.commit", "true"},
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+        /* Jobs are latency-sensitive: do not let an idle fetch sit long. */
+        {"fetch.wait.max.ms", "50"},
+        {"log_level", "4"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (apply(conf, settings, sizeof(settings) / sizeof(settings[0]), config, err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    rd_kafka_t *rk = create(RD_KAFKA_CONSUMER, conf, "consumer", err, errlen);
+    if (rk)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+rd_kafka_t *kafka_producer_new(const struct worker_config *config,
+                               void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                               void *opaque, char *err, size_t errlen)
+{
+    const struct setting settings[] = {
+        {"bootstrap.servers", config->brokers},
+        {"client.id", config->worker_id},
+        {"enable.idempotence", "true"},
+        /* A result waits at most 1 ms for company in a batch. */
+        {"linger.ms", "1"},
+        /* Results carry up to 2 x 8 MiB of output (schema/bounds.h); a
+         * cluster's topics need max.message.bytes to match. */
+        {"message.max.bytes", "16842752"},
+        /* Transient broker trouble is retried for this long before a
+         * delivery fails; the worker then retries the result itself. */
+        {"message.timeout.ms", "60000"},
+        {"log_level", "4"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (apply(conf, settings, sizeof(settings) / sizeof(settings[0]), config, err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    return create(RD_KAFKA_PRODUCER, conf, "producer", err, errlen);
+}

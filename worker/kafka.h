@@ -1,0 +1,24 @@
+/* The worker's two Kafka clients, configured for at-least-once processing:
+ * a consumer that never stores an offset by itself, and an idempotent
+ * producer for results, logs and dead letters. */
+#ifndef BRIG_WORKER_KAFKA_H
+#define BRIG_WORKER_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "worker/config.h"
+
+/* rebalance_cb and opaque go into the consumer's configuration. */
+rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
+                               void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                    rd_kafka_topic_partition_list_t *, void *),
+                               void *opaque, char *err, size_t errlen);
+
+/* dr_cb receives every delivery report, from rd_kafka_poll() on the
+ * producer. */
+rd_kafka_t *kafka_producer_new(const struct worker_config *config,
+                               void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                               void *opaque, char *err, size_t errlen);
+
+#endif
