@@ -1,0 +1,38 @@
+"""Finding the Kafka broker: given, else $BRIG_BROKERS, else the address an
+embedded broker of a brig-worker on this host wrote to its state directory
+(the same search as the worker's worker/state_file.c)."""
+import os
+
+from .errors import BrokerNotFound
+
+
+def state_dir():
+    """$BRIG_STATE_DIR, else $XDG_RUNTIME_DIR/brig for a user other than
+    root, else /run/brig."""
+    given = os.environ.get("BRIG_STATE_DIR")
+    if given:
+        return given
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if os.geteuid() != 0 and xdg:
+        return os.path.join(xdg, "brig")
+    return "/run/brig"
+
+
+def discover_brokers(given=None):
+    """Bootstrap servers ("host:port,...") for a client."""
+    if given:
+        return given
+    env = os.environ.get("BRIG_BROKERS")
+    if env:
+        return env
+    path = os.path.join(state_dir(), "broker")
+    try:
+        with open(path, encoding="utf-8") as f:
+            first_line = f.readline().strip()
+    except OSError as e:
+        raise BrokerNotFound(
+            f"no broker given (brokers= or BRIG_BROKERS) and no embedded broker running "
+            f"({path}: {e.strerror})") from None
+    if not first_line:
+        raise BrokerNotFound(f"reading {path}: empty file")
+    return first_line
