@@ -52,8 +52,8 @@ struct jail_context;
  * left behind is ever walked or deleted by path. */
 struct jail_workspace;
 
-int jail_workspace_new(struct jail_context *ctx, uint64_t disk_bytes,
-                       struct jail_workspace **out, char *err, size_t errlen);
+int jail_workspace_new(struct jail_context *ctx, uint64_t disk_bytes, struct jail_workspace **out,
+                       char *err, size_t errlen);
 void jail_workspace_free(struct jail_workspace *ws);
 
 /* An O_PATH descriptor of the workspace root, for host-side openat() work. */
@@ -70,8 +70,8 @@ struct jail_spec {
     const char *const *env;  /* NULL-terminated "K=V" list added to PATH, HOME=/work, LANG */
     struct jail_workspace *workspace; /* /work; NULL = a fresh one of limits.disk_bytes,
                                          gone with the jail */
-    const char *workdir; /* instead of a workspace: a host directory bound read-write at
-                            /work, as it is (brig-jail --workdir) */
+    const char *workdir;           /* instead of a workspace: a host directory bound read-write at
+                                      /work, as it is (brig-jail --workdir) */
     const struct jail_bind *binds; /* extra binds */
     size_t n_binds;
     const void *stdin_data; /* the program's stdin; NULL = empty */
@@ -109,8 +109,8 @@ struct jail_context_config {
 };
 
 /* Returns 0, or -1 with a sentence in err that says what is missing. */
-int jail_context_new(const struct jail_context_config *config, struct jail_context **out,
-                     char *err, size_t errlen);
+int jail_context_new(const struct jail_context_config *config, struct jail_context **out, char *err,
+                     size_t errlen);
 void jail_context_free(struct jail_context *ctx);
 
 /* A hex SHA-256 of what the jail enforces (the seccomp program, mounts and

@@ -23,7 +23,7 @@ struct worker_config {
     char *runtimes; /* runtime table; NULL: the default search */
     uint64_t drain_timeout_ms;
     uint64_t revoke_timeout_ms;
-    int partitions; /* of the embedded broker's topics */
+    int partitions;                    /* of the embedded broker's topics */
     struct kafka_property *properties; /* -X key=value, applied last */
     size_t n_properties;
 };

@@ -73,7 +73,7 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
     struct jail_workspace *ws = NULL;
     char **env = environment_of(job);
     const char **args = string_list(job->runtime ? job->args : job->argv,
-                              job->runtime ? job->args_count : job->argv_count);
+                                    job->runtime ? job->args_count : job->argv_count);
     char err[512];
 
     struct jail_spec spec = {.env = (const char *const *)env};
@@ -107,8 +107,7 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
     if (job->runtime) {
         struct runtime *rt = runtime_find(w->runtimes, job->runtime);
         struct runtime_outcome rout;
-        runtime_run(w->jail, rt, job->code.data, job->code.len, args, &spec,
-                    &rout);
+        runtime_run(w->jail, rt, job->code.data, job->code.len, args, &spec, &rout);
         *outcome = rout.jail;
         snprintf(runtime_version, version_len, "%s", rout.version);
     } else {
