@@ -297,6 +297,10 @@ static void classify(const struct jail_supervisor *sup, const struct cgroup_usag
     if (sup->kill_reason != BRIG_STATUS_OK) {
         out->status = sup->kill_reason;
         out->signal = SIGKILL;
+        if (sup->kill_reason == BRIG_STATUS_INTERNAL_ERROR) {
+            out->cancelled = true;
+            snprintf(out->message, sizeof(out->message), "stopped by its supervisor");
+        }
         return;
     }
     if (!sup->have_report) {

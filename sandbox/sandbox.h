@@ -79,6 +79,11 @@ struct jail_spec {
     struct jail_limits limits;
     jail_output_fn on_output; /* optional */
     void *output_ctx;
+    /* Optional (> 0): when this descriptor becomes readable the job is
+     * stopped, and the outcome is BRIG_STATUS_INTERNAL_ERROR with cancelled
+     * set. The worker uses one eventfd for all its jails to stop them when its
+     * drain time is up. */
+    int cancel_fd;
 };
 
 struct jail_capture {
@@ -96,6 +101,7 @@ struct jail_outcome {
     uint64_t peak_memory_bytes;
     struct jail_capture out;
     struct jail_capture err;
+    bool cancelled;    /* stopped through spec->cancel_fd */
     char syscall[32];  /* for BRIG_STATUS_SECCOMP: the refused call's name, "" if unknown */
     char message[256]; /* for setup errors: the step that failed and the errno text */
 };

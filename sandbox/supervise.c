@@ -288,13 +288,15 @@ int supervise(struct jail_supervisor *sup, struct jail_outcome *out, char *err, 
             break;
         }
 
-        enum { OUT, ERR, REPORT, INIT, IN, NFDS };
+        enum { OUT, ERR, REPORT, INIT, IN, CANCEL, NFDS };
         struct pollfd fds[NFDS] = {
             [OUT] = {loop.streams[0].fd, POLLIN, 0},
             [ERR] = {loop.streams[1].fd, POLLIN, 0},
             [REPORT] = {sup->report_fd, POLLIN, 0},
             [INIT] = {loop.init_gone ? -1 : sup->pidfd, POLLIN, 0},
             [IN] = {sup->stdin_fd, POLLOUT, 0},
+            [CANCEL] = {loop.init_gone || sup->spec->cancel_fd <= 0 ? -1 : sup->spec->cancel_fd,
+                        POLLIN, 0},
         };
         int ready = poll(fds, NFDS, poll_timeout_ms(&loop, now));
         if (ready < 0 && errno != EINTR) {
@@ -314,6 +316,8 @@ int supervise(struct jail_supervisor *sup, struct jail_outcome *out, char *err, 
             write_stdin(&loop);
         if (fds[INIT].revents != 0)
             reap_init(&loop);
+        if (fds[CANCEL].revents != 0)
+            stop_jail(&loop, BRIG_STATUS_INTERNAL_ERROR);
     }
 
     if (rc != 0 && !loop.init_gone) {

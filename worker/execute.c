@@ -76,7 +76,7 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
                                     job->runtime ? job->args_count : job->argv_count);
     char err[512];
 
-    struct jail_spec spec = {.env = (const char *const *)env};
+    struct jail_spec spec = {.env = (const char *const *)env, .cancel_fd = w->cancel_fd};
     jail_limits_from_job(job, &spec.limits);
     spec.stdin_data = job->stdin_data.data;
     spec.stdin_len = job->stdin_data.len;
@@ -142,7 +142,11 @@ void execute_task(struct task *task)
     int64_t finished_ms = now_ms();
 
     bool exited = exited_by_itself(outcome.status);
-    snprintf(task->error, sizeof(task->error), "%s", outcome.message);
+    if (outcome.cancelled)
+        snprintf(task->error, sizeof(task->error),
+                 "the worker shut down before the job finished (its drain timeout ran out)");
+    else
+        snprintf(task->error, sizeof(task->error), "%s", outcome.message);
     task->outcome = (struct audit_outcome){
         .finished_ms = finished_ms,
         .status = outcome.status,

@@ -1,9 +1,11 @@
 /* The worker's main loop, on one thread: consume, decide, dispatch to slots,
  * publish answers, and store each offset only once everything at or below it
  * is answered and audited. Slots run jobs; everything else happens here. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 
 #include "worker/kafka.h"
@@ -481,6 +483,12 @@ static unsigned in_flight(struct worker *w)
 
 /* Stops taking jobs, lets running ones finish (a second signal or the drain
  * timeout cuts the wait short), delivers, audits, commits, leaves the group. */
+static void stop_running_jobs(struct worker *w)
+{
+    if (eventfd_write(w->cancel_fd, 1) < 0)
+        fprintf(stderr, "brig-worker: stopping the running jobs: %s\n", strerror(errno));
+}
+
 static void drain(struct worker *w)
 {
     fprintf(stderr, "brig-worker: stopping: %u job(s) in flight, waiting up to %llu ms\n",
@@ -504,11 +512,15 @@ static void drain(struct worker *w)
             rd_kafka_message_destroy(msg); /* paused: a straggler, delivered again later */
         turn(w);
     }
-    if (slot_pool_busy(w->slots) > 0)
+    if (slot_pool_busy(w->slots) > 0) {
+        /* Their senders get an answer that says so, rather than a second run
+         * of a job that may have had effects. */
         fprintf(stderr,
-                "brig-worker: %u job(s) did not finish in time; they are not "
-                "committed and will run again\n",
+                "brig-worker: stopping %u job(s) that did not finish in time; they are "
+                "answered as internal_error\n",
                 slot_pool_busy(w->slots));
+        stop_running_jobs(w);
+    }
 }
 
 int worker_run(struct worker *w)
@@ -522,6 +534,11 @@ int worker_run(struct worker *w)
         return 1;
     }
     w->consumer_queue = rd_kafka_queue_get_consumer(w->consumer);
+    w->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->cancel_fd < 0) {
+        fprintf(stderr, "brig-worker: creating the jobs' stop switch: %s\n", strerror(errno));
+        return 1;
+    }
 
     const struct slot_pool_ops ops = {.run = run_in_slot, .wake = wake_main_loop, .ctx = w};
     if (slot_pool_start(w->config->concurrency, &ops, &w->slots) < 0) {
@@ -557,6 +574,7 @@ int worker_run(struct worker *w)
     if (w->fatal) {
         /* Stop loudly and commit nothing more: jobs without a delivered
          * answer run again on another worker. */
+        stop_running_jobs(w);
         slot_pool_stop(w->slots);
         status = 70;
     } else {

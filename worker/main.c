@@ -99,7 +99,7 @@ static struct embedded_broker *start_embedded_broker(struct worker_config *confi
 int main(int argc, char **argv)
 {
     struct worker_config config;
-    struct worker w = {.config = &config};
+    struct worker w = {.config = &config, .cancel_fd = -1};
     struct embedded_broker *broker = NULL;
     char err[1024], path[4096];
     int status = 1;
@@ -166,6 +166,8 @@ out:
         embedded_broker_stop(broker);
     }
     slot_pool_free(w.slots);
+    if (w.cancel_fd >= 0)
+        close(w.cancel_fd);
     runtime_table_free(w.runtimes);
     jail_context_free(w.jail);
     for (int32_t p = 0; p < w.n_partitions; p++)

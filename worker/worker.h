@@ -44,6 +44,7 @@ struct worker {
     struct task *delivered; /* answered; waiting for the audit flush and offset store */
     bool paused;
 
+    int cancel_fd;                       /* an eventfd: written, it stops every running jail */
     volatile sig_atomic_t stop_requests; /* SIGTERM/SIGINT received */
     bool fatal;                          /* the producer failed for good */
 };

@@ -213,3 +213,17 @@ def test_a_job_longer_than_max_poll_interval_does_not_rebalance(workers, client)
     assert executions([w])[jid] == 1
     assert w.log().count("assigned") == 1, w.log()
     assert "released" not in w.log()
+
+
+def test_jobs_still_running_at_the_drain_timeout_are_stopped_and_answered(workers, client):
+    w = workers("w", concurrency=1, extra=["--drain-timeout", "1s"])
+    jid = client.submit(job("sleep 60", limits={"wall_ms": 120000}))
+    client.flush()
+    wait_for(lambda: "running" in {r["state"] for r in w.audit().execute("SELECT state FROM attempts")},
+             what="the job to start")
+    started = time.monotonic()
+    assert w.stop(timeout=60) == 0, w.log()
+    assert time.monotonic() - started < 30, "the drain did not stop the job"
+    (result,) = client.wait([jid], timeout=10)[jid]
+    assert result["status"] == "internal_error"
+    assert "drain timeout" in result["error"]

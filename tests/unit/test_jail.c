@@ -151,6 +151,26 @@ static void test_wall_clock_limit(void **state)
     jail_outcome_free(&out);
 }
 
+/* A cancel descriptor that is already readable stops the job at once. */
+static void test_cancel_stops_the_job(void **state)
+{
+    (void)state;
+    const char *argv[] = {"sleep", "20", NULL};
+    struct jail_spec spec = spec_for(argv);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(write(fds[1], "x", 1), 1);
+    spec.cancel_fd = fds[0];
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_INTERNAL_ERROR);
+    assert_true(out.cancelled);
+    assert_int_equal(out.signal, SIGKILL);
+    assert_true(out.wall_us < 15000000);
+    jail_outcome_free(&out);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void test_cpu_limit(void **state)
 {
     (void)state;
@@ -696,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_exit_code_is_failed),
         cmocka_unit_test(test_own_signal_is_signaled),
         cmocka_unit_test(test_wall_clock_limit),
+        cmocka_unit_test(test_cancel_stops_the_job),
         cmocka_unit_test(test_cpu_limit),
         cmocka_unit_test(test_memory_limit_is_oom),
         cmocka_unit_test(test_output_limit),
