@@ -191,25 +191,65 @@ static void enqueue_pending(struct worker *w, struct task *task)
 }
 
 /* Records the attempt and hands pending jobs to free slots, in order. */
-static void dispatch_pending(struct worker *w)
+static bool has_session(const struct task *task)
+{
+    return task->job.session && task->job.session[0];
+}
+
+/* A session's jobs share its workspace, so they run one at a time, in the
+ * order they were received: a pending job waits while its session has a job
+ * in a slot, and so do the ones behind it. */
+static bool session_running(const struct worker *w, const char *session)
+{
+    for (unsigned i = 0; i < w->n_running_sessions; i++)
+        if (strcmp(w->running_sessions[i], session) == 0)
+            return true;
+    return false;
+}
+
+static void session_finished(struct worker *w, const struct task *task)
+{
+    for (unsigned i = 0; i < w->n_running_sessions; i++) {
+        if (w->running_sessions[i] == task->job.session) {
+            w->running_sessions[i] = w->running_sessions[--w->n_running_sessions];
+            return;
+        }
+    }
+}
+
+static void start_attempt(struct worker *w, struct task *task)
 {
     char err[512];
-    while (w->pending_head && slot_pool_busy(w->slots) < slot_pool_size(w->slots)) {
-        struct task *task = w->pending_head;
-        task->started_ms = now_ms();
-        const struct runtime *rt =
-            task->job.runtime ? runtime_find(w->runtimes, task->job.runtime) : NULL;
-        if (audit_attempt_begin(w->audit, task->job_id, task->started_ms, rt ? rt->name : NULL,
-                                NULL, jail_policy_hash(w->jail), &task->attempt_id,
-                                &task->attempt_number, err, sizeof(err)) < 0) {
-            log_audit_error("recording an attempt", err);
-            task->attempt_number = 1;
+    task->started_ms = now_ms();
+    const struct runtime *rt =
+        task->job.runtime ? runtime_find(w->runtimes, task->job.runtime) : NULL;
+    if (audit_attempt_begin(w->audit, task->job_id, task->started_ms, rt ? rt->name : NULL, NULL,
+                            jail_policy_hash(w->jail), &task->attempt_id, &task->attempt_number,
+                            err, sizeof(err)) < 0) {
+        log_audit_error("recording an attempt", err);
+        task->attempt_number = 1;
+    }
+}
+
+/* Records the attempt and hands pending jobs to free slots, in order. */
+static void dispatch_pending(struct worker *w)
+{
+    struct task **link = &w->pending_head, *prev = NULL;
+    while (*link && slot_pool_busy(w->slots) < slot_pool_size(w->slots)) {
+        struct task *task = *link;
+        if (has_session(task) && session_running(w, task->job.session)) {
+            prev = task;
+            link = &task->next;
+            continue;
         }
+        start_attempt(w, task);
         if (!slot_pool_submit(w->slots, task))
             break;
-        w->pending_head = task->next;
-        if (!w->pending_head)
-            w->pending_tail = NULL;
+        if (has_session(task))
+            w->running_sessions[w->n_running_sessions++] = task->job.session;
+        *link = task->next;
+        if (w->pending_tail == task)
+            w->pending_tail = prev;
         w->n_pending--;
         w->pending_bytes -= task->raw_len;
     }
@@ -302,6 +342,8 @@ static void collect_finished(struct worker *w)
     struct task *task;
     char err[512];
     while ((task = slot_pool_take_done(w->slots))) {
+        if (has_session(task))
+            session_finished(w, task);
         if (audit_attempt_end(w->audit, task->attempt_id, &task->outcome, task->result.data,
                               task->result.size, err, sizeof(err)) < 0)
             log_audit_error("recording an outcome", err);
@@ -540,6 +582,11 @@ int worker_run(struct worker *w)
         return 1;
     }
 
+    w->running_sessions = calloc(w->config->concurrency, sizeof(*w->running_sessions));
+    if (!w->running_sessions) {
+        fprintf(stderr, "brig-worker: out of memory\n");
+        return 1;
+    }
     const struct slot_pool_ops ops = {.run = run_in_slot, .wake = wake_main_loop, .ctx = w};
     if (slot_pool_start(w->config->concurrency, &ops, &w->slots) < 0) {
         fprintf(stderr, "brig-worker: starting %u slot threads failed\n", w->config->concurrency);

@@ -173,6 +173,7 @@ out:
     for (int32_t p = 0; p < w.n_partitions; p++)
         tracker_free(w.partitions[p].tracker);
     free(w.partitions);
+    free(w.running_sessions);
     worker_config_free(&config);
     return status;
 }

@@ -39,6 +39,8 @@ struct worker {
     int32_t n_partitions;
 
     struct task *pending_head, *pending_tail; /* valid jobs waiting for a slot */
+    const char **running_sessions;            /* sessions with a job in a slot */
+    unsigned n_running_sessions;
     unsigned n_pending;
     size_t pending_bytes;
     struct task *delivered; /* answered; waiting for the audit flush and offset store */

@@ -227,3 +227,15 @@ def test_jobs_still_running_at_the_drain_timeout_are_stopped_and_answered(worker
     (result,) = client.wait([jid], timeout=10)[jid]
     assert result["status"] == "internal_error"
     assert "drain timeout" in result["error"]
+
+
+def test_jobs_of_one_session_run_one_at_a_time_in_order(workers, client):
+    workers("w", concurrency=2)
+    ids = [client.submit(job("sleep 0.3", session="notebook-1")) for _ in range(4)]
+    others = [client.submit(job("sleep 0.3")) for _ in range(4)]
+    client.flush()
+    results = client.wait(ids + others, timeout=120)
+    spans = [(results[i][0]["started_ms"], results[i][0]["finished_ms"]) for i in ids]
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end, f"session jobs overlapped or ran out of order: {spans}"
+    assert all(results[i][0]["status"] == "ok" for i in ids + others)
