@@ -1,8 +1,55 @@
-/* brig: the brig client. Not implemented yet; see the issue tracker. */
+/* brig: the command-line client. Each subcommand lives in its own file
+ * (cli_run.c, cli_submit.c, ...); this only dispatches. */
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
-int main(void)
+#include "producer/cli_common.h"
+#include "producer/commands.h"
+
+static const char help[] =
+    "usage: brig COMMAND [options]\n"
+    "\n"
+    "Runs code in brig's jails through Kafka.\n"
+    "\n"
+    "  run       run a job and stream its output:  brig run --lang python -c 'print(42)'\n"
+    "  submit    publish jobs without waiting (one, or a JSON Lines --batch)\n"
+    "  wait      wait for the results of jobs by id\n"
+    "  logs      print a job's streamed output (-f to follow)\n"
+    "  audit     ls / show what the workers recorded\n"
+    "  replay    run a recorded job again and compare\n"
+    "\n"
+    "`brig COMMAND --help` describes each. The broker is --brokers, else\n"
+    "$BRIG_BROKERS, else the embedded broker of a brig-worker on this host (found\n"
+    "through its state directory, $BRIG_STATE_DIR or /run/brig).\n";
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"run", cmd_run},   {"submit", cmd_submit}, {"wait", cmd_wait},
+    {"logs", cmd_logs}, {"audit", cmd_audit},   {"replay", cmd_replay},
+};
+
+int main(int argc, char **argv)
 {
-    fprintf(stderr, "usage: brig ...\nbrig: the brig client is not implemented yet\n");
-    return 2;
+    /* A closed pipe (brig logs ID | head) shows as a failed write, not a
+     * silent death. */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        fputs(help, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(help, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "brig: unknown command \"%s\"\n", argv[1]);
+    fputs(help, stderr);
+    return CLI_EXIT_USAGE;
 }

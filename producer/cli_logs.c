@@ -1,0 +1,131 @@
+/* brig logs: a job's live output as the worker streamed it. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "producer/cli_common.h"
+#include "producer/commands.h"
+#include "producer/json_bytes.h"
+#include "producer/json_put.h"
+
+static const char logs_help[] =
+    "usage: brig logs [-f] [--timeout T] [--json] ID\n"
+    "\n"
+    "Prints the log chunks of a job submitted with streamed logs (brig run does\n"
+    "so), from the beginning of the logs topic: stdout chunks to stdout, stderr\n"
+    "chunks to stderr, each stream in order and without duplicates.\n"
+    "\n"
+    "  -f, --follow       keep reading until both streams of the job end\n"
+    "  --timeout T        give up following after T (default: never)\n"
+    "  --json             one JSON object per chunk: attempt, stream, seq, data\n"
+    "                     (a string, or {\"base64\": ...}), ts_ms, eos\n"
+    "  --brokers LIST, --topic-prefix P   as for brig run\n";
+
+enum { OPT_TIMEOUT = 1100, OPT_JSON };
+
+struct printer {
+    bool json;
+    bool failed;
+    uint64_t attempt;
+    size_t chunks;
+};
+
+static json_t *chunk_to_json(const struct brig_log_chunk *c)
+{
+    json_t *o = json_object();
+    bool ok = o != NULL;
+    json_put(o, "id", json_string(c->id), &ok);
+    json_put(o, "attempt", json_integer((json_int_t)c->attempt), &ok);
+    json_put(o, "stream", json_string(c->stream == BRIG_STREAM_STDERR ? "stderr" : "stdout"), &ok);
+    json_put(o, "seq", json_integer((json_int_t)c->seq), &ok);
+    json_put(o, "data", json_from_bytes(c->data.data, c->data.len), &ok);
+    json_put(o, "ts_ms", json_integer((json_int_t)c->ts_ms), &ok);
+    json_put(o, "eos", json_boolean(c->eos), &ok);
+    return json_done(o, ok);
+}
+
+static void print_chunk(void *ctx, const struct brig_log_chunk *chunk)
+{
+    struct printer *p = ctx;
+    p->chunks++;
+    if (p->json) {
+        p->failed = p->failed || print_json_line(chunk_to_json(chunk)) < 0;
+        return;
+    }
+    if (p->attempt && chunk->attempt != p->attempt)
+        fprintf(stderr, "brig: the job was started again (attempt %llu)\n",
+                (unsigned long long)chunk->attempt);
+    p->attempt = chunk->attempt;
+    int fd = chunk->stream == BRIG_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO;
+    p->failed = p->failed || write_fully(fd, chunk->data.data, chunk->data.len) < 0;
+}
+
+int cmd_logs(int argc, char **argv)
+{
+    static const struct option options[] = {
+        CLI_COMMON_OPTIONS,
+        {"follow", no_argument, NULL, 'f'},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct cli_common common = {0};
+    struct printer printer = {0};
+    bool follow = false;
+    int64_t timeout_ms = -1;
+    uint64_t ms;
+    char err[1024], brokers[1024];
+    int id;
+    optind = 0;
+    opterr = 0;
+    while ((id = getopt_long(argc, argv, "+:fh", options, NULL)) != -1) {
+        if (id == 'h') {
+            fputs(logs_help, stdout);
+            return 0;
+        }
+        if (id == '?' || id == ':') {
+            cli_option_error(id, argv, err, sizeof err);
+            return cli_usage_error("logs", err);
+        }
+        if (id == 'f') {
+            follow = true;
+        } else if (id == OPT_JSON) {
+            printer.json = true;
+        } else if (id == OPT_TIMEOUT) {
+            if (cli_parse_duration_ms(optarg, &ms, err, sizeof err) < 0)
+                return cli_usage_error("logs", err);
+            timeout_ms = (int64_t)ms;
+        } else {
+            cli_common_option(id, optarg, &common);
+        }
+    }
+    if (argc - optind != 1)
+        return cli_usage_error("logs", "give the id of one job");
+    const char *job_id = argv[optind];
+    cli_common_defaults(&common);
+
+    struct brig_client_config config = {0};
+    if (cli_client_config("logs", &common, &config, brokers, sizeof brokers) < 0)
+        return CLI_EXIT_SETUP;
+    int rc =
+        brig_read_logs(&config, job_id, follow, timeout_ms, print_chunk, &printer, err, sizeof err);
+    if (rc < 0) {
+        cli_error("logs", "%s", err);
+        return CLI_EXIT_SETUP;
+    }
+    if (rc == BRIG_TIMED_OUT) {
+        cli_error("logs", "%s", err);
+        return BRIG_EXIT_NO_ANSWER;
+    }
+    if (printer.failed) {
+        cli_error("logs", "writing the output failed");
+        return CLI_EXIT_SETUP;
+    }
+    if (printer.chunks == 0 && !printer.json)
+        fprintf(stderr,
+                "brig logs: no log chunks for job %s (yet); only jobs submitted with "
+                "stream_logs have them\n",
+                job_id);
+    return 0;
+}

@@ -1,0 +1,95 @@
+/* The command lines of `brig run` and `brig submit`: parsed into options
+ * first (no file is read), then built into a job. Kept apart from the
+ * commands so that both steps can be tested without a broker. */
+#ifndef BRIG_PRODUCER_CLI_OPTIONS_H
+#define BRIG_PRODUCER_CLI_OPTIONS_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schema/schema.h"
+
+/* Options every command that talks to Kafka takes. */
+struct cli_common {
+    const char *brokers;      /* --brokers; NULL: discovered */
+    const char *topic_prefix; /* --topic-prefix, else $BRIG_TOPIC_PREFIX, else NULL */
+};
+
+/* A list of option values, pointing into argv. */
+struct cli_list {
+    const char **items;
+    size_t count;
+};
+
+struct job_options {
+    const char *lang;       /* --lang: a runtime job */
+    const char *code;       /* -c CODE */
+    const char *code_file;  /* FILE after --lang; "-" = standard input */
+    struct cli_list argv;   /* without --lang: the program and its arguments */
+    struct cli_list args;   /* --arg, then what follows FILE or -c */
+    const char *stdin_file; /* --stdin; "-" = standard input */
+    struct cli_list env;    /* --env K=V, or K to pass the local value on */
+    struct cli_list files;  /* --file LOCAL[:PATH] */
+    struct cli_list collect;
+    struct cli_list allow; /* --allow RULE: network allow-list */
+    struct cli_list meta;  /* --meta K=V */
+    struct brig_limits limits;
+    const char *session;
+    const char *id;
+    bool no_logs; /* --no-logs: the worker does not stream the output */
+};
+
+enum job_command { JOB_COMMAND_RUN, JOB_COMMAND_SUBMIT };
+
+struct job_command_options {
+    struct cli_common common;
+    struct job_options job;
+    bool json;              /* run */
+    const char *out_dir;    /* run: --out */
+    int64_t timeout_ms;     /* run: how long to wait for the result */
+    const char *batch_file; /* submit: --batch */
+};
+
+/* Default wait of `brig run` for its result: queueing included. */
+#define CLI_RUN_TIMEOUT_MS 600000
+
+/* Parses argv (argv[0] is the command name). Returns 0, 1 when --help was
+ * asked for, or -1 with err naming the option. The options point into argv;
+ * release them with job_command_options_free whatever the outcome. */
+int job_command_parse(enum job_command command, int argc, char **argv,
+                      struct job_command_options *opts, char *err, size_t errlen);
+void job_command_options_free(struct job_command_options *opts);
+
+/* Builds the job the options describe, reading the code, stdin and input
+ * files they name; everything lives in job->arena (brig_job_free releases
+ * it). The job is checked as a worker would check it. Returns 0, or -1 with
+ * err naming the option or file. */
+int job_options_build(const struct job_options *opts, struct brig_job *job, char *err,
+                      size_t errlen);
+
+/* A duration as `brig` takes it: the forms of sandbox/units.h ("2", "1.5s",
+ * "250ms") and also minutes, hours and days ("10m", "2h", "7d"). */
+int cli_parse_duration_ms(const char *text, uint64_t *ms, char *err, size_t errlen);
+
+/* For the getopt_long() tables of the other commands: the options of
+ * struct cli_common, with ids no short option can have. */
+enum { CLI_OPT_BROKERS = 1000, CLI_OPT_TOPIC_PREFIX };
+#define CLI_COMMON_OPTIONS                                                                         \
+    {"brokers", required_argument, NULL, CLI_OPT_BROKERS},                                         \
+    {                                                                                              \
+        "topic-prefix", required_argument, NULL, CLI_OPT_TOPIC_PREFIX                              \
+    }
+
+/* Stores a CLI_COMMON_OPTIONS option; false when id is not one. */
+bool cli_common_option(int id, const char *value, struct cli_common *common);
+
+/* The message for getopt_long()'s '?' (unknown option) or ':' (missing
+ * value), with opterr = 0 and ':' leading the short options. */
+void cli_option_error(int id, char **argv, char *err, size_t errlen);
+
+/* $BRIG_TOPIC_PREFIX unless --topic-prefix was given. */
+void cli_common_defaults(struct cli_common *common);
+
+#endif

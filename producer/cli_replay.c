@@ -1,0 +1,223 @@
+/* brig replay: run a recorded job again and say whether it did the same. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "producer/audit_dbs.h"
+#include "producer/cli_common.h"
+#include "producer/commands.h"
+#include "producer/json_put.h"
+#include "producer/result_compare.h"
+#include "producer/result_json.h"
+
+static const char replay_help[] =
+    "usage: brig replay [--audit-db PATH] [--timeout T] [--json] ID\n"
+    "\n"
+    "Publishes the job recorded as ID again, exactly as it was received but with\n"
+    "a new id, replay_of = ID and no deadline, waits for its result and compares\n"
+    "it with the original run's final result: status, exit code, signal, stdout,\n"
+    "stderr and every collected file (by SHA-256). Prints REPRODUCED, or DIFFERS\n"
+    "and each field that differs.\n"
+    "\n"
+    "  --audit-db PATH    where the job was recorded (default: every audit-*.db in\n"
+    "                     $BRIG_DATA_DIR, else /var/lib/brig)\n"
+    "  --timeout T        how long to wait for the replay (default 600s; 0 = forever)\n"
+    "  --json             {\"verdict\", \"original\", \"replay\", \"differences\": [...],\n"
+    "                     \"original_result\", \"replay_result\"}\n"
+    "  --brokers LIST, --topic-prefix P   as for brig run\n"
+    "\n"
+    "Exit status: 0 reproduced, 1 differs, 118 no answer, 125 brig failed, 2 usage.\n";
+
+enum { OPT_AUDIT_DB = 1100, OPT_TIMEOUT, OPT_JSON };
+
+struct replay_options {
+    struct cli_common common;
+    const char *audit_db;
+    int64_t timeout_ms;
+    bool json;
+    const char *job_id;
+};
+
+static int parse(int argc, char **argv, struct replay_options *o, char *err, size_t errlen)
+{
+    static const struct option options[] = {
+        CLI_COMMON_OPTIONS,
+        {"audit-db", required_argument, NULL, OPT_AUDIT_DB},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    uint64_t ms;
+    int id;
+    o->timeout_ms = CLI_RUN_TIMEOUT_MS;
+    optind = 0;
+    opterr = 0;
+    while ((id = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (id == 'h')
+            return 1;
+        if (id == OPT_AUDIT_DB) {
+            o->audit_db = optarg;
+        } else if (id == OPT_JSON) {
+            o->json = true;
+        } else if (id == OPT_TIMEOUT) {
+            if (cli_parse_duration_ms(optarg, &ms, err, errlen) < 0)
+                return -1;
+            o->timeout_ms = ms == 0 ? -1 : (int64_t)ms;
+        } else if (!cli_common_option(id, optarg, &o->common)) {
+            cli_option_error(id, argv, err, errlen);
+            return -1;
+        }
+    }
+    if (argc - optind != 1) {
+        snprintf(err, errlen, "give the id of one recorded job");
+        return -1;
+    }
+    o->job_id = argv[optind];
+    return 0;
+}
+
+static int report(const struct replay_options *o, const char *replay_id,
+                  const struct brig_result *original, const struct brig_result *replay,
+                  const struct result_difference *diffs, long n)
+{
+    const char *verdict = n == 0 ? "REPRODUCED" : "DIFFERS";
+    if (o->json) {
+        json_t *list = json_array();
+        for (long i = 0; list && i < n; i++) {
+            json_t *d = json_pack("{s:s, s:s, s:s}", "field", diffs[i].field, "original",
+                                  diffs[i].original, "replay", diffs[i].replay);
+            if (d && diffs[i].detail[0])
+                json_object_set_new(d, "detail", json_string(diffs[i].detail));
+            if (json_array_append_new(list, d) < 0) {
+                json_decref(list);
+                list = NULL;
+            }
+        }
+        json_t *out = json_object();
+        bool ok = out != NULL;
+        json_put(out, "verdict", json_string(verdict), &ok);
+        json_put(out, "original", json_string(o->job_id), &ok);
+        json_put(out, "replay", json_string(replay_id), &ok);
+        json_put(out, "differences", list, &ok);
+        json_put(out, "original_result", result_to_json(original), &ok);
+        json_put(out, "replay_result", result_to_json(replay), &ok);
+        return print_json_line(json_done(out, ok));
+    }
+    bool colour = cli_colour(stdout);
+    printf("%s%s%s  job %s replayed as %s\n", colour ? (n == 0 ? "\033[1;32m" : "\033[1;31m") : "",
+           verdict, colour ? "\033[0m" : "", o->job_id, replay_id);
+    for (long i = 0; i < n; i++) {
+        printf("  %s: %s -> %s", diffs[i].field, diffs[i].original, diffs[i].replay);
+        if (diffs[i].detail[0])
+            printf(" (%s)", diffs[i].detail);
+        printf("\n");
+    }
+    if (original->runtime_version && replay->runtime_version &&
+        strcmp(original->runtime_version, replay->runtime_version) != 0)
+        printf("  note: the runtime changed: %s -> %s\n", original->runtime_version,
+               replay->runtime_version);
+    return fflush(stdout) == 0 ? 0 : -1;
+}
+
+/* The recorded job and its final result, from the audit stores. */
+static int load(const struct replay_options *o, struct brig_job *job, struct brig_result *original)
+{
+    struct audit_dbs dbs;
+    struct audit_job_record *record = NULL;
+    struct brig_error error;
+    const char *db;
+    char err[1024], why[sizeof error.field + sizeof error.reason + 8];
+    int rc = CLI_EXIT_SETUP;
+    if (audit_dbs_find(o->audit_db, &dbs, err, sizeof err) < 0) {
+        cli_error("replay", "%s", err);
+        return rc;
+    }
+    int found = audit_dbs_show(&dbs, o->job_id, &record, &db, err, sizeof err);
+    if (found <= 0) {
+        if (found < 0)
+            cli_error("replay", "%s", err);
+        else
+            cli_error("replay", "no job %s in the audit store%s (%s%s)", o->job_id,
+                      dbs.count > 1 ? "s" : "", dbs.paths[0], dbs.count > 1 ? ", ..." : "");
+        goto out;
+    }
+    const struct audit_attempt_record *final = audit_final_attempt(record);
+    if (!final) {
+        cli_error("replay", "job %s has no finished run to compare with (in %s)", o->job_id, db);
+        goto out;
+    }
+    if (brig_job_decode(record->raw, record->raw_len, job, &error) < 0) {
+        brig_error_format(&error, why, sizeof why);
+        cli_error("replay", "the recorded job %s cannot be decoded: %s", o->job_id, why);
+        goto out;
+    }
+    if (brig_result_decode(final->result, final->result_len, original, &error) < 0) {
+        brig_error_format(&error, why, sizeof why);
+        cli_error("replay", "the recorded result of job %s cannot be decoded: %s", o->job_id, why);
+        brig_job_free(job);
+        goto out;
+    }
+    rc = 0;
+out:
+    audit_job_record_free(record);
+    audit_dbs_free(&dbs);
+    return rc;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+    struct replay_options o = {0};
+    struct brig_job job = {0};
+    struct brig_result original = {0}, replay = {0};
+    struct brig_client *client = NULL;
+    struct result_difference *diffs = NULL;
+    char err[1024], replay_id[BRIG_ID_SIZE];
+    int parsed = parse(argc, argv, &o, err, sizeof err);
+    if (parsed != 0)
+        return parsed > 0 ? (fputs(replay_help, stdout), 0) : cli_usage_error("replay", err);
+    cli_common_defaults(&o.common);
+    int rc = load(&o, &job, &original);
+    if (rc != 0)
+        return rc;
+
+    rc = CLI_EXIT_SETUP;
+    /* The same job under a new id: the old id would be taken for a
+     * redelivery and answered from the store. Its deadline is long past, and
+     * its reply topic may belong to a client that is gone. */
+    job.id = NULL;
+    job.replay_of = o.job_id;
+    job.deadline_ms = 0;
+    job.reply_topic = NULL;
+    job.stream_logs = false;
+    struct brig_client_config config = {.start = BRIG_START_END};
+    if (cli_client_open("replay", &o.common, &config, &client) < 0)
+        goto out;
+    if (brig_submit(client, &job, replay_id, err, sizeof err) < 0) {
+        cli_error("replay", "%s", err);
+        goto out;
+    }
+    int waited = brig_wait(client, replay_id, o.timeout_ms, &replay, err, sizeof err);
+    if (waited != 0) {
+        cli_error("replay", "%s", err);
+        rc = waited == BRIG_TIMED_OUT ? BRIG_EXIT_NO_ANSWER : CLI_EXIT_SETUP;
+        goto out;
+    }
+    long n = result_compare(&original, &replay, &diffs);
+    if (n < 0) {
+        cli_error("replay", "comparing the results: out of memory");
+        goto out;
+    }
+    if (report(&o, replay_id, &original, &replay, diffs, n) < 0) {
+        cli_error("replay", "writing the report failed");
+        goto out;
+    }
+    rc = n == 0 ? 0 : 1;
+out:
+    free(diffs);
+    brig_client_free(client);
+    brig_result_free(&replay);
+    brig_result_free(&original);
+    brig_job_free(&job);
+    return rc;
+}

@@ -1,0 +1,216 @@
+/* brig run: submit a job, stream its output live, save its collected files,
+ * and exit as the job did. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "producer/cli_common.h"
+#include "producer/commands.h"
+#include "producer/out_dir.h"
+#include "producer/result_json.h"
+
+/* How long the log stream may lag behind the result: log chunks and results
+ * travel on different topics, so the last chunks can arrive after it. */
+#define LOG_GRACE_MS 3000
+
+static const char run_help[] =
+    "usage: brig run [options] --lang LANG (-c CODE | FILE) [ARG...]\n"
+    "       brig run [options] [--] PROGRAM [ARG...]\n"
+    "\n"
+    "Runs a job on a brig worker and waits for it: its stdout and stderr are\n"
+    "streamed here as it runs, collected files are written under --out, and a\n"
+    "one-line summary (status, exit code, wall and CPU time, peak memory) goes\n"
+    "to stderr.\n"
+    "\n"
+    "The job:\n"
+    "  -l, --lang LANG        run code with a runtime (python, javascript, sh, c...)\n"
+    "  -c, --code CODE        the code; or a FILE after the options (\"-\" = stdin)\n"
+    "                         without --lang, the operands are an explicit argv\n"
+    "      --arg A            an argument for the program (repeatable)\n"
+    "      --stdin FILE       the program's standard input (\"-\" = brig's)\n"
+    "  -e, --env K=V          an environment variable; K alone passes K's value on\n"
+    "  -f, --file LOCAL[:PATH]  a file for the job's directory (PATH defaults to\n"
+    "                         LOCAL's name)\n"
+    "      --collect GLOB     files to bring back afterwards (repeatable)\n"
+    "      --mem SIZE         memory limit (\"256M\")\n"
+    "      --cpu-time T       CPU time limit (\"10s\", \"500ms\")\n"
+    "      --wall-time T      wall-clock limit\n"
+    "      --pids N           process limit\n"
+    "      --allow RULE       allow network access to host[:port] (repeatable)\n"
+    "      --session ID       run in a session (its jobs run in order)\n"
+    "      --id ID            the job id (default: a random one)\n"
+    "      --meta K=V         metadata, echoed in the result\n"
+    "Output:\n"
+    "      --json             print the result as JSON instead of streaming; stdout,\n"
+    "                         stderr and file contents are strings when valid UTF-8,\n"
+    "                         else {\"base64\": \"...\"}\n"
+    "      --out DIR          where collected files go (default ./brig-out/<job id>)\n"
+    "      --timeout T        how long to wait for the result (default 600s; 0 = forever)\n"
+    "Kafka:\n"
+    "      --brokers LIST     bootstrap servers (default $BRIG_BROKERS, else the\n"
+    "                         embedded broker of a local brig-worker)\n"
+    "      --topic-prefix P   topics P.jobs, P.results, P.logs (default\n"
+    "                         $BRIG_TOPIC_PREFIX, else brig)\n"
+    "\n";
+
+/* What the live stream has shown, shared by the consumer thread (which
+ * prints chunks) and the main thread (which waits for the end). */
+struct live_output {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    uint64_t attempt;
+    size_t shown[2]; /* bytes of stdout, stderr shown for attempt */
+    bool ended[2];
+    bool closed; /* the result is out: late chunks are not printed */
+};
+
+static void show_chunk(void *ctx, const struct brig_log_chunk *chunk)
+{
+    struct live_output *live = ctx;
+    size_t s = chunk->stream == BRIG_STREAM_STDERR ? 1 : 0;
+    pthread_mutex_lock(&live->lock);
+    if (!live->closed) {
+        if (chunk->attempt != live->attempt) {
+            if (live->attempt)
+                fprintf(stderr,
+                        "brig: the job was started again (attempt %llu); its output "
+                        "starts over\n",
+                        (unsigned long long)chunk->attempt);
+            live->attempt = chunk->attempt;
+            memset(live->shown, 0, sizeof live->shown);
+            memset(live->ended, 0, sizeof live->ended);
+        }
+        /* A terminal that went away is no reason to stop waiting: the
+         * result still comes, and the exit status with it. */
+        if (write_fully(s ? STDERR_FILENO : STDOUT_FILENO, chunk->data.data, chunk->data.len) == 0)
+            live->shown[s] += chunk->data.len;
+        live->ended[s] = live->ended[s] || chunk->eos;
+        pthread_cond_broadcast(&live->changed);
+    }
+    pthread_mutex_unlock(&live->lock);
+}
+
+static void live_init(struct live_output *live)
+{
+    pthread_condattr_t attr;
+    memset(live, 0, sizeof *live);
+    pthread_mutex_init(&live->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&live->changed, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+static void live_destroy(struct live_output *live)
+{
+    pthread_cond_destroy(&live->changed);
+    pthread_mutex_destroy(&live->lock);
+}
+
+/* Waits a little for the stream of the result's attempt to end, stops it,
+ * then shows from the result whatever the stream missed. */
+static void finish_live(struct live_output *live, const struct brig_result *result)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += LOG_GRACE_MS / 1000;
+    pthread_mutex_lock(&live->lock);
+    while (!(live->attempt == result->attempt && live->ended[0] && live->ended[1])) {
+        if (pthread_cond_timedwait(&live->changed, &live->lock, &deadline) != 0)
+            break;
+    }
+    live->closed = true;
+    if (live->attempt != result->attempt)
+        memset(live->shown, 0, sizeof live->shown);
+    size_t shown_out = live->shown[0], shown_err = live->shown[1];
+    pthread_mutex_unlock(&live->lock);
+    print_outputs(result, shown_out, shown_err);
+}
+
+static int save_files(const char *command, const struct brig_result *result, const char *out_dir)
+{
+    char dir[4096], err[1024];
+    if (result->file_count == 0)
+        return 0;
+    if (out_dir)
+        snprintf(dir, sizeof dir, "%s", out_dir);
+    else
+        snprintf(dir, sizeof dir, "brig-out/%s", result->id);
+    if (out_dir_write(dir, result->files, result->file_count, err, sizeof err) < 0) {
+        cli_error(command, "saving the collected files: %s", err);
+        return -1;
+    }
+    fprintf(stderr, "brig: %zu collected file%s in %s/\n", result->file_count,
+            result->file_count == 1 ? "" : "s", dir);
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct job_command_options o;
+    struct brig_job job = {0};
+    struct brig_client *client = NULL;
+    struct brig_result result = {0};
+    struct live_output live;
+    char err[2048], id[BRIG_ID_SIZE];
+    int rc;
+
+    live_init(&live);
+    int parsed = job_command_parse(JOB_COMMAND_RUN, argc, argv, &o, err, sizeof err);
+    if (parsed != 0) {
+        rc = parsed > 0 ? (fputs(run_help, stdout), fputs(cli_exit_help, stdout), 0)
+                        : cli_usage_error("run", err);
+        goto out;
+    }
+    cli_common_defaults(&o.common);
+    if (job_options_build(&o.job, &job, err, sizeof err) < 0) {
+        rc = cli_usage_error("run", err);
+        goto out;
+    }
+    job.stream_logs = !o.json;
+    struct brig_client_config config = {
+        .start = BRIG_START_END,
+        .on_log = o.json ? NULL : show_chunk,
+        .log_ctx = &live,
+    };
+    rc = CLI_EXIT_SETUP;
+    if (cli_client_open("run", &o.common, &config, &client) < 0)
+        goto out;
+    if (brig_submit(client, &job, id, err, sizeof err) < 0) {
+        cli_error("run", "%s", err);
+        goto out;
+    }
+    int waited = brig_wait(client, id, o.timeout_ms, &result, err, sizeof err);
+    if (waited != 0) {
+        cli_error("run", "%s", err);
+        if (waited == BRIG_TIMED_OUT) {
+            fprintf(stderr, "brig run: is a brig-worker running? `brig wait %s` can wait on\n", id);
+            rc = BRIG_EXIT_NO_ANSWER;
+        }
+        goto out;
+    }
+    if (!o.json) {
+        finish_live(&live, &result);
+        brig_forget(client, id);
+    }
+    if (save_files("run", &result, o.out_dir) < 0)
+        goto out;
+    if (o.json) {
+        if (print_json_line(result_to_json(&result)) < 0) {
+            cli_error("run", "writing the result: out of memory or stdout closed");
+            goto out;
+        }
+    } else {
+        print_summary(stderr, &result, cli_colour(stderr));
+    }
+    rc = result_exit_status(&result);
+out:
+    brig_result_free(&result);
+    brig_client_free(client);
+    brig_job_free(&job);
+    job_command_options_free(&o);
+    live_destroy(&live);
+    return rc;
+}

@@ -1,0 +1,13 @@
+/* The brig subcommands: each takes its own argv (argv[0] is its name) and
+ * returns the process exit status. */
+#ifndef BRIG_PRODUCER_COMMANDS_H
+#define BRIG_PRODUCER_COMMANDS_H
+
+int cmd_run(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+
+#endif

@@ -1,0 +1,11 @@
+/* Small I/O helpers the CLI shares. */
+#ifndef BRIG_PRODUCER_IO_H
+#define BRIG_PRODUCER_IO_H
+
+#include <stddef.h>
+
+/* Writes all of data to fd, retrying short writes and EINTR; -1 with errno
+ * on failure. */
+int write_fully(int fd, const char *data, size_t len);
+
+#endif

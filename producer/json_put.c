@@ -1,0 +1,27 @@
+#include "producer/json_put.h"
+
+void json_put(json_t *object, const char *key, json_t *value, bool *ok)
+{
+    if (!object) {
+        json_decref(value);
+        *ok = false;
+        return;
+    }
+    /* json_object_set_new() releases value when it fails. */
+    if (!value || json_object_set_new(object, key, value) < 0)
+        *ok = false;
+}
+
+void json_put_string(json_t *object, const char *key, const char *text, bool *ok)
+{
+    if (text)
+        json_put(object, key, json_string(text), ok);
+}
+
+json_t *json_done(json_t *object, bool ok)
+{
+    if (ok)
+        return object;
+    json_decref(object);
+    return NULL;
+}

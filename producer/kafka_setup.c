@@ -1,0 +1,245 @@
+#include "producer/kafka_setup.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RETRY_PAUSE_US 100000
+/* Room for the record batch framing around one message. */
+#define MESSAGE_OVERHEAD_BYTES 65536u
+
+int64_t kafka_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void kafka_diag_init(struct kafka_diag *diag)
+{
+    pthread_mutex_init(&diag->lock, NULL);
+    diag->last_error[0] = '\0';
+}
+
+void kafka_diag_destroy(struct kafka_diag *diag)
+{
+    pthread_mutex_destroy(&diag->lock);
+}
+
+static void remember_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)code;
+    struct kafka_diag *diag = opaque;
+    pthread_mutex_lock(&diag->lock);
+    snprintf(diag->last_error, sizeof diag->last_error, "%s", reason);
+    pthread_mutex_unlock(&diag->lock);
+}
+
+static void discard_log(const rd_kafka_t *rk, int level, const char *facility, const char *line)
+{
+    (void)rk;
+    (void)level;
+    (void)facility;
+    (void)line;
+}
+
+struct setting {
+    const char *key, *value;
+};
+
+static rd_kafka_t *create(rd_kafka_type_t type, const struct kafka_params *params,
+                          const struct setting *settings, size_t n, rd_kafka_conf_t *conf,
+                          char *err, size_t errlen)
+{
+    char why[512];
+    for (size_t i = 0; i < n; i++) {
+        if (rd_kafka_conf_set(conf, settings[i].key, settings[i].value, why, sizeof why) !=
+            RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "Kafka setting %s=%s: %s", settings[i].key, settings[i].value,
+                     why);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    rd_kafka_conf_set_error_cb(conf, remember_error);
+    rd_kafka_conf_set_log_cb(conf, discard_log);
+    rd_kafka_conf_set_opaque(conf, params->diag);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof why);
+    if (!rk) {
+        snprintf(err, errlen, "creating the Kafka %s: %s",
+                 type == RD_KAFKA_PRODUCER ? "producer" : "consumer", why);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+rd_kafka_t *kafka_producer_create(const struct kafka_params *params, unsigned delivery_timeout_ms,
+                                  void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                                  char *err, size_t errlen)
+{
+    char timeout[32], connect[32], max_bytes[32];
+    snprintf(timeout, sizeof timeout, "%u", delivery_timeout_ms);
+    /* A job may be up to BRIG_JOB_MAX_BYTES; librdkafka's own default is
+     * 1 MB. The topic (max.message.bytes) must allow as much. */
+    snprintf(max_bytes, sizeof max_bytes, "%u", BRIG_JOB_MAX_BYTES + MESSAGE_OVERHEAD_BYTES);
+    snprintf(connect, sizeof connect, "%u", params->timeout_ms);
+    const struct setting settings[] = {
+        {"bootstrap.servers", params->brokers},
+        {"client.id", params->client_id},
+        /* A retried send must not run a job twice. */
+        {"enable.idempotence", "true"},
+        /* Batch submissions share requests; a single job waits 2 ms at most. */
+        {"linger.ms", "2"},
+        {"message.timeout.ms", timeout},
+        {"message.max.bytes", max_bytes},
+        {"socket.connection.setup.timeout.ms", connect},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    return create(RD_KAFKA_PRODUCER, params, settings, sizeof settings / sizeof settings[0], conf,
+                  err, errlen);
+}
+
+rd_kafka_t *kafka_consumer_create(const struct kafka_params *params, bool partition_eof, char *err,
+                                  size_t errlen)
+{
+    char group[32 + BRIG_ID_SIZE], connect[32], id[BRIG_ID_SIZE];
+    /* The group only names the consumer: partitions are assigned by hand and
+     * no offset is ever committed, so clients never share or store state. */
+    brig_new_id(id);
+    snprintf(group, sizeof group, "brig-client-%s", id);
+    snprintf(connect, sizeof connect, "%u", params->timeout_ms);
+    const struct setting settings[] = {
+        {"bootstrap.servers", params->brokers},
+        {"client.id", params->client_id},
+        {"group.id", group},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.partition.eof", partition_eof ? "true" : "false"},
+        /* A client's own reply topic is created on first use where the
+         * cluster allows it. */
+        {"allow.auto.create.topics", "true"},
+        /* Results are awaited by people and agents: do not let a fetch idle. */
+        {"fetch.wait.max.ms", "50"},
+        {"socket.connection.setup.timeout.ms", connect},
+    };
+    return create(RD_KAFKA_CONSUMER, params, settings, sizeof settings / sizeof settings[0],
+                  rd_kafka_conf_new(), err, errlen);
+}
+
+static int remaining_ms(int64_t deadline)
+{
+    int64_t left = deadline - kafka_now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+int kafka_check_reachable(rd_kafka_t *rk, const struct kafka_params *params, char *err,
+                          size_t errlen)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, NULL, &md, (int)params->timeout_ms);
+    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+        return 0;
+    }
+    /* Serve the error callback, which has the reason in words. */
+    rd_kafka_poll(rk, 0);
+    pthread_mutex_lock(&params->diag->lock);
+    snprintf(err, errlen, "cannot reach the Kafka broker at %s within %u ms: %s", params->brokers,
+             params->timeout_ms,
+             params->diag->last_error[0] ? params->diag->last_error : rd_kafka_err2str(rc));
+    pthread_mutex_unlock(&params->diag->lock);
+    return -1;
+}
+
+/* Appends every partition of topic to list, at the offset start says. */
+static int add_topic(rd_kafka_t *rk, const char *topic, enum brig_start start, int64_t deadline,
+                     rd_kafka_topic_partition_list_t *list, char *err, size_t errlen)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (!rkt) {
+        snprintf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    int rc = -1;
+    const char *why = "no partitions";
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, remaining_ms(deadline) + 1);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && !md->topics[0].err &&
+            md->topics[0].partition_cnt > 0) {
+            for (int i = 0; i < md->topics[0].partition_cnt; i++)
+                rd_kafka_topic_partition_list_add(list, topic, md->topics[0].partitions[i].id);
+            rd_kafka_metadata_destroy(md);
+            rc = 0;
+            break;
+        }
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && md->topics[0].err)
+            e = md->topics[0].err;
+        why = e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? "it does not exist (create it, or let "
+                                                             "the cluster auto-create topics)"
+              : e                                          ? rd_kafka_err2str(e)
+                                                           : "no partitions";
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (remaining_ms(deadline) == 0)
+            break;
+        usleep(RETRY_PAUSE_US);
+    }
+    rd_kafka_topic_destroy(rkt);
+    if (rc < 0) {
+        snprintf(err, errlen, "reading the partitions of topic %s: %s", topic, why);
+        return -1;
+    }
+    for (int i = 0; i < list->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[i];
+        if (strcmp(tp->topic, topic) != 0)
+            continue;
+        if (start == BRIG_START_BEGINNING) {
+            tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+            continue;
+        }
+        /* The end is fetched now rather than left to the logical END offset,
+         * which is resolved whenever the first fetch happens: later than a
+         * result that may already be on its way. */
+        int64_t low, high;
+        rd_kafka_resp_err_t e;
+        while ((e = rd_kafka_query_watermark_offsets(rk, topic, tp->partition, &low, &high,
+                                                     remaining_ms(deadline) + 1)) &&
+               remaining_ms(deadline) > 0)
+            usleep(RETRY_PAUSE_US);
+        if (e) {
+            snprintf(err, errlen, "reading the end offset of %s [%" PRId32 "]: %s", topic,
+                     tp->partition, rd_kafka_err2str(e));
+            return -1;
+        }
+        tp->offset = high;
+    }
+    return 0;
+}
+
+int kafka_assign(rd_kafka_t *consumer, const char *const *topics, size_t n_topics,
+                 enum brig_start start, const struct kafka_params *params, size_t *n_partitions,
+                 char *err, size_t errlen)
+{
+    int64_t deadline = kafka_now_ms() + params->timeout_ms;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    int rc = -1;
+    for (size_t i = 0; i < n_topics; i++) {
+        if (add_topic(consumer, topics[i], start, deadline, list, err, errlen) < 0)
+            goto out;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_assign(consumer, list);
+    if (e) {
+        snprintf(err, errlen, "assigning the partitions of %s: %s", topics[0], rd_kafka_err2str(e));
+        goto out;
+    }
+    *n_partitions = (size_t)list->cnt;
+    rc = 0;
+out:
+    rd_kafka_topic_partition_list_destroy(list);
+    return rc;
+}

@@ -1,0 +1,146 @@
+#include "producer/result_compare.h"
+
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct diff_list {
+    struct result_difference *items;
+    size_t n, cap;
+    bool failed;
+};
+
+static struct result_difference *add(struct diff_list *list, const char *field)
+{
+    if (list->failed)
+        return NULL;
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 8;
+        struct result_difference *items = realloc(list->items, cap * sizeof *items);
+        if (!items) {
+            list->failed = true;
+            return NULL;
+        }
+        list->items = items;
+        list->cap = cap;
+    }
+    struct result_difference *d = &list->items[list->n++];
+    memset(d, 0, sizeof *d);
+    snprintf(d->field, sizeof d->field, "%s", field);
+    return d;
+}
+
+void describe_data(const char *data, size_t len, char *buf, size_t buflen)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    char hex[17] = "";
+    if (EVP_Digest(data ? data : "", len, md, &md_len, EVP_sha256(), NULL) == 1) {
+        for (unsigned i = 0; i < 8 && i < md_len; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    }
+    snprintf(buf, buflen, "%zu bytes, sha256 %s", len, hex[0] ? hex : "unavailable");
+}
+
+static bool same_data(const struct brig_bytes *a, const struct brig_bytes *b)
+{
+    return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+static void compare_data(struct diff_list *list, const char *field, const struct brig_bytes *a,
+                         const struct brig_bytes *b)
+{
+    if (same_data(a, b))
+        return;
+    struct result_difference *d = add(list, field);
+    if (!d)
+        return;
+    describe_data(a->data, a->len, d->original, sizeof d->original);
+    describe_data(b->data, b->len, d->replay, sizeof d->replay);
+    size_t at = 0;
+    size_t shorter = a->len < b->len ? a->len : b->len;
+    while (at < shorter && a->data[at] == b->data[at])
+        at++;
+    snprintf(d->detail, sizeof d->detail, "first difference at byte %zu", at);
+}
+
+static void compare_text(struct diff_list *list, const char *field, const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0)
+        return;
+    struct result_difference *d = add(list, field);
+    if (!d)
+        return;
+    snprintf(d->original, sizeof d->original, "%s", a);
+    snprintf(d->replay, sizeof d->replay, "%s", b);
+}
+
+static const struct brig_file *find_file(const struct brig_result *r, const char *path)
+{
+    for (size_t i = 0; i < r->file_count; i++) {
+        if (strcmp(r->files[i].path, path) == 0)
+            return &r->files[i];
+    }
+    return NULL;
+}
+
+static void compare_files(struct diff_list *list, const struct brig_result *a,
+                          const struct brig_result *b)
+{
+    const struct brig_result *sides[2] = {a, b};
+    for (int side = 0; side < 2; side++) {
+        const struct brig_result *self = sides[side], *other = sides[1 - side];
+        for (size_t i = 0; i < self->file_count; i++) {
+            const struct brig_file *mine = &self->files[i];
+            const struct brig_file *theirs = find_file(other, mine->path);
+            char field[sizeof list->items->field];
+            snprintf(field, sizeof field, "files[\"%s\"]", mine->path);
+            if (theirs) {
+                if (side == 0)
+                    compare_data(list, field, &mine->content, &theirs->content);
+                continue;
+            }
+            struct result_difference *d = add(list, field);
+            if (!d)
+                return;
+            char *present = side == 0 ? d->original : d->replay;
+            char *absent = side == 0 ? d->replay : d->original;
+            describe_data(mine->content.data, mine->content.len, present, sizeof d->original);
+            snprintf(absent, sizeof d->original, "absent");
+        }
+    }
+}
+
+static void number_or_none(char *buf, size_t len, bool present, int value)
+{
+    if (present)
+        snprintf(buf, len, "%d", value);
+    else
+        snprintf(buf, len, "none");
+}
+
+long result_compare(const struct brig_result *a, const struct brig_result *b,
+                    struct result_difference **diffs)
+{
+    struct diff_list list = {0};
+    char x[32], y[32];
+    compare_text(&list, "status", brig_status_name(a->status), brig_status_name(b->status));
+    number_or_none(x, sizeof x, a->has_exit_code, a->exit_code);
+    number_or_none(y, sizeof y, b->has_exit_code, b->exit_code);
+    compare_text(&list, "exit_code", x, y);
+    number_or_none(x, sizeof x, a->signal != 0, a->signal);
+    number_or_none(y, sizeof y, b->signal != 0, b->signal);
+    compare_text(&list, "signal", x, y);
+    compare_data(&list, "stdout", &a->stdout_data, &b->stdout_data);
+    compare_data(&list, "stderr", &a->stderr_data, &b->stderr_data);
+    compare_files(&list, a, b);
+    if (list.failed) {
+        free(list.items);
+        *diffs = NULL;
+        return -1;
+    }
+    *diffs = list.items;
+    return (long)list.n;
+}

@@ -1,0 +1,14 @@
+/* A result as JSON, for `brig run --json` and `brig wait --json`: the wire
+ * schema's fields under the same names, stdout, stderr and file contents as
+ * json_bytes.h has them (text when valid UTF-8, else {"base64": "..."}). */
+#ifndef BRIG_PRODUCER_RESULT_JSON_H
+#define BRIG_PRODUCER_RESULT_JSON_H
+
+#include <jansson.h>
+
+#include "schema/schema.h"
+
+/* A new JSON object, or NULL when out of memory. */
+json_t *result_to_json(const struct brig_result *result);
+
+#endif

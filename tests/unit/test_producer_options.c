@@ -1,0 +1,359 @@
+/* The command lines of brig run and brig submit, the jobs built from them,
+ * durations, and the exit status of each kind of result. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "producer/cli_common.h"
+#include "producer/cli_options.h"
+
+/* A command line as an array, so that ARGC can count it. */
+#define ARGS(name, ...) char *name[] = {"run", __VA_ARGS__, NULL}
+#define ARGC(argv) ((int)(sizeof(argv) / sizeof(argv[0])) - 1)
+
+static char err[1024];
+static struct job_command_options opts;
+
+static int parse(enum job_command command, int argc, char **argv)
+{
+    err[0] = '\0';
+    job_command_options_free(&opts);
+    return job_command_parse(command, argc, argv, &opts, err, sizeof err);
+}
+
+static void assert_refused(enum job_command command, int argc, char **argv, const char *words)
+{
+    assert_int_equal(parse(command, argc, argv), -1);
+    if (!strstr(err, words))
+        fail_msg("got \"%s\", wanted \"%s\"", err, words);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    job_command_options_free(&opts);
+    return 0;
+}
+
+static void test_runtime_job(void **state)
+{
+    (void)state;
+    ARGS(argv, "--lang", "python", "-c", "print(1)", "--arg", "a", "-e", "K=V", "--mem", "64M",
+         "--cpu-time", "2s", "--wall-time", "1.5", "--pids", "8", "--json", "--timeout", "30",
+         "--collect", "*.txt", "--", "b", "c");
+    assert_int_equal(parse(JOB_COMMAND_RUN, ARGC(argv), argv), 0);
+    assert_string_equal(opts.job.lang, "python");
+    assert_string_equal(opts.job.code, "print(1)");
+    assert_null(opts.job.code_file);
+    assert_int_equal(opts.job.args.count, 3); /* --arg first, then the operands */
+    assert_string_equal(opts.job.args.items[0], "a");
+    assert_string_equal(opts.job.args.items[2], "c");
+    assert_int_equal(opts.job.env.count, 1);
+    assert_int_equal(opts.job.limits.memory_bytes, 64u << 20);
+    assert_int_equal(opts.job.limits.cpu_ms, 2000);
+    assert_int_equal(opts.job.limits.wall_ms, 1500);
+    assert_int_equal(opts.job.limits.pids, 8);
+    assert_true(opts.json);
+    assert_int_equal(opts.timeout_ms, 30000);
+    assert_int_equal(opts.job.collect.count, 1);
+}
+
+static void test_code_file_and_program_options(void **state)
+{
+    (void)state;
+    /* Options after FILE belong to the program, not to brig. */
+    ARGS(argv, "-l", "python", "script.py", "--json", "-x");
+    assert_int_equal(parse(JOB_COMMAND_RUN, ARGC(argv), argv), 0);
+    assert_string_equal(opts.job.code_file, "script.py");
+    assert_false(opts.json);
+    assert_int_equal(opts.job.args.count, 2);
+    assert_string_equal(opts.job.args.items[0], "--json");
+    assert_int_equal(opts.timeout_ms, CLI_RUN_TIMEOUT_MS);
+}
+
+static void test_argv_job(void **state)
+{
+    (void)state;
+    ARGS(argv, "--wall-time", "2s", "--", "/bin/ls", "-l", "/");
+    assert_int_equal(parse(JOB_COMMAND_RUN, ARGC(argv), argv), 0);
+    assert_null(opts.job.lang);
+    assert_int_equal(opts.job.argv.count, 3);
+    assert_string_equal(opts.job.argv.items[0], "/bin/ls");
+    assert_string_equal(opts.job.argv.items[1], "-l");
+
+    ARGS(bare, "ls", "-l");
+    assert_int_equal(parse(JOB_COMMAND_RUN, ARGC(bare), bare), 0);
+    assert_int_equal(opts.job.argv.count, 2);
+}
+
+static void test_common_options(void **state)
+{
+    (void)state;
+    ARGS(argv, "--brokers", "k:9092", "--topic-prefix", "t", "--timeout", "0", "true");
+    assert_int_equal(parse(JOB_COMMAND_RUN, ARGC(argv), argv), 0);
+    assert_string_equal(opts.common.brokers, "k:9092");
+    assert_string_equal(opts.common.topic_prefix, "t");
+    assert_int_equal(opts.timeout_ms, -1); /* 0 = forever */
+
+    ARGS(help, "--lang", "python", "--help");
+    assert_int_equal(parse(JOB_COMMAND_SUBMIT, ARGC(help), help), 1);
+}
+
+static void test_bad_command_lines(void **state)
+{
+    (void)state;
+    ARGS(unknown, "--frobnicate", "true");
+    assert_refused(JOB_COMMAND_RUN, ARGC(unknown), unknown, "unknown option --frobnicate");
+    ARGS(short_unknown, "-z", "true");
+    assert_refused(JOB_COMMAND_RUN, ARGC(short_unknown), short_unknown, "unknown option -z");
+    ARGS(missing, "--lang");
+    assert_refused(JOB_COMMAND_RUN, ARGC(missing), missing, "option --lang needs a value");
+    ARGS(code_alone, "-c", "print(1)");
+    assert_refused(JOB_COMMAND_RUN, ARGC(code_alone), code_alone, "-c needs --lang");
+    ARGS(nothing, "--mem", "64M");
+    assert_refused(JOB_COMMAND_RUN, ARGC(nothing), nothing, "nothing to run");
+    ARGS(no_code, "--lang", "python");
+    assert_refused(JOB_COMMAND_RUN, ARGC(no_code), no_code, "--lang python needs the code");
+    ARGS(bad_mem, "--mem", "lots", "true");
+    assert_refused(JOB_COMMAND_RUN, ARGC(bad_mem), bad_mem, "--mem lots");
+    ARGS(zero_wall, "--wall-time", "0", "true");
+    assert_refused(JOB_COMMAND_RUN, ARGC(zero_wall), zero_wall, "--wall-time 0: must be more");
+    ARGS(bad_pids, "--pids", "-1", "true");
+    assert_refused(JOB_COMMAND_RUN, ARGC(bad_pids), bad_pids, "--pids -1");
+    ARGS(bad_timeout, "--timeout", "soon", "true");
+    assert_refused(JOB_COMMAND_RUN, ARGC(bad_timeout), bad_timeout, "\"soon\" is not a duration");
+    /* run-only and submit-only options */
+    ARGS(batch_in_run, "--batch", "x.jsonl");
+    assert_refused(JOB_COMMAND_RUN, ARGC(batch_in_run), batch_in_run, "unknown option --batch");
+    ARGS(json_in_submit, "--json", "true");
+    assert_refused(JOB_COMMAND_SUBMIT, ARGC(json_in_submit), json_in_submit,
+                   "unknown option --json");
+    ARGS(batch_and_job, "--batch", "x.jsonl", "--mem", "1G");
+    assert_refused(JOB_COMMAND_SUBMIT, ARGC(batch_and_job), batch_and_job,
+                   "--batch takes its jobs from the file only (found --mem)");
+    ARGS(batch_operand, "--batch", "x.jsonl", "extra");
+    assert_refused(JOB_COMMAND_SUBMIT, ARGC(batch_operand), batch_operand,
+                   "--batch takes no job on the command line");
+    ARGS(batch, "--batch", "x.jsonl", "--brokers", "k:1");
+    assert_int_equal(parse(JOB_COMMAND_SUBMIT, ARGC(batch), batch), 0);
+    assert_string_equal(opts.batch_file, "x.jsonl");
+}
+
+static void test_durations(void **state)
+{
+    (void)state;
+    uint64_t ms;
+    assert_int_equal(cli_parse_duration_ms("250ms", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(cli_parse_duration_ms("2", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 2000);
+    assert_int_equal(cli_parse_duration_ms("1.5s", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 1500);
+    assert_int_equal(cli_parse_duration_ms("10m", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 600000);
+    assert_int_equal(cli_parse_duration_ms("1.5h", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 5400000);
+    assert_int_equal(cli_parse_duration_ms("7d", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 604800000ull);
+    const char *bad[] = {"", "m", "h", "1x", "-1s", "1sm", "5msm", "1.m", "99999999999999999999d"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (cli_parse_duration_ms(bad[i], &ms, err, sizeof err) == 0)
+            fail_msg("\"%s\" was taken as %llu ms", bad[i], (unsigned long long)ms);
+    }
+}
+
+/* ---- building jobs ---- */
+
+static char tmpdir[64];
+
+static int make_tmpdir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/brig-test-options-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmpdir(void **state)
+{
+    char command[128];
+    teardown(state);
+    snprintf(command, sizeof command, "rm -rf %s", tmpdir);
+    return system(command) == 0 ? 0 : -1;
+}
+
+static void write_tmp(const char *name, const char *content, size_t len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(content, 1, len, f), len);
+    fclose(f);
+}
+
+static int build(struct brig_job *job, int argc, char **argv)
+{
+    assert_int_equal(parse(JOB_COMMAND_SUBMIT, argc, argv), 0);
+    err[0] = '\0';
+    return job_options_build(&opts.job, job, err, sizeof err);
+}
+
+static void assert_build_refused(int argc, char **argv, const char *words)
+{
+    struct brig_job job;
+    assert_int_equal(build(&job, argc, argv), -1);
+    if (!strstr(err, words))
+        fail_msg("got \"%s\", wanted \"%s\"", err, words);
+}
+
+static void test_build_files_and_env(void **state)
+{
+    (void)state;
+    char code[256], data[256], renamed[256], input[256];
+    write_tmp("main.py", "print(open('d/x.bin','rb').read())", 35);
+    write_tmp("data.bin", "\x00\x01\x02", 3);
+    write_tmp("in.txt", "stdin text", 10);
+    snprintf(code, sizeof code, "%s/main.py", tmpdir);
+    snprintf(data, sizeof data, "%s/data.bin", tmpdir);
+    snprintf(renamed, sizeof renamed, "%s/data.bin:d/x.bin", tmpdir);
+    snprintf(input, sizeof input, "%s/in.txt", tmpdir);
+    setenv("TEST_PASSED_ON", "from here", 1);
+    ARGS(argv, "--lang", "python", "--file", data, "--file", renamed, "--stdin", input, "--env",
+         "A=1=2", "--env", "TEST_PASSED_ON", "--meta", "k=v", "--allow", "*.example.com:443",
+         "--session", "s1", "--id", "job-1", "--no-logs", code);
+    struct brig_job job;
+    if (build(&job, ARGC(argv), argv) != 0)
+        fail_msg("%s", err);
+    assert_string_equal(job.id, "job-1");
+    assert_string_equal(job.runtime, "python");
+    assert_int_equal(job.code.len, 35);
+    assert_int_equal(job.file_count, 2);
+    assert_string_equal(job.files[0].path, "data.bin");
+    assert_int_equal(job.files[0].content.len, 3);
+    assert_memory_equal(job.files[0].content.data, "\x00\x01\x02", 3);
+    assert_string_equal(job.files[1].path, "d/x.bin");
+    assert_int_equal(job.stdin_data.len, 10);
+    assert_string_equal(job.env[0].name, "A");
+    assert_string_equal(job.env[0].value, "1=2");
+    assert_string_equal(job.env[1].name, "TEST_PASSED_ON");
+    assert_string_equal(job.env[1].value, "from here");
+    assert_string_equal(job.metadata[0].name, "k");
+    assert_int_equal(job.network.rule_count, 1);
+    assert_string_equal(job.network.rules[0].host, "example.com");
+    assert_string_equal(job.session, "s1");
+    assert_false(job.stream_logs);
+    brig_job_free(&job);
+
+    ARGS(generated, "/bin/true");
+    assert_int_equal(build(&job, ARGC(generated), generated), 0);
+    assert_int_equal(strlen(job.id), 24);
+    assert_true(job.stream_logs);
+    assert_int_equal(job.argv_count, 1);
+    brig_job_free(&job);
+}
+
+static void test_build_errors(void **state)
+{
+    (void)state;
+    char missing[256], big[256], renamed[256];
+    snprintf(missing, sizeof missing, "%s/no-such-file", tmpdir);
+    ARGS(no_code, "--lang", "python", missing);
+    assert_build_refused(ARGC(no_code), no_code, "code file");
+    ARGS(no_stdin, "--stdin", missing, "/bin/true");
+    assert_build_refused(ARGC(no_stdin), no_stdin, "No such file");
+    ARGS(no_file, "--file", missing, "/bin/true");
+    assert_build_refused(ARGC(no_file), no_file, "--file");
+
+    /* one byte over what stdin may hold */
+    size_t size = BRIG_STDIN_MAX_BYTES + 1;
+    char *content = calloc(1, size);
+    assert_non_null(content);
+    write_tmp("big", content, size);
+    free(content);
+    snprintf(big, sizeof big, "%s/big", tmpdir);
+    ARGS(too_big, "--stdin", big, "/bin/true");
+    assert_build_refused(ARGC(too_big), too_big, "larger than");
+
+    unsetenv("TEST_UNSET_NAME");
+    ARGS(unset, "--env", "TEST_UNSET_NAME", "/bin/true");
+    assert_build_refused(ARGC(unset), unset, "TEST_UNSET_NAME is not set here");
+    ARGS(bad_meta, "--meta", "novalue", "/bin/true");
+    assert_build_refused(ARGC(bad_meta), bad_meta, "--meta novalue: expected NAME=VALUE");
+    ARGS(bad_rule, "--allow", "Example.COM", "/bin/true");
+    assert_build_refused(ARGC(bad_rule), bad_rule, "--allow Example.COM");
+    snprintf(renamed, sizeof renamed, "%s/big:", tmpdir);
+    ARGS(empty_path, "--file", renamed, "/bin/true");
+    assert_build_refused(ARGC(empty_path), empty_path, "expected LOCAL or LOCAL:PATH");
+    ARGS(both_stdin, "--lang", "python", "--stdin", "-", "-");
+    assert_build_refused(ARGC(both_stdin), both_stdin, "both come from standard input");
+    /* the schema's own rules, named by field */
+    ARGS(short_wall, "--wall-time", "10ms", "/bin/true");
+    assert_build_refused(ARGC(short_wall), short_wall, "invalid job: limits.wall_ms");
+    ARGS(bad_env, "--env", "1X=v", "/bin/true");
+    assert_build_refused(ARGC(bad_env), bad_env, "invalid job: env");
+    ARGS(bad_id, "--id", "no spaces", "/bin/true");
+    assert_build_refused(ARGC(bad_id), bad_id, "invalid job: id");
+}
+
+static void test_exit_status(void **state)
+{
+    (void)state;
+    struct {
+        brig_status status;
+        int exit_code, signal, expected;
+    } cases[] = {
+        {BRIG_STATUS_OK, 0, 0, 0},
+        {BRIG_STATUS_FAILED, 3, 0, 3},
+        {BRIG_STATUS_SIGNALED, 0, 9, 137},
+        {BRIG_STATUS_TIMEOUT, 0, 9, CLI_EXIT_TIMEOUT},
+        {BRIG_STATUS_CPU_TIMEOUT, 0, 9, CLI_EXIT_CPU_TIMEOUT},
+        {BRIG_STATUS_OOM, 0, 9, CLI_EXIT_OOM},
+        {BRIG_STATUS_OUTPUT_LIMIT, 0, 0, CLI_EXIT_OUTPUT_LIMIT},
+        {BRIG_STATUS_SECCOMP, 0, 31, CLI_EXIT_SECCOMP},
+        {BRIG_STATUS_COMPILE_ERROR, 1, 0, CLI_EXIT_COMPILE_ERROR},
+        {BRIG_STATUS_SETUP_ERROR, 0, 0, CLI_EXIT_SETUP},
+        {BRIG_STATUS_INTERNAL_ERROR, 0, 0, CLI_EXIT_SETUP},
+        {BRIG_STATUS_REJECTED, 0, 0, BRIG_EXIT_REJECTED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct brig_result r = {
+            .status = cases[i].status,
+            .has_exit_code = true,
+            .exit_code = cases[i].exit_code,
+            .signal = cases[i].signal,
+        };
+        assert_int_equal(result_exit_status(&r), cases[i].expected);
+    }
+    /* brig's own codes must not collide with brig-jail's */
+    int own[] = {BRIG_EXIT_REJECTED, BRIG_EXIT_NO_ANSWER};
+    int jail[] = {CLI_EXIT_USAGE,   CLI_EXIT_COMPILE_ERROR, CLI_EXIT_CPU_TIMEOUT,
+                  CLI_EXIT_OOM,     CLI_EXIT_OUTPUT_LIMIT,  CLI_EXIT_SECCOMP,
+                  CLI_EXIT_TIMEOUT, CLI_EXIT_SETUP};
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t j = 0; j < sizeof jail / sizeof jail[0]; j++)
+            assert_int_not_equal(own[i], jail[j]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_runtime_job, teardown),
+        cmocka_unit_test_teardown(test_code_file_and_program_options, teardown),
+        cmocka_unit_test_teardown(test_argv_job, teardown),
+        cmocka_unit_test_teardown(test_common_options, teardown),
+        cmocka_unit_test_teardown(test_bad_command_lines, teardown),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test_setup_teardown(test_build_files_and_env, make_tmpdir, remove_tmpdir),
+        cmocka_unit_test_setup_teardown(test_build_errors, make_tmpdir, remove_tmpdir),
+        cmocka_unit_test(test_exit_status),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
