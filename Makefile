@@ -135,6 +135,8 @@ lint: deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -I. -D_GNU_SOURCE $(C_SOURCES)
 
+include mk/install.mk
+
 clean:
 	rm -rf build
 

@@ -14,6 +14,8 @@ packages=(
     bash nodejs node-typescript
     # the host tools the jail and its tests use
     iproute2 procps
+    # checks of the man pages, the systemd unit and the compose file
+    man-db groff-base systemd python3-yaml
     "$@"
 )
 

@@ -136,9 +136,9 @@ void execute_task(struct task *task)
     struct worker *w = task->worker;
     const struct brig_job *job = &task->job;
     struct jail_outcome outcome;
-    char runtime_version[128] = "";
+    char *runtime_version = task->runtime_version;
 
-    run_job(task, &outcome, runtime_version, sizeof(runtime_version));
+    run_job(task, &outcome, runtime_version, sizeof(task->runtime_version));
     int64_t finished_ms = now_ms();
 
     bool exited = exited_by_itself(outcome.status);
@@ -156,6 +156,7 @@ void execute_task(struct task *task)
         .cpu_us = outcome.cpu_us,
         .peak_memory_bytes = outcome.peak_memory_bytes,
         .error = task->error[0] ? task->error : NULL,
+        .runtime_version = runtime_version[0] ? runtime_version : NULL,
     };
 
     struct brig_result result = {

@@ -132,6 +132,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "brig-worker: %s\n", err);
         goto out;
     }
+    /* Learnt now, once: a version probe is a jail of its own, and during a job
+     * it would need a host uid beyond the slots'. */
+    for (size_t i = 0; i < w.runtimes->count; i++) {
+        struct runtime *rt = &w.runtimes->runtimes[i];
+        char version[128];
+        if (runtime_version(w.jail, rt, version, sizeof(version), err, sizeof(err)) < 0)
+            fprintf(stderr, "brig-worker: warning: runtime %s: %s\n", rt->name, err);
+        else
+            fprintf(stderr, "brig-worker: runtime %s: %s\n", rt->name, version);
+    }
     if (!config.audit_db && !(config.audit_db = claim_audit_db(config.data_dir)))
         goto out;
     if (audit_open(config.audit_db, config.worker_id, &w.audit, err, sizeof(err)) < 0) {

@@ -42,6 +42,7 @@ struct task {
     int64_t started_ms;
     uint64_t log_seq[3]; /* per stream, indexed by enum brig_stream */
     struct audit_outcome outcome;
+    char runtime_version[BRIG_RUNTIME_VERSION_MAX + 1];
     char error[BRIG_ERROR_TEXT_MAX + 1];
 
     /* What goes out: the result, and for rejected messages a dead letter. Each
