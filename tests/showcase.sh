@@ -72,7 +72,7 @@ except ImportError:
         f.write("x,y\n" + "".join(f"{x},{x*x}\n" for x in range(10)))
     print("pure Python wrote out/chart.csv (pandas is not installed)")
 '
-ls -l "$work/collected" 2>/dev/null || echo "   (no files came back)"
+(cd "$work/collected" 2>/dev/null && find . -type f -exec sh -c 'printf "   %s: " "$1"; head -c 40 "$1" | tr "\n" " "; echo' _ {} \;) || echo "   (no files came back)"
 
 step "A job that reads stdin and an input file"
 printf 'line one\nline two\n' >"$work/stdin.txt"

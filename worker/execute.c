@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/collect.h"
 #include "worker/worker.h"
 
 static void jail_limits_from_job(const struct brig_job *job, struct jail_limits *limits)
@@ -66,7 +67,7 @@ static void fail_internal(struct jail_outcome *outcome, const char *what)
 
 /* Runs the job; outcome and runtime_version are filled on every path. */
 static void run_job(struct task *task, struct jail_outcome *outcome, char *runtime_version,
-                    size_t version_len)
+                    size_t version_len, struct collection *collected)
 {
     struct worker *w = task->worker;
     const struct brig_job *job = &task->job;
@@ -114,6 +115,15 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
         spec.argv = args;
         jail_run(w->jail, &spec, outcome);
     }
+    if (job->collect_count > 0) {
+        struct brig_limits effective;
+        brig_limits_resolve(&job->limits, &effective);
+        if (collect_files(jail_workspace_dirfd(ws), job->collect, job->collect_count,
+                          effective.collect_bytes, collected, err, sizeof(err)) < 0) {
+            outcome->status = BRIG_STATUS_INTERNAL_ERROR;
+            snprintf(outcome->message, sizeof(outcome->message), "%.255s", err);
+        }
+    }
 
 out:
     if (job->stream_logs) {
@@ -138,7 +148,8 @@ void execute_task(struct task *task)
     struct jail_outcome outcome;
     char *runtime_version = task->runtime_version;
 
-    run_job(task, &outcome, runtime_version, sizeof(task->runtime_version));
+    struct collection collected = {0};
+    run_job(task, &outcome, runtime_version, sizeof(task->runtime_version), &collected);
     int64_t finished_ms = now_ms();
 
     bool exited = exited_by_itself(outcome.status);
@@ -186,6 +197,10 @@ void execute_task(struct task *task)
         .metadata_count = job->metadata_count,
         .session = job->session,
         .replay_of = job->replay_of,
+        .files = collected.files,
+        .file_count = collected.file_count,
+        .files_omitted = collected.omitted,
+        .omitted_count = collected.omitted_count,
     };
     struct brig_error err;
     if (brig_result_encode(&result, &task->result, &err) < 0) {
@@ -203,5 +218,6 @@ void execute_task(struct task *task)
         task->outcome.status = BRIG_STATUS_INTERNAL_ERROR;
         brig_result_encode(&fallback, &task->result, &err);
     }
+    collection_free(&collected);
     jail_outcome_free(&outcome);
 }

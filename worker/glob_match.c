@@ -43,9 +43,13 @@ int glob_set_compile(struct glob_set *set, const char *const *patterns, size_t c
         struct glob_pattern *p = &set->patterns[n];
         size_t len = strlen(patterns[n]);
         char why[192];
-        if (len == 0 || len > BRIG_GLOB_MAX) {
-            snprintf(err, errlen, "collect[%zu]: %s: %zu bytes (1 to %d)", n,
-                     len ? "too long" : "empty", len, BRIG_GLOB_MAX);
+        if (len == 0) {
+            snprintf(err, errlen, "collect[%zu]: empty", n);
+            return -1;
+        }
+        if (len > BRIG_GLOB_MAX) {
+            snprintf(err, errlen, "collect[%zu]: too long: %zu bytes (max %d)", n, len,
+                     BRIG_GLOB_MAX);
             return -1;
         }
         if (!check_glob(patterns[n], len, why, sizeof why)) {

@@ -6,3 +6,4 @@ UNIT_TESTS += test_tracker
 UNIT_TESTS += test_audit
 HELPER_BINS += bench_audit
 bench_audit_SRCS := tests/bench/audit.c
+UNIT_TESTS += test_collect

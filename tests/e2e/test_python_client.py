@@ -114,8 +114,6 @@ def test_stdin_env_args_and_files_reach_the_program(client, worker):
         "FROM STDIN", "hi there", "['-x', 'two words']", "file content", "00ff"]
 
 
-@pytest.mark.xfail(strict=True, reason="brig-worker does not collect files yet "
-                                       "(worker/execute.c ignores the job's collect)")
 def test_collected_files_come_back(client, worker):
     result = client.run("import os\nos.makedirs('out')\nopen('out/r.txt', 'w').write('made')\n",
                         collect=["out/*.txt"], timeout=ANSWER_S)
