@@ -55,7 +55,10 @@ struct uid_pool {
     size_t n_chunks;
     size_t size; /* uids in the pool */
     unsigned char *in_use;
-    size_t next; /* where the search for a free uid starts */
+    size_t next;   /* where the search for a free uid starts */
+    uid_t *guests; /* uids of others (sessions') that jails may run as for a while */
+    size_t n_guests;
+    size_t guests_capacity;
     pthread_mutex_t lock;
 };
 
@@ -66,7 +69,12 @@ void uid_pool_release(struct uid_pool *pool);
 /* Returns 0 and a host uid nothing else of this host uses, or -1 when all are taken. */
 int uid_pool_get(struct uid_pool *pool, uid_t *out);
 void uid_pool_put(struct uid_pool *pool, uid_t uid);
-bool uid_pool_owns(const struct uid_pool *pool, uid_t uid);
+/* Whether jails of this pool may run as uid: one of its own, or a guest. */
+bool uid_pool_owns(struct uid_pool *pool, uid_t uid);
+/* A uid the pool never hands out but whose holder (a session workspace)
+ * runs jails through this context until it removes it again. */
+int uid_pool_add_guest(struct uid_pool *pool, uid_t uid);
+void uid_pool_remove_guest(struct uid_pool *pool, uid_t uid);
 
 /* Parent side: maps JAIL_INSIDE_ID to host_uid (and gid) in pid's user namespace. */
 int user_write_id_maps(pid_t pid, uid_t host_uid, char *err, size_t errlen);
@@ -210,7 +218,22 @@ struct jail_context {
 const char *workspace_path(const struct jail_workspace *ws);
 uid_t workspace_uid(const struct jail_workspace *ws);
 /* Unmounts workspaces a crashed earlier owner of these uids left behind. */
-void workspace_sweep_stale(const struct jail_context *ctx);
+void workspace_sweep_stale(struct jail_context *ctx);
+
+/* Mounts a workspace tmpfs of disk_bytes (nosuid, nodev, root dir 0700)
+ * owned by uid on the directory path, in place of whatever was mounted there. */
+int workspace_mount(const char *path, const char *source, uid_t uid, uint64_t disk_bytes, char *err,
+                    size_t errlen);
+/* Unmounts every tmpfs stacked on path (MNT_DETACH: a jail may still hold it). */
+int workspace_unmount(const char *path);
+/* A workspace over a tmpfs someone else keeps mounted at path (a session's),
+ * owned by uid: jails of ctx may run as uid while it lives, writing a file
+ * replaces a file or symlink an earlier job left at its path, and freeing it
+ * closes dirfd and calls release(release_arg) instead of unmounting. Takes
+ * dirfd only on success. */
+int workspace_adopt(struct jail_context *ctx, uid_t uid, const char *path, int dirfd,
+                    void (*release)(void *arg), void *release_arg, struct jail_workspace **out,
+                    char *err, size_t errlen);
 
 /* ---- supervision (supervise.c) ---- */
 

@@ -6,3 +6,4 @@ UNIT_TESTS += test_units test_runtime test_runtime_run test_cli_args test_outcom
 UNIT_TESTS += test_seccomp
 UNIT_TESTS += test_jail
 UNIT_TESTS += test_cgroup
+UNIT_TESTS += test_session

@@ -96,6 +96,7 @@ void uid_pool_release(struct uid_pool *pool)
     free(pool->chunks);
     free(pool->lock_fds);
     free(pool->in_use);
+    free(pool->guests);
     pthread_mutex_destroy(&pool->lock);
     memset(pool, 0, sizeof(*pool));
 }
@@ -142,10 +143,50 @@ void uid_pool_put(struct uid_pool *pool, uid_t uid)
     pthread_mutex_unlock(&pool->lock);
 }
 
-bool uid_pool_owns(const struct uid_pool *pool, uid_t uid)
+bool uid_pool_owns(struct uid_pool *pool, uid_t uid)
 {
     size_t slot;
-    return uid_slot(pool, uid, &slot);
+    if (uid_slot(pool, uid, &slot))
+        return true;
+    bool guest = false;
+    pthread_mutex_lock(&pool->lock);
+    for (size_t i = 0; i < pool->n_guests && !guest; i++)
+        guest = pool->guests[i] == uid;
+    pthread_mutex_unlock(&pool->lock);
+    return guest;
+}
+
+int uid_pool_add_guest(struct uid_pool *pool, uid_t uid)
+{
+    int rc = 0;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->n_guests == pool->guests_capacity) {
+        size_t capacity = pool->guests_capacity ? 2 * pool->guests_capacity : 8;
+        uid_t *grown = realloc(pool->guests, capacity * sizeof(*grown));
+        if (grown == NULL) {
+            rc = -1;
+            goto out;
+        }
+        pool->guests = grown;
+        pool->guests_capacity = capacity;
+    }
+    pool->guests[pool->n_guests++] = uid;
+
+out:
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+void uid_pool_remove_guest(struct uid_pool *pool, uid_t uid)
+{
+    pthread_mutex_lock(&pool->lock);
+    for (size_t i = 0; i < pool->n_guests; i++) {
+        if (pool->guests[i] == uid) {
+            pool->guests[i] = pool->guests[--pool->n_guests];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
 }
 
 static int write_proc_file(pid_t pid, const char *file, const char *text, char *err, size_t errlen)

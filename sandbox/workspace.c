@@ -2,7 +2,8 @@
  * through its mount options by a host uid of the context's pool. Host code
  * only ever writes into one through descriptors, a component at a time,
  * refusing symlinks (O_NOFOLLOW), and never deletes anything in it: freeing
- * unmounts the whole tmpfs. */
+ * unmounts the whole tmpfs. A session's workspace (session.c) is adopted
+ * instead: its tmpfs outlives the workspace, and freeing hands it back. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,10 @@ struct jail_workspace {
     struct jail_context *ctx;
     uid_t uid;
     char *path;
-    int dirfd; /* O_PATH */
+    int dirfd;                  /* O_PATH */
+    void (*release)(void *arg); /* adopted workspaces: called by free instead of unmounting */
+    void *release_arg;
+    bool replace_files; /* adopted: a file an earlier job left is written anew */
 };
 
 const char *workspace_path(const struct jail_workspace *ws)
@@ -38,13 +42,52 @@ int jail_workspace_dirfd(const struct jail_workspace *ws)
     return ws->dirfd;
 }
 
-/* Unmounts every tmpfs stacked on path (MNT_DETACH: a jail may still hold it). */
-static int unmount_all(const char *path)
+int workspace_unmount(const char *path)
 {
     for (int i = 0; i < 64; i++) {
         if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) != 0)
             return errno == EINVAL ? 0 : -1;
     }
+    return 0;
+}
+
+int workspace_mount(const char *path, const char *source, uid_t uid, uint64_t disk_bytes, char *err,
+                    size_t errlen)
+{
+    char options[160];
+    uint64_t inodes = disk_bytes / 2048 > 4096 ? disk_bytes / 2048 : 4096;
+    snprintf(options, sizeof(options), "size=%llu,nr_inodes=%llu,uid=%u,gid=%u,mode=0700",
+             (unsigned long long)disk_bytes, (unsigned long long)inodes, (unsigned)uid,
+             (unsigned)uid);
+    if (workspace_unmount(path) != 0 ||
+        mount(source, path, "tmpfs", MS_NOSUID | MS_NODEV, options) != 0) {
+        snprintf(err, errlen, "workspace: mounting a tmpfs on %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int workspace_adopt(struct jail_context *ctx, uid_t uid, const char *path, int dirfd,
+                    void (*release)(void *arg), void *release_arg, struct jail_workspace **out,
+                    char *err, size_t errlen)
+{
+    *out = NULL;
+    struct jail_workspace *ws = calloc(1, sizeof(*ws));
+    if (ws == NULL || (ws->path = strdup(path)) == NULL ||
+        uid_pool_add_guest(&ctx->uids, uid) != 0) {
+        snprintf(err, errlen, "workspace: allocating: %s", strerror(errno));
+        if (ws != NULL)
+            free(ws->path);
+        free(ws);
+        return -1;
+    }
+    ws->ctx = ctx;
+    ws->uid = uid;
+    ws->dirfd = dirfd;
+    ws->release = release;
+    ws->release_arg = release_arg;
+    ws->replace_files = true;
+    *out = ws;
     return 0;
 }
 
@@ -69,11 +112,6 @@ int jail_workspace_new(struct jail_context *ctx, uint64_t disk_bytes, struct jai
         free(ws);
         return -1;
     }
-    char options[160];
-    uint64_t inodes = disk_bytes / 2048 > 4096 ? disk_bytes / 2048 : 4096;
-    snprintf(options, sizeof(options), "size=%llu,nr_inodes=%llu,uid=%u,gid=%u,mode=0700",
-             (unsigned long long)disk_bytes, (unsigned long long)inodes, (unsigned)ws->uid,
-             (unsigned)ws->uid);
     if (asprintf(&ws->path, "%s/%u", ctx->ws_dir, (unsigned)ws->uid) < 0) {
         ws->path = NULL;
         snprintf(err, errlen, "workspace: allocating: %s", strerror(errno));
@@ -83,9 +121,7 @@ int jail_workspace_new(struct jail_context *ctx, uint64_t disk_bytes, struct jai
         snprintf(err, errlen, "workspace: creating %s: %s", ws->path, strerror(errno));
         goto fail;
     }
-    if (unmount_all(ws->path) != 0 ||
-        mount("brig-workspace", ws->path, "tmpfs", MS_NOSUID | MS_NODEV, options) != 0) {
-        snprintf(err, errlen, "workspace: mounting a tmpfs on %s: %s", ws->path, strerror(errno));
+    if (workspace_mount(ws->path, "brig-workspace", ws->uid, disk_bytes, err, errlen) != 0) {
         rmdir(ws->path);
         goto fail;
     }
@@ -112,8 +148,11 @@ void jail_workspace_free(struct jail_workspace *ws)
         return;
     if (ws->dirfd >= 0)
         close(ws->dirfd);
-    /* A uid that still owns a mounted tmpfs must not go to another job. */
-    if (unmount_all(ws->path) == 0) {
+    if (ws->release != NULL) {
+        uid_pool_remove_guest(&ws->ctx->uids, ws->uid);
+        ws->release(ws->release_arg);
+    } else if (workspace_unmount(ws->path) == 0) {
+        /* A uid that still owns a mounted tmpfs must not go to another job. */
         rmdir(ws->path);
         uid_pool_put(&ws->ctx->uids, ws->uid);
     }
@@ -121,7 +160,7 @@ void jail_workspace_free(struct jail_workspace *ws)
     free(ws);
 }
 
-void workspace_sweep_stale(const struct jail_context *ctx)
+void workspace_sweep_stale(struct jail_context *ctx)
 {
     DIR *dir = opendir(ctx->ws_dir);
     if (dir == NULL)
@@ -134,7 +173,7 @@ void workspace_sweep_stale(const struct jail_context *ctx)
             continue;
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s", ctx->ws_dir, entry->d_name);
-        if (unmount_all(path) == 0)
+        if (workspace_unmount(path) == 0)
             rmdir(path);
     }
     closedir(dir);
@@ -240,6 +279,15 @@ int jail_workspace_write_file(struct jail_workspace *ws, const char *relpath, co
         dirfd = next;
         if (dirfd < 0)
             return -1;
+    }
+    /* A session's workspace keeps what earlier jobs left there: a file (or a
+     * symlink, itself, never its target) of the same name is unlinked from
+     * the directory opened above, a directory is not. No job runs while the
+     * host writes, and the create below refuses whatever might appear in
+     * between. */
+    if (ws->replace_files && unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) {
+        snprintf(err, errlen, "workspace: replacing %s: %s", relpath, strerror(errno));
+        goto out;
     }
     fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
