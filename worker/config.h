@@ -3,6 +3,7 @@
 #ifndef BRIG_WORKER_CONFIG_H
 #define BRIG_WORKER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,9 +13,10 @@ struct kafka_property {
 };
 
 struct worker_config {
-    char *brokers;      /* NULL: start the embedded broker */
-    char *group;        /* consumer group id */
-    char *topic_prefix; /* topics <prefix>.jobs .results .logs .dlq */
+    char *brokers;        /* NULL: start the embedded broker */
+    bool embedded_broker; /* brokers is the embedded broker's address */
+    char *group;          /* consumer group id */
+    char *topic_prefix;   /* topics <prefix>.jobs .results .logs .dlq */
     unsigned concurrency;
     char *audit_db; /* NULL: the first free audit-N.db in data_dir */
     char *data_dir; /* where audit stores live by default */

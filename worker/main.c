@@ -80,6 +80,7 @@ static struct embedded_broker *start_embedded_broker(struct worker_config *confi
         return NULL;
     }
     config->brokers = strdup(embedded_broker_bootstraps(broker));
+    config->embedded_broker = true;
     fprintf(stderr,
             "brig-worker: no --brokers given: started an embedded Kafka-protocol broker at %s\n"
             "brig-worker: it keeps messages IN MEMORY ONLY and loses them when this process "
