@@ -17,6 +17,7 @@ static const char help[] =
     "  wait      wait for the results of jobs by id\n"
     "  logs      print a job's streamed output (-f to follow)\n"
     "  audit     ls / show what the workers recorded\n"
+    "  session   ls / rm the session workspaces of this host\n"
     "  replay    run a recorded job again and compare\n"
     "\n"
     "`brig COMMAND --help` describes each. The broker is --brokers, else\n"
@@ -27,8 +28,8 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"run", cmd_run},   {"submit", cmd_submit}, {"wait", cmd_wait},
-    {"logs", cmd_logs}, {"audit", cmd_audit},   {"replay", cmd_replay},
+    {"run", cmd_run},     {"submit", cmd_submit}, {"wait", cmd_wait},       {"logs", cmd_logs},
+    {"audit", cmd_audit}, {"replay", cmd_replay}, {"session", cmd_session},
 };
 
 int main(int argc, char **argv)

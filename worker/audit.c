@@ -60,7 +60,8 @@ static const char *const statement_sql[STMT_COUNT] = {
     [STMT_END_ATTEMPT] =
         "UPDATE attempts SET state = 'finished', finished_ms = ?2, status = ?3, exit_code = ?4,"
         " signal = ?5, wall_us = ?6, cpu_us = ?7, peak_memory_bytes = ?8, result = ?9,"
-        " error = ?10, runtime_version = COALESCE(?11, runtime_version)"
+        " error = ?10, runtime_version = COALESCE(?11, runtime_version), state_before = ?12,"
+        " state_after = ?13"
         " WHERE id = ?1 AND state = 'running'",
     [STMT_FINAL_RESULT] = "SELECT id, result FROM attempts WHERE job_id = ?1 AND state = 'finished'"
                           " ORDER BY attempt DESC LIMIT 1",
@@ -358,7 +359,8 @@ int audit_attempt_end(struct audit_store *s, int64_t attempt_id,
         sqlite3_bind_int64(stmt, 7, (int64_t)outcome->cpu_us) ||
         sqlite3_bind_int64(stmt, 8, (int64_t)outcome->peak_memory_bytes) ||
         bind_blob(stmt, 9, result, result_len) || bind_text(stmt, 10, outcome->error) ||
-        bind_text(stmt, 11, outcome->runtime_version))
+        bind_text(stmt, 11, outcome->runtime_version) ||
+        bind_text(stmt, 12, outcome->state_before) || bind_text(stmt, 13, outcome->state_after))
         return statement_failed(s, stmt, err, errlen, "binding the end of attempt %lld",
                                 (long long)attempt_id);
     if (sqlite3_step(stmt) != SQLITE_DONE)

@@ -110,6 +110,8 @@ struct audit_outcome {
     uint64_t peak_memory_bytes;
     const char *error;           /* NULL, or what went wrong (setup errors, internal errors) */
     const char *runtime_version; /* learnt during the run; NULL keeps audit_attempt_begin's */
+    const char *state_before;    /* a session job's workspace state hash before it ran; or NULL */
+    const char *state_after;     /* and after */
 };
 
 /* Ends a running attempt as 'finished' with its outcome and the msgpack bytes
@@ -209,6 +211,8 @@ struct audit_attempt_record {
     int64_t replayed_from; /* for 'replayed': the attempt whose result was re-published */
     void *result;          /* msgpack bytes */
     size_t result_len;
+    char *state_before; /* a session job's workspace state hashes */
+    char *state_after;
 };
 
 struct audit_job_record {

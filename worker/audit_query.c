@@ -26,7 +26,8 @@ static const char job_sql[] =
 static const char attempts_sql[] =
     "SELECT id, attempt, worker_id, state, started_ms, finished_ms, status, exit_code, signal,"
     " wall_us, cpu_us, peak_memory_bytes, runtime_name, runtime_version, policy_hash, kernel,"
-    " error, replayed_from, result FROM attempts WHERE job_id = ?1 ORDER BY attempt";
+    " error, replayed_from, result, state_before, state_after FROM attempts WHERE job_id = ?1"
+    " ORDER BY attempt";
 
 /* Opens path read-only and starts a read transaction, so that everything one
  * call reads comes from the same committed state. */
@@ -213,6 +214,8 @@ static void read_attempt(sqlite3_stmt *stmt, struct audit_attempt_record *a, boo
     a->error = copy_text(stmt, 16, oom);
     a->replayed_from = column_int64_or(stmt, 17, -1);
     a->result = copy_blob(stmt, 18, &a->result_len, oom);
+    a->state_before = copy_text(stmt, 19, oom);
+    a->state_after = copy_text(stmt, 20, oom);
 }
 
 static int read_attempts(sqlite3 *db, const char *db_path, struct audit_job_record *job, bool *oom,
@@ -319,6 +322,8 @@ void audit_job_record_free(struct audit_job_record *job)
         free(a->status);
         free(a->runtime_name);
         free(a->runtime_version);
+        free(a->state_before);
+        free(a->state_after);
         free(a->policy_hash);
         free(a->kernel);
         free(a->error);

@@ -90,6 +90,11 @@ static const char *const migration_steps[] = {
     " FROM jobs j"
     " LEFT JOIN attempts a ON a.id = (SELECT l.id FROM attempts l WHERE l.job_id = j.job_id"
     "                                 ORDER BY l.attempt DESC LIMIT 1);",
+
+    /* 2: a session job's workspace state hash before and after it ran, so a
+     * replay can start from the same state. */
+    "ALTER TABLE attempts ADD COLUMN state_before TEXT;"
+    "ALTER TABLE attempts ADD COLUMN state_after TEXT;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migration_steps / sizeof migration_steps[0]))

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sandbox/session.h"
 #include "sandbox/units.h"
 #include "schema/bounds.h"
 #include "worker/state_file.h"
@@ -33,6 +34,11 @@ static const char usage[] =
     "  --revoke-timeout T    on a rebalance, how long a revoked partition's jobs may\n"
     "                        finish before they are stopped (default 10s)\n"
     "  --partitions N        partitions of the embedded broker's topics (default 4)\n"
+    "  --sessions-dir DIR    session workspaces, shared by the workers of this host\n"
+    "                        (BRIG_SESSIONS_DIR; default /run/brig/sessions)\n"
+    "  --session-quota SIZE  size of a new session's workspace (default 256M)\n"
+    "  --session-ttl T       idle time after which a session is removed (default 1h;\n"
+    "                        0 = never)\n"
     "  -X KEY=VALUE          a librdkafka property for every client (security, tuning);\n"
     "                        repeatable\n"
     "  --help\n";
@@ -105,6 +111,9 @@ enum {
     OPT_DRAIN,
     OPT_REVOKE,
     OPT_PARTITIONS,
+    OPT_SESSIONS_DIR,
+    OPT_SESSION_QUOTA,
+    OPT_SESSION_TTL,
     OPT_HELP,
 };
 
@@ -124,12 +133,15 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"revoke-timeout", required_argument, NULL, OPT_REVOKE},
         {"partitions", required_argument, NULL, OPT_PARTITIONS},
+        {"sessions-dir", required_argument, NULL, OPT_SESSIONS_DIR},
+        {"session-quota", required_argument, NULL, OPT_SESSION_QUOTA},
+        {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
         {"help", no_argument, NULL, OPT_HELP},
         {0},
     };
     const char *brokers = NULL, *group = NULL, *prefix = NULL, *concurrency = NULL;
     const char *audit_db = NULL, *data_dir = NULL, *state_dir = NULL, *worker_id = NULL;
-    const char *runtimes = NULL;
+    const char *runtimes = NULL, *sessions_dir = NULL;
     uint64_t number;
     int opt;
 
@@ -137,6 +149,8 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->drain_timeout_ms = 30000;
     config->revoke_timeout_ms = 10000;
     config->partitions = 4;
+    config->session_quota_bytes = 256ull << 20;
+    config->session_ttl_ms = 3600ull * 1000;
 
     optind = 1;
     opterr = 0;
@@ -184,6 +198,21 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
                 return -1;
             config->partitions = (int)number;
             break;
+        case OPT_SESSIONS_DIR:
+            sessions_dir = optarg;
+            break;
+        case OPT_SESSION_QUOTA: {
+            char why[256];
+            if (units_parse_size(optarg, &config->session_quota_bytes, why, sizeof(why)) < 0) {
+                snprintf(err, errlen, "--session-quota: %s", why);
+                return -1;
+            }
+            break;
+        }
+        case OPT_SESSION_TTL:
+            if (parse_duration("--session-ttl", optarg, &config->session_ttl_ms, err, errlen) < 0)
+                return -1;
+            break;
         case 'X':
             if (add_property(config, optarg, err, errlen) < 0)
                 return -1;
@@ -218,6 +247,8 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->data_dir = option_or_env(data_dir, "BRIG_DATA_DIR", "/var/lib/brig");
     config->state_dir = state_dir ? strdup(state_dir) : strdup(brig_state_dir(buf, sizeof(buf)));
     config->runtimes = option_or_env(runtimes, "BRIG_RUNTIMES", NULL);
+    config->sessions_dir =
+        option_or_env(sessions_dir, "BRIG_SESSIONS_DIR", JAIL_SESSION_DEFAULT_ROOT);
 
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
@@ -245,6 +276,7 @@ void worker_config_free(struct worker_config *config)
     free(config->state_dir);
     free(config->worker_id);
     free(config->runtimes);
+    free(config->sessions_dir);
     for (size_t i = 0; i < config->n_properties; i++) {
         free(config->properties[i].key);
         free(config->properties[i].value);

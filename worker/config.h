@@ -25,7 +25,10 @@ struct worker_config {
     char *runtimes; /* runtime table; NULL: the default search */
     uint64_t drain_timeout_ms;
     uint64_t revoke_timeout_ms;
-    int partitions;                    /* of the embedded broker's topics */
+    int partitions; /* of the embedded broker's topics */
+    char *sessions_dir;
+    uint64_t session_quota_bytes;
+    uint64_t session_ttl_ms;           /* 0 = sessions never expire */
     struct kafka_property *properties; /* -X key=value, applied last */
     size_t n_properties;
 };

@@ -4,8 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sandbox/session.h"
 #include "worker/collect.h"
 #include "worker/worker.h"
+
+/* How long a session job waits for a job of the same session that another
+ * worker process of this host is still running (a partition that moved). */
+#define SESSION_WAIT_MS 60000
 
 static void jail_limits_from_job(const struct brig_job *job, struct jail_limits *limits)
 {
@@ -65,6 +70,41 @@ static void fail_internal(struct jail_outcome *outcome, const char *what)
     snprintf(outcome->message, sizeof(outcome->message), "%.255s", what);
 }
 
+/* A session job's workspace is the session's, waited for while another
+ * worker process of the host still runs one of its jobs; the state hash
+ * before the run goes to the audit record. Others get a fresh one. */
+static int open_workspace(struct task *task, uint64_t disk_bytes, struct jail_workspace **ws,
+                          struct jail_outcome *outcome)
+{
+    struct worker *w = task->worker;
+    const char *session = task->job.session;
+    char err[512];
+    if (!session || !session[0]) {
+        if (jail_workspace_new(w->jail, disk_bytes, ws, err, sizeof(err)) == 0)
+            return 0;
+        fail_internal(outcome, err);
+        outcome->status = BRIG_STATUS_SETUP_ERROR;
+        return -1;
+    }
+    int rc =
+        jail_session_acquire(w->jail, w->config->sessions_dir, session,
+                             w->config->session_quota_bytes, SESSION_WAIT_MS, ws, err, sizeof(err));
+    if (rc == JAIL_SESSION_BUSY) {
+        fail_internal(outcome, "the session stayed busy: another worker is still running one of "
+                               "its jobs");
+        return -1;
+    }
+    if (rc < 0) {
+        fail_internal(outcome, err);
+        outcome->status = BRIG_STATUS_SETUP_ERROR;
+        return -1;
+    }
+    if (jail_workspace_state_hash(*ws, task->state_before, err, sizeof(err)) < 0)
+        fprintf(stderr, "brig-worker: job %s: hashing session %s before the run: %s\n",
+                task->job_id, session, err);
+    return 0;
+}
+
 /* Runs the job; outcome and runtime_version are filled on every path. */
 static void run_job(struct task *task, struct jail_outcome *outcome, char *runtime_version,
                     size_t version_len, struct collection *collected)
@@ -89,11 +129,8 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
         fail_internal(outcome, "out of memory preparing the job");
         goto out;
     }
-    if (jail_workspace_new(w->jail, spec.limits.disk_bytes, &ws, err, sizeof(err)) < 0) {
-        fail_internal(outcome, err);
-        outcome->status = BRIG_STATUS_SETUP_ERROR;
+    if (open_workspace(task, spec.limits.disk_bytes, &ws, outcome) < 0)
         goto out;
-    }
     for (size_t i = 0; i < job->file_count; i++) {
         const struct brig_file *f = &job->files[i];
         if (jail_workspace_write_file(ws, f->path, f->content.data, f->content.len, 0644, err,
@@ -124,6 +161,11 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
             snprintf(outcome->message, sizeof(outcome->message), "%.255s", err);
         }
     }
+
+    if (job->session && job->session[0] &&
+        jail_workspace_state_hash(ws, task->state_after, err, sizeof(err)) < 0)
+        fprintf(stderr, "brig-worker: job %s: hashing session %s after the run: %s\n", task->job_id,
+                job->session, err);
 
 out:
     if (job->stream_logs) {
@@ -168,6 +210,8 @@ void execute_task(struct task *task)
         .peak_memory_bytes = outcome.peak_memory_bytes,
         .error = task->error[0] ? task->error : NULL,
         .runtime_version = runtime_version[0] ? runtime_version : NULL,
+        .state_before = task->state_before[0] ? task->state_before : NULL,
+        .state_after = task->state_after[0] ? task->state_after : NULL,
     };
 
     struct brig_result result = {

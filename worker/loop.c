@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 
+#include "sandbox/session.h"
 #include "worker/kafka.h"
 #include "worker/worker.h"
 
@@ -387,6 +388,28 @@ static void release_delivered(struct worker *w)
     rd_kafka_topic_partition_list_destroy(offsets);
 }
 
+/* Sessions idle past their TTL are removed by whichever worker of the host
+ * looks first (every minute, or every TTL when that is shorter); the ones in
+ * use are skipped. */
+#define SESSION_SWEEP_MS 60000
+
+static void sweep_sessions(struct worker *w)
+{
+    int64_t now = monotonic_ms();
+    if (w->config->session_ttl_ms == 0 || now < w->next_session_sweep_ms)
+        return;
+    uint64_t interval = w->config->session_ttl_ms < SESSION_SWEEP_MS ? w->config->session_ttl_ms
+                                                                      : SESSION_SWEEP_MS;
+    w->next_session_sweep_ms = now + (int64_t)interval;
+    size_t removed = 0;
+    char err[512];
+    if (jail_session_sweep(w->config->sessions_dir, w->config->session_ttl_ms, (uint64_t)now_ms(),
+                           &removed, err, sizeof(err)) < 0)
+        fprintf(stderr, "brig-worker: sweeping sessions: %s\n", err);
+    if (removed > 0)
+        fprintf(stderr, "brig-worker: removed %zu idle session(s)\n", removed);
+}
+
 /* One turn of housekeeping: finished jobs, delivery reports, offsets, slots. */
 static void turn(struct worker *w)
 {
@@ -394,6 +417,7 @@ static void turn(struct worker *w)
     rd_kafka_poll(w->producer, 0);
     release_delivered(w);
     dispatch_pending(w);
+    sweep_sessions(w);
 }
 
 /* ---- rebalances ---- */

@@ -43,6 +43,7 @@ struct task {
     uint64_t log_seq[3]; /* per stream, indexed by enum brig_stream */
     struct audit_outcome outcome;
     char runtime_version[BRIG_RUNTIME_VERSION_MAX + 1];
+    char state_before[65], state_after[65]; /* a session's workspace hashes; "" = none */
     char error[BRIG_ERROR_TEXT_MAX + 1];
 
     /* What goes out: the result, and for rejected messages a dead letter. Each

@@ -45,6 +45,7 @@ struct worker {
     size_t pending_bytes;
     struct task *delivered; /* answered; waiting for the audit flush and offset store */
     bool paused;
+    int64_t next_session_sweep_ms;
 
     int cancel_fd;                       /* an eventfd: written, it stops every running jail */
     volatile sig_atomic_t stop_requests; /* SIGTERM/SIGINT received */

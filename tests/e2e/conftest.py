@@ -1,6 +1,7 @@
 """Shared fixtures for the end-to-end tests: where the built programs are."""
 import os
 import pathlib
+import subprocess
 
 import pytest
 
@@ -38,4 +39,12 @@ def reachable_tmp_path(tmp_path):
     while path != path.parent and path.stat().st_mode & 0o001 == 0:
         path.chmod(path.stat().st_mode | 0o711)
         path = path.parent
-    return tmp_path
+    yield tmp_path
+    # A worker killed with SIGKILL leaves its workspace mounts behind (its
+    # successor sweeps the ones of its own uids): detach them so pytest can
+    # remove the directory.
+    with open("/proc/self/mountinfo") as mounts:
+        points = [line.split()[4] for line in mounts]
+    for point in sorted(points, reverse=True):
+        if point.startswith(str(tmp_path) + "/"):
+            subprocess.run(["umount", "-l", point], capture_output=True)

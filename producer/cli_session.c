@@ -1,0 +1,115 @@
+/* brig session: the stateful workspaces of this host's workers. Sessions are
+ * tmpfs mounts shared by every worker process of a host, so this command
+ * acts on the host it runs on, like brig audit. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "producer/cli_common.h"
+#include "producer/commands.h"
+#include "sandbox/session.h"
+#include "sandbox/units.h"
+
+static const char session_help[] =
+    "usage: brig session ls [--json] [--sessions-dir DIR]\n"
+    "       brig session rm [--sessions-dir DIR] ID...\n"
+    "\n"
+    "Lists or removes the session workspaces of the workers on this host. A\n"
+    "session holds the files its jobs left in /work until it is removed or stays\n"
+    "idle longer than the workers' --session-ttl. rm waits up to 10 s for a job\n"
+    "of the session that is still running.\n"
+    "\n"
+    "  --sessions-dir DIR  where the workers keep them (default $BRIG_SESSIONS_DIR,\n"
+    "                      else " JAIL_SESSION_DEFAULT_ROOT ")\n"
+    "  --json              one JSON object per session\n";
+
+#define REMOVE_WAIT_MS 10000
+
+static void print_session(void *arg, const struct jail_session_info *info)
+{
+    bool json = *(bool *)arg;
+    if (json) {
+        print_json_line(json_pack(
+            "{s:s, s:I, s:I, s:I, s:I, s:I}", "id", info->id, "uid", (json_int_t)info->uid,
+            "quota_bytes", (json_int_t)info->quota_bytes, "used_bytes",
+            (json_int_t)info->used_bytes, "created_ms", (json_int_t)info->created_ms,
+            "last_used_ms", (json_int_t)info->last_used_ms));
+        return;
+    }
+    char used[32], quota[32];
+    units_format_size(info->used_bytes, used, sizeof(used));
+    units_format_size(info->quota_bytes, quota, sizeof(quota));
+    printf("%-40s %12s %12s %14llu\n", info->id, used, quota,
+           (unsigned long long)info->last_used_ms);
+}
+
+int cmd_session(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"sessions-dir", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *dir = getenv("BRIG_SESSIONS_DIR");
+    bool json = false;
+    int opt;
+    if (!dir || !*dir)
+        dir = JAIL_SESSION_DEFAULT_ROOT;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(session_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *verb = argv[1];
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc - 1, argv + 1, "", options, NULL)) != -1) {
+        switch (opt) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            fputs(session_help, stdout);
+            return 0;
+        default:
+            return cli_usage_error("session", "unknown option (see brig session --help)");
+        }
+    }
+    char **ids = argv + 1 + optind;
+    int n_ids = argc - 1 - optind;
+    char err[512];
+
+    if (strcmp(verb, "ls") == 0) {
+        if (n_ids > 0)
+            return cli_usage_error("session", "ls takes no ids");
+        if (!json)
+            printf("%-40s %12s %12s %14s\n", "SESSION", "USED", "QUOTA", "LAST USED (ms)");
+        if (jail_session_list(dir, print_session, &json, err, sizeof(err)) < 0) {
+            cli_error("session", "%s", err);
+            return 1;
+        }
+        return 0;
+    }
+    if (strcmp(verb, "rm") == 0) {
+        if (n_ids == 0)
+            return cli_usage_error("session", "rm needs at least one session id");
+        int rc = 0;
+        for (int i = 0; i < n_ids; i++) {
+            int removed = jail_session_remove(dir, ids[i], REMOVE_WAIT_MS, err, sizeof(err));
+            if (removed == JAIL_SESSION_BUSY) {
+                cli_error("session", "%s is busy: a job of it is still running", ids[i]);
+                rc = 1;
+            } else if (removed < 0) {
+                cli_error("session", "%s", err);
+                rc = 1;
+            }
+        }
+        return rc;
+    }
+    return cli_usage_error("session", "expected ls or rm (see brig session --help)");
+}
