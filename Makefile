@@ -18,7 +18,9 @@ PKGS    := rdkafka msgpack libseccomp sqlite3 libcrypto jansson
 
 # pkg-config runs once, at first use, after `deps` has installed the packages.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
-PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+# Libraries that ship no pkg-config file.
+SYS_LIBS   := -lhttp_parser
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)) $(SYS_LIBS))$(PKG_LIBS)
 CMOCKA_LIBS = $(eval CMOCKA_LIBS := $$(shell pkg-config --libs cmocka))$(CMOCKA_LIBS)
 
 OPT_CFLAGS ?= -O2

@@ -8,6 +8,7 @@ packages=(
     # build
     gcc make pkg-config
     librdkafka-dev libmsgpack-dev libseccomp-dev libsqlite3-dev libssl-dev libjansson-dev
+    libhttp-parser-dev
     # tests: unit (cmocka), end to end (pytest with Debian's python3 and its modules)
     libcmocka-dev python3 python3-pytest python3-msgpack python3-confluent-kafka
     # runtimes the jail ships with (sandbox/runtimes.json)

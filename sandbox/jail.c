@@ -10,7 +10,7 @@
  *   1. namespaces   clone3: user, pid, mount, network, IPC, UTS (cgroup
  *                   namespace once inside the cgroup); uid/gid maps from here
  *   2. filesystem   mnt.c, from plans made here and in the context
- *   3. network      net.c, loopback up
+ *   3. network      net.c, loopback up; then spec.on_network from here
  *   4. limits       the cgroup from here, rlimits in the job
  *   5. privileges   privs.c, in the job
  *   6. seccomp      in the job, last before execve
@@ -259,6 +259,28 @@ static int await_ready(struct run *run, char *msg, size_t len)
     }
 }
 
+/* The spec's hook, while init waits with its namespaces built and loopback
+ * up. init is not reaped before jail_run ends, so its pid still names it. */
+static int run_network_hook(struct run *run, char *msg, size_t len)
+{
+    if (run->spec->on_network == NULL)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)run->init_pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(msg, len, "opening the jail's network namespace %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = run->spec->on_network(run->spec->network_ctx, fd);
+    close(fd);
+    if (rc != 0) {
+        snprintf(msg, len, "the jail's network hook (spec.on_network) failed");
+        return -1;
+    }
+    return 0;
+}
+
 static void kill_init(struct run *run)
 {
     siginfo_t info;
@@ -396,7 +418,7 @@ int jail_run(struct jail_context *ctx, const struct jail_spec *spec, struct jail
     /* The cgroup is made while the child builds its filesystem. */
     if (user_write_id_maps(run.init_pid, run.uid, msg, sizeof(msg)) != 0 ||
         release_child(&run, msg, sizeof(msg)) != 0 || create_cgroup(&run, msg, sizeof(msg)) != 0 ||
-        await_ready(&run, msg, sizeof(msg)) != 0 ||
+        await_ready(&run, msg, sizeof(msg)) != 0 || run_network_hook(&run, msg, sizeof(msg)) != 0 ||
         jail_cgroup_attach(run.cgroup, run.init_pid, msg, sizeof(msg)) != 0) {
         kill_init(&run);
         fail_outcome(out, BRIG_STATUS_SETUP_ERROR, msg);

@@ -206,6 +206,9 @@ int runtime_run(struct jail_context *ctx, struct runtime *runtime, const char *c
         compile.stdin_len = 0;
         compile.on_output = NULL;
         compile.output_ctx = NULL;
+        /* The compiler gets no network: only the program asked for it. */
+        compile.on_network = NULL;
+        compile.network_ctx = NULL;
         raise_to_compile_limits(&compile.limits, runtime);
         jail_run(ctx, &compile, &out->jail);
         if (is_setup_failure(out->jail.status))

@@ -84,6 +84,13 @@ struct jail_spec {
      * set. The worker uses one eventfd for all its jails to stop them when its
      * drain time is up. */
     int cancel_fd;
+    /* Optional: called by jail_run once the jail's network namespace exists
+     * and before the job starts, with a descriptor of that namespace (do not
+     * keep it past the call); non-zero fails the jail with a setup error. The
+     * egress proxy uses it to open its listening socket inside the jail's
+     * namespace. */
+    int (*on_network)(void *ctx, int netns_fd);
+    void *network_ctx;
 };
 
 struct jail_capture {

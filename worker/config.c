@@ -30,6 +30,10 @@ static const char usage[] =
     "  --state-dir DIR       (BRIG_STATE_DIR; default /run/brig)\n"
     "  --worker-id ID        (BRIG_WORKER_ID; default host name and pid)\n"
     "  --runtimes FILE       runtime table (BRIG_RUNTIMES)\n"
+    "  --egress-allow RULES  what jobs may reach through the egress proxy, at most:\n"
+    "                        comma-separated host, *.suffix, address, each with an\n"
+    "                        optional :port (BRIG_EGRESS_ALLOW; default none: a job\n"
+    "                        that asks for network is rejected)\n"
     "  --drain-timeout T     on SIGTERM, how long in-flight jobs may finish (default 30s)\n"
     "  --revoke-timeout T    on a rebalance, how long a revoked partition's jobs may\n"
     "                        finish before they are stopped (default 10s)\n"
@@ -108,6 +112,7 @@ enum {
     OPT_STATE_DIR,
     OPT_WORKER_ID,
     OPT_RUNTIMES,
+    OPT_EGRESS_ALLOW,
     OPT_DRAIN,
     OPT_REVOKE,
     OPT_PARTITIONS,
@@ -130,6 +135,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"worker-id", required_argument, NULL, OPT_WORKER_ID},
         {"runtimes", required_argument, NULL, OPT_RUNTIMES},
+        {"egress-allow", required_argument, NULL, OPT_EGRESS_ALLOW},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"revoke-timeout", required_argument, NULL, OPT_REVOKE},
         {"partitions", required_argument, NULL, OPT_PARTITIONS},
@@ -141,7 +147,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     };
     const char *brokers = NULL, *group = NULL, *prefix = NULL, *concurrency = NULL;
     const char *audit_db = NULL, *data_dir = NULL, *state_dir = NULL, *worker_id = NULL;
-    const char *runtimes = NULL, *sessions_dir = NULL;
+    const char *runtimes = NULL, *sessions_dir = NULL, *egress_allow = NULL;
     uint64_t number;
     int opt;
 
@@ -182,6 +188,9 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
             break;
         case OPT_RUNTIMES:
             runtimes = optarg;
+            break;
+        case OPT_EGRESS_ALLOW:
+            egress_allow = optarg;
             break;
         case OPT_DRAIN:
             if (parse_duration("--drain-timeout", optarg, &config->drain_timeout_ms, err, errlen) <
@@ -247,6 +256,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->data_dir = option_or_env(data_dir, "BRIG_DATA_DIR", "/var/lib/brig");
     config->state_dir = state_dir ? strdup(state_dir) : strdup(brig_state_dir(buf, sizeof(buf)));
     config->runtimes = option_or_env(runtimes, "BRIG_RUNTIMES", NULL);
+    config->egress_allow = option_or_env(egress_allow, "BRIG_EGRESS_ALLOW", NULL);
     config->sessions_dir =
         option_or_env(sessions_dir, "BRIG_SESSIONS_DIR", JAIL_SESSION_DEFAULT_ROOT);
 
@@ -276,6 +286,7 @@ void worker_config_free(struct worker_config *config)
     free(config->state_dir);
     free(config->worker_id);
     free(config->runtimes);
+    free(config->egress_allow);
     free(config->sessions_dir);
     for (size_t i = 0; i < config->n_properties; i++) {
         free(config->properties[i].key);

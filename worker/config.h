@@ -22,7 +22,8 @@ struct worker_config {
     char *data_dir; /* where audit stores live by default */
     char *state_dir;
     char *worker_id;
-    char *runtimes; /* runtime table; NULL: the default search */
+    char *runtimes;     /* runtime table; NULL: the default search */
+    char *egress_allow; /* the operator's egress allow-list; NULL: no job gets network */
     uint64_t drain_timeout_ms;
     uint64_t revoke_timeout_ms;
     int partitions; /* of the embedded broker's topics */

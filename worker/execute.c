@@ -36,21 +36,27 @@ static void stream_output(void *ctx, enum jail_stream stream, const char *data, 
                       false);
 }
 
-/* "K=V" strings for the jail, in one allocation with the pointer array. */
-static char **environment_of(const struct brig_job *job)
+/* "K=V" strings for the jail, in one allocation with the pointer array; the
+ * job's variables, then extra (NULL-terminated, or NULL), which win. */
+static char **environment_of(const struct brig_job *job, const char *const *extra)
 {
-    size_t bytes = (job->env_count + 1) * sizeof(char *);
+    size_t n_extra = 0;
+    while (extra && extra[n_extra])
+        n_extra++;
+    size_t bytes = (job->env_count + n_extra + 1) * sizeof(char *);
     for (size_t i = 0; i < job->env_count; i++)
         bytes += strlen(job->env[i].name) + strlen(job->env[i].value) + 2;
     char **env = malloc(bytes);
     if (!env)
         return NULL;
-    char *text = (char *)(env + job->env_count + 1);
+    char *text = (char *)(env + job->env_count + n_extra + 1);
     for (size_t i = 0; i < job->env_count; i++) {
         env[i] = text;
         text += sprintf(text, "%s=%s", job->env[i].name, job->env[i].value) + 1;
     }
-    env[job->env_count] = NULL;
+    for (size_t i = 0; i < n_extra; i++)
+        env[job->env_count + i] = (char *)extra[i];
+    env[job->env_count + n_extra] = NULL;
     return env;
 }
 
@@ -112,18 +118,30 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
     struct worker *w = task->worker;
     const struct brig_job *job = &task->job;
     struct jail_workspace *ws = NULL;
-    char **env = environment_of(job);
+    struct egress_job *egress = NULL;
+    char err[512];
+    int egress_opened =
+        egress_job_open(w->egress, job->id, &job->network, &egress, err, sizeof(err));
+    char **env = environment_of(job, egress ? egress_proxy_env : NULL);
     const char **args = string_list(job->runtime ? job->args : job->argv,
                                     job->runtime ? job->args_count : job->argv_count);
-    char err[512];
 
     struct jail_spec spec = {.env = (const char *const *)env, .cancel_fd = w->cancel_fd};
+    if (egress) {
+        spec.on_network = egress_on_network;
+        spec.network_ctx = egress;
+    }
     jail_limits_from_job(job, &spec.limits);
     spec.stdin_data = job->stdin_data.data;
     spec.stdin_len = job->stdin_data.len;
     if (job->stream_logs) {
         spec.on_output = stream_output;
         spec.output_ctx = task;
+    }
+    if (egress_opened < 0) {
+        fail_internal(outcome, err);
+        outcome->status = BRIG_STATUS_SETUP_ERROR;
+        goto out;
     }
     if (!env || !args) {
         fail_internal(outcome, "out of memory preparing the job");
@@ -152,6 +170,9 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
         spec.argv = args;
         jail_run(w->jail, &spec, outcome);
     }
+    /* The hook's own words say more than the jail's "the hook failed". */
+    if (egress && outcome->status == BRIG_STATUS_SETUP_ERROR && egress_job_error(egress)[0])
+        snprintf(outcome->message, sizeof(outcome->message), "%s", egress_job_error(egress));
     if (job->collect_count > 0) {
         struct brig_limits effective;
         brig_limits_resolve(&job->limits, &effective);
@@ -168,6 +189,7 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
                 job->session, err);
 
 out:
+    egress_job_close(egress);
     if (job->stream_logs) {
         publish_log_chunk(w, task, BRIG_STREAM_STDOUT, NULL, 0, true);
         publish_log_chunk(w, task, BRIG_STREAM_STDERR, NULL, 0, true);

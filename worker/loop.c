@@ -317,6 +317,8 @@ static void handle_message(struct worker *w, const rd_kafka_message_t *msg)
         reject(w, task, true, derr.field, derr.reason);
     } else if (task->job.runtime && !runtime_find(w->runtimes, task->job.runtime)) {
         reject(w, task, true, "runtime", "unknown runtime");
+    } else if (egress_admit(w->egress, &task->job.network, &derr) < 0) {
+        reject(w, task, false, derr.field, derr.reason);
     } else if (task->job.deadline_ms && (uint64_t)task->received_ms > task->job.deadline_ms) {
         reject(w, task, false, "deadline_ms", "the job arrived after its deadline");
     } else {
@@ -398,8 +400,8 @@ static void sweep_sessions(struct worker *w)
     int64_t now = monotonic_ms();
     if (w->config->session_ttl_ms == 0 || now < w->next_session_sweep_ms)
         return;
-    uint64_t interval = w->config->session_ttl_ms < SESSION_SWEEP_MS ? w->config->session_ttl_ms
-                                                                      : SESSION_SWEEP_MS;
+    uint64_t interval =
+        w->config->session_ttl_ms < SESSION_SWEEP_MS ? w->config->session_ttl_ms : SESSION_SWEEP_MS;
     w->next_session_sweep_ms = now + (int64_t)interval;
     size_t removed = 0;
     char err[512];
@@ -413,6 +415,8 @@ static void sweep_sessions(struct worker *w)
 /* One turn of housekeeping: finished jobs, delivery reports, offsets, slots. */
 static void turn(struct worker *w)
 {
+    /* First: a finished job's connections are then recorded before its attempt ends. */
+    egress_drain_audit(w->egress, w->audit);
     collect_finished(w);
     rd_kafka_poll(w->producer, 0);
     release_delivered(w);

@@ -143,6 +143,13 @@ int main(int argc, char **argv)
         else
             fprintf(stderr, "brig-worker: runtime %s: %s\n", rt->name, version);
     }
+    if (egress_proxy_start(config.egress_allow, NULL, &w.egress, err, sizeof(err)) < 0) {
+        fprintf(stderr, "brig-worker: %s\n", err);
+        goto out;
+    }
+    fprintf(stderr, "brig-worker: jobs may reach %s\n",
+            config.egress_allow ? config.egress_allow
+                                : "no network (a job that asks for it is rejected)");
     if (!config.audit_db && !(config.audit_db = claim_audit_db(config.data_dir)))
         goto out;
     if (audit_open(config.audit_db, config.worker_id, &w.audit, err, sizeof(err)) < 0) {
@@ -163,6 +170,10 @@ int main(int argc, char **argv)
     status = worker_run(&w);
 
 out:
+    /* After a fatal stop the last jobs' connection records are still queued. */
+    if (w.egress && w.audit)
+        egress_drain_audit(w.egress, w.audit);
+    egress_proxy_free(w.egress);
     if (w.audit && audit_close(w.audit, err, sizeof(err)) < 0) {
         fprintf(stderr, "brig-worker: %s\n", err);
         status = status ? status : 1;

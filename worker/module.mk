@@ -7,3 +7,4 @@ UNIT_TESTS += test_audit
 HELPER_BINS += bench_audit
 bench_audit_SRCS := tests/bench/audit.c
 UNIT_TESTS += test_collect
+UNIT_TESTS += test_egress

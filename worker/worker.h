@@ -11,6 +11,7 @@
 #include "sandbox/sandbox.h"
 #include "worker/audit.h"
 #include "worker/config.h"
+#include "worker/egress.h"
 #include "worker/slots.h"
 #include "worker/task.h"
 #include "worker/tracker.h"
@@ -33,6 +34,7 @@ struct worker {
     struct jail_context *jail;
     struct runtime_table *runtimes;
     struct audit_store *audit;
+    struct egress_proxy *egress; /* network for jobs that ask for it */
     struct slot_pool *slots;
 
     struct partition_state *partitions; /* indexed by partition number */

@@ -1,0 +1,101 @@
+/* The egress proxy: the only way out of a jail for a job with a network
+ * allow-list.
+ *
+ * Every jail has a network namespace of its own with nothing but loopback.
+ * For a job with network, the worker opens a listening socket at
+ * 127.0.0.1:3128 inside that namespace (jail_spec.on_network, called once the
+ * namespace exists and before the job starts; a socket stays in the namespace
+ * it was made in) and points the job's HTTP_PROXY and HTTPS_PROXY at it. One
+ * proxy thread, in the host's namespace, serves every job's listener with
+ * epoll: it reads a request head (CONNECT host:port, or a plain HTTP request
+ * with an absolute URI), decides it against the job's allow-list
+ * (egress_policy.h), resolves the name only when the request is allowed (a few
+ * resolver threads, so that a slow DNS answer stalls no other job), connects
+ * from the host and relays bytes both ways: after "200 Connection
+ * established" for CONNECT, or after the rewritten request head (one request
+ * per connection, "Connection: close"). Anything else gets a short answer: 403
+ * with the reason and the job's rules, 400 or 431 for a bad head, 502, 503 or
+ * 504 when the destination cannot be reached or a bound is hit.
+ *
+ * Every decided request, allowed or denied, becomes a record for the audit
+ * store's connections table. The store belongs to the worker's main loop
+ * thread, so records wait in a queue that the main loop drains
+ * (egress_drain_audit) each turn.
+ *
+ * Bounds, per job: connections toward destinations (past it a request is
+ * refused and audited), connections to the proxy in all (twice as many; past
+ * that a connection is refused before it names a destination, so it is not
+ * audited), requests (each one audited), bytes relayed both ways (counted
+ * toward nothing else), and timeouts for the head, for resolving and
+ * connecting, and for a silent connection; for the proxy: connections in all,
+ * from the process's descriptor limit. */
+#ifndef BRIG_WORKER_EGRESS_H
+#define BRIG_WORKER_EGRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schema/schema.h"
+#include "worker/audit.h"
+
+#define EGRESS_PROXY_PORT 3128
+
+struct egress_limits {
+    unsigned connections;        /* open toward destinations at once, per job */
+    unsigned requests;           /* decided per job; later ones are refused unrecorded */
+    uint64_t bytes;              /* relayed per job, both ways together */
+    unsigned head_timeout_ms;    /* from accepting a connection to its complete request head */
+    unsigned connect_timeout_ms; /* to resolve the name and connect */
+    unsigned idle_timeout_ms;    /* a relayed connection without a byte either way */
+};
+
+void egress_limits_default(struct egress_limits *limits);
+
+struct egress_proxy;
+struct egress_job;
+
+/* bound: the operator's allow-list, comma-separated rules (egress_policy.h);
+ * NULL or "" means that no job gets network, and no thread is started.
+ * limits: NULL for the defaults. */
+int egress_proxy_start(const char *bound, const struct egress_limits *limits,
+                       struct egress_proxy **out, char *err, size_t errlen);
+
+/* Stops the threads and frees the proxy; every job must be closed first.
+ * Records not yet drained are lost. NULL is a no-op. */
+void egress_proxy_free(struct egress_proxy *proxy);
+
+/* Whether the proxy can serve a job's network field: 0, or -1 with why (a
+ * job field and a sentence), for a "rejected" result. */
+int egress_admit(const struct egress_proxy *proxy, const struct brig_network *network,
+                 struct brig_error *why);
+
+/* A job about to run. *out is NULL for a job without network: nothing to do.
+ * Otherwise set jail_spec.on_network = egress_on_network and network_ctx =
+ * *out, add egress_proxy_env to the job's environment, run the jail(s), and
+ * then call egress_job_close. -1 with err when the job's network cannot be
+ * served (egress_admit says the same). */
+int egress_job_open(struct egress_proxy *proxy, const char *job_id,
+                    const struct brig_network *network, struct egress_job **out, char *err,
+                    size_t errlen);
+
+/* jail_spec.on_network: opens the job's listener in the jail's network
+ * namespace. Called once per jail of the job (a compile step, then the run). */
+int egress_on_network(void *job, int netns_fd);
+
+/* Why egress_on_network failed; "" when it did not. */
+const char *egress_job_error(const struct egress_job *job);
+
+/* Closes the job's listeners and connections, then frees it; every record of
+ * the job is queued by the time it returns. NULL is a no-op. */
+void egress_job_close(struct egress_job *job);
+
+/* "HTTP_PROXY=http://127.0.0.1:3128" and its kin, NULL-terminated: what a
+ * job with network finds in its environment. NO_PROXY keeps the job's own
+ * loopback direct. */
+extern const char *const egress_proxy_env[];
+
+/* Writes the queued connection records into store. Called by the thread
+ * that owns the store (the worker's main loop), as often as it likes. */
+void egress_drain_audit(struct egress_proxy *proxy, struct audit_store *store);
+
+#endif
