@@ -239,3 +239,15 @@ def test_jobs_of_one_session_run_one_at_a_time_in_order(workers, client):
     for (_, end), (start, _) in zip(spans, spans[1:]):
         assert start >= end, f"session jobs overlapped or ran out of order: {spans}"
     assert all(results[i][0]["status"] == "ok" for i in ids + others)
+
+
+def test_input_files_with_bad_paths_are_rejected(workers, client):
+    workers("w", concurrency=1)
+    paths = ["../escape", "/etc/passwd", "a/../../b", "a//b", "x\x00y"]
+    ids = {client.submit(job("true", files={path: b"data"})): path for path in paths}
+    client.flush()
+    results = client.wait(ids, timeout=60)
+    for jid, path in ids.items():
+        (result,) = results[jid]
+        assert result["status"] == "rejected", (path, result)
+        assert result["error"].startswith("files"), (path, result["error"])
