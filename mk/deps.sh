@@ -8,6 +8,7 @@ packages=(
     # build
     gcc make pkg-config
     librdkafka-dev libmsgpack-dev libseccomp-dev libsqlite3-dev libssl-dev libjansson-dev
+    libmicrohttpd-dev
     libhttp-parser-dev
     # tests: unit (cmocka), end to end (pytest with Debian's python3 and its modules)
     libcmocka-dev python3 python3-pytest python3-msgpack python3-confluent-kafka
@@ -17,6 +18,8 @@ packages=(
     iproute2 procps
     # checks of the man pages, the systemd unit and the compose file
     man-db groff-base systemd python3-yaml
+    # promtool, to check what /metrics serves
+    prometheus
     "$@"
 )
 

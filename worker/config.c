@@ -45,6 +45,12 @@ static const char usage[] =
     "                        0 = never)\n"
     "  -X KEY=VALUE          a librdkafka property for every client (security, tuning);\n"
     "                        repeatable\n"
+    "  --metrics-addr HOST:PORT\n"
+    "                        serve /metrics (Prometheus), /healthz and /readyz there\n"
+    "                        (BRIG_METRICS_ADDR; default: not served)\n"
+    "  --log-format F        text or json, one line per event on stderr\n"
+    "                        (BRIG_LOG_FORMAT; default text)\n"
+    "  --log-level L         debug, info, warn or error (BRIG_LOG_LEVEL; default info)\n"
     "  --help\n";
 
 static char *option_or_env(const char *value, const char *env, const char *fallback)
@@ -119,6 +125,9 @@ enum {
     OPT_SESSIONS_DIR,
     OPT_SESSION_QUOTA,
     OPT_SESSION_TTL,
+    OPT_METRICS_ADDR,
+    OPT_LOG_FORMAT,
+    OPT_LOG_LEVEL,
     OPT_HELP,
 };
 
@@ -142,12 +151,16 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"sessions-dir", required_argument, NULL, OPT_SESSIONS_DIR},
         {"session-quota", required_argument, NULL, OPT_SESSION_QUOTA},
         {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
+        {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, OPT_HELP},
         {0},
     };
     const char *brokers = NULL, *group = NULL, *prefix = NULL, *concurrency = NULL;
     const char *audit_db = NULL, *data_dir = NULL, *state_dir = NULL, *worker_id = NULL;
     const char *runtimes = NULL, *sessions_dir = NULL, *egress_allow = NULL;
+    const char *metrics_addr = NULL, *log_format = NULL, *log_level = NULL;
     uint64_t number;
     int opt;
 
@@ -222,6 +235,15 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
             if (parse_duration("--session-ttl", optarg, &config->session_ttl_ms, err, errlen) < 0)
                 return -1;
             break;
+        case OPT_METRICS_ADDR:
+            metrics_addr = optarg;
+            break;
+        case OPT_LOG_FORMAT:
+            log_format = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            log_level = optarg;
+            break;
         case 'X':
             if (add_property(config, optarg, err, errlen) < 0)
                 return -1;
@@ -260,6 +282,19 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->sessions_dir =
         option_or_env(sessions_dir, "BRIG_SESSIONS_DIR", JAIL_SESSION_DEFAULT_ROOT);
 
+    config->metrics_addr = option_or_env(metrics_addr, "BRIG_METRICS_ADDR", NULL);
+    log_format = log_format ? log_format : getenv("BRIG_LOG_FORMAT");
+    if (log_format && *log_format && log_format_parse(log_format, &config->log_format) < 0) {
+        snprintf(err, errlen, "--log-format %s: expected text or json", log_format);
+        return -1;
+    }
+    config->log_level = LOG_LEVEL_INFO;
+    log_level = log_level ? log_level : getenv("BRIG_LOG_LEVEL");
+    if (log_level && *log_level && log_level_parse(log_level, &config->log_level) < 0) {
+        snprintf(err, errlen, "--log-level %s: expected debug, info, warn or error", log_level);
+        return -1;
+    }
+
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     snprintf(buf, sizeof(buf), "%s-%d", host, (int)getpid());
@@ -288,6 +323,7 @@ void worker_config_free(struct worker_config *config)
     free(config->runtimes);
     free(config->egress_allow);
     free(config->sessions_dir);
+    free(config->metrics_addr);
     for (size_t i = 0; i < config->n_properties; i++) {
         free(config->properties[i].key);
         free(config->properties[i].value);

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "worker/log.h"
+
 struct kafka_property {
     char *key;
     char *value;
@@ -32,6 +34,9 @@ struct worker_config {
     uint64_t session_ttl_ms;           /* 0 = sessions never expire */
     struct kafka_property *properties; /* -X key=value, applied last */
     size_t n_properties;
+    char *metrics_addr; /* HOST:PORT of /metrics /healthz /readyz; NULL: none */
+    enum log_format log_format;
+    enum log_level log_level;
 };
 
 /* Fills config from argv and the environment. Returns 0, 1 when --help was

@@ -6,6 +6,8 @@
 
 #include "sandbox/session.h"
 #include "worker/collect.h"
+#include "worker/log.h"
+#include "worker/metrics.h"
 #include "worker/worker.h"
 
 /* How long a session job waits for a job of the same session that another
@@ -106,8 +108,7 @@ static int open_workspace(struct task *task, uint64_t disk_bytes, struct jail_wo
         return -1;
     }
     if (jail_workspace_state_hash(*ws, task->state_before, err, sizeof(err)) < 0)
-        fprintf(stderr, "brig-worker: job %s: hashing session %s before the run: %s\n",
-                task->job_id, session, err);
+        log_warn(task->job_id, "hashing session %s before the run: %s", session, err);
     return 0;
 }
 
@@ -185,8 +186,7 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
 
     if (job->session && job->session[0] &&
         jail_workspace_state_hash(ws, task->state_after, err, sizeof(err)) < 0)
-        fprintf(stderr, "brig-worker: job %s: hashing session %s after the run: %s\n", task->job_id,
-                job->session, err);
+        log_warn(task->job_id, "hashing session %s after the run: %s", job->session, err);
 
 out:
     egress_job_close(egress);
@@ -272,8 +272,7 @@ void execute_task(struct task *task)
     if (brig_result_encode(&result, &task->result, &err) < 0) {
         /* Only a bug can get here (the outcome broke the schema's bounds):
          * answer with what is certain rather than nothing. */
-        fprintf(stderr, "brig-worker: job %s: encoding its result: %s: %s\n", job->id, err.field,
-                err.reason);
+        log_error(job->id, "encoding its result: %s: %s", err.field, err.reason);
         struct brig_result fallback = {
             .id = job->id,
             .attempt = result.attempt,
@@ -285,5 +284,9 @@ void execute_task(struct task *task)
         brig_result_encode(&fallback, &task->result, &err);
     }
     collection_free(&collected);
+    metrics_job_ran(job->runtime, task->outcome.status,
+                    (double)(finished_ms - task->started_ms) / 1000);
+    log_info(job->id, "%s in %lld ms%s%s", brig_status_name(task->outcome.status),
+             (long long)(finished_ms - task->started_ms), task->error[0] ? ": " : "", task->error);
     jail_outcome_free(&outcome);
 }

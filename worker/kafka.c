@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "worker/log.h"
+
 struct setting {
     const char *key, *value;
 };
@@ -30,10 +32,22 @@ static int apply(rd_kafka_conf_t *conf, const struct setting *settings, size_t n
     return 0;
 }
 
+/* librdkafka's own messages (syslog levels), in the worker's log format. */
+static void log_from_librdkafka(const rd_kafka_t *rk, int level, const char *facility,
+                                const char *message)
+{
+    enum log_level ours = level <= 3   ? LOG_LEVEL_ERROR
+                          : level == 4 ? LOG_LEVEL_WARN
+                          : level <= 6 ? LOG_LEVEL_INFO
+                                       : LOG_LEVEL_DEBUG;
+    log_message(ours, NULL, "%s %s: %s", rd_kafka_name(rk), facility, message);
+}
+
 static rd_kafka_t *create(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err,
                           size_t errlen)
 {
     char why[512];
+    rd_kafka_conf_set_log_cb(conf, log_from_librdkafka);
     rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof(why));
     if (!rk) {
         snprintf(err, errlen, "creating the Kafka %s: %s", what, why);
@@ -45,7 +59,8 @@ static rd_kafka_t *create(rd_kafka_type_t type, rd_kafka_conf_t *conf, const cha
 rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
                                void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
                                                     rd_kafka_topic_partition_list_t *, void *),
-                               void *opaque, char *err, size_t errlen)
+                               int (*stats_cb)(rd_kafka_t *, char *, size_t, void *), void *opaque,
+                               char *err, size_t errlen)
 {
     const struct setting settings[] = {
         {"bootstrap.servers", config->brokers},
@@ -57,6 +72,9 @@ rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
         {"enable.auto.commit", "true"},
         {"auto.commit.interval.ms", "1000"},
         {"auto.offset.reset", "earliest"},
+        /* Consumer lag and broker connections for the metrics and /readyz:
+         * librdkafka computes them anyway; no request to the cluster. */
+        {"statistics.interval.ms", "5000"},
         /* Kafka answers a waiting fetch as soon as data arrives, but the
          * embedded mock broker holds it for the whole wait (measured: p50 53
          * ms at 50, 9 ms at 2), so with it the wait is kept short. */
@@ -69,6 +87,7 @@ rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
         return NULL;
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_opaque(conf, opaque);
     rd_kafka_t *rk = create(RD_KAFKA_CONSUMER, conf, "consumer", err, errlen);
     if (rk)

@@ -9,11 +9,14 @@
 
 #include "worker/config.h"
 
-/* rebalance_cb and opaque go into the consumer's configuration. */
+/* rebalance_cb, stats_cb and opaque go into the consumer's configuration;
+ * stats_cb gets librdkafka's statistics JSON every 5 s (-X
+ * statistics.interval.ms=... changes that), from rd_kafka_consumer_poll(). */
 rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
                                void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
                                                     rd_kafka_topic_partition_list_t *, void *),
-                               void *opaque, char *err, size_t errlen);
+                               int (*stats_cb)(rd_kafka_t *, char *, size_t, void *), void *opaque,
+                               char *err, size_t errlen);
 
 /* dr_cb receives every delivery report, from rd_kafka_poll() on the
  * producer. */

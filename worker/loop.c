@@ -10,6 +10,9 @@
 
 #include "sandbox/session.h"
 #include "worker/kafka.h"
+#include "worker/log.h"
+#include "worker/metrics.h"
+#include "worker/readiness.h"
 #include "worker/worker.h"
 
 #define POLL_MS 100
@@ -21,9 +24,16 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void log_audit_error(const char *what, const char *err)
+static double monotonic_seconds(void)
 {
-    fprintf(stderr, "brig-worker: audit store: %s: %s\n", what, err);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void log_audit_error(const char *job, const char *what, const char *err)
+{
+    log_error(job, "audit store: %s: %s", what, err);
 }
 
 /* ---- partitions ---- */
@@ -127,7 +137,7 @@ static void reject(struct worker *w, struct task *task, bool dead, const char *f
             letter.data_truncated = true;
         }
         if (brig_dead_letter_encode(&letter, &task->dead_letter, &err) < 0)
-            fprintf(stderr, "brig-worker: encoding a dead letter: %s: %s\n", err.field, err.reason);
+            log_error(letter.id, "encoding a dead letter: %s: %s", err.field, err.reason);
     }
     if (task->job_id[0]) {
         char text[BRIG_ERROR_TEXT_MAX + 1];
@@ -143,16 +153,23 @@ static void reject(struct worker *w, struct task *task, bool dead, const char *f
             .error = text,
         };
         if (brig_result_encode(&result, &task->result, &err) < 0)
-            fprintf(stderr, "brig-worker: encoding a rejection: %s: %s\n", err.field, err.reason);
+            log_error(task->job_id, "encoding a rejection: %s: %s", err.field, err.reason);
+        /* The runtime label only ever holds names from the runtime table. */
+        const struct runtime *rt =
+            task->job.runtime ? runtime_find(w->runtimes, task->job.runtime) : NULL;
+        metrics_job_rejected(rt ? rt->name : NULL);
     }
     char errbuf[512];
-    if (dead && audit_record_dead_letter(w->audit, task->message_id, reason, field, errbuf,
-                                         sizeof(errbuf)) < 0)
-        log_audit_error("recording a dead letter", errbuf);
-    fprintf(stderr, "brig-worker: %s %s at %s[%d]@%lld: %s%s%s\n",
-            dead ? "dead letter" : "rejected job", task->job_id[0] ? task->job_id : "(no id)",
-            w->topic_jobs, (int)task->partition, (long long)task->offset,
-            field && *field ? field : "", field && *field ? ": " : "", reason);
+    const char *job = task->job_id[0] ? task->job_id : NULL;
+    if (dead) {
+        metrics_dead_letter();
+        if (audit_record_dead_letter(w->audit, task->message_id, reason, field, errbuf,
+                                     sizeof(errbuf)) < 0)
+            log_audit_error(job, "recording a dead letter", errbuf);
+    }
+    log_warn(job, "%s at %s[%d]@%lld: %s%s%s", dead ? "dead letter" : "rejected job", w->topic_jobs,
+             (int)task->partition, (long long)task->offset, field && *field ? field : "",
+             field && *field ? ": " : "", reason);
 }
 
 /* A redelivered job that already has a final result gets that result again. */
@@ -164,7 +181,7 @@ static bool answer_from_audit(struct worker *w, struct task *task)
     int found =
         audit_final_result(w->audit, task->job_id, &stored, &stored_len, NULL, err, sizeof(err));
     if (found < 0)
-        log_audit_error("looking up an earlier result", err);
+        log_audit_error(task->job_id, "looking up an earlier result", err);
     if (found <= 0 || !stored) {
         free(stored);
         return false;
@@ -173,9 +190,9 @@ static bool answer_from_audit(struct worker *w, struct task *task)
     free(stored);
     task->kind = TASK_REPLAY;
     if (audit_attempt_replayed(w->audit, task->job_id, now_ms(), NULL, err, sizeof(err)) < 0)
-        log_audit_error("recording a replayed answer", err);
-    fprintf(stderr, "brig-worker: job %s was delivered again; re-publishing its result\n",
-            task->job_id);
+        log_audit_error(task->job_id, "recording a replayed answer", err);
+    metrics_redelivery_answered();
+    log_info(task->job_id, "delivered again; re-publishing its result");
     return true;
 }
 
@@ -227,7 +244,7 @@ static void start_attempt(struct worker *w, struct task *task)
     if (audit_attempt_begin(w->audit, task->job_id, task->started_ms, rt ? rt->name : NULL, NULL,
                             jail_policy_hash(w->jail), &task->attempt_id, &task->attempt_number,
                             err, sizeof(err)) < 0) {
-        log_audit_error("recording an attempt", err);
+        log_audit_error(task->job_id, "recording an attempt", err);
         task->attempt_number = 1;
     }
 }
@@ -246,6 +263,7 @@ static void dispatch_pending(struct worker *w)
         start_attempt(w, task);
         if (!slot_pool_submit(w->slots, task))
             break;
+        metrics_job_started((double)(task->started_ms - task->received_ms) / 1000);
         if (has_session(task))
             w->running_sessions[w->n_running_sessions++] = task->job.session;
         *link = task->next;
@@ -309,7 +327,7 @@ static void handle_message(struct worker *w, const rd_kafka_message_t *msg)
         .job_id = decoded == 0 ? task->job_id : NULL,
     };
     if (audit_record_message(w->audit, &record, &task->message_id, err, sizeof(err)) < 0)
-        log_audit_error("recording a message", err);
+        log_audit_error(record.job_id, "recording a message", err);
 
     if (!task->raw) {
         reject(w, task, true, NULL, "the worker ran out of memory reading this message");
@@ -325,7 +343,7 @@ static void handle_message(struct worker *w, const rd_kafka_message_t *msg)
         const struct brig_job *job = &task->job;
         if (audit_record_job(w->audit, job->id, task->message_id, job->runtime, job->session,
                              job->replay_of, task->raw, task->raw_len, err, sizeof(err)) < 0)
-            log_audit_error("recording a job", err);
+            log_audit_error(job->id, "recording a job", err);
         if (!answer_from_audit(w, task)) {
             task->kind = TASK_RUN;
             enqueue_pending(w, task);
@@ -349,7 +367,7 @@ static void collect_finished(struct worker *w)
             session_finished(w, task);
         if (audit_attempt_end(w->audit, task->attempt_id, &task->outcome, task->result.data,
                               task->result.size, err, sizeof(err)) < 0)
-            log_audit_error("recording an outcome", err);
+            log_audit_error(task->job_id, "recording an outcome", err);
         if (publish_task(w, task) < 0 || task->undelivered == 0)
             task_release(w, task);
     }
@@ -361,13 +379,19 @@ static void release_delivered(struct worker *w)
 {
     char err[512];
     if (!w->delivered) {
-        if (audit_tick(w->audit, err, sizeof(err)) < 0)
-            log_audit_error("committing", err);
+        int rc = audit_tick(w->audit, err, sizeof(err));
+        if (rc < 0)
+            log_audit_error(NULL, "committing", err);
+        readiness_set(READY_AUDIT, rc == 0, "committing: %s", err);
         return;
     }
-    if (audit_flush(w->audit, err, sizeof(err)) < 0) {
+    double started = monotonic_seconds();
+    int rc = audit_flush(w->audit, err, sizeof(err));
+    metrics_audit_write(monotonic_seconds() - started);
+    readiness_set(READY_AUDIT, rc == 0, "committing: %s", err);
+    if (rc < 0) {
         /* Not committed: do not store offsets past it; it will be retried. */
-        log_audit_error("committing", err);
+        log_audit_error(NULL, "committing", err);
         return;
     }
     while (w->delivered) {
@@ -385,7 +409,7 @@ static void release_delivered(struct worker *w)
     if (offsets->cnt > 0) {
         rd_kafka_resp_err_t rc = rd_kafka_offsets_store(w->consumer, offsets);
         if (rc)
-            fprintf(stderr, "brig-worker: storing offsets: %s\n", rd_kafka_err2str(rc));
+            log_error(NULL, "storing offsets: %s", rd_kafka_err2str(rc));
     }
     rd_kafka_topic_partition_list_destroy(offsets);
 }
@@ -407,9 +431,9 @@ static void sweep_sessions(struct worker *w)
     char err[512];
     if (jail_session_sweep(w->config->sessions_dir, w->config->session_ttl_ms, (uint64_t)now_ms(),
                            &removed, err, sizeof(err)) < 0)
-        fprintf(stderr, "brig-worker: sweeping sessions: %s\n", err);
+        log_error(NULL, "sweeping sessions: %s", err);
     if (removed > 0)
-        fprintf(stderr, "brig-worker: removed %zu idle session(s)\n", removed);
+        log_info(NULL, "removed %zu idle session(s)", removed);
 }
 
 /* One turn of housekeeping: finished jobs, delivery reports, offsets, slots. */
@@ -421,6 +445,7 @@ static void turn(struct worker *w)
     rd_kafka_poll(w->producer, 0);
     release_delivered(w);
     dispatch_pending(w);
+    metrics_set_slots_busy(slot_pool_busy(w->slots));
     sweep_sessions(w);
 }
 
@@ -479,10 +504,11 @@ static void revoke_partitions(struct worker *w, const rd_kafka_topic_partition_l
         if (!ps)
             continue;
         if (ps->outstanding > 0)
-            fprintf(stderr,
-                    "brig-worker: partition %d revoked with %u job(s) still running; their "
-                    "answers will not be committed here\n",
-                    (int)parts->elems[i].partition, ps->outstanding);
+            log_warn(NULL,
+                     "partition %d revoked with %u job(s) still running; their answers will not "
+                     "be committed here",
+                     (int)parts->elems[i].partition, ps->outstanding);
+        metrics_forget_lag(parts->elems[i].partition);
         ps->assigned = false;
         ps->outstanding = 0;
         tracker_free(ps->tracker);
@@ -518,15 +544,30 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, parts);
         if (w->paused)
             rd_kafka_pause_partitions(rk, parts);
-        fprintf(stderr, "brig-worker: assigned %d partition(s)\n", parts->cnt);
+        log_info(NULL, "assigned %d partition(s)", parts->cnt);
     } else {
         revoke_partitions(w, parts);
         if (cooperative)
             rd_kafka_incremental_unassign(rk, parts);
         else
             rd_kafka_assign(rk, NULL);
-        fprintf(stderr, "brig-worker: released %d partition(s)\n", parts->cnt);
+        log_info(NULL, "released %d partition(s)", parts->cnt);
     }
+}
+
+/* librdkafka's statistics, every statistics.interval.ms from the consumer
+ * poll of the main loop: the consumer lag and whether a broker is connected. */
+static int on_statistics(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct worker *w = opaque;
+    char err[512];
+    (void)rk;
+    int brokers_up = metrics_update_from_rdkafka_stats(json, len, w->topic_jobs, err, sizeof(err));
+    if (brokers_up < 0)
+        log_warn(NULL, "%s", err);
+    else
+        readiness_set(READY_KAFKA, brokers_up > 0, "no connection to any Kafka broker");
+    return 0; /* librdkafka frees json */
 }
 
 /* ---- the loop ---- */
@@ -556,13 +597,14 @@ static unsigned in_flight(struct worker *w)
 static void stop_running_jobs(struct worker *w)
 {
     if (eventfd_write(w->cancel_fd, 1) < 0)
-        fprintf(stderr, "brig-worker: stopping the running jobs: %s\n", strerror(errno));
+        log_error(NULL, "stopping the running jobs: %s", strerror(errno));
 }
 
 static void drain(struct worker *w)
 {
-    fprintf(stderr, "brig-worker: stopping: %u job(s) in flight, waiting up to %llu ms\n",
-            slot_pool_busy(w->slots), (unsigned long long)w->config->drain_timeout_ms);
+    readiness_set(READY_RUNNING, false, "draining: a stop signal was received");
+    log_info(NULL, "stopping: %u job(s) in flight, waiting up to %llu ms", slot_pool_busy(w->slots),
+             (unsigned long long)w->config->drain_timeout_ms);
     set_paused(w, true);
     while (w->pending_head) {
         struct task *task = w->pending_head;
@@ -585,10 +627,10 @@ static void drain(struct worker *w)
     if (slot_pool_busy(w->slots) > 0) {
         /* Their senders get an answer that says so, rather than a second run
          * of a job that may have had effects. */
-        fprintf(stderr,
-                "brig-worker: stopping %u job(s) that did not finish in time; they are "
-                "answered as internal_error\n",
-                slot_pool_busy(w->slots));
+        log_warn(NULL,
+                 "stopping %u job(s) that did not finish in time; they are answered as "
+                 "internal_error",
+                 slot_pool_busy(w->slots));
         stop_running_jobs(w);
     }
 }
@@ -596,28 +638,28 @@ static void drain(struct worker *w)
 int worker_run(struct worker *w)
 {
     char err[512];
-    w->consumer = kafka_consumer_new(w->config, on_rebalance, w, err, sizeof(err));
+    w->consumer = kafka_consumer_new(w->config, on_rebalance, on_statistics, w, err, sizeof(err));
     if (w->consumer)
         w->producer = kafka_producer_new(w->config, publish_delivery_report, w, err, sizeof(err));
     if (!w->consumer || !w->producer) {
-        fprintf(stderr, "brig-worker: %s\n", err);
+        log_error(NULL, "%s", err);
         return 1;
     }
     w->consumer_queue = rd_kafka_queue_get_consumer(w->consumer);
     w->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->cancel_fd < 0) {
-        fprintf(stderr, "brig-worker: creating the jobs' stop switch: %s\n", strerror(errno));
+        log_error(NULL, "creating the jobs' stop switch: %s", strerror(errno));
         return 1;
     }
 
     w->running_sessions = calloc(w->config->concurrency, sizeof(*w->running_sessions));
     if (!w->running_sessions) {
-        fprintf(stderr, "brig-worker: out of memory\n");
+        log_error(NULL, "out of memory");
         return 1;
     }
     const struct slot_pool_ops ops = {.run = run_in_slot, .wake = wake_main_loop, .ctx = w};
     if (slot_pool_start(w->config->concurrency, &ops, &w->slots) < 0) {
-        fprintf(stderr, "brig-worker: starting %u slot threads failed\n", w->config->concurrency);
+        log_error(NULL, "starting %u slot threads failed", w->config->concurrency);
         return 1;
     }
 
@@ -626,12 +668,12 @@ int worker_run(struct worker *w)
     rd_kafka_resp_err_t rc = rd_kafka_subscribe(w->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (rc) {
-        fprintf(stderr, "brig-worker: subscribing to %s: %s\n", w->topic_jobs,
-                rd_kafka_err2str(rc));
+        log_error(NULL, "subscribing to %s: %s", w->topic_jobs, rd_kafka_err2str(rc));
         return 1;
     }
-    fprintf(stderr, "brig-worker: %s consuming %s as group %s with %u slot(s)\n",
-            w->config->worker_id, w->topic_jobs, w->config->group, w->config->concurrency);
+    log_info(NULL, "%s consuming %s as group %s with %u slot(s)", w->config->worker_id,
+             w->topic_jobs, w->config->group, w->config->concurrency);
+    readiness_pass(READY_RUNNING);
 
     while (w->stop_requests == 0 && !w->fatal) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, POLL_MS);
@@ -639,7 +681,7 @@ int worker_run(struct worker *w)
             if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
                 handle_message(w, msg);
             else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                fprintf(stderr, "brig-worker: consumer: %s\n", rd_kafka_message_errstr(msg));
+                log_warn(NULL, "consumer: %s", rd_kafka_message_errstr(msg));
             rd_kafka_message_destroy(msg);
         }
         turn(w);
@@ -649,6 +691,7 @@ int worker_run(struct worker *w)
     if (w->fatal) {
         /* Stop loudly and commit nothing more: jobs without a delivered
          * answer run again on another worker. */
+        readiness_set(READY_RUNNING, false, "the Kafka producer failed for good");
         stop_running_jobs(w);
         slot_pool_stop(w->slots);
         status = 70;
@@ -659,7 +702,7 @@ int worker_run(struct worker *w)
         rd_kafka_flush(w->producer, 10000);
         turn(w);
         rd_kafka_commit(w->consumer, NULL, 0);
-        fprintf(stderr, "brig-worker: stopped; %u job(s) left unanswered\n", in_flight(w));
+        log_info(NULL, "stopped; %u job(s) left unanswered", in_flight(w));
     }
     rd_kafka_queue_destroy(w->consumer_queue);
     rd_kafka_consumer_close(w->consumer);

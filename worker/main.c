@@ -11,6 +11,10 @@
 
 #include "sandbox/runtime_locate.h"
 #include "worker/broker.h"
+#include "worker/log.h"
+#include "worker/metrics.h"
+#include "worker/metrics_server.h"
+#include "worker/readiness.h"
 #include "worker/state_file.h"
 #include "worker/worker.h"
 
@@ -28,7 +32,7 @@ static int install_signal_handlers(void)
     struct sigaction sa = {.sa_handler = on_stop_signal};
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
-        fprintf(stderr, "brig-worker: installing signal handlers: %s\n", strerror(errno));
+        log_error(NULL, "installing signal handlers: %s", strerror(errno));
         return -1;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -38,7 +42,7 @@ static int install_signal_handlers(void)
 static int make_dir(const char *path, mode_t mode)
 {
     if (mkdir(path, mode) < 0 && errno != EEXIST) {
-        fprintf(stderr, "brig-worker: creating %s: %s\n", path, strerror(errno));
+        log_error(NULL, "creating %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -57,7 +61,7 @@ static char *claim_audit_db(const char *data_dir)
         snprintf(path, sizeof(path), "%s/audit-%d.lock", data_dir, n);
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
-            fprintf(stderr, "brig-worker: opening %s: %s\n", path, strerror(errno));
+            log_error(NULL, "opening %s: %s", path, strerror(errno));
             return NULL;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
@@ -66,7 +70,7 @@ static char *claim_audit_db(const char *data_dir)
         }
         close(fd);
     }
-    fprintf(stderr, "brig-worker: every audit store in %s is in use\n", data_dir);
+    log_error(NULL, "every audit store in %s is in use", data_dir);
     return NULL;
 }
 
@@ -76,22 +80,20 @@ static struct embedded_broker *start_embedded_broker(struct worker_config *confi
     struct embedded_broker *broker;
     char err[512];
     if (embedded_broker_start(1, topics, 4, config->partitions, &broker, err, sizeof(err)) < 0) {
-        fprintf(stderr, "brig-worker: %s\n", err);
+        log_error(NULL, "%s", err);
         return NULL;
     }
     config->brokers = strdup(embedded_broker_bootstraps(broker));
     config->embedded_broker = true;
-    fprintf(stderr,
-            "brig-worker: no --brokers given: started an embedded Kafka-protocol broker at %s\n"
-            "brig-worker: it keeps messages IN MEMORY ONLY and loses them when this process "
-            "exits;\n"
-            "brig-worker: production points --brokers at a Kafka cluster\n",
-            config->brokers);
+    log_warn(NULL,
+             "no --brokers given: started an embedded Kafka-protocol broker at %s; it keeps "
+             "messages IN MEMORY ONLY and loses them when this process exits; production points "
+             "--brokers at a Kafka cluster",
+             config->brokers);
     if (broker_state_write(config->state_dir, config->brokers, err, sizeof(err)) < 0)
-        fprintf(stderr, "brig-worker: warning: %s (clients need --brokers %s)\n", err,
-                config->brokers);
+        log_warn(NULL, "%s (clients need --brokers %s)", err, config->brokers);
     else
-        fprintf(stderr, "brig-worker: the broker's address is in %s/broker\n", config->state_dir);
+        log_info(NULL, "the broker's address is in %s/broker", config->state_dir);
     printf("brokers %s\n", config->brokers);
     fflush(stdout);
     return broker;
@@ -102,6 +104,7 @@ int main(int argc, char **argv)
     struct worker_config config;
     struct worker w = {.config = &config, .cancel_fd = -1};
     struct embedded_broker *broker = NULL;
+    struct metrics_server *metrics_server = NULL;
     char err[1024], path[4096];
     int status = 1;
 
@@ -116,21 +119,34 @@ int main(int argc, char **argv)
     worker_topic(&config, "results", w.topic_results, sizeof(w.topic_results));
     worker_topic(&config, "logs", w.topic_logs, sizeof(w.topic_logs));
     worker_topic(&config, "dlq", w.topic_dlq, sizeof(w.topic_dlq));
+    log_configure(config.log_format, config.log_level, config.worker_id, STDERR_FILENO);
     running_worker = &w;
     if (install_signal_handlers() < 0 || make_dir(config.state_dir, 0755) < 0)
         goto out;
+    /* Served from the start, so /readyz can say what start-up still waits for. */
+    if (metrics_init(config.concurrency, err, sizeof(err)) < 0 ||
+        (config.metrics_addr &&
+         metrics_server_start(config.metrics_addr, metrics_registry(), readiness_report, NULL,
+                              &metrics_server, err, sizeof(err)) < 0)) {
+        log_error(NULL, "%s", err);
+        goto out;
+    }
+    if (metrics_server)
+        log_info(NULL, "metrics, health and readiness on http://%s",
+                 metrics_server_address(metrics_server));
 
     struct jail_context_config jail_config = {
         .state_dir = config.state_dir,
         .max_jails = config.concurrency,
     };
     if (jail_context_new(&jail_config, &w.jail, err, sizeof(err)) < 0) {
-        fprintf(stderr, "brig-worker: the jail cannot work here: %s\n", err);
+        log_error(NULL, "the jail cannot work here: %s", err);
         goto out;
     }
+    readiness_pass(READY_JAILS);
     if (runtime_table_locate(config.runtimes, path, sizeof(path), err, sizeof(err)) < 0 ||
         runtime_table_load(path, &w.runtimes, err, sizeof(err)) < 0) {
-        fprintf(stderr, "brig-worker: %s\n", err);
+        log_error(NULL, "%s", err);
         goto out;
     }
     /* Learnt now, once: a version probe is a jail of its own, and during a job
@@ -139,30 +155,30 @@ int main(int argc, char **argv)
         struct runtime *rt = &w.runtimes->runtimes[i];
         char version[128];
         if (runtime_version(w.jail, rt, version, sizeof(version), err, sizeof(err)) < 0)
-            fprintf(stderr, "brig-worker: warning: runtime %s: %s\n", rt->name, err);
+            log_warn(NULL, "runtime %s: %s", rt->name, err);
         else
-            fprintf(stderr, "brig-worker: runtime %s: %s\n", rt->name, version);
+            log_info(NULL, "runtime %s: %s", rt->name, version);
     }
     if (egress_proxy_start(config.egress_allow, NULL, &w.egress, err, sizeof(err)) < 0) {
-        fprintf(stderr, "brig-worker: %s\n", err);
+        log_error(NULL, "%s", err);
         goto out;
     }
-    fprintf(stderr, "brig-worker: jobs may reach %s\n",
-            config.egress_allow ? config.egress_allow
-                                : "no network (a job that asks for it is rejected)");
+    log_info(NULL, "jobs may reach %s",
+             config.egress_allow ? config.egress_allow
+                                 : "no network (a job that asks for it is rejected)");
     if (!config.audit_db && !(config.audit_db = claim_audit_db(config.data_dir)))
         goto out;
     if (audit_open(config.audit_db, config.worker_id, &w.audit, err, sizeof(err)) < 0) {
-        fprintf(stderr, "brig-worker: %s\n", err);
+        log_error(NULL, "%s", err);
         goto out;
     }
+    readiness_pass(READY_AUDIT);
     if (audit_abandoned_count(w.audit) > 0)
-        fprintf(stderr,
-                "brig-worker: %llu attempt(s) interrupted by an earlier crash are now "
-                "marked abandoned in %s\n",
-                (unsigned long long)audit_abandoned_count(w.audit), config.audit_db);
-    fprintf(stderr, "brig-worker: audit store %s; jail policy %.16s; cgroup %s\n", config.audit_db,
-            jail_policy_hash(w.jail), jail_cgroup_version(w.jail));
+        log_warn(NULL,
+                 "%llu attempt(s) interrupted by an earlier crash are now marked abandoned in %s",
+                 (unsigned long long)audit_abandoned_count(w.audit), config.audit_db);
+    log_info(NULL, "audit store %s; jail policy %.16s; cgroup %s", config.audit_db,
+             jail_policy_hash(w.jail), jail_cgroup_version(w.jail));
 
     if (!config.brokers && !(broker = start_embedded_broker(&config, &w)))
         goto out;
@@ -170,12 +186,13 @@ int main(int argc, char **argv)
     status = worker_run(&w);
 
 out:
+    metrics_server_stop(metrics_server);
     /* After a fatal stop the last jobs' connection records are still queued. */
     if (w.egress && w.audit)
         egress_drain_audit(w.egress, w.audit);
     egress_proxy_free(w.egress);
     if (w.audit && audit_close(w.audit, err, sizeof(err)) < 0) {
-        fprintf(stderr, "brig-worker: %s\n", err);
+        log_error(NULL, "%s", err);
         status = status ? status : 1;
     }
     /* The clients go before the broker they may be connected to. */
@@ -196,6 +213,7 @@ out:
         tracker_free(w.partitions[p].tracker);
     free(w.partitions);
     free(w.running_sessions);
+    metrics_free();
     worker_config_free(&config);
     return status;
 }

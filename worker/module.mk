@@ -7,4 +7,7 @@ UNIT_TESTS += test_audit
 HELPER_BINS += bench_audit
 bench_audit_SRCS := tests/bench/audit.c
 UNIT_TESTS += test_collect
+UNIT_TESTS += test_metrics test_metrics_server test_log
+# The metrics endpoint (worker/metrics_server.c) is served by libmicrohttpd.
+PKGS += libmicrohttpd
 UNIT_TESTS += test_egress

@@ -2,6 +2,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "worker/log.h"
+#include "worker/metrics.h"
 #include "worker/worker.h"
 
 int64_t now_ms(void)
@@ -24,7 +26,8 @@ static rd_kafka_resp_err_t produce(struct worker *w, const char *topic, const ch
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             return err;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            fprintf(stderr, "brig-worker: producing to %s: %s\n", topic, rd_kafka_err2str(err));
+            metrics_producer_error();
+            log_error(key, "producing to %s: %s", topic, rd_kafka_err2str(err));
             return err;
         }
         rd_kafka_poll(w->producer, 10);
@@ -107,8 +110,7 @@ void publish_log_chunk(struct worker *w, struct task *task, enum brig_stream str
         if (brig_log_chunk_encode(&chunk, &buf, &err) == 0)
             produce(w, w->topic_logs, task->job.id, buf.data, buf.size, NULL);
         else
-            fprintf(stderr, "brig-worker: job %s: encoding a log chunk: %s: %s\n", task->job.id,
-                    err.field, err.reason);
+            log_error(task->job.id, "encoding a log chunk: %s: %s", err.field, err.reason);
         msgpack_sbuffer_destroy(&buf);
         data += n;
         len -= n;
@@ -122,8 +124,9 @@ void publish_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void
     char reason[512];
 
     if (msg->err) {
+        metrics_producer_error();
         if (rd_kafka_fatal_error(rk, reason, sizeof(reason))) {
-            fprintf(stderr, "brig-worker: FATAL: the Kafka producer failed for good: %s\n", reason);
+            log_error(NULL, "FATAL: the Kafka producer failed for good: %s", reason);
             w->fatal = true;
             return;
         }
@@ -136,8 +139,8 @@ void publish_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void
         }
         /* librdkafka already retried for message.timeout.ms; an answer is
          * never dropped, so try again. */
-        fprintf(stderr, "brig-worker: job %s: delivery to %s failed (%s); retrying\n", task->job_id,
-                rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
+        log_warn(task->job_id, "delivery to %s failed (%s); retrying",
+                 rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
         char key[BRIG_ID_MAX + 1] = "";
         if (msg->key_len < sizeof(key))
             memcpy(key, msg->key, msg->key_len);
