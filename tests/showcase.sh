@@ -12,9 +12,13 @@ chmod 755 "$work" # jails reach the state directory as an unprivileged uid
 export BRIG_STATE_DIR=$work/state BRIG_DATA_DIR=$work/data NO_COLOR=${NO_COLOR:-}
 pids=()
 
+# Stops the workers in reverse order: the first one holds the embedded broker
+# that the others must leave their group through.
 cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${pids[i]}" 2>/dev/null
+        wait "${pids[i]}" 2>/dev/null
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -14,6 +14,7 @@
  * reading what the client still sends, so that closing does not reset the
  * connection before the client has read the answer). */
 #include "worker/egress.h"
+#include "worker/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -212,7 +213,7 @@ static int64_t wall_ms(void)
 static void wake_loop(struct egress_proxy *p)
 {
     if (eventfd_write(p->wake.fd, 1) < 0)
-        fprintf(stderr, "brig-worker: egress proxy: waking its thread: %s\n", strerror(errno));
+        log_error(NULL, "egress proxy: waking its thread: %s", strerror(errno));
 }
 
 /* Keeps the epoll set in step with what ep waits for. A descriptor waits for
@@ -226,7 +227,7 @@ static int watch(struct egress_proxy *p, struct endpoint *ep, uint32_t events)
     int op = events == 0 ? EPOLL_CTL_DEL : ep->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
     if (epoll_ctl(p->epoll_fd, op, ep->fd, &ev) < 0) {
         int saved = errno;
-        fprintf(stderr, "brig-worker: egress proxy: updating its epoll set: %s\n", strerror(saved));
+        log_error(NULL, "egress proxy: updating its epoll set: %s", strerror(saved));
         errno = saved;
         return -1;
     }
@@ -310,14 +311,14 @@ void egress_drain_audit(struct egress_proxy *p, struct audit_store *store)
             .ts_ms = item->ts_ms,
         };
         if (audit_record_connection(store, &conn, err, sizeof(err)) < 0)
-            fprintf(stderr, "brig-worker: audit store: %s\n", err);
+            log_error(item->job_id, "audit store: %s", err);
     }
     free_audit_items(items);
     if (dropped > 0)
-        fprintf(stderr,
-                "brig-worker: egress proxy: %llu connection record(s) lost: the audit queue was "
-                "full or memory ran out\n",
-                (unsigned long long)dropped);
+        log_error(NULL,
+                  "egress proxy: %llu connection record(s) lost: the audit queue was full or "
+                  "memory ran out",
+                  (unsigned long long)dropped);
 }
 
 /* ---- connections: the end ---- */
@@ -778,8 +779,7 @@ static void answer_and_close(int fd, int status, const char *reason)
     snprintf(body, sizeof(body), "brig egress proxy: %s\n", reason);
     int len = proxy_response(status, body, response, sizeof(response));
     if (len > 0 && send(fd, response, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        fprintf(stderr, "brig-worker: egress proxy: answering a refused connection: %s\n",
-                strerror(errno));
+        log_warn(NULL, "egress proxy: answering a refused connection: %s", strerror(errno));
     close(fd);
 }
 
@@ -787,8 +787,7 @@ static void answer_and_close(int fd, int status, const char *reason)
  * out of the epoll set until the next tick instead of spinning. */
 static void pause_listener(struct egress_proxy *p, struct listener *l, int error)
 {
-    fprintf(stderr, "brig-worker: egress proxy: accepting a connection of job %s: %s\n", l->job->id,
-            strerror(error));
+    log_warn(l->job->id, "egress proxy: accepting a connection: %s", strerror(error));
     watch(p, &l->ep, 0);
     l->paused = true;
     l->next_paused = p->paused;
@@ -921,7 +920,7 @@ static void *proxy_main(void *arg)
         int timeout = p->conns || p->paused ? TICK_MS : -1;
         int n = epoll_wait(p->epoll_fd, events, 64, timeout);
         if (n < 0 && errno != EINTR) {
-            fprintf(stderr, "brig-worker: egress proxy: waiting for events: %s\n", strerror(errno));
+            log_error(NULL, "egress proxy: waiting for events: %s", strerror(errno));
             n = 0;
         }
         bool woken = false;
@@ -1228,7 +1227,7 @@ int egress_on_network(void *ctx, int netns_fd)
         if (call.fd >= 0)
             close(call.fd);
         free(l);
-        fprintf(stderr, "brig-worker: job %s: egress proxy: %s\n", job->id, job->error);
+        log_warn(job->id, "egress proxy: %s", job->error);
         return -1;
     }
     pthread_mutex_lock(&p->lock);

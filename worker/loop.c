@@ -358,9 +358,24 @@ static void handle_message(struct worker *w, const rd_kafka_message_t *msg)
 }
 
 /* Publishes what the slots finished. */
+static int commit_audit(struct worker *w)
+{
+    char err[512];
+    double started = monotonic_seconds();
+    int rc = audit_flush(w->audit, err, sizeof(err));
+    metrics_audit_write(monotonic_seconds() - started);
+    readiness_set(READY_AUDIT, rc == 0, "committing: %s", err);
+    if (rc < 0)
+        log_audit_error(NULL, "committing", err);
+    return rc;
+}
+
+/* Records what the slots finished and publishes it. The records are
+ * committed first, so that whoever reads a result can also find its audit
+ * record (brig audit show, brig replay right after brig wait). */
 static void collect_finished(struct worker *w)
 {
-    struct task *task;
+    struct task *task, *finished = NULL, **tail = &finished;
     char err[512];
     while ((task = slot_pool_take_done(w->slots))) {
         if (has_session(task))
@@ -368,6 +383,14 @@ static void collect_finished(struct worker *w)
         if (audit_attempt_end(w->audit, task->attempt_id, &task->outcome, task->result.data,
                               task->result.size, err, sizeof(err)) < 0)
             log_audit_error(task->job_id, "recording an outcome", err);
+        task->next = NULL;
+        *tail = task;
+        tail = &task->next;
+    }
+    if (finished)
+        commit_audit(w); /* on failure the batch stays open and is retried */
+    while ((task = finished)) {
+        finished = task->next;
         if (publish_task(w, task) < 0 || task->undelivered == 0)
             task_release(w, task);
     }
@@ -385,15 +408,8 @@ static void release_delivered(struct worker *w)
         readiness_set(READY_AUDIT, rc == 0, "committing: %s", err);
         return;
     }
-    double started = monotonic_seconds();
-    int rc = audit_flush(w->audit, err, sizeof(err));
-    metrics_audit_write(monotonic_seconds() - started);
-    readiness_set(READY_AUDIT, rc == 0, "committing: %s", err);
-    if (rc < 0) {
-        /* Not committed: do not store offsets past it; it will be retried. */
-        log_audit_error(NULL, "committing", err);
-        return;
-    }
+    if (commit_audit(w) < 0)
+        return; /* not committed: no offset moves past it; it will be retried */
     while (w->delivered) {
         struct task *task = w->delivered;
         w->delivered = task->next;
