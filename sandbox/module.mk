@@ -7,3 +7,6 @@ UNIT_TESTS += test_seccomp
 UNIT_TESTS += test_jail
 UNIT_TESTS += test_cgroup
 UNIT_TESTS += test_session
+test_jail_SRCS := tests/unit/tree.c
+test_session_SRCS := tests/unit/tree.c
+test_cgroup_SRCS := tests/unit/tree.c

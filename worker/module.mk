@@ -11,3 +11,4 @@ UNIT_TESTS += test_metrics test_metrics_server test_log
 # The metrics endpoint (worker/metrics_server.c) is served by libmicrohttpd.
 PKGS += libmicrohttpd
 UNIT_TESTS += test_egress
+test_egress_SRCS := tests/unit/tree.c

@@ -26,6 +26,24 @@ def helper_path(name):
 
 
 @pytest.fixture
+def broker():
+    """A test broker (the worker's mock Kafka cluster) with 6 partitions a topic."""
+    from harness import Broker
+    b = Broker(partitions=6)
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def client(broker):
+    """A Kafka client of broker that submits jobs and gathers every answer."""
+    from harness import Client
+    c = Client(broker.bootstrap)
+    yield c
+    c.close()
+
+
+@pytest.fixture
 def root_dir():
     return ROOT
 

@@ -79,9 +79,7 @@ def answers():
         client.flush()
         result = client.wait([probe], timeout=ANSWER_S)[probe][0]
         assert result["status"] == "ok", f"{result}\n{worker.log()}"
-        if "files" not in result:
-            pytest.skip("brig-worker does not return collected files yet "
-                        "(worker/execute.c does not call collect_files)")
+        assert result.get("files") == {"probe.txt": b"probe\n"}, result
         ids = {name: client.submit(message) for name, message in JOBS.items()}
         client.flush()
         results = client.wait(ids.values(), timeout=ANSWER_S)

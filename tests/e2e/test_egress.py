@@ -3,12 +3,10 @@ that reach HTTP servers on the host's loopback only through the worker's proxy
 (and only what their allow-list names), jobs refused network, and the audit
 store's connections table."""
 import http.server
-import subprocess
 import threading
 
 import pytest
 
-from conftest import bin_path
 from harness import Broker, Client, Worker, job
 
 # The job's side: fetch a URL through HTTP_PROXY and print the status and body.
@@ -34,14 +32,6 @@ try:
 except ConnectionRefusedError:
     print('refused')
 """
-
-
-@pytest.fixture(autouse=True)
-def worker_wires_egress():
-    usage = subprocess.run([bin_path("brig-worker"), "--help"], capture_output=True, text=True)
-    if "--egress-allow" not in usage.stdout:
-        pytest.skip("this brig-worker has no --egress-allow: the egress proxy is not wired "
-                    "into the worker yet")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

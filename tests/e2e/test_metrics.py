@@ -10,31 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import bin_path
-from harness import Broker, Client, Worker, job
-
-
-@pytest.fixture(autouse=True)
-def metrics_wired_in():
-    usage = subprocess.run([bin_path("brig-worker"), "--help"], capture_output=True, text=True,
-                           timeout=30).stdout
-    if "--metrics-addr" not in usage:
-        pytest.skip("brig-worker --help lists no --metrics-addr: the metrics endpoint is not "
-                    "wired into the worker yet")
-
-
-@pytest.fixture
-def broker():
-    b = Broker(partitions=2)
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def client(broker):
-    c = Client(broker.bootstrap)
-    yield c
-    c.close()
+from harness import Worker, job
 
 
 @pytest.fixture

@@ -9,21 +9,7 @@ import msgpack
 import pytest
 
 from conftest import bin_path
-from harness import Broker, Client, Worker, job
-
-
-@pytest.fixture
-def broker():
-    b = Broker(partitions=6)
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def client(broker):
-    c = Client(broker.bootstrap)
-    yield c
-    c.close()
+from harness import Client, Worker, job
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@
  * host's real cgroup v1 hierarchies (root only): a jail's whole life, an OOM
  * kill, the pids limit, and many jails at once from several threads. */
 #include <errno.h>
-#include <ftw.h>
 #include <linux/magic.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -26,6 +25,7 @@
 #include <cmocka.h>
 
 #include "sandbox/cgroup.h"
+#include "tests/unit/tree.h"
 
 #define MiB (1024 * 1024)
 
@@ -52,17 +52,11 @@ static int setup(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st, (void)type, (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fixture *f = *state;
     cgroup_backend_free(f->backend);
-    assert_int_equal(nftw(f->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    assert_int_equal(remove_tree(f->root), 0);
     free(f);
     return 0;
 }

@@ -12,7 +12,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -41,6 +40,7 @@
 #include "worker/egress.h"
 #include "worker/egress_policy.h"
 #include "worker/proxy_http.h"
+#include "tests/unit/tree.h"
 
 #define FAKE_ZONE ".loopback.test"
 
@@ -1056,17 +1056,10 @@ static int setup_jail_tests(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 static int teardown_jail_tests(void **state)
 {
     jail_context_free(jail_ctx);
-    if (jail_state_dir[0] && nftw(jail_state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    if (jail_state_dir[0] && remove_tree(jail_state_dir) != 0)
         fprintf(stderr, "removing %s: %s\n", jail_state_dir, strerror(errno));
     return teardown_proxy_tests(state);
 }

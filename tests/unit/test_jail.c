@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "sandbox/sandbox.h"
+#include "tests/unit/tree.h"
 
 #define MIB (1024ull * 1024)
 /* The host uid range of user.c. */
@@ -28,27 +29,6 @@
 
 static struct jail_context *ctx;
 static char state_dir[64];
-
-static void remove_tree(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (dir != NULL) {
-        struct dirent *entry;
-        while ((entry = readdir(dir)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-                continue;
-            char child[512];
-            snprintf(child, sizeof(child), "%s/%s", path, entry->d_name);
-            struct stat st;
-            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(child);
-            else
-                unlink(child);
-        }
-        closedir(dir);
-    }
-    rmdir(path);
-}
 
 static int setup_context(void **state)
 {
