@@ -1,6 +1,6 @@
 # brig: one Makefile; each module directory contributes a module.mk.
 #
-#   make            build the three programs into build/bin
+#   make            build the programs into build/bin
 #   make test       unit tests (cmocka), then end-to-end tests (pytest)
 #   make run        the showcase
 #   make asan       unit tests under AddressSanitizer + UBSan
@@ -26,13 +26,13 @@ CMOCKA_LIBS = $(eval CMOCKA_LIBS := $$(shell pkg-config --libs cmocka))$(CMOCKA_
 OPT_CFLAGS ?= -O2
 CFLAGS_ALL = -std=gnu11 $(OPT_CFLAGS) -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. \
              -DBRIG_SOURCE_DIR='"$(CURDIR)"' \
-             -MMD -MP $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
+             -MMD -MP $(PKG_CFLAGS) $(OBJ_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(EXTRA_LDFLAGS) $(LDFLAGS)
 
 # Filled by the module.mk files:
 #   LIB_MODULES   modules built as static libraries, dependents first (link order)
 #   <m>_SRCS      a module's library sources
-#   PROGRAMS      program names, each with <name>_SRCS (its main)
+#   PROGRAMS      program names, each with <name>_SRCS (its main) and maybe <name>_LDLIBS
 #   HELPER_BINS   extra binaries for tests (attack programs...), each with <name>_SRCS
 #   FUZZ_TARGETS  libFuzzer targets, each with <name>_SRCS
 #   UNIT_TESTS    cmocka test names (tests/unit/<name>.c)
@@ -72,7 +72,7 @@ $(2)/$(1): $(call obj,$($(1)_SRCS)) $$(LIBS)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS_ALL) -o $$@ $(call obj,$($(1)_SRCS)) $$(LIBS) $$(PKG_LIBS) $(3) -lpthread
 endef
-$(foreach p,$(PROGRAMS),$(eval $(call bin_template,$(p),$(BUILD)/bin,)))
+$(foreach p,$(PROGRAMS),$(eval $(call bin_template,$(p),$(BUILD)/bin,$$($(p)_LDLIBS))))
 $(foreach p,$(HELPER_BINS),$(eval $(call bin_template,$(p),$(BUILD)/helpers,$($(p)_LDLIBS))))
 $(foreach t,$(UNIT_TESTS),$(eval $(t)_SRCS := tests/unit/$(t).c $($(t)_SRCS)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call bin_template,$(t),$(BUILD)/tests,$$(CMOCKA_LIBS))))

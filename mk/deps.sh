@@ -10,10 +10,14 @@ packages=(
     librdkafka-dev libmsgpack-dev libseccomp-dev libsqlite3-dev libssl-dev libjansson-dev
     libmicrohttpd-dev
     libhttp-parser-dev
+    # the warm interpreter's server embeds Debian's CPython
+    python3-dev
     # tests: unit (cmocka), end to end (pytest with Debian's python3 and its modules)
     libcmocka-dev python3 python3-pytest python3-msgpack python3-confluent-kafka
     # runtimes the jail ships with (sandbox/runtimes.json)
     bash nodejs node-typescript
+    # what the warm interpreter's tests preload
+    python3-numpy python3-pandas
     # the host tools the jail and its tests use
     iproute2 procps
     # checks of the man pages, the systemd unit and the compose file

@@ -6,6 +6,7 @@
 # build tree):
 #   bin/brig, bin/brig-jail          the client and the standalone jail
 #   sbin/brig-worker                 the pool: a root daemon, hence sbin and man 8
+#   sbin/brig-zygote                 warm runtimes' server, which the worker starts from its own directory
 #   share/brig/runtimes.json         where the programs look first (<exe>/../share/brig)
 #   lib/libbrig.a                    the C client, static only
 #   include/brig/brig.h              its header, with the schema headers it
@@ -58,6 +59,7 @@ install: all $(LIBBRIG)
 	install -D -m 755 $(BUILD)/bin/brig $(DESTDIR)$(BINDIR)/brig
 	install -D -m 755 $(BUILD)/bin/brig-jail $(DESTDIR)$(BINDIR)/brig-jail
 	install -D -m 755 $(BUILD)/bin/brig-worker $(DESTDIR)$(SBINDIR)/brig-worker
+	install -D -m 755 $(BUILD)/bin/brig-zygote $(DESTDIR)$(SBINDIR)/brig-zygote
 	install -D -m 644 sandbox/runtimes.json $(DESTDIR)$(DATADIR)/brig/runtimes.json
 	install -D -m 644 $(LIBBRIG) $(DESTDIR)$(LIBDIR)/libbrig.a
 	$(foreach h,$(LIBBRIG_HEADERS),install -D -m 644 $(h) $(call installed_header,$(h)) &&) true
@@ -75,6 +77,7 @@ install: all $(LIBBRIG)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/brig $(DESTDIR)$(BINDIR)/brig-jail $(DESTDIR)$(SBINDIR)/brig-worker
+	rm -f $(DESTDIR)$(SBINDIR)/brig-zygote
 	rm -f $(DESTDIR)$(DATADIR)/brig/runtimes.json $(DESTDIR)$(LIBDIR)/libbrig.a
 	rm -f $(foreach h,$(LIBBRIG_HEADERS),$(call installed_header,$(h)))
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/brig.pc

@@ -113,7 +113,7 @@ static void wait_for_parent(void)
         _exit(1);
 }
 
-static _Noreturn void exec_job(const struct jail_child *child)
+_Noreturn void jail_exec_job(const struct jail_child *child)
 {
     int err = ENOENT;
     for (char *const *path = child->exec_candidates; *path != NULL; path++) {
@@ -156,7 +156,9 @@ static _Noreturn void job_main(const struct jail_child *child, int traced_fd)
     int rc = seccomp_policy_load(child->seccomp);
     if (rc != 0)
         report_setup_failure(CHILD_REPORT_FD, &(struct jail_fail){"load the seccomp filter", -rc});
-    exec_job(child);
+    if (child->start != NULL)
+        child->start(child);
+    jail_exec_job(child);
 }
 
 static pid_t start_job(const struct jail_child *child, struct jail_fail *fail)

@@ -49,6 +49,7 @@ struct run {
     int stdin_pipe[2], stdout_pipe[2], stderr_pipe[2], go_pipe[2], report_pipe[2];
     struct jail_cgroup *cgroup;
     pid_t init_pid;
+    bool init_is_remote; /* a warm interpreter's child, which that process reaps */
     int pidfd;
 };
 
@@ -178,24 +179,40 @@ static int create_cgroup(struct run *run, char *msg, size_t len)
     return jail_cgroup_create(run->ctx->cgroups, name, &limits, &run->cgroup, msg, len);
 }
 
-static int clone_init(struct run *run, char *msg, size_t len)
+static long clone_here(struct run *run, char *msg, size_t len)
 {
     /* No exit signal: init is reaped through its pidfd alone, and a worker
      * that waits for any child of its own never sees it. */
     struct clone_args args = {
-        .flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
-                 CLONE_NEWUTS | CLONE_PIDFD,
+        .flags = JAIL_CLONE_FLAGS | CLONE_PIDFD,
         .pidfd = (uint64_t)(uintptr_t)&run->pidfd,
         .exit_signal = 0,
     };
     long pid = syscall(SYS_clone3, &args, sizeof(args));
     if (pid == 0)
         jail_init_main(&run->child);
-    if (pid < 0) {
+    if (pid < 0)
         snprintf(msg, len, "cloning the jail's init into new namespaces: %s", strerror(errno));
-        return -1;
+    return pid;
+}
+
+static int clone_init(struct run *run, char *msg, size_t len)
+{
+    long pid = -1;
+    int warm = -2;
+    if (run->spec->warm != NULL) {
+        pid_t warm_pid;
+        warm = warm_spawn(run->spec->warm, &run->child, &warm_pid, &run->pidfd, msg, len);
+        if (warm == 0)
+            pid = warm_pid;
+        else if (warm == -1)
+            return -1;
     }
+    /* Without a warm interpreter, or when it is gone: cold. */
+    if (warm == -2 && (pid = clone_here(run, msg, len)) < 0)
+        return -1;
     run->init_pid = (pid_t)pid;
+    run->init_is_remote = warm == 0;
     /* Only the child holds its ends now, so that end of file means it is gone. */
     close_fd(&run->stdin_pipe[0]);
     close_fd(&run->stdout_pipe[1]);
@@ -285,6 +302,12 @@ static void kill_init(struct run *run)
 {
     siginfo_t info;
     pidfd_send_signal(run->pidfd, SIGKILL, NULL, 0);
+    if (run->init_is_remote) {
+        struct pollfd gone = {run->pidfd, POLLIN, 0};
+        while (poll(&gone, 1, -1) < 0 && errno == EINTR)
+            ;
+        return;
+    }
     while (waitid(P_PIDFD, (id_t)run->pidfd, &info, WEXITED | __WALL) != 0 && errno == EINTR)
         ;
 }
@@ -379,6 +402,8 @@ static void release_run(struct run *run)
     char ignored[256];
     if (run->cgroup != NULL)
         jail_cgroup_destroy(run->cgroup, ignored, sizeof(ignored));
+    if (run->init_is_remote)
+        warm_release(run->spec->warm, run->init_pid);
     close_fd(&run->pidfd);
     close_pipe(run->stdin_pipe);
     close_pipe(run->stdout_pipe);

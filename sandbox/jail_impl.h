@@ -112,6 +112,9 @@ struct mnt_plan {
     size_t capacity;
 };
 
+/* Appends an operation; its target is dest under root. -1 when out of memory. */
+int mnt_plan_add(struct mnt_plan *plan, const char *root, enum mnt_kind kind, const char *source,
+                 const char *dest, unsigned long flags, bool optional, const char *label);
 /* The part of the filesystem that is the same for every jail of a context. */
 int mnt_plan_base(struct mnt_plan *plan, const char *root, char *err, size_t errlen);
 /* /tmp, /dev/shm, /work and the spec's binds; work_source NULL = a fresh tmpfs. */
@@ -178,6 +181,9 @@ struct jail_child {
     struct jail_rlimit rlimits[JAIL_RLIMITS];
     int cap_last_cap;
     const struct seccomp_policy *seccomp;
+    /* What the job does once it is jailed and its filter loaded; NULL =
+     * jail_exec_job. A warm interpreter runs the job in its own copy. */
+    void (*start)(const struct jail_child *child);
 };
 
 enum jail_report_kind { REPORT_READY = 1, REPORT_SETUP_FAILED = 2, REPORT_JOB_ENDED = 3 };
@@ -194,6 +200,25 @@ struct jail_report {
 
 /* Runs in the cloned child, as pid 1 of the jail; never returns. */
 _Noreturn void jail_init_main(const struct jail_child *child);
+/* The job's last step: execve of argv through exec_candidates, or exit 127
+ * or 126 with a line on stderr, like a shell. */
+_Noreturn void jail_exec_job(const struct jail_child *child);
+
+/* ---- warm interpreters (warm.c, warm_wire.c; the server is sandbox/zygote) ---- */
+
+/* The clone flags of every jail's init. */
+#define JAIL_CLONE_FLAGS                                                                           \
+    (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+
+/* Asks the jail's warm interpreter to clone init for child (its descriptors
+ * go along); the interpreter's process is init's parent. Returns 0 with init's
+ * pid and a pidfd of it, or -1 with a message; errno_out says whether the
+ * interpreter is gone (EPIPE) rather than refusing this one. */
+int warm_spawn(struct jail_warm *warm, const struct jail_child *child, pid_t *pid, int *pidfd,
+               char *msg, size_t len);
+/* Init is dead: its parent may reap it now, and not before, so that its pid
+ * names it for as long as jail_run uses it. */
+void warm_release(struct jail_warm *warm, pid_t pid);
 
 /* ---- the context (context.c) ---- */
 

@@ -52,8 +52,8 @@ static char *format(const char *fmt, ...)
     return text;
 }
 
-static int plan_add(struct mnt_plan *plan, const char *root, enum mnt_kind kind, const char *source,
-                    const char *dest, unsigned long flags, bool optional, const char *label)
+int mnt_plan_add(struct mnt_plan *plan, const char *root, enum mnt_kind kind, const char *source,
+                 const char *dest, unsigned long flags, bool optional, const char *label)
 {
     if (plan->count == plan->capacity) {
         size_t capacity = plan->capacity ? plan->capacity * 2 : 32;
@@ -102,10 +102,10 @@ static int plan_host_path(struct mnt_plan *plan, const char *root, const char *p
             return -1;
         link[n] = '\0';
         snprintf(label, sizeof(label), "link %s", path);
-        return plan_add(plan, root, MNT_SYMLINK, link, path, 0, false, label);
+        return mnt_plan_add(plan, root, MNT_SYMLINK, link, path, 0, false, label);
     }
     snprintf(label, sizeof(label), "bind %s", path);
-    return plan_add(plan, root, MNT_BIND, path, path, READ_ONLY, true, label);
+    return mnt_plan_add(plan, root, MNT_BIND, path, path, READ_ONLY, true, label);
 }
 
 static const char *const host_roots[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"};
@@ -188,50 +188,50 @@ int mnt_plan_base(struct mnt_plan *plan, const char *root, char *err, size_t err
     int rc = 0;
     memset(plan, 0, sizeof(*plan));
 
-    rc |= plan_add(plan, root, MNT_TMPFS, "mode=0755,size=1m,nr_inodes=4096", "/", NOSUID_NODEV,
-                   false, "mount the root tmpfs");
+    rc |= mnt_plan_add(plan, root, MNT_TMPFS, "mode=0755,size=1m,nr_inodes=4096", "/", NOSUID_NODEV,
+                       false, "mount the root tmpfs");
     for (size_t i = 0; rc == 0 && i < sizeof(host_roots) / sizeof(host_roots[0]); i++)
         rc = plan_host_path(plan, root, host_roots[i]);
 
     for (size_t i = 0; rc == 0 && i < sizeof(etc_files) / sizeof(etc_files[0]); i++) {
         snprintf(label, sizeof(label), "write %s", etc_files[i].path);
-        rc = plan_add(plan, root, MNT_FILE, etc_files[i].contents, etc_files[i].path, 0, false,
-                      label);
+        rc = mnt_plan_add(plan, root, MNT_FILE, etc_files[i].contents, etc_files[i].path, 0, false,
+                          label);
     }
     if (rc == 0)
         rc = plan_host_etc(plan, root);
 
     if (rc == 0)
-        rc = plan_add(plan, root, MNT_TMPFS, "mode=0755,size=64k,nr_inodes=64", "/dev",
-                      MS_NOSUID | MS_NOEXEC, false, "mount tmpfs on /dev");
+        rc = mnt_plan_add(plan, root, MNT_TMPFS, "mode=0755,size=64k,nr_inodes=64", "/dev",
+                          MS_NOSUID | MS_NOEXEC, false, "mount tmpfs on /dev");
     for (size_t i = 0; rc == 0 && i < sizeof(device_nodes) / sizeof(device_nodes[0]); i++) {
         snprintf(label, sizeof(label), "bind %s", device_nodes[i]);
-        rc = plan_add(plan, root, MNT_DEVICE, device_nodes[i], device_nodes[i],
-                      MS_NOSUID | MS_NOEXEC, false, label);
+        rc = mnt_plan_add(plan, root, MNT_DEVICE, device_nodes[i], device_nodes[i],
+                          MS_NOSUID | MS_NOEXEC, false, label);
     }
     for (size_t i = 0; rc == 0 && i < sizeof(device_links) / sizeof(device_links[0]); i++) {
         snprintf(label, sizeof(label), "link %s", device_links[i][0]);
-        rc = plan_add(plan, root, MNT_SYMLINK, device_links[i][1], device_links[i][0], 0, false,
-                      label);
+        rc = mnt_plan_add(plan, root, MNT_SYMLINK, device_links[i][1], device_links[i][0], 0, false,
+                          label);
     }
     if (rc == 0)
-        rc = plan_add(plan, root, MNT_DIR, NULL, "/dev/shm", 0, false, "create /dev/shm");
+        rc = mnt_plan_add(plan, root, MNT_DIR, NULL, "/dev/shm", 0, false, "create /dev/shm");
     if (rc == 0)
-        rc = plan_add(plan, root, MNT_REMOUNT, NULL, "/dev", MS_RDONLY | MS_NOSUID | MS_NOEXEC,
-                      false, "make /dev read-only");
+        rc = mnt_plan_add(plan, root, MNT_REMOUNT, NULL, "/dev", MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+                          false, "make /dev read-only");
 
     if (rc == 0)
-        rc = plan_add(plan, root, MNT_PROC, "hidepid=invisible", "/proc",
-                      MS_NOSUID | MS_NODEV | MS_NOEXEC, false, "mount /proc");
+        rc = mnt_plan_add(plan, root, MNT_PROC, "hidepid=invisible", "/proc",
+                          MS_NOSUID | MS_NODEV | MS_NOEXEC, false, "mount /proc");
     for (size_t i = 0; rc == 0 && i < sizeof(proc_read_only) / sizeof(proc_read_only[0]); i++) {
         snprintf(label, sizeof(label), "make %s read-only", proc_read_only[i]);
-        rc = plan_add(plan, root, MNT_READONLY, NULL, proc_read_only[i], READ_ONLY | MS_NOEXEC,
-                      true, label);
+        rc = mnt_plan_add(plan, root, MNT_READONLY, NULL, proc_read_only[i], READ_ONLY | MS_NOEXEC,
+                          true, label);
     }
     for (size_t i = 0; rc == 0 && i < sizeof(proc_masked) / sizeof(proc_masked[0]); i++) {
         snprintf(label, sizeof(label), "mask %s", proc_masked[i]);
-        rc = plan_add(plan, root, MNT_MASK, "/dev/null", proc_masked[i], READ_ONLY | MS_NOEXEC,
-                      true, label);
+        rc = mnt_plan_add(plan, root, MNT_MASK, "/dev/null", proc_masked[i], READ_ONLY | MS_NOEXEC,
+                          true, label);
     }
     if (rc != 0) {
         snprintf(err, errlen, "planning the jail's filesystem: %s", strerror(errno));
@@ -289,16 +289,16 @@ int mnt_plan_job(struct mnt_plan *plan, const char *root, const struct jail_limi
     }
 
     int rc = 0;
-    rc |= plan_add(plan, root, MNT_TMPFS, tmp_options, "/tmp", NOSUID_NODEV, false,
-                   "mount tmpfs on /tmp");
-    rc |= plan_add(plan, root, MNT_TMPFS, tmp_options, "/dev/shm", NOSUID_NODEV, false,
-                   "mount tmpfs on /dev/shm");
+    rc |= mnt_plan_add(plan, root, MNT_TMPFS, tmp_options, "/tmp", NOSUID_NODEV, false,
+                       "mount tmpfs on /tmp");
+    rc |= mnt_plan_add(plan, root, MNT_TMPFS, tmp_options, "/dev/shm", NOSUID_NODEV, false,
+                       "mount tmpfs on /dev/shm");
     if (work_source != NULL)
-        rc |= plan_add(plan, root, MNT_BIND, work_source, "/work", NOSUID_NODEV, false,
-                       "bind the workspace on /work");
+        rc |= mnt_plan_add(plan, root, MNT_BIND, work_source, "/work", NOSUID_NODEV, false,
+                           "bind the workspace on /work");
     else
-        rc |= plan_add(plan, root, MNT_TMPFS, work_options, "/work", NOSUID_NODEV, false,
-                       "mount tmpfs on /work");
+        rc |= mnt_plan_add(plan, root, MNT_TMPFS, work_options, "/work", NOSUID_NODEV, false,
+                           "mount tmpfs on /work");
     for (size_t i = 0; rc == 0 && i < n_binds; i++) {
         const char *dest = binds[i].dst ? binds[i].dst : binds[i].src;
         char *label = format("bind %s on %s", binds[i].src, dest);
@@ -306,8 +306,8 @@ int mnt_plan_job(struct mnt_plan *plan, const char *root, const struct jail_limi
             rc = -1;
             break;
         }
-        rc = plan_add(plan, root, MNT_BIND, binds[i].src, dest,
-                      binds[i].writable ? NOSUID_NODEV : READ_ONLY, false, label);
+        rc = mnt_plan_add(plan, root, MNT_BIND, binds[i].src, dest,
+                          binds[i].writable ? NOSUID_NODEV : READ_ONLY, false, label);
         free(label);
     }
     if (rc != 0) {

@@ -167,6 +167,35 @@ static const char **command_line(char *const *run, const char *const *args)
     return argv;
 }
 
+int runtime_table_start_warm(struct runtime_table *table, struct jail_context *ctx,
+                             const char *server_path, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < table->count; i++) {
+        struct runtime *runtime = &table->runtimes[i];
+        char version[BRIG_RUNTIME_VERSION_MAX + 1], why[512];
+        if (runtime->warm_preload == NULL || runtime->warm != NULL)
+            continue;
+        if (runtime_version(ctx, runtime, version, sizeof(version), why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s", why);
+            return -1;
+        }
+        if (jail_warm_start(ctx, server_path, (const char *const *)runtime->warm_preload,
+                            &runtime->warm, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "runtime %s: starting warm: %s", runtime->name, why);
+            return -1;
+        }
+        if (strcmp(jail_warm_version(runtime->warm), version) != 0) {
+            snprintf(err, errlen,
+                     "runtime %s: its warm interpreter is %s but its version command says %s",
+                     runtime->name, jail_warm_version(runtime->warm), version);
+            jail_warm_free(runtime->warm);
+            runtime->warm = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static bool is_setup_failure(brig_status status)
 {
     return status == BRIG_STATUS_SETUP_ERROR || status == BRIG_STATUS_INTERNAL_ERROR;
@@ -228,6 +257,7 @@ int runtime_run(struct jail_context *ctx, struct runtime *runtime, const char *c
         goto out;
     }
     step.argv = argv;
+    step.warm = runtime->warm;
     result = jail_run(ctx, &step, &out->jail);
 out:
     free(argv);

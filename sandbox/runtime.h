@@ -19,7 +19,13 @@
  * BRIG_RUNTIME_VERSION_MAX bytes), run once per runtime in a jail, is cached
  * for the life of the table. Names and aliases follow the wire's rule for
  * runtime names (schema/text.h). Unknown fields are errors, so that a
- * misspelt limit never goes unnoticed. */
+ * misspelt limit never goes unnoticed.
+ *
+ * "warm": {"preload": ["numpy", "pandas"]} (optional, Python runtimes only)
+ * opts the runtime into warm starts: a server with those modules imported
+ * (sandbox.h, struct jail_warm) clones each run's jail, so a script that
+ * imports them does not pay for it. The version command must name the
+ * server's interpreter ("Python 3.11.2"), or the table does not start. */
 #ifndef BRIG_SANDBOX_RUNTIME_H
 #define BRIG_SANDBOX_RUNTIME_H
 
@@ -46,6 +52,10 @@ struct runtime {
     struct runtime_limits compile_limits;
     char **run;     /* NULL-terminated argv; the caller's arguments follow */
     char **version; /* NULL-terminated argv */
+    /* "warm": {"preload": ["numpy", ...]}: NULL-terminated modules, or NULL
+     * when the runtime always starts cold. */
+    char **warm_preload;
+    struct jail_warm *warm; /* its server, once runtime_table_start_warm ran */
 
     pthread_mutex_t version_lock;
     char *version_text; /* the cached first line, once known */
@@ -62,6 +72,12 @@ int runtime_table_load(const char *path, struct runtime_table **out, char *err, 
 int runtime_table_parse(const char *text, size_t len, const char *origin,
                         struct runtime_table **out, char *err, size_t errlen);
 void runtime_table_free(struct runtime_table *table);
+
+/* Starts a warm interpreter (server_path: brig-zygote) for every runtime
+ * that asks for one, checking that it is the interpreter the runtime's
+ * version command names. On error, err names the runtime. */
+int runtime_table_start_warm(struct runtime_table *table, struct jail_context *ctx,
+                             const char *server_path, char *err, size_t errlen);
 
 /* By name or alias; NULL when the table has neither. */
 struct runtime *runtime_find(const struct runtime_table *table, const char *name);

@@ -232,10 +232,35 @@ static int parse_required_array(const struct parse_place *place, const json_t *o
     return parse_string_array(place, value, field, out);
 }
 
+/* "warm": {"preload": [modules]}: the server embeds CPython, so only a
+ * runtime that runs a script with python3 can use it. */
+static int parse_warm(const struct parse_place *place, const json_t *warm, struct runtime *runtime)
+{
+    static const char *const known[] = {"preload", NULL};
+    if (!json_is_object(warm))
+        return field_error(place, "warm", "must be an object, like {\"preload\": [\"numpy\"]}");
+    if (check_unknown_fields(place, warm, "warm.", known) != 0)
+        return -1;
+    const json_t *preload = json_object_get(warm, "preload");
+    if (preload == NULL)
+        runtime->warm_preload = calloc(1, sizeof(char *));
+    else if (parse_string_array(place, preload, "warm.preload", &runtime->warm_preload) != 0)
+        return -1;
+    if (runtime->warm_preload == NULL)
+        return field_error(place, "warm", "out of memory");
+    const char *program =
+        strrchr(runtime->run[0], '/') ? strrchr(runtime->run[0], '/') + 1 : runtime->run[0];
+    if (strncmp(program, "python3", 7) != 0 || runtime->run[1] == NULL || runtime->compile != NULL)
+        return field_error(place, "warm",
+                           "only a runtime whose run is python3 and a script, without a "
+                           "compile step, can start warm");
+    return 0;
+}
+
 static int parse_runtime(struct parse_place *place, const json_t *object, struct runtime *runtime)
 {
     static const char *const known[] = {"name", "aliases", "source", "compile",
-                                        "run",  "version", NULL};
+                                        "run",  "version", "warm",   NULL};
     const json_t *source = json_object_get(object, "source");
     const json_t *compile = json_object_get(object, "compile");
 
@@ -266,6 +291,9 @@ static int parse_runtime(struct parse_place *place, const json_t *object, struct
         return -1;
     if (parse_required_array(place, object, "run", &runtime->run) != 0 ||
         parse_required_array(place, object, "version", &runtime->version) != 0)
+        return -1;
+    const json_t *warm = json_object_get(object, "warm");
+    if (warm != NULL && parse_warm(place, warm, runtime) != 0)
         return -1;
     return 0;
 }
@@ -317,6 +345,8 @@ static void runtime_release(struct runtime *runtime)
     string_array_free(runtime->compile);
     string_array_free(runtime->run);
     string_array_free(runtime->version);
+    string_array_free(runtime->warm_preload);
+    jail_warm_free(runtime->warm);
     free(runtime->version_text);
     pthread_mutex_destroy(&runtime->version_lock);
 }

@@ -65,6 +65,31 @@ int jail_workspace_dirfd(const struct jail_workspace *ws);
 int jail_workspace_write_file(struct jail_workspace *ws, const char *relpath, const void *data,
                               size_t len, unsigned mode, char *err, size_t errlen);
 
+/* A warm interpreter: a pre-initialised Python (with the modules it was told
+ * to preload) in a process of its own, the server, that never runs job code.
+ * A jail_run given one has the server clone the jail's init instead of
+ * cloning it here: init and the job are then copies of the initialised
+ * interpreter, and the job runs its script in its copy instead of exec'ing
+ * python3, so it starts without paying for the interpreter's start-up or its
+ * imports. Everything else is the cold jail's: this process sends the server
+ * the mount plans, the seccomp program and the rlimits, writes the id maps,
+ * owns the cgroup and supervises. A job whose argv the server cannot run as
+ * `python3 FILE ARGS...` or `python3 -c CODE ARGS...` is exec'd as usual.
+ * If the server dies, later jails fall back to cold starts. */
+struct jail_warm;
+
+/* Starts server_path (brig-zygote) with the modules to preload
+ * (NULL-terminated, may be empty) and waits until it has imported them.
+ * Call it from a thread that lives as long as the server should: the server
+ * dies with it. */
+int jail_warm_start(struct jail_context *ctx, const char *server_path, const char *const *preload,
+                    struct jail_warm **out, char *err, size_t errlen);
+void jail_warm_free(struct jail_warm *warm);
+/* "Python 3.11.2" as the server reports its interpreter. */
+const char *jail_warm_version(const struct jail_warm *warm);
+/* Whether jails still start warm (the server has not died). */
+bool jail_warm_alive(struct jail_warm *warm);
+
 struct jail_spec {
     const char *const *argv; /* NULL-terminated; argv[0] absolute or found in the jail's PATH */
     const char *const *env;  /* NULL-terminated "K=V" list added to PATH, HOME=/work, LANG */
@@ -91,6 +116,7 @@ struct jail_spec {
      * namespace. */
     int (*on_network)(void *ctx, int netns_fd);
     void *network_ctx;
+    struct jail_warm *warm; /* optional: start the job from this warm interpreter */
 };
 
 struct jail_capture {

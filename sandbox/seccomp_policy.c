@@ -110,6 +110,16 @@ out:
     return result;
 }
 
+/* Pointers into instructions only once it has stopped moving. */
+static void point_at_filters(struct seccomp_policy *policy, const size_t first_instruction[])
+{
+    for (int i = 0; i < FILTER_COUNT; i++) {
+        size_t end = i + 1 < FILTER_COUNT ? first_instruction[i + 1] : policy->instruction_count;
+        policy->filters[i].filter = policy->instructions + first_instruction[i];
+        policy->filters[i].len = (unsigned short)(end - first_instruction[i]);
+    }
+}
+
 int seccomp_policy_build(struct seccomp_policy **out, char *err, size_t errlen)
 {
     static const char *const filter_names[FILTER_COUNT] = {
@@ -141,18 +151,53 @@ int seccomp_policy_build(struct seccomp_policy **out, char *err, size_t errlen)
         if (rc != 0)
             goto fail;
     }
-    /* Pointers into instructions only once it has stopped moving. */
-    for (int i = 0; i < FILTER_COUNT; i++) {
-        size_t end = i + 1 < FILTER_COUNT ? first_instruction[i + 1] : policy->instruction_count;
-        policy->filters[i].filter = policy->instructions + first_instruction[i];
-        policy->filters[i].len = (unsigned short)(end - first_instruction[i]);
-    }
+    point_at_filters(policy, first_instruction);
     *out = policy;
     return 0;
 
 fail:
     seccomp_policy_free(policy);
     return -1;
+}
+
+size_t seccomp_policy_filters(const struct seccomp_policy *policy,
+                              const struct sock_fprog **filters)
+{
+    *filters = policy->filters;
+    return FILTER_COUNT;
+}
+
+int seccomp_policy_from_filters(const struct sock_fprog *filters, size_t count,
+                                struct seccomp_policy **out, char *err, size_t errlen)
+{
+    size_t first_instruction[FILTER_COUNT], total = 0;
+    *out = NULL;
+    if (count != FILTER_COUNT) {
+        snprintf(err, errlen, "seccomp: %zu filters given, the policy has %d", count, FILTER_COUNT);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (filters[i].len == 0 || filters[i].len > BPF_MAXINSNS) {
+            snprintf(err, errlen, "seccomp: filter %zu has %u instructions", i, filters[i].len);
+            return -1;
+        }
+        first_instruction[i] = total;
+        total += filters[i].len;
+    }
+    struct seccomp_policy *policy = calloc(1, sizeof(*policy));
+    if (policy == NULL ||
+        (policy->instructions = calloc(total, sizeof(struct sock_filter))) == NULL) {
+        snprintf(err, errlen, "seccomp: allocating the policy: %s", strerror(errno));
+        free(policy);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++)
+        memcpy(policy->instructions + first_instruction[i], filters[i].filter,
+               filters[i].len * sizeof(struct sock_filter));
+    policy->instruction_count = total;
+    point_at_filters(policy, first_instruction);
+    *out = policy;
+    return 0;
 }
 
 void seccomp_policy_free(struct seccomp_policy *policy)

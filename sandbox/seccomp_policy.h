@@ -3,6 +3,7 @@
 #ifndef BRIG_SANDBOX_SECCOMP_POLICY_H
 #define BRIG_SANDBOX_SECCOMP_POLICY_H
 
+#include <linux/filter.h>
 #include <stddef.h>
 
 struct seccomp_policy;
@@ -17,6 +18,13 @@ int seccomp_policy_load(const struct seccomp_policy *policy);
 
 /* The compiled program, for hashing the policy into the audit record. */
 const void *seccomp_policy_program(const struct seccomp_policy *policy, size_t *len);
+
+/* The filters in loading order, for a process that loads them for us (a
+ * warm interpreter); seccomp_policy_from_filters makes the same policy there. */
+size_t seccomp_policy_filters(const struct seccomp_policy *policy,
+                              const struct sock_fprog **filters);
+int seccomp_policy_from_filters(const struct sock_fprog *filters, size_t count,
+                                struct seccomp_policy **out, char *err, size_t errlen);
 
 /* The name of native syscall nr, or NULL. */
 const char *seccomp_syscall_name(long nr);

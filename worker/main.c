@@ -74,6 +74,34 @@ static char *claim_audit_db(const char *data_dir)
     return NULL;
 }
 
+/* Warm runtimes' servers: brig-zygote, installed next to this program. */
+static int start_warm_runtimes(struct worker *w, char *err, size_t errlen)
+{
+    char self[4096], server[4200];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n < 0) {
+        snprintf(err, errlen, "finding this program (/proc/self/exe): %s", strerror(errno));
+        return -1;
+    }
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    snprintf(server, sizeof(server), "%s/brig-zygote", self);
+    if (runtime_table_start_warm(w->runtimes, w->jail, server, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < w->runtimes->count; i++) {
+        const struct runtime *rt = &w->runtimes->runtimes[i];
+        if (rt->warm == NULL)
+            continue;
+        char modules[512] = "";
+        for (size_t k = 0; rt->warm_preload[k] != NULL; k++)
+            snprintf(modules + strlen(modules), sizeof(modules) - strlen(modules), "%s%s",
+                     k ? ", " : "", rt->warm_preload[k]);
+        log_info(NULL, "runtime %s starts warm: %s with %s preloaded", rt->name,
+                 jail_warm_version(rt->warm), modules[0] ? modules : "nothing");
+    }
+    return 0;
+}
+
 static struct embedded_broker *start_embedded_broker(struct worker_config *config, struct worker *w)
 {
     const char *topics[] = {w->topic_jobs, w->topic_results, w->topic_logs, w->topic_dlq};
@@ -158,6 +186,10 @@ int main(int argc, char **argv)
             log_warn(NULL, "runtime %s: %s", rt->name, err);
         else
             log_info(NULL, "runtime %s: %s", rt->name, version);
+    }
+    if (start_warm_runtimes(&w, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        goto out;
     }
     if (egress_proxy_start(config.egress_allow, NULL, &w.egress, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);

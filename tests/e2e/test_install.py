@@ -19,6 +19,8 @@ PREFIX = "/usr/local"
 TIMEOUT = 600
 
 PROGRAMS = {"bin/brig": "brig", "bin/brig-jail": "brig-jail", "sbin/brig-worker": "brig-worker"}
+# Started by the worker, from the worker's directory; it takes no options.
+HELPER_PROGRAMS = ["sbin/brig-zygote"]
 MAN_PAGES = ["share/man/man1/brig.1", "share/man/man1/brig-jail.1",
              "share/man/man8/brig-worker.8"]
 DATA_FILES = ["share/brig/runtimes.json", "lib/libbrig.a", "include/brig/brig.h",
@@ -66,11 +68,11 @@ def run(argv, **kwargs):
 
 
 def test_every_file_lands_with_its_mode(staged):
-    for path in PROGRAMS:
+    for path in [*PROGRAMS, *HELPER_PROGRAMS]:
         assert (staged / path).stat().st_mode & 0o777 == 0o755, path
     for path in DATA_FILES:
         assert (staged / path).stat().st_mode & 0o777 == 0o644, path
-    assert set(files_under(staged)) == set(PROGRAMS) | set(DATA_FILES)
+    assert set(files_under(staged)) == set(PROGRAMS) | set(HELPER_PROGRAMS) | set(DATA_FILES)
     assert (staged / "share/brig/runtimes.json").read_bytes() == \
         (ROOT / "sandbox/runtimes.json").read_bytes()
 
@@ -271,7 +273,7 @@ def test_prefix_places_everything(tmp_path):
     """PREFIX=/usr, as the container image installs."""
     make("install", destdir=tmp_path, prefix="/usr")
     staged = tmp_path / "usr"
-    assert set(files_under(tmp_path)) == {f"usr/{p}" for p in [*PROGRAMS, *DATA_FILES]}
+    assert set(files_under(tmp_path)) == {f"usr/{p}" for p in [*PROGRAMS, *HELPER_PROGRAMS, *DATA_FILES]}
     unit = (staged / "lib/systemd/system/brig-worker.service").read_text()
     assert re.search(r"^ExecStart=/usr/sbin/brig-worker ", unit, re.M)
     pc = (staged / "lib/pkgconfig/brig.pc").read_text()

@@ -1,0 +1,272 @@
+/* The worker's side of a warm interpreter (see sandbox.h and warm_wire.h):
+ * starts the server, hands it each jail to clone, and tells it when an init
+ * may be reaped. One request at a time on the socket: a clone takes about a
+ * millisecond, and replies then need no matching. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/jail_impl.h"
+#include "sandbox/warm_wire.h"
+
+#define START_TIMEOUT_MS (120 * 1000) /* importing big libraries from a cold disk */
+#define REPLY_TIMEOUT_MS (10 * 1000)
+#define SERVER_SOCKET_FD 3
+
+struct jail_warm {
+    pid_t pid;
+    int sock;
+    pthread_mutex_t lock;
+    bool gone;
+    char version[128];
+    char *reply; /* WARM_MESSAGE_MAX bytes */
+};
+
+/* The server's environment: it sets what its interpreter needs itself. */
+static char *const server_env[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL};
+
+static int spawn_server(struct jail_warm *warm, const char *server_path, const char *const *preload,
+                        int server_end, char *err, size_t errlen)
+{
+    size_t n = 0;
+    while (preload != NULL && preload[n] != NULL)
+        n++;
+    char **argv = calloc(n + 2, sizeof(*argv));
+    posix_spawn_file_actions_t actions;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (argv == NULL || rc != 0) {
+        snprintf(err, errlen, "starting the warm interpreter: %s", strerror(argv ? rc : errno));
+        free(argv);
+        return -1;
+    }
+    argv[0] = (char *)server_path;
+    for (size_t i = 0; i < n; i++)
+        argv[i + 1] = (char *)preload[i];
+    /* dup2 onto itself would keep close-on-exec, but server_end is the second
+     * end of a socketpair, and the first took the lowest free descriptor. */
+    rc = posix_spawn_file_actions_adddup2(&actions, server_end, SERVER_SOCKET_FD);
+    if (rc == 0)
+        rc = posix_spawn(&warm->pid, server_path, &actions, NULL, argv, server_env);
+    posix_spawn_file_actions_destroy(&actions);
+    free(argv);
+    if (rc != 0) {
+        snprintf(err, errlen, "starting the warm interpreter %s: %s", server_path, strerror(rc));
+        warm->pid = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* The next message, waiting at most timeout_ms; its fds go to fds. */
+static int receive(struct jail_warm *warm, int timeout_ms, msgpack_unpacked *msg, int *fds,
+                   size_t maxfds, size_t *nfds, char *err, size_t errlen)
+{
+    struct pollfd pfd = {warm->sock, POLLIN, 0};
+    int ready;
+    while ((ready = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+        ;
+    if (ready <= 0) {
+        snprintf(err, errlen, "the warm interpreter did not answer within %d ms%s%s", timeout_ms,
+                 ready < 0 ? ": " : "", ready < 0 ? strerror(errno) : "");
+        return -1;
+    }
+    ssize_t len = warm_recv(warm->sock, warm->reply, WARM_MESSAGE_MAX, fds, maxfds, nfds);
+    if (len <= 0) {
+        snprintf(err, errlen, "the warm interpreter is gone%s%s", len < 0 ? ": " : "",
+                 len < 0 ? strerror(errno) : "");
+        return -1;
+    }
+    if (msgpack_unpack_next(msg, warm->reply, (size_t)len, NULL) != MSGPACK_UNPACK_SUCCESS) {
+        snprintf(err, errlen, "the warm interpreter sent something that is not msgpack");
+        return -1;
+    }
+    return 0;
+}
+
+static int send_buffer(struct jail_warm *warm, const msgpack_sbuffer *buf, const int *fds,
+                       size_t nfds, char *err, size_t errlen)
+{
+    if (warm_send(warm->sock, buf->data, buf->size, fds, nfds) != 0) {
+        snprintf(err, errlen, "talking to the warm interpreter: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int handshake(struct jail_warm *warm, struct jail_context *ctx, char *err, size_t errlen)
+{
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_unpacked msg;
+    char word[16];
+    int rc = -1;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msgpack_unpacked_init(&msg);
+    size_t nfds;
+    warm_pack_hello(&pk, ctx->root_dir, ctx->cap_last_cap, &ctx->base_plan, ctx->seccomp);
+    if (send_buffer(warm, &buf, NULL, 0, err, errlen) != 0 ||
+        receive(warm, START_TIMEOUT_MS, &msg, NULL, 0, &nfds, err, errlen) != 0)
+        goto out;
+    const char *what = warm_message_word(&msg.data, word, sizeof(word));
+    if (what != NULL && strcmp(what, "ready") == 0 &&
+        warm_message_text(&msg.data, warm->version, sizeof(warm->version)) == 0) {
+        rc = 0;
+    } else if (what != NULL && strcmp(what, "error") == 0 &&
+               warm_message_text(&msg.data, err, errlen) == 0) {
+        /* err holds the server's reason */
+    } else {
+        snprintf(err, errlen, "the warm interpreter answered the hello with nonsense");
+    }
+out:
+    msgpack_unpacked_destroy(&msg);
+    msgpack_sbuffer_destroy(&buf);
+    return rc;
+}
+
+int jail_warm_start(struct jail_context *ctx, const char *server_path, const char *const *preload,
+                    struct jail_warm **out, char *err, size_t errlen)
+{
+    int pair[2] = {-1, -1};
+    *out = NULL;
+    struct jail_warm *warm = calloc(1, sizeof(*warm));
+    if (warm == NULL || (warm->reply = malloc(WARM_MESSAGE_MAX)) == NULL) {
+        snprintf(err, errlen, "allocating the warm interpreter: %s", strerror(errno));
+        if (warm)
+            free(warm);
+        return -1;
+    }
+    warm->sock = -1;
+    pthread_mutex_init(&warm->lock, NULL);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+        snprintf(err, errlen, "making the warm interpreter's socket: %s", strerror(errno));
+        goto fail;
+    }
+    /* A message is as big as the largest job's environment and arguments. */
+    int size = (int)WARM_MESSAGE_MAX + 4096;
+    for (int i = 0; i < 2; i++) {
+        if (setsockopt(pair[i], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0) {
+            snprintf(err, errlen, "sizing the warm interpreter's socket: %s", strerror(errno));
+            goto fail;
+        }
+    }
+    warm->sock = pair[0];
+    if (spawn_server(warm, server_path, preload, pair[1], err, errlen) != 0)
+        goto fail;
+    close(pair[1]);
+    pair[1] = -1;
+    if (handshake(warm, ctx, err, errlen) != 0)
+        goto fail;
+    *out = warm;
+    return 0;
+
+fail:
+    if (pair[1] >= 0)
+        close(pair[1]);
+    jail_warm_free(warm);
+    return -1;
+}
+
+void jail_warm_free(struct jail_warm *warm)
+{
+    if (warm == NULL)
+        return;
+    /* End of file tells the server to go; its jails die with it. */
+    if (warm->sock >= 0)
+        close(warm->sock);
+    if (warm->pid > 0) {
+        kill(warm->pid, SIGKILL);
+        while (waitpid(warm->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_mutex_destroy(&warm->lock);
+    free(warm->reply);
+    free(warm);
+}
+
+const char *jail_warm_version(const struct jail_warm *warm)
+{
+    return warm->version;
+}
+
+bool jail_warm_alive(struct jail_warm *warm)
+{
+    pthread_mutex_lock(&warm->lock);
+    bool alive = !warm->gone;
+    pthread_mutex_unlock(&warm->lock);
+    return alive;
+}
+
+int warm_spawn(struct jail_warm *warm, const struct jail_child *child, pid_t *pid, int *pidfd,
+               char *msg, size_t len)
+{
+    const int fds[WARM_SPAWN_FDS] = {child->stdio[0], child->stdio[1], child->stdio[2],
+                                     child->go_fd, child->report_fd};
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_unpacked reply;
+    char word[16];
+    size_t nfds = 0;
+    int received = -1, rc = -1;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msgpack_unpacked_init(&reply);
+    warm_pack_spawn(&pk, child);
+
+    pthread_mutex_lock(&warm->lock);
+    if (warm->gone) {
+        snprintf(msg, len, "the warm interpreter is gone");
+        rc = -2;
+        goto out;
+    }
+    if (send_buffer(warm, &buf, fds, WARM_SPAWN_FDS, msg, len) != 0 ||
+        receive(warm, REPLY_TIMEOUT_MS, &reply, &received, 1, &nfds, msg, len) != 0) {
+        /* A server that stops answering is as good as dead. */
+        warm->gone = true;
+        rc = -2;
+        goto out;
+    }
+    long long value;
+    const char *what = warm_message_word(&reply.data, word, sizeof(word));
+    if (what != NULL && strcmp(what, "spawned") == 0 && nfds == 1 &&
+        warm_message_int(&reply.data, &value) == 0 && value > 0) {
+        *pid = (pid_t)value;
+        *pidfd = received;
+        received = -1;
+        rc = 0;
+    } else if (what == NULL || strcmp(what, "error") != 0 ||
+               warm_message_text(&reply.data, msg, len) != 0) {
+        snprintf(msg, len, "the warm interpreter answered a spawn with nonsense");
+    }
+out:
+    pthread_mutex_unlock(&warm->lock);
+    if (received >= 0)
+        close(received);
+    msgpack_unpacked_destroy(&reply);
+    msgpack_sbuffer_destroy(&buf);
+    return rc;
+}
+
+void warm_release(struct jail_warm *warm, pid_t pid)
+{
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    char ignored[128];
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    warm_pack_word_int(&pk, "reap", pid);
+    pthread_mutex_lock(&warm->lock);
+    if (!warm->gone && send_buffer(warm, &buf, NULL, 0, ignored, sizeof(ignored)) != 0)
+        warm->gone = true;
+    pthread_mutex_unlock(&warm->lock);
+    msgpack_sbuffer_destroy(&buf);
+}

@@ -1,0 +1,71 @@
+"""Warm runtimes through brig-worker: a runtime table that opts a Python
+runtime into warm starts, jobs on it, and a worker that refuses to start
+when the warm interpreter cannot be made. The isolation of warm jobs from
+each other is proven in tests/unit/test_warm.c."""
+import json
+import subprocess
+
+from conftest import ROOT, bin_path
+from harness import Worker, job
+
+
+def warm_table(tmp_path, preload):
+    table = json.loads((ROOT / "sandbox" / "runtimes.json").read_text())
+    python = next(r for r in table["runtimes"] if r["name"] == "python")
+    data = dict(python, name="python-data", aliases=[], warm={"preload": preload})
+    table["runtimes"].append(data)
+    path = tmp_path / "runtimes.json"
+    path.write_text(json.dumps(table))
+    return path
+
+
+def test_warm_runtime_runs_jobs_in_the_preloaded_interpreter(tmp_path, broker, client):
+    table = warm_table(tmp_path, ["numpy", "pandas"])
+    worker = Worker(tmp_path, broker.bootstrap, "warm", extra=["--runtimes", str(table)])
+    try:
+        code = ("import sys; print(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))\n"
+                "import pandas; print(pandas.DataFrame({'a': [1, 2]}).a.sum())")
+        warm_job = job(code, runtime="python-data")
+        cold_job = job(code, runtime="python")
+        failing = job("import sys; sys.exit(4)", runtime="python-data")
+        for message in (warm_job, cold_job, failing):
+            client.submit(message)
+        client.wait([warm_job["id"], cold_job["id"], failing["id"]])
+        warm, cold, failed = (client.results[m["id"]][-1]
+                              for m in (warm_job, cold_job, failing))
+        assert warm["status"] == "ok", warm
+        assert warm["stdout"] == b"['numpy', 'pandas']\n3\n"
+        assert cold["status"] == "ok", cold
+        assert cold["stdout"] == b"[]\n3\n"
+        assert failed["status"] == "failed" and failed["exit_code"] == 4
+        assert warm["runtime"]["version"] == cold["runtime"]["version"]
+        assert warm["runtime"]["version"].startswith("Python 3.")
+        assert "runtime python-data starts warm: Python 3." in worker.log()
+        assert "with numpy, pandas preloaded" in worker.log()
+    finally:
+        assert worker.stop() == 0
+
+
+def test_worker_refuses_to_start_when_a_preload_fails(tmp_path, broker):
+    table = warm_table(tmp_path, ["brig_no_such_module"])
+    worker = Worker(tmp_path, broker.bootstrap, "broken", extra=["--runtimes", str(table)])
+    try:
+        status = worker.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.stop()
+        raise AssertionError("the worker started with a warm runtime that cannot preload")
+    assert status != 0
+    assert ("runtime python-data: starting warm: preloading brig_no_such_module: "
+            "ModuleNotFoundError" in worker.log())
+
+
+def test_runtime_table_rejects_warm_for_other_languages(tmp_path):
+    table = json.loads((ROOT / "sandbox" / "runtimes.json").read_text())
+    node = next(r for r in table["runtimes"] if r["name"] == "javascript")
+    node["warm"] = {"preload": ["json"]}
+    path = tmp_path / "runtimes.json"
+    path.write_text(json.dumps(table))
+    proc = subprocess.run([bin_path("brig-jail"), "--runtimes", str(path), "--lang", "sh",
+                           "--code", "true"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "runtimes[1] (\"javascript\"): warm: only a runtime whose run is python3" in proc.stderr

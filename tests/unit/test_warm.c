@@ -1,0 +1,438 @@
+/* Warm starts, for real: jails cloned from a brig-zygote that preloaded
+ * numpy. That they run the job in the preloaded interpreter, with exactly the
+ * cold jail's identity and limits, that two warm jobs cannot see each other's
+ * state, and what happens when the server dies. Needs root, user namespaces,
+ * cgroups, and Debian's python3-numpy. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sandbox/sandbox.h"
+#include "tests/unit/tree.h"
+
+static struct jail_context *ctx;
+static struct jail_warm *warm;
+static char state_dir[64];
+static char zygote_path[PATH_MAX];
+
+/* build/tests/test_warm -> build/bin/brig-zygote */
+static void locate_zygote(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    assert_true(n > 0);
+    self[n] = '\0';
+    snprintf(zygote_path, sizeof(zygote_path), "%s/../bin/brig-zygote", dirname(self));
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[512];
+    locate_zygote();
+    snprintf(state_dir, sizeof(state_dir), "/tmp/brig-test-warm.XXXXXX");
+    if (mkdtemp(state_dir) == NULL || chmod(state_dir, 0711) != 0)
+        return -1;
+    struct jail_context_config config = {.state_dir = state_dir, .max_jails = 8};
+    if (jail_context_new(&config, &ctx, err, sizeof(err)) != 0) {
+        fprintf(stderr, "jail_context_new: %s\n", err);
+        return -1;
+    }
+    const char *preload[] = {"numpy", NULL};
+    if (jail_warm_start(ctx, zygote_path, preload, &warm, err, sizeof(err)) != 0) {
+        fprintf(stderr, "jail_warm_start: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    jail_warm_free(warm);
+    jail_context_free(ctx);
+    remove_tree(state_dir);
+    return 0;
+}
+
+static struct jail_spec python_spec(const char *const *argv, bool warm_start)
+{
+    struct jail_spec spec = {.argv = argv, .warm = warm_start ? warm : NULL};
+    jail_limits_default(&spec.limits);
+    spec.limits.wall_ms = 30000;
+    spec.limits.cpu_ms = 20000;
+    return spec;
+}
+
+static struct jail_outcome run_python(const char *code, bool warm_start)
+{
+    const char *argv[] = {"python3", "-c", code, NULL};
+    struct jail_spec spec = python_spec(argv, warm_start);
+    struct jail_outcome out;
+    jail_run(ctx, &spec, &out);
+    return out;
+}
+
+static void assert_ok(const struct jail_outcome *out)
+{
+    if (out->status != BRIG_STATUS_OK)
+        fprintf(stderr, "status %s, exit %d, message \"%s\", stderr: %s\n",
+                brig_status_name(out->status), out->exit_code, out->message, out->err.data);
+    assert_int_equal(out->status, BRIG_STATUS_OK);
+}
+
+static void test_server_reports_its_interpreter(void **state)
+{
+    (void)state;
+    assert_true(strncmp(jail_warm_version(warm), "Python 3.", 9) == 0);
+    assert_true(jail_warm_alive(warm));
+}
+
+static void test_warm_job_starts_with_the_preloaded_modules(void **state)
+{
+    (void)state;
+    const char *code = "import sys; print('numpy' in sys.modules)";
+    struct jail_outcome hot = run_python(code, true);
+    struct jail_outcome cold = run_python(code, false);
+    assert_ok(&hot);
+    assert_ok(&cold);
+    assert_string_equal(hot.out.data, "True\n");
+    assert_string_equal(cold.out.data, "False\n");
+    jail_outcome_free(&hot);
+    jail_outcome_free(&cold);
+}
+
+/* Everything the kernel says about who the job is and what it may do. */
+static const char identity_code[] =
+    "import os, socket\n"
+    "keep = ('Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb',\n"
+    "        'NoNewPrivs', 'Seccomp', 'Seccomp_filters')\n"
+    "for line in open('/proc/self/status'):\n"
+    "    if line.split(':')[0] in keep:\n"
+    "        print(line.strip())\n"
+    "print('pid', os.getpid(), 'ppid', os.getppid(), 'sid', os.getsid(0))\n"
+    "print('host', socket.gethostname(), 'cwd', os.getcwd())\n"
+    "print('fds', sorted(os.listdir('/proc/self/fd')))\n"
+    "print('pids', sorted(p for p in os.listdir('/proc') if p.isdigit()))\n"
+    "print('net', [n for _, n in socket.if_nameindex()])\n"
+    "print('env', sorted(os.environ))\n"
+    "for l in open('/proc/self/limits'):\n"
+    "    print(l.rstrip())\n"
+    "print('mounts', sorted(l.split()[4] for l in open('/proc/self/mountinfo')))\n"
+    "print('cgroup', open('/proc/self/cgroup').read().strip())\n";
+
+static void test_warm_identity_and_limits_are_the_cold_ones(void **state)
+{
+    (void)state;
+    struct jail_outcome hot = run_python(identity_code, true);
+    struct jail_outcome cold = run_python(identity_code, false);
+    assert_ok(&hot);
+    assert_ok(&cold);
+    assert_non_null(strstr(hot.out.data, "Seccomp:\t2"));
+    assert_non_null(strstr(hot.out.data, "NoNewPrivs:\t1"));
+    assert_non_null(strstr(hot.out.data, "CapEff:\t0000000000000000"));
+    assert_non_null(strstr(hot.out.data, "pid 2 ppid 1"));
+    assert_non_null(strstr(hot.out.data, "fds ['0', '1', '2', '3']"));
+    assert_string_equal(hot.out.data, cold.out.data);
+    jail_outcome_free(&hot);
+    jail_outcome_free(&cold);
+}
+
+static void test_script_file_arguments_and_exit_status(void **state)
+{
+    (void)state;
+    char err[256];
+    struct jail_workspace *ws;
+    assert_int_equal(jail_workspace_new(ctx, 16 << 20, &ws, err, sizeof(err)), 0);
+    const char script[] = "import sys\n"
+                          "print(__name__, __file__, sys.argv, sys.path[0])\n"
+                          "sys.exit(int(sys.argv[2]))\n";
+    assert_int_equal(
+        jail_workspace_write_file(ws, "main.py", script, strlen(script), 0644, err, sizeof(err)),
+        0);
+    const char *argv[] = {"python3", "main.py", "a b", "3", NULL};
+    struct jail_spec spec = python_spec(argv, true);
+    spec.workspace = ws;
+    struct jail_outcome out;
+    jail_run(ctx, &spec, &out);
+    assert_int_equal(out.status, BRIG_STATUS_FAILED);
+    assert_int_equal(out.exit_code, 3);
+    assert_string_equal(out.out.data, "__main__ main.py ['main.py', 'a b', '3'] /work\n");
+    jail_outcome_free(&out);
+    jail_workspace_free(ws);
+}
+
+static void test_uncaught_exception_prints_like_python(void **state)
+{
+    (void)state;
+    struct jail_outcome out = run_python("def f():\n    raise ValueError('boom')\nf()\n", true);
+    assert_int_equal(out.status, BRIG_STATUS_FAILED);
+    assert_int_equal(out.exit_code, 1);
+    assert_true(strncmp(out.err.data,
+                        "Traceback (most recent call last):\n  File \"<string>\", "
+                        "line 3, in <module>\n",
+                        68) == 0);
+    assert_non_null(strstr(out.err.data, "ValueError: boom\n"));
+    assert_null(strstr(out.err.data, "in run"));
+    jail_outcome_free(&out);
+}
+
+/* Job A leaves marks everywhere a shared interpreter would keep them and
+ * stays alive; job B, started while A runs, looks for every one of them. */
+static const char leaving_marks[] = "import builtins, os, sys, time, numpy\n"
+                                    "numpy.brig_mark = 'A'\n"
+                                    "builtins.brig_mark = 'A'\n"
+                                    "sys.modules['brig_mark'] = numpy\n"
+                                    "sys.path.append('/brig-mark')\n"
+                                    "os.environ['BRIG_MARK'] = 'A'\n"
+                                    "open('/tmp/brig-mark', 'w').write('A')\n"
+                                    "open('/dev/shm/brig-mark', 'w').write('A')\n"
+                                    "print('marked', flush=True)\n"
+                                    "time.sleep(3)\n";
+
+static const char looking_for_marks[] =
+    "import builtins, os, sys, numpy\n"
+    "seen = []\n"
+    "if hasattr(numpy, 'brig_mark'): seen.append('numpy attribute')\n"
+    "if hasattr(builtins, 'brig_mark'): seen.append('builtin')\n"
+    "if 'brig_mark' in sys.modules: seen.append('module')\n"
+    "if '/brig-mark' in sys.path: seen.append('sys.path')\n"
+    "if 'BRIG_MARK' in os.environ: seen.append('environment')\n"
+    "if os.path.exists('/tmp/brig-mark'): seen.append('/tmp')\n"
+    "if os.path.exists('/dev/shm/brig-mark'): seen.append('/dev/shm')\n"
+    "others = [p for p in os.listdir('/proc') if p.isdigit() and p not in ('1', '2')]\n"
+    "if others: seen.append('processes %s' % others)\n"
+    "print('seen', seen)\n";
+
+static void *run_leaving_marks(void *arg)
+{
+    struct jail_outcome *out = arg;
+    *out = run_python(leaving_marks, true);
+    return NULL;
+}
+
+static void test_two_warm_jobs_cannot_see_each_other(void **state)
+{
+    (void)state;
+    struct jail_outcome first;
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, run_leaving_marks, &first), 0);
+    /* The marks are made within a second of the start; A sleeps for three. */
+    usleep(1500 * 1000);
+    struct jail_outcome second = run_python(looking_for_marks, true);
+    pthread_join(thread, NULL);
+    assert_ok(&first);
+    assert_ok(&second);
+    assert_string_equal(first.out.data, "marked\n");
+    assert_string_equal(second.out.data, "seen []\n");
+    /* And A's marks were made, in A: the same check there sees them all. */
+    char both[2048];
+    snprintf(both, sizeof(both), "%s%s", leaving_marks, looking_for_marks);
+    struct jail_outcome self = run_python(both, true);
+    assert_ok(&self);
+    assert_non_null(strstr(self.out.data, "'numpy attribute', 'builtin', 'module', 'sys.path', "
+                                          "'environment', '/tmp', '/dev/shm'"));
+    jail_outcome_free(&first);
+    jail_outcome_free(&second);
+    jail_outcome_free(&self);
+}
+
+static void test_random_state_is_not_shared(void **state)
+{
+    (void)state;
+    const char *code = "import random, numpy; print(random.random(), numpy.random.random())";
+    struct jail_outcome a = run_python(code, true);
+    struct jail_outcome b = run_python(code, true);
+    assert_ok(&a);
+    assert_ok(&b);
+    char a_random[64], a_numpy[64], b_random[64], b_numpy[64];
+    assert_int_equal(sscanf(a.out.data, "%63s %63s", a_random, a_numpy), 2);
+    assert_int_equal(sscanf(b.out.data, "%63s %63s", b_random, b_numpy), 2);
+    assert_string_not_equal(a_random, b_random);
+    assert_string_not_equal(a_numpy, b_numpy);
+    jail_outcome_free(&a);
+    jail_outcome_free(&b);
+}
+
+static void test_limits_hold_in_warm_jobs(void **state)
+{
+    (void)state;
+    const char *argv_mem[] = {"python3", "-c", "x = bytearray(512 << 20); print(len(x))", NULL};
+    struct jail_spec spec = python_spec(argv_mem, true);
+    spec.limits.memory_bytes = 128ull << 20;
+    struct jail_outcome out;
+    jail_run(ctx, &spec, &out);
+    assert_int_equal(out.status, BRIG_STATUS_OOM);
+    jail_outcome_free(&out);
+
+    const char *argv_wall[] = {"python3", "-c", "import time; time.sleep(30)", NULL};
+    spec = python_spec(argv_wall, true);
+    spec.limits.wall_ms = 500;
+    jail_run(ctx, &spec, &out);
+    assert_int_equal(out.status, BRIG_STATUS_TIMEOUT);
+    jail_outcome_free(&out);
+
+    out = run_python("import ctypes; ctypes.CDLL(None).syscall(101, 0, 0, 0, 0)", true);
+    assert_int_equal(out.status, BRIG_STATUS_SECCOMP);
+    assert_string_equal(out.syscall, "ptrace");
+    jail_outcome_free(&out);
+}
+
+static void test_other_command_lines_are_exec_d(void **state)
+{
+    (void)state;
+    const char *version[] = {"python3", "-V", NULL};
+    struct jail_spec spec = python_spec(version, true);
+    struct jail_outcome out;
+    jail_run(ctx, &spec, &out);
+    assert_ok(&out);
+    assert_true(strncmp(out.out.data, "Python 3.", 9) == 0);
+    jail_outcome_free(&out);
+
+    const char *shell[] = {"/bin/sh", "-c", "echo $0", NULL};
+    spec = python_spec(shell, true);
+    jail_run(ctx, &spec, &out);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "/bin/sh\n");
+    jail_outcome_free(&out);
+}
+
+/* A python3 earlier on the job's PATH is what execve would run: the job
+ * gets it, not the server's interpreter. */
+static void test_another_python3_on_the_path_is_exec_d(void **state)
+{
+    (void)state;
+    char err[256];
+    struct jail_workspace *ws;
+    assert_int_equal(jail_workspace_new(ctx, 16 << 20, &ws, err, sizeof(err)), 0);
+    const char impostor[] = "#!/bin/sh\necho impostor \"$@\"\n";
+    assert_int_equal(jail_workspace_write_file(ws, "bin/python3", impostor, strlen(impostor), 0755,
+                                               err, sizeof(err)),
+                     0);
+    const char *argv[] = {"python3", "-c", "print('server')", NULL};
+    const char *env[] = {"PATH=/work/bin:/usr/bin:/bin", NULL};
+    struct jail_spec spec = python_spec(argv, true);
+    spec.workspace = ws;
+    spec.env = env;
+    struct jail_outcome out;
+    jail_run(ctx, &spec, &out);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "impostor -c print('server')\n");
+    jail_outcome_free(&out);
+    jail_workspace_free(ws);
+}
+
+static pid_t find_child(const char *comm)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *entry;
+    pid_t found = 0;
+    while (proc != NULL && found == 0 && (entry = readdir(proc)) != NULL) {
+        char path[300], line[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", entry->d_name);
+        FILE *file = fopen(path, "re");
+        if (file == NULL)
+            continue;
+        int pid, ppid;
+        char name[64];
+        if (fgets(line, sizeof(line), file) != NULL &&
+            sscanf(line, "%d (%63[^)]) %*c %d", &pid, name, &ppid) == 3 && ppid == getpid() &&
+            strcmp(name, comm) == 0)
+            found = pid;
+        fclose(file);
+    }
+    if (proc != NULL)
+        closedir(proc);
+    return found;
+}
+
+static unsigned children_of(pid_t pid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *file = fopen(path, "re");
+    assert_non_null(file);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, file);
+    fclose(file);
+    buf[n] = '\0';
+    unsigned count = 0;
+    for (char *word = strtok(buf, " \n"); word != NULL; word = strtok(NULL, " \n"))
+        count++;
+    return count;
+}
+
+static void test_server_keeps_no_jail_behind(void **state)
+{
+    (void)state;
+    pid_t server = find_child("brig-zygote");
+    assert_true(server > 0);
+    for (int i = 0; i < 20; i++) {
+        struct jail_outcome out = run_python(i % 2 ? "print(1)" : "import os; os.abort()", true);
+        assert_int_equal(out.status, i % 2 ? BRIG_STATUS_OK : BRIG_STATUS_SIGNALED);
+        jail_outcome_free(&out);
+    }
+    /* The last jail's reap request may still be on its way. */
+    for (int wait = 0; wait < 100 && children_of(server) > 0; wait++)
+        usleep(20 * 1000);
+    assert_int_equal(children_of(server), 0);
+}
+
+static void test_preload_failure_names_the_module(void **state)
+{
+    (void)state;
+    char err[512];
+    struct jail_warm *broken;
+    const char *preload[] = {"json", "brig_no_such_module", NULL};
+    assert_int_equal(jail_warm_start(ctx, zygote_path, preload, &broken, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "preloading brig_no_such_module: ModuleNotFoundError"));
+}
+
+/* Runs last: the server is killed, later jobs start cold. */
+static void test_jobs_start_cold_once_the_server_is_gone(void **state)
+{
+    (void)state;
+    pid_t server = find_child("brig-zygote");
+    assert_true(server > 0);
+    assert_int_equal(kill(server, SIGKILL), 0);
+    struct jail_outcome out = run_python("import sys; print('numpy' in sys.modules)", true);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "False\n");
+    assert_false(jail_warm_alive(warm));
+    jail_outcome_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_server_reports_its_interpreter),
+        cmocka_unit_test(test_warm_job_starts_with_the_preloaded_modules),
+        cmocka_unit_test(test_warm_identity_and_limits_are_the_cold_ones),
+        cmocka_unit_test(test_script_file_arguments_and_exit_status),
+        cmocka_unit_test(test_uncaught_exception_prints_like_python),
+        cmocka_unit_test(test_two_warm_jobs_cannot_see_each_other),
+        cmocka_unit_test(test_random_state_is_not_shared),
+        cmocka_unit_test(test_limits_hold_in_warm_jobs),
+        cmocka_unit_test(test_other_command_lines_are_exec_d),
+        cmocka_unit_test(test_another_python3_on_the_path_is_exec_d),
+        cmocka_unit_test(test_server_keeps_no_jail_behind),
+        cmocka_unit_test(test_preload_failure_names_the_module),
+        cmocka_unit_test(test_jobs_start_cold_once_the_server_is_gone),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
