@@ -186,6 +186,7 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         return -1;
     }
     ctx->pid = getpid();
+    pthread_mutex_init(&ctx->policy_hash_lock, NULL);
     ctx->ncpus = usable_cpus();
     atomic_init(&ctx->jails_started, 0);
     ctx->state_dir = strdup(config->state_dir ? config->state_dir : DEFAULT_STATE_DIR);
@@ -215,8 +216,6 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         goto fail;
     if (mnt_plan_base(&ctx->base_plan, ctx->root_dir, err, errlen) != 0)
         goto fail;
-    if (hash_policy(ctx, err, errlen) != 0)
-        goto fail;
     *out = ctx;
     return 0;
 
@@ -231,6 +230,7 @@ void jail_context_free(struct jail_context *ctx)
         return;
     mnt_plan_free(&ctx->base_plan);
     seccomp_policy_free(ctx->seccomp);
+    pthread_mutex_destroy(&ctx->policy_hash_lock);
     if (ctx->cgroups != NULL)
         cgroup_backend_free(ctx->cgroups);
     if (ctx->uids.size > 0)
@@ -241,8 +241,18 @@ void jail_context_free(struct jail_context *ctx)
     free(ctx);
 }
 
-const char *jail_policy_hash(const struct jail_context *ctx)
+/* Hashed on first use: libcrypto's start-up costs a program that runs one
+ * jail and never reports the hash (brig-jail without --json) about a tenth
+ * of its run. */
+const char *jail_policy_hash(struct jail_context *ctx)
 {
+    pthread_mutex_lock(&ctx->policy_hash_lock);
+    if (ctx->policy_hash[0] == '\0') {
+        char err[256];
+        if (hash_policy(ctx, err, sizeof(err)) != 0)
+            snprintf(ctx->policy_hash, sizeof(ctx->policy_hash), "unknown (%.40s)", err);
+    }
+    pthread_mutex_unlock(&ctx->policy_hash_lock);
     return ctx->policy_hash;
 }
 

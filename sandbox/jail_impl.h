@@ -234,7 +234,8 @@ struct jail_context {
     int cap_last_cap;
     pid_t pid;
     atomic_uint jails_started;
-    char policy_hash[65];
+    pthread_mutex_t policy_hash_lock;
+    char policy_hash[65]; /* "" until jail_policy_hash */
 };
 
 /* ---- workspaces (workspace.c) ---- */

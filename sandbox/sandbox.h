@@ -155,7 +155,7 @@ void jail_context_free(struct jail_context *ctx);
 /* A hex SHA-256 of what the jail enforces (the seccomp program, mounts and
  * default limits): recorded with every run so a replay can tell whether the
  * policy changed. */
-const char *jail_policy_hash(const struct jail_context *ctx);
+const char *jail_policy_hash(struct jail_context *ctx);
 
 /* Which cgroup hierarchy is in use: "v1" or "v2". */
 const char *jail_cgroup_version(const struct jail_context *ctx);
