@@ -125,7 +125,7 @@ fuzz-run: $(FUZZ_BINS)
 	    grep -E 'stat::number_of_executed_units|stat::peak_rss' $$log;)
 
 bench: all
-	mk/deps.sh bubblewrap
+	mk/deps.sh bubblewrap linux-perf
 	tests/bench/run.sh $(BUILD)
 
 C_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

@@ -216,6 +216,10 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         goto fail;
     if (mnt_plan_base(&ctx->base_plan, ctx->root_dir, err, errlen) != 0)
         goto fail;
+    static const char *const cold[] = {"--cold", NULL};
+    if (config->spawner_path != NULL &&
+        warm_server_start(ctx, config->spawner_path, cold, &ctx->spawner, err, errlen) != 0)
+        goto fail;
     *out = ctx;
     return 0;
 
@@ -228,6 +232,7 @@ void jail_context_free(struct jail_context *ctx)
 {
     if (ctx == NULL)
         return;
+    jail_warm_free(ctx->spawner);
     mnt_plan_free(&ctx->base_plan);
     seccomp_policy_free(ctx->seccomp);
     pthread_mutex_destroy(&ctx->policy_hash_lock);

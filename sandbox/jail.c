@@ -49,7 +49,9 @@ struct run {
     int stdin_pipe[2], stdout_pipe[2], stderr_pipe[2], go_pipe[2], report_pipe[2];
     struct jail_cgroup *cgroup;
     pid_t init_pid;
-    bool init_is_remote; /* a warm interpreter's child, which that process reaps */
+    struct jail_warm *server; /* what clones init: the spec's warm one, the context's
+                                 spawner, or NULL (this thread) */
+    bool init_is_remote;      /* the server's child, which that process reaps */
     int pidfd;
 };
 
@@ -200,15 +202,15 @@ static int clone_init(struct run *run, char *msg, size_t len)
 {
     long pid = -1;
     int warm = -2;
-    if (run->spec->warm != NULL) {
+    if (run->server != NULL) {
         pid_t warm_pid;
-        warm = warm_spawn(run->spec->warm, &run->child, &warm_pid, &run->pidfd, msg, len);
+        warm = warm_spawn(run->server, &run->child, &warm_pid, &run->pidfd, msg, len);
         if (warm == 0)
             pid = warm_pid;
         else if (warm == -1)
             return -1;
     }
-    /* Without a warm interpreter, or when it is gone: cold. */
+    /* Without a server, or when it is gone: cloned here. */
     if (warm == -2 && (pid = clone_here(run, msg, len)) < 0)
         return -1;
     run->init_pid = (pid_t)pid;
@@ -403,7 +405,7 @@ static void release_run(struct run *run)
     if (run->cgroup != NULL)
         jail_cgroup_destroy(run->cgroup, ignored, sizeof(ignored));
     if (run->init_is_remote)
-        warm_release(run->spec->warm, run->init_pid);
+        warm_release(run->server, run->init_pid);
     close_fd(&run->pidfd);
     close_pipe(run->stdin_pipe);
     close_pipe(run->stdout_pipe);
@@ -422,6 +424,9 @@ int jail_run(struct jail_context *ctx, const struct jail_spec *spec, struct jail
     struct run run = {
         .ctx = ctx,
         .spec = spec,
+        .server = spec != NULL && spec->warm != NULL ? spec->warm
+                  : ctx                              ? ctx->spawner
+                                                     : NULL,
         .stdin_pipe = {-1, -1},
         .stdout_pipe = {-1, -1},
         .stderr_pipe = {-1, -1},

@@ -210,6 +210,11 @@ _Noreturn void jail_exec_job(const struct jail_child *child);
 #define JAIL_CLONE_FLAGS                                                                           \
     (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
+/* Starts brig-zygote with args (module names, or --cold for a server that
+ * clones cold jails only) and shakes hands with it. */
+int warm_server_start(struct jail_context *ctx, const char *server_path, const char *const *args,
+                      struct jail_warm **out, char *err, size_t errlen);
+
 /* Asks the jail's warm interpreter to clone init for child (its descriptors
  * go along); the interpreter's process is init's parent. Returns 0 with init's
  * pid and a pidfd of it, or -1 with a message; errno_out says whether the
@@ -234,6 +239,7 @@ struct jail_context {
     int cap_last_cap;
     pid_t pid;
     atomic_uint jails_started;
+    struct jail_warm *spawner; /* clones cold jails, when config.spawner_path was set */
     pthread_mutex_t policy_hash_lock;
     char policy_hash[65]; /* "" until jail_policy_hash */
 };

@@ -145,6 +145,13 @@ struct jail_context_config {
     const char *cgroup_root; /* NULL = /sys/fs/cgroup; tests point it at a fake tree */
     const char *state_dir;   /* NULL = /run/brig: uid-block locks and per-jail mounts */
     unsigned max_jails;      /* concurrent jails this process may run; sizes its uid block */
+    /* Optional: brig-zygote, to clone every cold jail from a small
+     * single-threaded process instead of from this one. Cloning copies the
+     * caller's page tables, and from a multi-threaded process each copy-on-
+     * write fault then interrupts every CPU the process runs on; a worker
+     * (many threads, librdkafka's buffers) saves both. Same jail, same
+     * checks; if the spawner dies, jails are cloned here again. */
+    const char *spawner_path;
 };
 
 /* Returns 0, or -1 with a sentence in err that says what is missing. */

@@ -34,11 +34,11 @@ struct jail_warm {
 /* The server's environment: it sets what its interpreter needs itself. */
 static char *const server_env[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL};
 
-static int spawn_server(struct jail_warm *warm, const char *server_path, const char *const *preload,
+static int spawn_server(struct jail_warm *warm, const char *server_path, const char *const *args,
                         int server_end, char *err, size_t errlen)
 {
     size_t n = 0;
-    while (preload != NULL && preload[n] != NULL)
+    while (args != NULL && args[n] != NULL)
         n++;
     char **argv = calloc(n + 2, sizeof(*argv));
     posix_spawn_file_actions_t actions;
@@ -50,7 +50,7 @@ static int spawn_server(struct jail_warm *warm, const char *server_path, const c
     }
     argv[0] = (char *)server_path;
     for (size_t i = 0; i < n; i++)
-        argv[i + 1] = (char *)preload[i];
+        argv[i + 1] = (char *)args[i];
     /* dup2 onto itself would keep close-on-exec, but server_end is the second
      * end of a socketpair, and the first took the lowest free descriptor. */
     rc = posix_spawn_file_actions_adddup2(&actions, server_end, SERVER_SOCKET_FD);
@@ -136,6 +136,12 @@ out:
 int jail_warm_start(struct jail_context *ctx, const char *server_path, const char *const *preload,
                     struct jail_warm **out, char *err, size_t errlen)
 {
+    return warm_server_start(ctx, server_path, preload, out, err, errlen);
+}
+
+int warm_server_start(struct jail_context *ctx, const char *server_path, const char *const *args,
+                      struct jail_warm **out, char *err, size_t errlen)
+{
     int pair[2] = {-1, -1};
     *out = NULL;
     struct jail_warm *warm = calloc(1, sizeof(*warm));
@@ -160,7 +166,7 @@ int jail_warm_start(struct jail_context *ctx, const char *server_path, const cha
         }
     }
     warm->sock = pair[0];
-    if (spawn_server(warm, server_path, preload, pair[1], err, errlen) != 0)
+    if (spawn_server(warm, server_path, args, pair[1], err, errlen) != 0)
         goto fail;
     close(pair[1]);
     pair[1] = -1;

@@ -74,10 +74,11 @@ static char *claim_audit_db(const char *data_dir)
     return NULL;
 }
 
-/* Warm runtimes' servers: brig-zygote, installed next to this program. */
-static int start_warm_runtimes(struct worker *w, char *err, size_t errlen)
+/* brig-zygote, installed next to this program: it clones the jails (see
+ * jail_context_config.spawner_path) and serves warm runtimes. */
+static int locate_zygote(char *path, size_t len, char *err, size_t errlen)
 {
-    char self[4096], server[4200];
+    char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n < 0) {
         snprintf(err, errlen, "finding this program (/proc/self/exe): %s", strerror(errno));
@@ -85,8 +86,13 @@ static int start_warm_runtimes(struct worker *w, char *err, size_t errlen)
     }
     self[n] = '\0';
     *strrchr(self, '/') = '\0';
-    snprintf(server, sizeof(server), "%s/brig-zygote", self);
-    if (runtime_table_start_warm(w->runtimes, w->jail, server, err, errlen) < 0)
+    snprintf(path, len, "%s/brig-zygote", self);
+    return 0;
+}
+
+static int start_warm_runtimes(struct worker *w, const char *zygote, char *err, size_t errlen)
+{
+    if (runtime_table_start_warm(w->runtimes, w->jail, zygote, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < w->runtimes->count; i++) {
         const struct runtime *rt = &w->runtimes->runtimes[i];
@@ -163,9 +169,15 @@ int main(int argc, char **argv)
         log_info(NULL, "metrics, health and readiness on http://%s",
                  metrics_server_address(metrics_server));
 
+    char zygote[4200];
+    if (locate_zygote(zygote, sizeof(zygote), err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        goto out;
+    }
     struct jail_context_config jail_config = {
         .state_dir = config.state_dir,
         .max_jails = config.concurrency,
+        .spawner_path = zygote,
     };
     if (jail_context_new(&jail_config, &w.jail, err, sizeof(err)) < 0) {
         log_error(NULL, "the jail cannot work here: %s", err);
@@ -187,7 +199,7 @@ int main(int argc, char **argv)
         else
             log_info(NULL, "runtime %s: %s", rt->name, version);
     }
-    if (start_warm_runtimes(&w, err, sizeof(err)) < 0) {
+    if (start_warm_runtimes(&w, zygote, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);
         goto out;
     }

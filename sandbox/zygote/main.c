@@ -109,8 +109,8 @@ static size_t next_message(char *buf, int *fds, size_t *nfds)
     }
 }
 
-static void spawn(const struct warm_setup *setup, const msgpack_object *msg, const int *fds,
-                  size_t nfds, struct inits *inits)
+static void spawn(const struct warm_setup *setup, bool warm, const msgpack_object *msg,
+                  const int *fds, size_t nfds, struct inits *inits)
 {
     struct warm_job job;
     char err[256];
@@ -134,7 +134,7 @@ static void spawn(const struct warm_setup *setup, const msgpack_object *msg, con
         .exec_candidates = job.candidates,
         .cap_last_cap = setup->cap_last_cap,
         .seccomp = setup->seccomp,
-        .start = python_start_job,
+        .start = warm ? python_start_job : NULL,
     };
     memcpy(child.rlimits, job.rlimits, sizeof(child.rlimits));
     int pidfd = -1;
@@ -212,8 +212,11 @@ int main(int argc, char **argv)
         reply_text("error", "the first message must be a hello");
         return 1;
     }
+    bool warm = argv[1] == NULL || strcmp(argv[1], "--cold") != 0;
+    if (!warm)
+        snprintf(version, sizeof(version), "cold");
     if (warm_unpack_hello(&msg.data, &setup, err, sizeof(err)) != 0 ||
-        python_prepare(argv + 1, version, sizeof(version), err, sizeof(err)) != 0) {
+        (warm && python_prepare(argv + 1, version, sizeof(version), err, sizeof(err)) != 0)) {
         reply_text("error", err);
         return 1;
     }
@@ -226,7 +229,7 @@ int main(int argc, char **argv)
                    : NULL;
         long long pid;
         if (what != NULL && strcmp(what, "spawn") == 0) {
-            spawn(&setup, &msg.data, fds, nfds, &inits);
+            spawn(&setup, warm, &msg.data, fds, nfds, &inits);
         } else if (what != NULL && strcmp(what, "reap") == 0 &&
                    warm_message_int(&msg.data, &pid) == 0) {
             inits_reap(&inits, (pid_t)pid);

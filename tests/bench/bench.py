@@ -47,6 +47,12 @@ TARGET_P50_MS_AT_100 = 5
 TARGET_P99_MS_AT_100 = 20
 TARGET_PYTHON_P50_MS = 15      # print(1) at 20 jobs/s
 TARGET_CPU_MS_PER_JOB = 0.5
+TARGET_WARM_SPEEDUP = 5        # cold / warm start of a job importing numpy and pandas
+WARM_ROUNDS = 40
+WARM_PRELOAD = ["numpy", "pandas"]
+IMPORT_CODE = "import numpy, pandas; print(1)"
+IMPORT_RATE = 5
+PROFILE_RUNS = 200
 TARGET_RSS_MIB = 50
 
 
@@ -59,6 +65,7 @@ class Report:
         self.commands = []  # (what, command line)
         self.phases = []    # (label, {phase: ms})
         self.notes = []
+        self.profiles = []  # (title, text lines)
 
     def row(self, section, measurement, n="", median="", p99="", figure="", target="",
             verdict=""):
@@ -209,7 +216,7 @@ def drain_timeout(jobs):
 
 
 @contextlib.contextmanager
-def session(report, build, workdir, name, concurrency, embedded):
+def session(report, build, workdir, name, concurrency, embedded, extra=()):
     """A worker (with its embedded broker, or with brig-test-broker) and a
     client that has seen it answer; all stopped on the way out. A worker that
     does not exit 0 fails the benchmark, unless something already did."""
@@ -221,7 +228,7 @@ def session(report, build, workdir, name, concurrency, embedded):
             report.placeholders[broker.bootstrap] = "$BOOTSTRAP"
             report.command(f"test broker for {name}", broker.command)
         worker = kafka_load.Worker(build, workdir, name, concurrency,
-                                   broker.bootstrap if broker else None)
+                                   broker.bootstrap if broker else None, extra)
         report.command(f"worker {name}", worker.command)
         client = kafka_load.Client(worker.bootstrap)
         kafka_load.warm_up(client, sh_true)
@@ -275,7 +282,7 @@ def bench_latency_and_throughput(report, build, workdir, concurrency, with_pytho
                    f"≥ {TARGET_JOBS_PER_S} jobs/s",
                    verdict(stats["jobs_per_s"], TARGET_JOBS_PER_S, higher_is_better=True))
         if stats["completed"]:
-            report.row("4. cost per job", f"worker CPU (self) per job, {BURST_JOBS} jobs at once, "
+            report.row("4. cost per job", f"worker CPU (self + spawner) per job, {BURST_JOBS} jobs at once, "
                        f"{tag}, embedded broker included", stats["completed"], "", "",
                        f"{cpu_ms / stats['completed']:.2f} ms")
 
@@ -297,7 +304,7 @@ def bench_cost(report, build, workdir, concurrency):
             cpu_ms = (worker.cpu_seconds() - cpu_before) * 1000
             per_job = cpu_ms / stats["completed"] if stats["completed"] else None
             rate = f"; {throughput(stats)}" if is_burst else ""
-            report.row(section, f"worker CPU (self) per job, sh -c true, {label}, {tag}, "
+            report.row(section, f"worker CPU (self + spawner) per job, sh -c true, {label}, {tag}, "
                        "test broker", stats["completed"], "", "",
                        f"{per_job:.2f} ms{rate}" if per_job is not None else "no jobs answered",
                        f"≤ {TARGET_CPU_MS_PER_JOB} ms" if is_burst else "",
@@ -309,12 +316,121 @@ def bench_cost(report, build, workdir, concurrency):
         before = worker.memory_kib()
         stats = kafka_load.burst(client, sleep_two, BUSY_SLOTS, 60)
         after = worker.memory_kib()
+        spawners = [worker.memory_kib(pid)["VmHWM"]
+                    for pid in kafka_load.children_named(worker.pid, "brig-zygote")]
         report.row(section, f"worker memory, {BUSY_SLOTS} × sleep 2 in flight, "
                    f"c={BUSY_SLOTS}, test broker", stats["completed"], "", "",
                    f"VmHWM {after['VmHWM'] / 1024:.1f} MiB (VmRSS idle {before['VmRSS'] / 1024:.1f}"
-                   f" MiB, after {after['VmRSS'] / 1024:.1f} MiB); "
-                   f"{stats['peak_in_flight']} jobs ran at once",
-                   f"≤ {TARGET_RSS_MIB} MiB", verdict(after["VmHWM"] / 1024, TARGET_RSS_MIB))
+                   f" MiB, after {after['VmRSS'] / 1024:.1f} MiB); jail spawner VmHWM "
+                   f"{sum(spawners) / 1024:.1f} MiB; {stats['peak_in_flight']} jobs ran at once",
+                   f"≤ {TARGET_RSS_MIB} MiB (both)",
+                   verdict((after["VmHWM"] + sum(spawners)) / 1024, TARGET_RSS_MIB))
+
+
+def warm_runtime_table(workdir):
+    """The shipped table plus python-warm: python with numpy and pandas preloaded."""
+    with open(os.path.join(HERE, "..", "..", "sandbox", "runtimes.json")) as shipped:
+        table = json.load(shipped)
+    python = next(r for r in table["runtimes"] if r["name"] == "python")
+    table["runtimes"].append(dict(python, name="python-warm", aliases=[],
+                                  warm={"preload": WARM_PRELOAD}))
+    path = os.path.join(workdir, "runtimes-warm.json")
+    with open(path, "w") as out:
+        json.dump(table, out)
+    return path
+
+
+def bench_warm(report, build, workdir, concurrency):
+    section = "6. warm starts"
+    print(f"== {section}: in process, {WARM_ROUNDS} rounds, interleaved", flush=True)
+    argv = [os.path.join(build, "helpers", "bench_warm"),
+            os.path.join(build, "bin", "brig-zygote"), str(WARM_ROUNDS)]
+    rows = parse_lines(run_helper(report, section, argv))
+    for what, code in (("import", IMPORT_CODE), ("print", "print(1)")):
+        cold, warm = rows[f"cold_{what}"], rows[f"warm_{what}"]
+        speedup = cold["median_us"] / warm["median_us"]
+        is_target = what == "import"
+        report.row(section, f"jail_run() of python3 -c '{code}', cold", int(cold["n"]),
+                   ms(cold["median_us"] / 1000), ms(cold["p99_us"] / 1000))
+        report.row(section, f"jail_run() of python3 -c '{code}', warm "
+                   f"({', '.join(WARM_PRELOAD)} preloaded)", int(warm["n"]),
+                   ms(warm["median_us"] / 1000), ms(warm["p99_us"] / 1000),
+                   f"{speedup:.1f} × faster than cold",
+                   f"≥ {TARGET_WARM_SPEEDUP} × faster" if is_target else "",
+                   verdict(speedup, TARGET_WARM_SPEEDUP, higher_is_better=True)
+                   if is_target else "")
+    tag = f"c={concurrency}"
+    print(f"== {section}: end to end, {tag}", flush=True)
+    table = warm_runtime_table(workdir)
+    report.placeholders[table] = "$WORK/runtimes-warm.json"
+    with session(report, build, workdir, f"embedded-warm-c{concurrency}", concurrency, True,
+                 ["--runtimes", table]) as (worker, client):
+        for runtime in ("python", "python-warm"):
+            def make(job_id, runtime=runtime):
+                return kafka_load.runtime_job(job_id, runtime, "print(1)")
+            kafka_load.warm_up(client, make, count=3)
+            stats = kafka_load.offered_rate(client, make, PYTHON_RATE, RATE_SECONDS,
+                                            drain_timeout(PYTHON_RATE * RATE_SECONDS))
+            warm = runtime == "python-warm"
+            if warm:
+                report.phases.append((f"python print(1), warm, at {PYTHON_RATE} jobs/s, {tag}",
+                                      stats["phases_p50_ms"]))
+            report.row(section, f"{runtime} print(1) at {PYTHON_RATE} jobs/s for "
+                       f"{RATE_SECONDS} s, {tag}", stats["submitted"], ms(stats["p50_ms"]),
+                       ms(stats["p99_ms"]), completed_figure(stats),
+                       f"p50 ≤ {TARGET_PYTHON_P50_MS} ms" if warm else "",
+                       verdict(stats["p50_ms"], TARGET_PYTHON_P50_MS) if warm else "")
+        for runtime in ("python", "python-warm"):
+            def make(job_id, runtime=runtime):
+                return kafka_load.runtime_job(job_id, runtime, IMPORT_CODE)
+            stats = kafka_load.offered_rate(client, make, IMPORT_RATE, RATE_SECONDS,
+                                            drain_timeout(IMPORT_RATE * RATE_SECONDS))
+            report.row(section, f"{runtime} '{IMPORT_CODE}' at {IMPORT_RATE} jobs/s for "
+                       f"{RATE_SECONDS} s, {tag}", stats["submitted"], ms(stats["p50_ms"]),
+                       ms(stats["p99_ms"]), completed_figure(stats))
+
+
+def perf_breakdown(report, what, data, sort, limit=1.0):
+    """perf report's flat profile of data, sorted by sort, as text lines."""
+    argv = ["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", sort,
+            "--percent-limit", str(limit)]
+    report.command(f"{what} (report)", argv)
+    text = subprocess.run(argv, capture_output=True, text=True).stdout
+    return [line.rstrip() for line in text.splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def bench_profiles(report, build, workdir):
+    """Where the CPU goes, for the targets these numbers miss: perf's flat
+    profiles of brig-jail runs and of a worker during a burst."""
+    if shutil.which("perf") is None:
+        report.notes.append("perf is not installed: no profiles (apt-get install linux-perf).")
+        return
+    print("== profiles (perf)", flush=True)
+    data = os.path.join(workdir, "brig-jail.perf")
+    jail = shlex.join([os.path.join(build, "bin", "brig-jail"), "--quiet", "--", "/bin/true"])
+    argv = ["perf", "record", "-q", "-F", "10000", "-o", data, "--", "sh", "-c",
+            f"for i in $(seq {PROFILE_RUNS}); do {jail}; done"]
+    report.command("profile of brig-jail", argv)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    report.profiles.append((f"brig-jail --quiet -- /bin/true, {PROFILE_RUNS} runs: CPU by "
+                            "program and library",
+                            perf_breakdown(report, "profile of brig-jail", data, "comm,dso")))
+    data = os.path.join(workdir, "worker.perf")
+    with session(report, build, workdir, "profiled-c2", 2, False) as (worker, client):
+        argv = ["perf", "record", "-q", "-F", "5000", "-o", data, "-p", str(worker.pid)]
+        report.command("profile of the worker", argv)
+        recorder = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        kafka_load.burst(client, sh_true, BURST_JOBS, drain_timeout(BURST_JOBS))
+        recorder.send_signal(2)
+        recorder.wait(timeout=120)
+    report.profiles.append((f"brig-worker and the jails it clones (they inherit the "
+                            f"recording), {BURST_JOBS} sh -c true jobs at once, c=2, test "
+                            "broker: CPU by program (thread or process name) and library",
+                            perf_breakdown(report, "profile of the worker", data, "comm,dso")))
+    report.profiles.append(("the same, by function (above 1.5 %)",
+                            perf_breakdown(report, "profile of the worker", data, "dso,sym",
+                                           1.5)))
 
 
 def bench_audit(report, build, workdir):
@@ -408,13 +524,26 @@ def render(report, machine_facts):
               "- Throughput: jobs submitted at once; jobs/s = answered / (last result − "
               "first submission).",
               "- CPU per job: utime + stime of the worker process itself (/proc/PID/stat, "
-              "all its threads, and the embedded broker's when it has one) before and after "
-              "the run, divided by the jobs answered. The jails' CPU is not in it: it goes "
+              "all its threads, and the embedded broker's when it has one) and of the "
+              "brig-zygote servers it started (the jail spawner, which clones every jail for it) "
+              "before and after the run, divided by the jobs answered. The jails' CPU is not in it: it goes "
               "to the worker's cutime/cstime when it reaps them, which is not counted.",
               "- Memory: VmHWM and VmRSS of the worker process (/proc/PID/status).",
               "- Audit: build/helpers/bench_audit (tests/bench/audit.c) records each job as "
-              "the worker does: message, job, final-result lookup, attempt begin and end."]
+              "the worker does: message, job, final-result lookup, attempt begin and end.",
+              "- Warm starts: build/helpers/bench_warm (tests/bench/warm.c) times jail_run() of "
+              "`python3 -c CODE` from one jail_context, without and with a brig-zygote that "
+              "preloaded " + " and ".join(WARM_PRELOAD) + ", interleaved, after 3 unmeasured "
+              "rounds of each; every isolation layer is on in both. End to end, the worker's "
+              "runtime table adds python-warm: the shipped python runtime with "
+              "`\"warm\": {\"preload\": " + json.dumps(WARM_PRELOAD) + "}`.",
+              "- Profiles: perf record's samples (on-CPU time only: waits such as the cgroup "
+              "v1 attach do not show), as perf report's flat profile."]
     lines += [f"- {note}" for note in report.notes]
+    if report.profiles:
+        lines += ["", "## Profiles", ""]
+        for title, text in report.profiles:
+            lines += [f"{title}:", "", "```", *text, "```", ""]
     lines += ["", "## Commands", "",
               "Run from the repository root; $WORK is a fresh directory of mode 0711 (the "
               "jails reach their state directory in it as unprivileged host uids) and "
@@ -442,6 +571,8 @@ def main():
         bench_latency_and_throughput(report, args.build, workdir, 2 * nproc, with_python=False)
         bench_cost(report, args.build, workdir, nproc)
         bench_audit(report, args.build, workdir)
+        bench_warm(report, args.build, workdir, nproc)
+        bench_profiles(report, args.build, workdir)
     except RuntimeError as error:
         print(f"bench: {error}\nbench: the worker logs are in {workdir}", file=sys.stderr)
         return 1

@@ -68,17 +68,38 @@ class TestBroker:
                 self.proc.wait()
 
 
+def process_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        # The fields after the command name, which may hold spaces.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children_named(pid, name):
+    """Pids of pid's children whose command is name."""
+    found = []
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        for child in children.read().split():
+            try:
+                with open(f"/proc/{child}/comm") as comm:
+                    if comm.read().strip() == name:
+                        found.append(int(child))
+            except OSError:
+                pass  # gone meanwhile
+    return found
+
+
 class Worker:
     """brig-worker with its audit store and state under workdir. With no
     bootstrap it starts its embedded broker and says where on stdout."""
 
-    def __init__(self, build, workdir, name, concurrency, bootstrap=None):
+    def __init__(self, build, workdir, name, concurrency, bootstrap=None, extra=()):
         state_dir = os.path.join(workdir, f"state-{name}")
         self.command = [os.path.join(build, "bin", "brig-worker"),
                         "--concurrency", str(concurrency),
                         "--state-dir", state_dir,
                         "--audit-db", os.path.join(workdir, f"audit-{name}.db"),
-                        "--worker-id", name]
+                        "--worker-id", name, *extra]
         if bootstrap:
             self.command += ["--brokers", bootstrap]
         self.log_path = os.path.join(workdir, f"worker-{name}.log")
@@ -105,17 +126,16 @@ class Worker:
 
     def cpu_seconds(self):
         """utime + stime of the worker process itself (all its threads, the
-        embedded broker's too when it has one); not its reaped children."""
-        with open(f"/proc/{self.pid}/stat") as stat:
-            # The fields after the command name, which may hold spaces.
-            fields = stat.read().rsplit(")", 1)[1].split()
-        utime, stime = int(fields[11]), int(fields[12])
-        return (utime + stime) / CLOCK_TICKS
+        embedded broker's too when it has one) and of the brig-zygote
+        servers it started (its jail spawner, warm runtimes), which do the
+        cloning for it; not of the jails it reaped."""
+        return sum(process_cpu_seconds(pid)
+                   for pid in [self.pid, *children_named(self.pid, "brig-zygote")])
 
-    def memory_kib(self):
-        """VmRSS and VmHWM of the worker process, in KiB."""
+    def memory_kib(self, pid=None):
+        """VmRSS and VmHWM of the worker process (or of pid), in KiB."""
         values = {}
-        with open(f"/proc/{self.pid}/status") as status:
+        with open(f"/proc/{pid or self.pid}/status") as status:
             for line in status:
                 key, _, rest = line.partition(":")
                 if key in ("VmRSS", "VmHWM"):

@@ -154,6 +154,42 @@ static void test_warm_identity_and_limits_are_the_cold_ones(void **state)
     jail_outcome_free(&cold);
 }
 
+/* A context with a spawner clones its cold jails in brig-zygote --cold:
+ * the jail they make is the one this process makes. */
+static void test_spawner_makes_the_same_jail(void **state)
+{
+    (void)state;
+    char err[512], spawner_state[64];
+    snprintf(spawner_state, sizeof(spawner_state), "/tmp/brig-test-spawner.XXXXXX");
+    assert_non_null(mkdtemp(spawner_state));
+    assert_int_equal(chmod(spawner_state, 0711), 0);
+    struct jail_context_config config = {
+        .state_dir = spawner_state, .max_jails = 2, .spawner_path = zygote_path};
+    struct jail_context *spawning;
+    if (jail_context_new(&config, &spawning, err, sizeof(err)) != 0)
+        fail_msg("jail_context_new: %s", err);
+    const char *argv[] = {"python3", "-c", identity_code, NULL};
+    struct jail_spec spec = python_spec(argv, false);
+    struct jail_outcome spawned, here;
+    jail_run(spawning, &spec, &spawned);
+    jail_run(ctx, &spec, &here);
+    assert_ok(&spawned);
+    assert_ok(&here);
+    assert_string_equal(spawned.out.data, here.out.data);
+    /* Cold means cold: nothing preloaded in the spawner's copies. */
+    jail_outcome_free(&spawned);
+    spawned = (struct jail_outcome){0};
+    const char *modules[] = {"python3", "-c", "import sys; print('numpy' in sys.modules)", NULL};
+    spec = python_spec(modules, false);
+    jail_run(spawning, &spec, &spawned);
+    assert_ok(&spawned);
+    assert_string_equal(spawned.out.data, "False\n");
+    jail_outcome_free(&spawned);
+    jail_outcome_free(&here);
+    jail_context_free(spawning);
+    remove_tree(spawner_state);
+}
+
 static void test_script_file_arguments_and_exit_status(void **state)
 {
     (void)state;
@@ -423,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_server_reports_its_interpreter),
         cmocka_unit_test(test_warm_job_starts_with_the_preloaded_modules),
         cmocka_unit_test(test_warm_identity_and_limits_are_the_cold_ones),
+        cmocka_unit_test(test_spawner_makes_the_same_jail),
         cmocka_unit_test(test_script_file_arguments_and_exit_status),
         cmocka_unit_test(test_uncaught_exception_prints_like_python),
         cmocka_unit_test(test_two_warm_jobs_cannot_see_each_other),
