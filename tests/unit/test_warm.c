@@ -289,6 +289,26 @@ static void test_two_warm_jobs_cannot_see_each_other(void **state)
     jail_outcome_free(&self);
 }
 
+/* Init is a copy of the server too: the job must not read it. */
+static void test_warm_job_cannot_read_its_init(void **state)
+{
+    (void)state;
+    struct jail_outcome out = run_python(
+        "import os\n"
+        "for path in ('/proc/1/mem', '/proc/1/environ', '/proc/1/maps', '/proc/1/auxv'):\n"
+        "    try:\n"
+        "        with open(path, 'rb') as f:\n"
+        "            f.read(1)\n"
+        "        print(path, 'read')\n"
+        "    except OSError as e:\n"
+        "        print(path, 'refused')\n",
+        true);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "/proc/1/mem refused\n/proc/1/environ refused\n"
+                                      "/proc/1/maps refused\n/proc/1/auxv refused\n");
+    jail_outcome_free(&out);
+}
+
 static void test_random_state_is_not_shared(void **state)
 {
     (void)state;
@@ -463,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_script_file_arguments_and_exit_status),
         cmocka_unit_test(test_uncaught_exception_prints_like_python),
         cmocka_unit_test(test_two_warm_jobs_cannot_see_each_other),
+        cmocka_unit_test(test_warm_job_cannot_read_its_init),
         cmocka_unit_test(test_random_state_is_not_shared),
         cmocka_unit_test(test_limits_hold_in_warm_jobs),
         cmocka_unit_test(test_other_command_lines_are_exec_d),
