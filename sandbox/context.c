@@ -220,6 +220,9 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
     if (config->spawner_path != NULL &&
         warm_server_start(ctx, config->spawner_path, cold, &ctx->spawner, err, errlen) != 0)
         goto fail;
+    if (config->netns_pool > 0 &&
+        netns_pool_start(config->netns_pool, &ctx->netns, err, errlen) != 0)
+        goto fail;
     *out = ctx;
     return 0;
 
@@ -232,6 +235,7 @@ void jail_context_free(struct jail_context *ctx)
 {
     if (ctx == NULL)
         return;
+    netns_pool_stop(ctx->netns);
     jail_warm_free(ctx->spawner);
     mnt_plan_free(&ctx->base_plan);
     seccomp_policy_free(ctx->seccomp);

@@ -100,7 +100,7 @@ static int contain(const struct jail_child *child, struct jail_fail *fail)
         return -1;
     if (sethostname(JAIL_HOSTNAME, strlen(JAIL_HOSTNAME)) != 0)
         return fail_at(fail, "set the hostname", errno);
-    if (net_loopback_up(fail) != 0)
+    if (!child->net_ready && net_loopback_up(fail) != 0)
         return -1;
     return 0;
 }

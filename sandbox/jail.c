@@ -204,7 +204,11 @@ static int clone_init(struct run *run, char *msg, size_t len)
     int warm = -2;
     if (run->server != NULL) {
         pid_t warm_pid;
-        warm = warm_spawn(run->server, &run->child, &warm_pid, &run->pidfd, msg, len);
+        /* The server clones init into it; this process keeps no copy. */
+        int netns = netns_pool_take(run->ctx->netns);
+        warm = warm_spawn(run->server, &run->child, netns, &warm_pid, &run->pidfd, msg, len);
+        if (netns >= 0)
+            close(netns);
         if (warm == 0)
             pid = warm_pid;
         else if (warm == -1)

@@ -134,6 +134,16 @@ int mnt_enter_new_root(const char *root, const struct mnt_plan *base, const stru
 
 int net_loopback_up(struct jail_fail *fail);
 
+/* ---- network namespaces made ahead (netns_pool.c) ---- */
+
+struct netns_pool;
+/* Starts a thread that keeps size namespaces, loopback up, ready. */
+int netns_pool_start(size_t size, struct netns_pool **out, char *err, size_t errlen);
+void netns_pool_stop(struct netns_pool *pool);
+/* A namespace's descriptor for one jail (the caller closes it), or -1 when
+ * none is ready: the jail then makes its own. */
+int netns_pool_take(struct netns_pool *pool);
+
 /* ---- limits (limits.c) ---- */
 
 int limits_check(const struct jail_limits *limits, char *err, size_t errlen);
@@ -181,6 +191,7 @@ struct jail_child {
     struct jail_rlimit rlimits[JAIL_RLIMITS];
     int cap_last_cap;
     const struct seccomp_policy *seccomp;
+    bool net_ready; /* cloned into a pool's namespace: loopback is up already */
     /* What the job does once it is jailed and its filter loaded; NULL =
      * jail_exec_job. A warm interpreter runs the job in its own copy. */
     void (*start)(const struct jail_child *child);
@@ -219,8 +230,8 @@ int warm_server_start(struct jail_context *ctx, const char *server_path, const c
  * go along); the interpreter's process is init's parent. Returns 0 with init's
  * pid and a pidfd of it, or -1 with a message; errno_out says whether the
  * interpreter is gone (EPIPE) rather than refusing this one. */
-int warm_spawn(struct jail_warm *warm, const struct jail_child *child, pid_t *pid, int *pidfd,
-               char *msg, size_t len);
+int warm_spawn(struct jail_warm *warm, const struct jail_child *child, int netns_fd, pid_t *pid,
+               int *pidfd, char *msg, size_t len);
 /* Init is dead: its parent may reap it now, and not before, so that its pid
  * names it for as long as jail_run uses it. */
 void warm_release(struct jail_warm *warm, pid_t pid);
@@ -240,6 +251,7 @@ struct jail_context {
     pid_t pid;
     atomic_uint jails_started;
     struct jail_warm *spawner; /* clones cold jails, when config.spawner_path was set */
+    struct netns_pool *netns;  /* when config.netns_pool was set */
     pthread_mutex_t policy_hash_lock;
     char policy_hash[65]; /* "" until jail_policy_hash */
 };

@@ -152,6 +152,10 @@ struct jail_context_config {
      * (many threads, librdkafka's buffers) saves both. Same jail, same
      * checks; if the spawner dies, jails are cloned here again. */
     const char *spawner_path;
+    /* Optional, with a spawner: network namespaces kept ready (loopback up)
+     * for the spawner's jails, made by a thread of the context while jails
+     * run. Each serves one jail only. 0 = every jail makes its own. */
+    unsigned netns_pool;
 };
 
 /* Returns 0, or -1 with a sentence in err that says what is missing. */

@@ -212,11 +212,11 @@ bool jail_warm_alive(struct jail_warm *warm)
     return alive;
 }
 
-int warm_spawn(struct jail_warm *warm, const struct jail_child *child, pid_t *pid, int *pidfd,
-               char *msg, size_t len)
+int warm_spawn(struct jail_warm *warm, const struct jail_child *child, int netns_fd, pid_t *pid,
+               int *pidfd, char *msg, size_t len)
 {
-    const int fds[WARM_SPAWN_FDS] = {child->stdio[0], child->stdio[1], child->stdio[2],
-                                     child->go_fd, child->report_fd};
+    const int fds[WARM_SPAWN_FDS_MAX] = {child->stdio[0], child->stdio[1],  child->stdio[2],
+                                         child->go_fd,    child->report_fd, netns_fd};
     msgpack_sbuffer buf;
     msgpack_packer pk;
     msgpack_unpacked reply;
@@ -234,7 +234,8 @@ int warm_spawn(struct jail_warm *warm, const struct jail_child *child, pid_t *pi
         rc = -2;
         goto out;
     }
-    if (send_buffer(warm, &buf, fds, WARM_SPAWN_FDS, msg, len) != 0 ||
+    if (send_buffer(warm, &buf, fds, netns_fd >= 0 ? WARM_SPAWN_FDS_MAX : WARM_SPAWN_FDS, msg,
+                    len) != 0 ||
         receive(warm, REPLY_TIMEOUT_MS, &reply, &received, 1, &nfds, msg, len) != 0) {
         /* A server that stops answering is as good as dead. */
         warm->gone = true;

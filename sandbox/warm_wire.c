@@ -320,11 +320,11 @@ int warm_send(int sock, const void *data, size_t len, const int *fds, size_t nfd
 {
     struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
     union {
-        char buf[CMSG_SPACE(sizeof(int) * WARM_SPAWN_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * WARM_SPAWN_FDS_MAX)];
         struct cmsghdr align;
     } control;
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds > WARM_SPAWN_FDS) {
+    if (nfds > WARM_SPAWN_FDS_MAX) {
         errno = EINVAL;
         return -1;
     }
@@ -354,7 +354,7 @@ ssize_t warm_recv(int sock, char *buf, size_t cap, int *fds, size_t maxfds, size
 {
     struct iovec iov = {.iov_base = buf, .iov_len = cap};
     union {
-        char buf[CMSG_SPACE(sizeof(int) * WARM_SPAWN_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * WARM_SPAWN_FDS_MAX)];
         struct cmsghdr align;
     } control;
     struct msghdr mh = {

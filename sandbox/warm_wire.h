@@ -4,7 +4,8 @@
  *   worker -> server   ["hello", root, cap_last_cap, base plan, seccomp filters]    once
  *   server -> worker   ["ready", interpreter version]  or  ["error", text]
  *   worker -> server   ["spawn", job plan, argv, envp, exec candidates, rlimits]
- *                      with the child's five descriptors (SCM_RIGHTS)
+ *                      with the child's five descriptors (SCM_RIGHTS), and a
+ *                      sixth when init goes into a ready network namespace
  *   server -> worker   ["spawned", pid] with a pidfd of init  or  ["error", text]
  *   worker -> server   ["reap", pid]
  *
@@ -20,8 +21,10 @@
 
 #include "sandbox/jail_impl.h"
 
-/* Descriptors that travel with a spawn: stdin, stdout, stderr, go, report. */
+/* Descriptors that travel with a spawn: stdin, stdout, stderr, go, report,
+ * and optionally a ready network namespace to clone init into. */
 #define WARM_SPAWN_FDS 5
+#define WARM_SPAWN_FDS_MAX 6
 /* Largest message: a job's environment and arguments at their bounds fit. */
 #define WARM_MESSAGE_MAX (4u << 20)
 

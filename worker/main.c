@@ -178,6 +178,8 @@ int main(int argc, char **argv)
         .state_dir = config.state_dir,
         .max_jails = config.concurrency,
         .spawner_path = zygote,
+        /* A slot rarely starts two jails before the maker has made the next. */
+        .netns_pool = config.concurrency < 16 ? config.concurrency : 16,
     };
     if (jail_context_new(&jail_config, &w.jail, err, sizeof(err)) < 0) {
         log_error(NULL, "the jail cannot work here: %s", err);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +99,8 @@ static void reply_spawned(pid_t pid, int pidfd)
 static size_t next_message(char *buf, int *fds, size_t *nfds)
 {
     for (;;) {
-        ssize_t len = warm_recv(WORKER_SOCKET_FD, buf, WARM_MESSAGE_MAX, fds, WARM_SPAWN_FDS, nfds);
+        ssize_t len =
+            warm_recv(WORKER_SOCKET_FD, buf, WARM_MESSAGE_MAX, fds, WARM_SPAWN_FDS_MAX, nfds);
         if (len > 0)
             return (size_t)len;
         if (len == 0)
@@ -109,15 +111,20 @@ static size_t next_message(char *buf, int *fds, size_t *nfds)
     }
 }
 
+/* This process's own network namespace, to come back to after a clone. */
+static int own_netns = -1;
+
 static void spawn(const struct warm_setup *setup, bool warm, const msgpack_object *msg,
                   const int *fds, size_t nfds, struct inits *inits)
 {
     struct warm_job job;
     char err[256];
-    if (nfds != WARM_SPAWN_FDS) {
-        reply_text("error", "a spawn comes with the child's five descriptors");
+    if (nfds != WARM_SPAWN_FDS && nfds != WARM_SPAWN_FDS_MAX) {
+        reply_text("error", "a spawn comes with the child's five descriptors, and maybe a "
+                            "network namespace");
         return;
     }
+    bool net_ready = nfds == WARM_SPAWN_FDS_MAX;
     if (warm_unpack_spawn(msg, setup->root, &job, err, sizeof(err)) != 0) {
         reply_text("error", err);
         return;
@@ -135,17 +142,32 @@ static void spawn(const struct warm_setup *setup, bool warm, const msgpack_objec
         .cap_last_cap = setup->cap_last_cap,
         .seccomp = setup->seccomp,
         .start = warm ? python_start_job : NULL,
+        .net_ready = net_ready,
     };
     memcpy(child.rlimits, job.rlimits, sizeof(child.rlimits));
     int pidfd = -1;
     struct clone_args args = {
-        .flags = JAIL_CLONE_FLAGS | CLONE_PIDFD,
+        .flags = (JAIL_CLONE_FLAGS & ~(net_ready ? CLONE_NEWNET : 0)) | CLONE_PIDFD,
         .pidfd = (uint64_t)(uintptr_t)&pidfd,
         .exit_signal = 0,
     };
+    /* Init inherits this process's network namespace when it gets no new one. */
+    if (net_ready && setns(fds[5], CLONE_NEWNET) != 0) {
+        snprintf(err, sizeof(err), "entering the jail's network namespace: %s", strerror(errno));
+        warm_job_free(&job);
+        reply_text("error", err);
+        return;
+    }
     long pid = syscall(SYS_clone3, &args, sizeof(args));
     if (pid == 0)
         jail_init_main(&child);
+    int clone_errno = errno;
+    /* Back home, or this server would put later jails in this one's namespace. */
+    if (net_ready && setns(own_netns, CLONE_NEWNET) != 0) {
+        reply_text("error", "the jail spawner cannot return to its network namespace");
+        exit(1);
+    }
+    errno = clone_errno;
     warm_job_free(&job);
     if (pid < 0) {
         snprintf(err, sizeof(err), "cloning the jail's init into new namespaces: %s",
@@ -185,7 +207,7 @@ int main(int argc, char **argv)
 {
     (void)argc;
     char version[128], err[512], word[16];
-    int fds[WARM_SPAWN_FDS];
+    int fds[WARM_SPAWN_FDS_MAX];
     size_t nfds;
     struct inits inits = {0};
     msgpack_unpacked msg;
@@ -200,7 +222,8 @@ int main(int argc, char **argv)
         return 2;
     }
     char *buf = malloc(WARM_MESSAGE_MAX);
-    if (buf == NULL || quiet_stdio() != 0)
+    own_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (buf == NULL || own_netns < 0 || quiet_stdio() != 0)
         return 1;
     msgpack_unpacked_init(&msg);
 

@@ -1,11 +1,14 @@
 /* bench_jail_run: what a jail costs the process that runs it, without the
  * brig-jail program around it: jail_run() of /bin/true from one jail_context
- * (made once, as the worker does) against a bare fork, execv and waitpid of
- * /bin/true in the same process, interleaved, after WARMUP_ROUNDS unmeasured
- * rounds. Prints one summary row for each (stats.h), then the CPU time one
- * jail_run() costs on average, in this process and in the jail it reaps:
+ * made as the worker makes it (brig-zygote --cold clones the jails, a pool
+ * keeps network namespaces ready; label jail_run) and from a plain one that
+ * clones here and makes each namespace (jail_run_plain), against a bare
+ * fork, execv and waitpid of /bin/true in the same process, interleaved,
+ * after WARMUP_ROUNDS unmeasured rounds. Prints one summary row for each
+ * (stats.h), then the CPU time one plain jail_run() costs on average, in this
+ * process and in the jail it reaps:
  *
- *   cpu label=jail_run self_us=S children_us=C
+ *   cpu label=jail_run_plain self_us=S children_us=C
  *
  * Back to back, each jail finds the kernel warm from the previous one. A
  * worker at a moderate rate starts its jails after idle gaps, so N/5 more
@@ -15,6 +18,8 @@
  *   bench_jail_run [N]   (default 300) */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,11 +92,25 @@ static double time_fork_exec(int devnull)
     return (double)(end - start) / 1000.0;
 }
 
+/* build/helpers/bench_jail_run -> build/bin/brig-zygote */
+static int locate_zygote(char *path, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n < 0)
+        return -1;
+    self[n] = '\0';
+    snprintf(path, len, "%s/../bin/brig-zygote", dirname(self));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    struct jail_context_config config = {.max_jails = 1};
-    struct jail_context *ctx = NULL;
-    struct samples jailed = {0}, bare = {0}, after_idle = {0};
+    char zygote[PATH_MAX + 32];
+    struct jail_context_config config = {.max_jails = 1, .spawner_path = zygote, .netns_pool = 1};
+    struct jail_context_config plain_config = {.max_jails = 1};
+    struct jail_context *ctx = NULL, *plain = NULL;
+    struct samples jailed = {0}, jailed_plain = {0}, bare = {0}, after_idle = {0};
     char err[1024], *end;
     int rc = 1, devnull = -1;
 
@@ -100,9 +119,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_jail_run [N]\n");
         return 2;
     }
-    if (jail_context_new(&config, &ctx, err, sizeof(err)) < 0) {
-        fprintf(stderr, "bench_jail_run: %s\n", err);
+    if (locate_zygote(zygote, sizeof(zygote)) < 0) {
+        fprintf(stderr, "bench_jail_run: /proc/self/exe: %s\n", strerror(errno));
         return 1;
+    }
+    if (jail_context_new(&config, &ctx, err, sizeof(err)) < 0 ||
+        jail_context_new(&plain_config, &plain, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bench_jail_run: %s\n", err);
+        goto out;
     }
     if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
         fprintf(stderr, "bench_jail_run: opening /dev/null: %s\n", strerror(errno));
@@ -110,6 +134,7 @@ int main(int argc, char **argv)
     }
     long idle_rounds = rounds / 5 > 0 ? rounds / 5 : 1;
     if (samples_init(&jailed, (size_t)rounds) < 0 || samples_init(&bare, (size_t)rounds) < 0 ||
+        samples_init(&jailed_plain, (size_t)rounds) < 0 ||
         samples_init(&after_idle, (size_t)idle_rounds) < 0) {
         fprintf(stderr, "bench_jail_run: room for %ld samples: %s\n", rounds, strerror(errno));
         goto out;
@@ -117,13 +142,15 @@ int main(int argc, char **argv)
     double self_us = 0, children_us = 0;
     for (long round = -WARMUP_ROUNDS; round < rounds; round++) {
         double self_before = cpu_us(RUSAGE_SELF), children_before = cpu_us(RUSAGE_CHILDREN);
-        double jail_us = time_jail_run(ctx);
+        double plain_us = time_jail_run(plain);
         double self_after = cpu_us(RUSAGE_SELF), children_after = cpu_us(RUSAGE_CHILDREN);
+        double jail_us = plain_us < 0 ? -1 : time_jail_run(ctx);
         double bare_us = jail_us < 0 ? -1 : time_fork_exec(devnull);
         if (bare_us < 0)
             goto out;
         if (round >= 0) {
             samples_add(&jailed, jail_us);
+            samples_add(&jailed_plain, plain_us);
             samples_add(&bare, bare_us);
             self_us += self_after - self_before;
             children_us += children_after - children_before;
@@ -137,17 +164,20 @@ int main(int argc, char **argv)
         samples_add(&after_idle, jail_us);
     }
     samples_print_row(&jailed, "jail_run");
+    samples_print_row(&jailed_plain, "jail_run_plain");
     samples_print_row(&bare, "fork_exec");
     samples_print_row(&after_idle, "jail_run_after_idle");
-    printf("cpu label=jail_run self_us=%.1f children_us=%.1f\n", self_us / (double)rounds,
+    printf("cpu label=jail_run_plain self_us=%.1f children_us=%.1f\n", self_us / (double)rounds,
            children_us / (double)rounds);
     rc = 0;
 out:
     samples_free(&jailed);
+    samples_free(&jailed_plain);
     samples_free(&bare);
     samples_free(&after_idle);
     if (devnull >= 0)
         close(devnull);
     jail_context_free(ctx);
+    jail_context_free(plain);
     return rc;
 }

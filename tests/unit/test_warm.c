@@ -190,6 +190,90 @@ static void test_spawner_makes_the_same_jail(void **state)
     remove_tree(spawner_state);
 }
 
+/* A spawner with a pool of ready network namespaces, as the worker runs. */
+static struct jail_context *pooled_context(char *dir, size_t len)
+{
+    char err[512];
+    snprintf(dir, len, "/tmp/brig-test-netns.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0711), 0);
+    struct jail_context_config config = {
+        .state_dir = dir, .max_jails = 4, .spawner_path = zygote_path, .netns_pool = 2};
+    struct jail_context *pooled;
+    if (jail_context_new(&config, &pooled, err, sizeof(err)) != 0)
+        fail_msg("jail_context_new: %s", err);
+    return pooled;
+}
+
+static const char listen_and_wait[] =
+    "import socket, time\n"
+    "s = socket.socket(); s.bind(('127.0.0.1', 4242)); s.listen()\n"
+    "c = socket.create_connection(('127.0.0.1', 4242)); c.close()\n"
+    "import fcntl, os\n"
+    "ns = os.open('/proc/self/ns/net', os.O_RDONLY)\n"
+    "try:\n"
+    "    fcntl.ioctl(ns, 0xb701)  # NS_GET_USERNS: the namespace's owner\n"
+    "    owner = 'the jail'\n"
+    "except PermissionError:\n"
+    "    owner = 'the host'\n"
+    "print([n for _, n in socket.if_nameindex()], 'listening', owner, flush=True)\n"
+    "time.sleep(3)\n";
+
+struct pooled_run {
+    struct jail_context *ctx;
+    const char *code;
+    struct jail_outcome out;
+};
+
+static void *run_pooled(void *arg)
+{
+    struct pooled_run *run = arg;
+    const char *argv[] = {"python3", "-c", run->code, NULL};
+    struct jail_spec spec = python_spec(argv, false);
+    jail_run(run->ctx, &spec, &run->out);
+    return NULL;
+}
+
+/* Each jail of the pool's gets a namespace of its own, loopback up, that
+ * it cannot reconfigure; a live neighbour's listener is not in it. */
+static void test_pooled_network_namespaces(void **state)
+{
+    (void)state;
+    char dir[64];
+    struct jail_context *pooled = pooled_context(dir, sizeof(dir));
+    usleep(200 * 1000); /* time for the pool to fill */
+    struct pooled_run first = {.ctx = pooled, .code = listen_and_wait};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, run_pooled, &first), 0);
+    usleep(1500 * 1000);
+    struct pooled_run second = {
+        .ctx = pooled,
+        .code =
+            "import socket, subprocess\n"
+            "try:\n"
+            "    socket.create_connection(('127.0.0.1', 4242), timeout=1)\n"
+            "    print('reached the neighbour')\n"
+            "except ConnectionRefusedError:\n"
+            "    print('refused')\n"
+            "for cmd in (['ip', 'link', 'set', 'lo', 'down'],\n"
+            "            ['ip', 'link', 'add', 'brig0', 'type', 'dummy'],\n"
+            "            ['ip', 'addr', 'add', '10.9.9.9/32', 'dev', 'lo']):\n"
+            "    print(cmd[1], cmd[2], subprocess.run(cmd, capture_output=True).returncode != 0)\n"
+            "print([n for _, n in socket.if_nameindex()])\n"};
+    run_pooled(&second);
+    pthread_join(thread, NULL);
+    assert_ok(&first.out);
+    assert_ok(&second.out);
+    /* Owned by the host's user namespace: it came from the pool. */
+    assert_string_equal(first.out.out.data, "['lo'] listening the host\n");
+    assert_string_equal(second.out.out.data,
+                        "refused\nlink set True\nlink add True\naddr add True\n['lo']\n");
+    jail_outcome_free(&first.out);
+    jail_outcome_free(&second.out);
+    jail_context_free(pooled);
+    remove_tree(dir);
+}
+
 static void test_script_file_arguments_and_exit_status(void **state)
 {
     (void)state;
@@ -480,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_warm_job_starts_with_the_preloaded_modules),
         cmocka_unit_test(test_warm_identity_and_limits_are_the_cold_ones),
         cmocka_unit_test(test_spawner_makes_the_same_jail),
+        cmocka_unit_test(test_pooled_network_namespaces),
         cmocka_unit_test(test_script_file_arguments_and_exit_status),
         cmocka_unit_test(test_uncaught_exception_prints_like_python),
         cmocka_unit_test(test_two_warm_jobs_cannot_see_each_other),
