@@ -1,5 +1,17 @@
 LIB_MODULES += sandbox
-sandbox_SRCS := $(filter-out sandbox/main.c,$(wildcard sandbox/*.c))
+sandbox_SRCS := $(filter-out sandbox/main.c sandbox/seccomp_gen.c,$(wildcard sandbox/*.c))
+# The seccomp program is compiled once, at build time: seccomp_gen runs the
+# rules through libseccomp and writes the BPF as a C array.
+SECCOMP_PROGRAM := $(BUILD)/gen/sandbox/seccomp_program.h
+SECCOMP_GEN_OBJS := $(addprefix $(BUILD)/obj/sandbox/,seccomp_gen.o seccomp_compile.o seccomp_rules.o)
+$(BUILD)/gen/seccomp_gen: $(SECCOMP_GEN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) $(filter -fsanitize=%,$(EXTRA_CFLAGS)) -o $@ $^ -lseccomp
+$(SECCOMP_PROGRAM): $(BUILD)/gen/seccomp_gen
+	@mkdir -p $(dir $@)
+	$< >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/sandbox/seccomp_policy.o: $(SECCOMP_PROGRAM)
+$(BUILD)/obj/sandbox/seccomp_policy.o: OBJ_CFLAGS = -I$(BUILD)/gen
 PROGRAMS += brig-jail
 brig-jail_SRCS := sandbox/main.c
 # The warm interpreter's server embeds CPython; nothing else links it.

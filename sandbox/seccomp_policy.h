@@ -1,5 +1,5 @@
-/* The jail's seccomp policy, compiled once per process with libseccomp into a
- * BPF program that every jail then loads with one system call. */
+/* The jail's seccomp policy: a BPF program compiled with libseccomp at build
+ * time (seccomp_compile.h), which every jail loads with one system call. */
 #ifndef BRIG_SANDBOX_SECCOMP_POLICY_H
 #define BRIG_SANDBOX_SECCOMP_POLICY_H
 
