@@ -248,8 +248,8 @@ static int parse_warm(const struct parse_place *place, const json_t *warm, struc
         return -1;
     if (runtime->warm_preload == NULL)
         return field_error(place, "warm", "out of memory");
-    const char *program =
-        strrchr(runtime->run[0], '/') ? strrchr(runtime->run[0], '/') + 1 : runtime->run[0];
+    const char *slash = strrchr(runtime->run[0], '/');
+    const char *program = slash ? slash + 1 : runtime->run[0];
     if (strncmp(program, "python3", 7) != 0 || runtime->run[1] == NULL || runtime->compile != NULL)
         return field_error(place, "warm",
                            "only a runtime whose run is python3 and a script, without a "

@@ -1,6 +1,7 @@
 /* brig-worker: start-up and shut-down around the pool's main loop. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "sandbox/runtime_locate.h"
+#include "sandbox/self_path.h"
 #include "worker/broker.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
@@ -72,22 +74,6 @@ static char *claim_audit_db(const char *data_dir)
     }
     log_error(NULL, "every audit store in %s is in use", data_dir);
     return NULL;
-}
-
-/* brig-zygote, installed next to this program: it clones the jails (see
- * jail_context_config.spawner_path) and serves warm runtimes. */
-static int locate_zygote(char *path, size_t len, char *err, size_t errlen)
-{
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n < 0) {
-        snprintf(err, errlen, "finding this program (/proc/self/exe): %s", strerror(errno));
-        return -1;
-    }
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(path, len, "%s/brig-zygote", self);
-    return 0;
 }
 
 static int start_warm_runtimes(struct worker *w, const char *zygote, char *err, size_t errlen)
@@ -169,8 +155,10 @@ int main(int argc, char **argv)
         log_info(NULL, "metrics, health and readiness on http://%s",
                  metrics_server_address(metrics_server));
 
-    char zygote[4200];
-    if (locate_zygote(zygote, sizeof(zygote), err, sizeof(err)) < 0) {
+    char zygote[PATH_MAX];
+    /* brig-zygote, installed next to this program: it clones the jails and
+     * serves warm runtimes. */
+    if (self_relative_path("brig-zygote", zygote, sizeof(zygote), err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);
         goto out;
     }

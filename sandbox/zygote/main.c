@@ -71,28 +71,26 @@ static void inits_reap(struct inits *inits, pid_t pid)
     }
 }
 
-static void reply_text(const char *word, const char *text)
+/* ["<word>", text], or ["<word>", value] with fd attached when text is
+ * NULL. A worker that cannot be told is gone: so is this server. */
+static void reply(const char *word, const char *text, long long value, int fd)
 {
     msgpack_sbuffer buf;
     msgpack_packer pk;
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    warm_pack_word_text(&pk, word, text);
-    if (warm_send(WORKER_SOCKET_FD, buf.data, buf.size, NULL, 0) != 0)
+    if (text != NULL)
+        warm_pack_word_text(&pk, word, text);
+    else
+        warm_pack_word_int(&pk, word, value);
+    if (warm_send(WORKER_SOCKET_FD, buf.data, buf.size, &fd, text != NULL ? 0 : 1) != 0)
         _exit(1);
     msgpack_sbuffer_destroy(&buf);
 }
 
-static void reply_spawned(pid_t pid, int pidfd)
+static void reply_text(const char *word, const char *text)
 {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    warm_pack_word_int(&pk, "spawned", pid);
-    if (warm_send(WORKER_SOCKET_FD, buf.data, buf.size, &pidfd, 1) != 0)
-        _exit(1);
-    msgpack_sbuffer_destroy(&buf);
+    reply(word, text, 0, -1);
 }
 
 /* The next message; exits when the worker is gone. */
@@ -184,7 +182,7 @@ static void spawn(const struct warm_setup *setup, bool warm, const msgpack_objec
         reply_text("error", "the warm interpreter is out of memory");
         return;
     }
-    reply_spawned((pid_t)pid, pidfd);
+    reply("spawned", NULL, pid, pidfd);
 }
 
 /* Descriptors 0-2 on /dev/null: the interpreter's standard streams wrap

@@ -18,7 +18,6 @@
  *   bench_jail_run [N]   (default 300) */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include <unistd.h>
 
 #include "sandbox/sandbox.h"
+#include "sandbox/self_path.h"
 #include "tests/bench/stats.h"
 
 #define WARMUP_ROUNDS 10
@@ -92,21 +92,9 @@ static double time_fork_exec(int devnull)
     return (double)(end - start) / 1000.0;
 }
 
-/* build/helpers/bench_jail_run -> build/bin/brig-zygote */
-static int locate_zygote(char *path, size_t len)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n < 0)
-        return -1;
-    self[n] = '\0';
-    snprintf(path, len, "%s/../bin/brig-zygote", dirname(self));
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    char zygote[PATH_MAX + 32];
+    char zygote[PATH_MAX];
     struct jail_context_config config = {.max_jails = 1, .spawner_path = zygote, .netns_pool = 1};
     struct jail_context_config plain_config = {.max_jails = 1};
     struct jail_context *ctx = NULL, *plain = NULL;
@@ -119,8 +107,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_jail_run [N]\n");
         return 2;
     }
-    if (locate_zygote(zygote, sizeof(zygote)) < 0) {
-        fprintf(stderr, "bench_jail_run: /proc/self/exe: %s\n", strerror(errno));
+    /* build/helpers/bench_jail_run -> build/bin/brig-zygote */
+    if (self_relative_path("../bin/brig-zygote", zygote, sizeof(zygote), err, sizeof(err)) < 0) {
+        fprintf(stderr, "bench_jail_run: %s\n", err);
         return 1;
     }
     if (jail_context_new(&config, &ctx, err, sizeof(err)) < 0 ||

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -24,6 +23,7 @@
 #include <cmocka.h>
 
 #include "sandbox/sandbox.h"
+#include "sandbox/self_path.h"
 #include "tests/unit/tree.h"
 
 static struct jail_context *ctx;
@@ -31,21 +31,14 @@ static struct jail_warm *warm;
 static char state_dir[64];
 static char zygote_path[PATH_MAX];
 
-/* build/tests/test_warm -> build/bin/brig-zygote */
-static void locate_zygote(void)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    assert_true(n > 0);
-    self[n] = '\0';
-    snprintf(zygote_path, sizeof(zygote_path), "%s/../bin/brig-zygote", dirname(self));
-}
-
 static int setup(void **state)
 {
     (void)state;
     char err[512];
-    locate_zygote();
+    /* build/tests/test_warm -> build/bin/brig-zygote */
+    if (self_relative_path("../bin/brig-zygote", zygote_path, sizeof(zygote_path), err,
+                           sizeof(err)) != 0)
+        return -1;
     snprintf(state_dir, sizeof(state_dir), "/tmp/brig-test-warm.XXXXXX");
     if (mkdtemp(state_dir) == NULL || chmod(state_dir, 0711) != 0)
         return -1;
