@@ -208,7 +208,6 @@ static void enqueue_pending(struct worker *w, struct task *task)
     w->pending_bytes += task->raw_len;
 }
 
-/* Records the attempt and hands pending jobs to free slots, in order. */
 static bool has_session(const struct task *task)
 {
     return task->job.session && task->job.session[0];
@@ -249,11 +248,27 @@ static void start_attempt(struct worker *w, struct task *task)
     }
 }
 
-/* Records the attempt and hands pending jobs to free slots, in order. */
-static void dispatch_pending(struct worker *w)
+/* Commits the open audit batch; readiness follows the outcome. */
+static int commit_audit(struct worker *w)
 {
+    char err[512];
+    double started = monotonic_seconds();
+    int rc = audit_flush(w->audit, err, sizeof(err));
+    metrics_audit_write(monotonic_seconds() - started);
+    readiness_set(READY_AUDIT, rc == 0, "committing: %s", err);
+    if (rc < 0)
+        log_audit_error(NULL, "committing", err);
+    return rc;
+}
+
+/* Takes the pending jobs that free slots can run, in order, and records
+ * their attempts. */
+static struct task *take_startable(struct worker *w)
+{
+    unsigned free_slots = slot_pool_size(w->slots) - slot_pool_busy(w->slots);
     struct task **link = &w->pending_head, *prev = NULL;
-    while (*link && slot_pool_busy(w->slots) < slot_pool_size(w->slots)) {
+    struct task *taken = NULL, **tail = &taken;
+    while (*link && free_slots > 0) {
         struct task *task = *link;
         if (has_session(task) && session_running(w, task->job.session)) {
             prev = task;
@@ -261,9 +276,6 @@ static void dispatch_pending(struct worker *w)
             continue;
         }
         start_attempt(w, task);
-        if (!slot_pool_submit(w->slots, task))
-            break;
-        metrics_job_started((double)(task->started_ms - task->received_ms) / 1000);
         if (has_session(task))
             w->running_sessions[w->n_running_sessions++] = task->job.session;
         *link = task->next;
@@ -271,6 +283,30 @@ static void dispatch_pending(struct worker *w)
             w->pending_tail = prev;
         w->n_pending--;
         w->pending_bytes -= task->raw_len;
+        task->next = NULL;
+        *tail = task;
+        tail = &task->next;
+        free_slots--;
+    }
+    return taken;
+}
+
+/* Starts what free slots can take once its attempts are committed: no job
+ * code runs before its 'running' record is on disk, so a worker killed at any
+ * moment leaves every job it started findable, and its next start marks them
+ * abandoned. A failed commit stays open and is retried; the jobs still run. */
+static void dispatch_pending(struct worker *w)
+{
+    struct task *task, *starting = take_startable(w);
+    if (starting)
+        commit_audit(w);
+    while ((task = starting)) {
+        starting = task->next;
+        task->next = NULL;
+        /* Only this thread submits and slots only free up, so a slot counted
+         * free by take_startable() is still free. */
+        slot_pool_submit(w->slots, task);
+        metrics_job_started((double)(task->started_ms - task->received_ms) / 1000);
     }
     apply_backpressure(w);
 }
@@ -355,19 +391,6 @@ static void handle_message(struct worker *w, const rd_kafka_message_t *msg)
          * has the message; move on. */
         task_release(w, task);
     }
-}
-
-/* Publishes what the slots finished. */
-static int commit_audit(struct worker *w)
-{
-    char err[512];
-    double started = monotonic_seconds();
-    int rc = audit_flush(w->audit, err, sizeof(err));
-    metrics_audit_write(monotonic_seconds() - started);
-    readiness_set(READY_AUDIT, rc == 0, "committing: %s", err);
-    if (rc < 0)
-        log_audit_error(NULL, "committing", err);
-    return rc;
 }
 
 /* Records what the slots finished and publishes it. The records are

@@ -91,22 +91,58 @@ def test_three_workers_share_1000_jobs_each_run_once(workers, client):
     assert len(used) >= 2, f"only {used} took jobs: the group did not share the load"
 
 
-def test_kill_9_of_a_worker_loses_nothing(workers, client):
+@pytest.fixture
+def prompt_client(broker):
+    """A client whose fetches wait 1 ms: the test broker answers a fetch only
+    when its wait is over, so output arrives here as soon as a job wrote it."""
+    c = Client(broker.bootstrap, consumer_settings={"fetch.wait.max.ms": 1})
+    yield c
+    c.close()
+
+
+def test_kill_9_of_a_worker_loses_nothing(workers, prompt_client):
+    client = prompt_client
     victim = workers("victim", concurrency=2)
-    survivor = workers("survivor", concurrency=2)
-    ids = [client.submit(job("sleep 0.2")) for _ in range(120)]
+    # A fresh producer holds its first messages until it has a producer id
+    # (about a second): one job first, so that later output streams at once.
+    first = client.submit(job("echo warm", stream_logs=True))
     client.flush()
-    wait_for(lambda: sum(len(v) for v in client.results.values()) >= 20, what="progress")
+    client.wait([first], timeout=60, condition=lambda: first in client.logs)
+    with client.lock:
+        client.logs.clear()
+    ids = [client.submit(job("echo started; sleep 0.3", stream_logs=True)) for _ in range(60)]
+    client.flush()
+    # Killed the moment a job's first output arrives: its code has run, so its
+    # attempt must already be on disk.
+    deadline = time.monotonic() + 60
+    while not client.logs and time.monotonic() < deadline:
+        time.sleep(0.001)
     victim.kill9()
-    results = client.wait(ids, timeout=300)
+    with client.lock:
+        started = set(client.logs)
+    assert started, "no job of the victim's started"
+    db = victim.audit()
+    states = {row["job_id"]: row["state"] for row in db.execute("SELECT job_id, state FROM attempts")}
+    db.close()
+    assert started <= set(states), f"started with no attempt on disk: {started - set(states)}"
+    interrupted = {jid for jid, state in states.items() if state == "running"}
+    assert interrupted, "the kill found no job running"
+
+    survivor = workers("survivor", concurrency=2)
+    results = client.wait(ids, timeout=120)
     for jid in ids:
         assert any(r["status"] == "ok" for r in results[jid]), results[jid]
     runs = executions([victim, survivor])
     assert all(runs.get(jid, 0) >= 1 for jid in ids)
-    # The victim's in-flight jobs show in its store as abandoned once it restarts.
+    assert all(runs[jid] >= 2 for jid in interrupted), "an interrupted job was not run again"
+
     victim.start()
-    wait_for(lambda: "abandoned" in victim.log() or "marked abandoned" in victim.log(),
-             timeout=30, what="the restarted worker to mark abandoned attempts")
+    wait_for(lambda: "marked abandoned" in victim.log(), timeout=30,
+             what="the restarted worker to mark abandoned attempts")
+    db = victim.audit()
+    abandoned = {row["job_id"] for row in db.execute("SELECT job_id FROM attempts WHERE state = 'abandoned'")}
+    db.close()
+    assert abandoned == interrupted
 
 
 def test_broker_down_for_10_seconds_loses_nothing(workers, client, broker):
