@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "sandbox/jail_impl.h"
 #include "sandbox/sandbox.h"
 #include "tests/unit/tree.h"
 
@@ -689,6 +690,37 @@ static void test_nothing_outlives_200_jails(void **state)
     assert_false(state_dir_has_mounts());
 }
 
+/* The pool hands out each namespace once: every descriptor taken is held
+ * open, so the kernel cannot recycle an inode number among them, and all
+ * differ from each other and from the host's. */
+static void test_pool_never_gives_a_namespace_twice(void **state)
+{
+    (void)state;
+    enum { TAKEN = 24 };
+    struct netns_pool *pool;
+    char err[256];
+    int fds[TAKEN];
+    struct stat seen[TAKEN + 1];
+    if (netns_pool_start(2, &pool, err, sizeof(err)) != 0)
+        fail_msg("netns_pool_start: %s", err);
+    for (int i = 0; i < TAKEN; i++) {
+        int waited_ms = 0;
+        while ((fds[i] = netns_pool_take(pool)) < 0 && waited_ms++ < 5000)
+            usleep(1000);
+        if (fds[i] < 0)
+            fail_msg("namespace %d: none ready after 5 s", i);
+        assert_int_equal(fstat(fds[i], &seen[i]), 0);
+    }
+    assert_int_equal(stat("/proc/self/ns/net", &seen[TAKEN]), 0);
+    for (int i = 0; i < TAKEN; i++)
+        for (int j = i + 1; j <= TAKEN; j++)
+            if (seen[i].st_dev == seen[j].st_dev && seen[i].st_ino == seen[j].st_ino)
+                fail_msg("namespaces %d and %d are the same", i, j);
+    for (int i = 0; i < TAKEN; i++)
+        close(fds[i]);
+    netns_pool_stop(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -717,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_disk_limit_of_fresh_workspace),
         cmocka_unit_test(test_policy_hash_and_cgroup_version),
         cmocka_unit_test(test_nothing_outlives_200_jails),
+        cmocka_unit_test(test_pool_never_gives_a_namespace_twice),
     };
     return cmocka_run_group_tests(tests, setup_context, teardown_context);
 }
