@@ -231,6 +231,11 @@ fail:
     return -1;
 }
 
+struct jail_warm *jail_context_spawner(struct jail_context *ctx)
+{
+    return ctx->spawner;
+}
+
 void jail_context_free(struct jail_context *ctx)
 {
     if (ctx == NULL)

@@ -52,6 +52,7 @@ struct run {
     struct jail_warm *server; /* what clones init: the spec's warm one, the context's
                                  spawner, or NULL (this thread) */
     bool init_is_remote;      /* the server's child, which that process reaps */
+    unsigned server_generation;
     int pidfd;
 };
 
@@ -206,7 +207,8 @@ static int clone_init(struct run *run, char *msg, size_t len)
         pid_t warm_pid;
         /* The server clones init into it; this process keeps no copy. */
         int netns = netns_pool_take(run->ctx->netns);
-        warm = warm_spawn(run->server, &run->child, netns, &warm_pid, &run->pidfd, msg, len);
+        warm = warm_spawn(run->server, &run->child, netns, &warm_pid, &run->pidfd,
+                          &run->server_generation, msg, len);
         if (netns >= 0)
             close(netns);
         if (warm == 0)
@@ -409,7 +411,7 @@ static void release_run(struct run *run)
     if (run->cgroup != NULL)
         jail_cgroup_destroy(run->cgroup, ignored, sizeof(ignored));
     if (run->init_is_remote)
-        warm_release(run->server, run->init_pid);
+        warm_release(run->server, run->init_pid, run->server_generation);
     close_fd(&run->pidfd);
     close_pipe(run->stdin_pipe);
     close_pipe(run->stdout_pipe);

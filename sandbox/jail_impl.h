@@ -228,13 +228,14 @@ int warm_server_start(struct jail_context *ctx, const char *server_path, const c
 
 /* Asks the jail's warm interpreter to clone init for child (its descriptors
  * go along); the interpreter's process is init's parent. Returns 0 with init's
- * pid and a pidfd of it, or -1 with a message; errno_out says whether the
- * interpreter is gone (EPIPE) rather than refusing this one. */
+ * pid and a pidfd of it; -1 with a message when it refuses this one; -2 when
+ * it is gone (the caller clones init itself). */
 int warm_spawn(struct jail_warm *warm, const struct jail_child *child, int netns_fd, pid_t *pid,
-               int *pidfd, char *msg, size_t len);
+               int *pidfd, unsigned *generation, char *msg, size_t len);
 /* Init is dead: its parent may reap it now, and not before, so that its pid
- * names it for as long as jail_run uses it. */
-void warm_release(struct jail_warm *warm, pid_t pid);
+ * names it for as long as jail_run uses it. generation is warm_spawn's: a
+ * server started since then did not clone it and is not told. */
+void warm_release(struct jail_warm *warm, pid_t pid, unsigned generation);
 
 /* ---- the context (context.c) ---- */
 

@@ -75,7 +75,8 @@ int jail_workspace_write_file(struct jail_workspace *ws, const char *relpath, co
  * the mount plans, the seccomp program and the rlimits, writes the id maps,
  * owns the cgroup and supervises. A job whose argv the server cannot run as
  * `python3 FILE ARGS...` or `python3 -c CODE ARGS...` is exec'd as usual.
- * If the server dies, later jails fall back to cold starts. */
+ * If the server dies, later jails fall back to cold starts until
+ * jail_warm_restart() brings up another. */
 struct jail_warm;
 
 /* Starts server_path (brig-zygote) with the modules to preload
@@ -89,6 +90,11 @@ void jail_warm_free(struct jail_warm *warm);
 const char *jail_warm_version(const struct jail_warm *warm);
 /* Whether jails still start warm (the server has not died). */
 bool jail_warm_alive(struct jail_warm *warm);
+/* After the server died: starts another with the same arguments, from the
+ * calling thread (which it dies with, as for jail_warm_start). Refuses one
+ * whose interpreter's version differs from the first's, so that what the
+ * audit store says ran stays true. 0 also when the server is alive. */
+int jail_warm_restart(struct jail_warm *warm, struct jail_context *ctx, char *err, size_t errlen);
 
 struct jail_spec {
     const char *const *argv; /* NULL-terminated; argv[0] absolute or found in the jail's PATH */
@@ -170,6 +176,9 @@ const char *jail_policy_hash(struct jail_context *ctx);
 
 /* Which cgroup hierarchy is in use: "v1" or "v2". */
 const char *jail_cgroup_version(const struct jail_context *ctx);
+/* The server that clones the context's cold jails (config.spawner_path), or
+ * NULL: a jail_warm, so jail_warm_alive() and jail_warm_restart() apply. */
+struct jail_warm *jail_context_spawner(struct jail_context *ctx);
 
 /* Runs spec to completion. Always fills out (setup failures become
  * BRIG_STATUS_SETUP_ERROR with a message); returns 0, or -1 when out->status

@@ -27,9 +27,21 @@ struct jail_warm {
     int sock;
     pthread_mutex_t lock;
     bool gone;
+    /* Counts restarts: an init is released only to the server that cloned it,
+     * since a later one may have a jail of its own under the same pid. */
+    unsigned generation;
     char version[128];
     char *reply; /* WARM_MESSAGE_MAX bytes */
+    char *server_path;
+    char **args; /* NULL-terminated; for a restart */
 };
+
+static void free_args(char **args)
+{
+    for (size_t i = 0; args != NULL && args[i] != NULL; i++)
+        free(args[i]);
+    free(args);
+}
 
 /* The server's environment: it sets what its interpreter needs itself. */
 static char *const server_env[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL};
@@ -139,6 +151,21 @@ int jail_warm_start(struct jail_context *ctx, const char *server_path, const cha
     return warm_server_start(ctx, server_path, preload, out, err, errlen);
 }
 
+static char **copy_args(const char *const *args)
+{
+    size_t n = 0;
+    while (args != NULL && args[n] != NULL)
+        n++;
+    char **copy = calloc(n + 1, sizeof(*copy));
+    for (size_t i = 0; copy != NULL && i < n; i++) {
+        if ((copy[i] = strdup(args[i])) == NULL) {
+            free_args(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
 int warm_server_start(struct jail_context *ctx, const char *server_path, const char *const *args,
                       struct jail_warm **out, char *err, size_t errlen)
 {
@@ -153,6 +180,11 @@ int warm_server_start(struct jail_context *ctx, const char *server_path, const c
     }
     warm->sock = -1;
     pthread_mutex_init(&warm->lock, NULL);
+    if ((warm->server_path = strdup(server_path)) == NULL ||
+        (warm->args = copy_args(args)) == NULL) {
+        snprintf(err, errlen, "allocating the warm interpreter: %s", strerror(errno));
+        goto fail;
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
         snprintf(err, errlen, "making the warm interpreter's socket: %s", strerror(errno));
         goto fail;
@@ -196,6 +228,8 @@ void jail_warm_free(struct jail_warm *warm)
     }
     pthread_mutex_destroy(&warm->lock);
     free(warm->reply);
+    free(warm->server_path);
+    free_args(warm->args);
     free(warm);
 }
 
@@ -207,13 +241,49 @@ const char *jail_warm_version(const struct jail_warm *warm)
 bool jail_warm_alive(struct jail_warm *warm)
 {
     pthread_mutex_lock(&warm->lock);
+    /* Between requests the server sends nothing: anything to read is the end
+     * of the connection, a server that died while idle. */
+    struct pollfd pfd = {warm->sock, POLLIN, 0};
+    if (!warm->gone && poll(&pfd, 1, 0) != 0)
+        warm->gone = true;
     bool alive = !warm->gone;
     pthread_mutex_unlock(&warm->lock);
     return alive;
 }
 
+int jail_warm_restart(struct jail_warm *warm, struct jail_context *ctx, char *err, size_t errlen)
+{
+    struct jail_warm *fresh;
+    if (jail_warm_alive(warm))
+        return 0;
+    if (warm_server_start(ctx, warm->server_path, (const char *const *)warm->args, &fresh, err,
+                          errlen) != 0)
+        return -1;
+    if (strcmp(fresh->version, warm->version) != 0) {
+        snprintf(err, errlen,
+                 "the interpreter is now %s, not %s as when the worker started: jobs start "
+                 "cold until it restarts",
+                 fresh->version, warm->version);
+        jail_warm_free(fresh);
+        return -1;
+    }
+    pthread_mutex_lock(&warm->lock);
+    int old_sock = warm->sock;
+    pid_t old_pid = warm->pid;
+    warm->sock = fresh->sock;
+    warm->pid = fresh->pid;
+    warm->gone = false;
+    warm->generation++;
+    pthread_mutex_unlock(&warm->lock);
+    /* fresh now holds the dead server: freeing it closes and reaps that. */
+    fresh->sock = old_sock;
+    fresh->pid = old_pid;
+    jail_warm_free(fresh);
+    return 0;
+}
+
 int warm_spawn(struct jail_warm *warm, const struct jail_child *child, int netns_fd, pid_t *pid,
-               int *pidfd, char *msg, size_t len)
+               int *pidfd, unsigned *generation, char *msg, size_t len)
 {
     const int fds[WARM_SPAWN_FDS_MAX] = {child->stdio[0], child->stdio[1],  child->stdio[2],
                                          child->go_fd,    child->report_fd, netns_fd};
@@ -248,6 +318,7 @@ int warm_spawn(struct jail_warm *warm, const struct jail_child *child, int netns
         warm_message_int(&reply.data, &value) == 0 && value > 0) {
         *pid = (pid_t)value;
         *pidfd = received;
+        *generation = warm->generation;
         received = -1;
         rc = 0;
     } else if (what == NULL || strcmp(what, "error") != 0 ||
@@ -263,7 +334,7 @@ out:
     return rc;
 }
 
-void warm_release(struct jail_warm *warm, pid_t pid)
+void warm_release(struct jail_warm *warm, pid_t pid, unsigned generation)
 {
     msgpack_sbuffer buf;
     msgpack_packer pk;
@@ -272,7 +343,8 @@ void warm_release(struct jail_warm *warm, pid_t pid)
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     warm_pack_word_int(&pk, "reap", pid);
     pthread_mutex_lock(&warm->lock);
-    if (!warm->gone && send_buffer(warm, &buf, NULL, 0, ignored, sizeof(ignored)) != 0)
+    if (!warm->gone && warm->generation == generation &&
+        send_buffer(warm, &buf, NULL, 0, ignored, sizeof(ignored)) != 0)
         warm->gone = true;
     pthread_mutex_unlock(&warm->lock);
     msgpack_sbuffer_destroy(&buf);

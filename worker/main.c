@@ -17,6 +17,7 @@
 #include "worker/metrics.h"
 #include "worker/metrics_server.h"
 #include "worker/readiness.h"
+#include "worker/server_keeper.h"
 #include "worker/state_file.h"
 #include "worker/worker.h"
 
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
     struct worker w = {.config = &config, .cancel_fd = -1};
     struct embedded_broker *broker = NULL;
     struct metrics_server *metrics_server = NULL;
+    struct server_keeper *keeper = NULL;
     char err[1024], path[4096];
     int status = 1;
 
@@ -189,7 +191,8 @@ int main(int argc, char **argv)
         else
             log_info(NULL, "runtime %s: %s", rt->name, version);
     }
-    if (start_warm_runtimes(&w, zygote, err, sizeof(err)) < 0) {
+    if (start_warm_runtimes(&w, zygote, err, sizeof(err)) < 0 ||
+        server_keeper_start(w.jail, w.runtimes, &keeper, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);
         goto out;
     }
@@ -220,6 +223,8 @@ int main(int argc, char **argv)
     status = worker_run(&w);
 
 out:
+    /* No job runs any more: the servers it restarted may die with it. */
+    server_keeper_stop(keeper);
     metrics_server_stop(metrics_server);
     /* After a fatal stop the last jobs' connection records are still queued. */
     if (w.egress && w.audit)

@@ -9,6 +9,7 @@ static struct {
     struct metric *jobs, *job_duration, *queue_wait, *setup_failures;
     struct metric *slots_busy, *slots, *lag, *brokers_up;
     struct metric *dead_letters, *audit_write, *producer_errors, *redeliveries;
+    struct metric *server_restarts;
 } metrics;
 
 /* Jobs run from milliseconds (a shell's true) to the longest wall limit. */
@@ -85,6 +86,12 @@ int metrics_init(unsigned slots, char *err, size_t errlen)
           .name = "brig_redeliveries_answered_total",
           .help = "Redelivered jobs answered with their stored result instead of running "
                   "again."}},
+        {&metrics.server_restarts,
+         {.type = METRIC_COUNTER,
+          .name = "brig_server_restarts_total",
+          .help = "brig-zygote servers started again after they died, by server (spawner, or "
+                  "the runtime whose warm interpreter it is).",
+          .labels = {"server"}}},
     };
 
     metrics.registry = metrics_registry_new();
@@ -172,6 +179,12 @@ void metrics_redelivery_answered(void)
 {
     if (metrics.registry)
         metric_add(metrics.redeliveries, NULL, 1);
+}
+
+void metrics_server_restarted(const char *server)
+{
+    if (metrics.registry)
+        metric_add(metrics.server_restarts, (const char *[]){server}, 1);
 }
 
 void metrics_set_lag(int32_t partition, int64_t lag)

@@ -12,6 +12,7 @@
  *   brig_audit_write_seconds                 commits of the audit batch
  *   brig_producer_errors_total
  *   brig_redeliveries_answered_total         redelivered jobs answered from the store
+ *   brig_server_restarts_total{server}       brig-zygote servers restarted after dying
  *
  * Until metrics_init() and after metrics_free(), recording does nothing, so
  * the code that records is the same whether or not metrics are served. */
@@ -46,6 +47,8 @@ void metrics_dead_letter(void);
 void metrics_audit_write(double seconds);
 void metrics_producer_error(void);
 void metrics_redelivery_answered(void);
+/* server: "spawner" or a runtime name from the table. */
+void metrics_server_restarted(const char *server);
 
 /* The consumer lag of one partition of the jobs topic; forget it when the
  * partition is revoked. */

@@ -3,6 +3,7 @@ cluster the worker embeds, with fault commands), brig-worker processes, and a
 Kafka client that submits jobs and gathers results through confluent-kafka."""
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -104,6 +105,13 @@ class Worker:
         db = sqlite3.connect(f"file:{self.audit_db}?mode=ro", uri=True)
         db.row_factory = sqlite3.Row
         return db
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def job(code="true", runtime=None, argv=None, **fields):

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from harness import Worker, job
+from harness import Worker, free_port, job
 
 
 @pytest.fixture
@@ -26,12 +26,6 @@ def metrics_worker(tmp_path, broker):
     assert w.proc.poll() is None, w.log()
     yield w
     w.stop()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url):

@@ -3,10 +3,14 @@ runtime into warm starts, jobs on it, and a worker that refuses to start
 when the warm interpreter cannot be made. The isolation of warm jobs from
 each other is proven in tests/unit/test_warm.c."""
 import json
+import os
+import signal
 import subprocess
+import time
+import urllib.request
 
 from conftest import ROOT, bin_path
-from harness import Worker, job
+from harness import Worker, free_port, job
 
 
 def warm_table(tmp_path, preload):
@@ -69,3 +73,55 @@ def test_runtime_table_rejects_warm_for_other_languages(tmp_path):
                            "--code", "true"], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "runtimes[1] (\"javascript\"): warm: only a runtime whose run is python3" in proc.stderr
+
+
+def zygotes(worker):
+    """{pid: arguments} of the worker's brig-zygote children."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == worker.proc.pid and argv[0].endswith(b"brig-zygote") and fields[0] != "Z":
+            found[int(entry)] = [a.decode() for a in argv[1:] if a]
+    return found
+
+
+def test_servers_that_die_are_restarted(tmp_path, broker, client):
+    table = warm_table(tmp_path, ["numpy"])
+    port = free_port()
+    worker = Worker(tmp_path, broker.bootstrap, "keeper",
+                    extra=["--runtimes", str(table), "--metrics-addr", f"127.0.0.1:{port}"])
+    probe = "import sys; print('numpy' in sys.modules)"
+    try:
+        first = job(probe, runtime="python-data")
+        client.submit(first)
+        assert client.wait([first["id"]])[first["id"]][-1]["stdout"] == b"True\n"
+        before = zygotes(worker)
+        assert sorted(before.values()) == [["--cold"], ["numpy"]], before
+        for pid in before:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and worker.log().count("is back (restarted)") < 2:
+            time.sleep(0.2)
+        log = worker.log()
+        assert "the jail spawner died; jobs start without it until it is back" in log
+        assert "runtime python-data's warm interpreter died" in log
+        assert log.count("is back (restarted)") == 2, log
+        after = zygotes(worker)
+        assert sorted(after.values()) == [["--cold"], ["numpy"]], after
+        assert not set(after) & set(before)
+        second = job(probe, runtime="python-data")
+        client.submit(second)
+        result = client.wait([second["id"]])[second["id"]][-1]
+        assert result["status"] == "ok" and result["stdout"] == b"True\n", result
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        assert 'brig_server_restarts_total{server="spawner"} 1' in text
+        assert 'brig_server_restarts_total{server="python-data"} 1' in text
+    finally:
+        assert worker.stop() == 0, worker.log()

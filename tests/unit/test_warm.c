@@ -471,7 +471,8 @@ static void test_another_python3_on_the_path_is_exec_d(void **state)
     jail_workspace_free(ws);
 }
 
-static pid_t find_child(const char *comm)
+/* A child of this process named comm, other than not_this (0: any). */
+static pid_t find_child(const char *comm, pid_t not_this)
 {
     DIR *proc = opendir("/proc");
     struct dirent *entry;
@@ -486,7 +487,7 @@ static pid_t find_child(const char *comm)
         char name[64];
         if (fgets(line, sizeof(line), file) != NULL &&
             sscanf(line, "%d (%63[^)]) %*c %d", &pid, name, &ppid) == 3 && ppid == getpid() &&
-            strcmp(name, comm) == 0)
+            strcmp(name, comm) == 0 && pid != not_this)
             found = pid;
         fclose(file);
     }
@@ -513,7 +514,7 @@ static unsigned children_of(pid_t pid)
 static void test_server_keeps_no_jail_behind(void **state)
 {
     (void)state;
-    pid_t server = find_child("brig-zygote");
+    pid_t server = find_child("brig-zygote", 0);
     assert_true(server > 0);
     for (int i = 0; i < 20; i++) {
         struct jail_outcome out = run_python(i % 2 ? "print(1)" : "import os; os.abort()", true);
@@ -540,7 +541,7 @@ static void test_preload_failure_names_the_module(void **state)
 static void test_jobs_start_cold_once_the_server_is_gone(void **state)
 {
     (void)state;
-    pid_t server = find_child("brig-zygote");
+    pid_t server = find_child("brig-zygote", 0);
     assert_true(server > 0);
     assert_int_equal(kill(server, SIGKILL), 0);
     struct jail_outcome out = run_python("import sys; print('numpy' in sys.modules)", true);
@@ -548,6 +549,83 @@ static void test_jobs_start_cold_once_the_server_is_gone(void **state)
     assert_string_equal(out.out.data, "False\n");
     assert_false(jail_warm_alive(warm));
     jail_outcome_free(&out);
+}
+
+/* After the last test: the server died during a job. */
+static void test_a_restarted_server_starts_jobs_warm_again(void **state)
+{
+    (void)state;
+    char err[512];
+    pid_t dead = find_child("brig-zygote", 0);
+    if (jail_warm_restart(warm, ctx, err, sizeof(err)) != 0)
+        fail_msg("jail_warm_restart: %s", err);
+    assert_true(jail_warm_alive(warm));
+    pid_t server = find_child("brig-zygote", 0);
+    assert_true(server > 0 && server != dead);
+    struct jail_outcome out = run_python("import sys; print('numpy' in sys.modules)", true);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "True\n");
+    jail_outcome_free(&out);
+}
+
+static void wait_until_dead(struct jail_warm *server)
+{
+    for (int wait = 0; wait < 200 && jail_warm_alive(server); wait++)
+        usleep(10 * 1000);
+    assert_false(jail_warm_alive(server));
+}
+
+/* A server killed between jobs is noticed without a job failing over, and
+ * restarting one that is alive changes nothing. */
+static void test_a_server_that_dies_idle_is_noticed(void **state)
+{
+    (void)state;
+    char err[512];
+    pid_t server = find_child("brig-zygote", 0);
+    assert_int_equal(jail_warm_restart(warm, ctx, err, sizeof(err)), 0);
+    assert_int_equal(find_child("brig-zygote", 0), server);
+    assert_int_equal(kill(server, SIGKILL), 0);
+    wait_until_dead(warm);
+    if (jail_warm_restart(warm, ctx, err, sizeof(err)) != 0)
+        fail_msg("jail_warm_restart: %s", err);
+    struct jail_outcome out = run_python("import sys; print('numpy' in sys.modules)", true);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "True\n");
+    jail_outcome_free(&out);
+}
+
+/* The spawner is a server like the warm ones: jails are cloned here while it
+ * is gone, and by a new one once restarted. */
+static void test_a_dead_spawner_is_restarted(void **state)
+{
+    (void)state;
+    char dir[64], err[512];
+    pid_t warm_server = find_child("brig-zygote", 0);
+    struct jail_context *spawning = pooled_context(dir, sizeof(dir));
+    struct jail_warm *spawner = jail_context_spawner(spawning);
+    assert_non_null(spawner);
+    assert_null(jail_context_spawner(ctx));
+    pid_t pid = find_child("brig-zygote", warm_server);
+    assert_true(pid > 0);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    wait_until_dead(spawner);
+    const char *argv[] = {"/bin/sh", "-c", "echo cloned here", NULL};
+    struct jail_spec spec = python_spec(argv, false);
+    struct jail_outcome out;
+    jail_run(spawning, &spec, &out);
+    assert_ok(&out);
+    jail_outcome_free(&out);
+    if (jail_warm_restart(spawner, spawning, err, sizeof(err)) != 0)
+        fail_msg("jail_warm_restart: %s", err);
+    assert_true(jail_warm_alive(spawner));
+    pid_t restarted = find_child("brig-zygote", warm_server);
+    assert_true(restarted > 0 && restarted != pid);
+    jail_run(spawning, &spec, &out);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "cloned here\n");
+    jail_outcome_free(&out);
+    jail_context_free(spawning);
+    remove_tree(dir);
 }
 
 int main(void)
@@ -569,6 +647,9 @@ int main(void)
         cmocka_unit_test(test_server_keeps_no_jail_behind),
         cmocka_unit_test(test_preload_failure_names_the_module),
         cmocka_unit_test(test_jobs_start_cold_once_the_server_is_gone),
+        cmocka_unit_test(test_a_restarted_server_starts_jobs_warm_again),
+        cmocka_unit_test(test_a_server_that_dies_idle_is_noticed),
+        cmocka_unit_test(test_a_dead_spawner_is_restarted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
