@@ -684,6 +684,9 @@ int worker_run(struct worker *w)
         log_error(NULL, "%s", err);
         return 1;
     }
+    const char *outputs[] = {w->topic_results, w->topic_logs, w->topic_dlq};
+    for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++)
+        w->output_topics[i] = rd_kafka_topic_new(w->producer, outputs[i], NULL);
     w->consumer_queue = rd_kafka_queue_get_consumer(w->consumer);
     w->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->cancel_fd < 0) {

@@ -237,6 +237,9 @@ out:
     /* The clients go before the broker they may be connected to. */
     if (w.consumer)
         rd_kafka_destroy(w.consumer);
+    for (size_t i = 0; i < sizeof(w.output_topics) / sizeof(w.output_topics[0]); i++)
+        if (w.output_topics[i])
+            rd_kafka_topic_destroy(w.output_topics[i]);
     if (w.producer)
         rd_kafka_destroy(w.producer);
     if (broker) {

@@ -27,6 +27,9 @@ struct worker {
     const struct worker_config *config;
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
+    /* Handles of the topics the producer writes, made at start so that their
+     * metadata and the producer id are fetched before the first answer. */
+    rd_kafka_topic_t *output_topics[3];
     rd_kafka_queue_t *consumer_queue;
     char topic_jobs[BRIG_TOPIC_MAX + 1], topic_results[BRIG_TOPIC_MAX + 1];
     char topic_logs[BRIG_TOPIC_MAX + 1], topic_dlq[BRIG_TOPIC_MAX + 1];
