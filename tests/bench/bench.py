@@ -507,10 +507,11 @@ def render(report, machine_facts):
               "ready network namespaces; the plain context clones in the calling process and "
               "each jail makes its own namespaces. The three are interleaved.",
               "- jail_run() 50 ms after the last: N/5 more calls after 50 ms of sleep each, "
-              "not interleaved. On cgroup v1, moving the jail's init into its cgroup takes "
-              "the kernel's cgroup_threadgroup_rwsem for writing, which waits for an RCU grace "
-              "period unless some process on the machine migrated a task within the last one; "
-              "back-to-back runs never wait, a worker at a moderate rate may wait every time.",
+              "not interleaved: what a worker at a moderate rate pays. The cause of the "
+              "difference is not established; it is not the cgroup v1 attach, which a "
+              "fork-attach-exit test timed at about 0.2 ms both back to back and 50 ms "
+              "apart, whether the parent wrote the pid to cgroup.procs or the child wrote 0 "
+              "to tasks (which skips the kernel's cgroup_threadgroup_rwsem).",
               "- End to end: tests/bench/kafka_load.py submits msgpack jobs with "
               "confluent-kafka (linger.ms=0) on a fixed schedule (open loop) and times each "
               "result from just before produce() to the moment poll() returns it, keyed by "
