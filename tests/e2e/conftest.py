@@ -26,10 +26,11 @@ def helper_path(name):
 
 
 @pytest.fixture
-def broker():
-    """A test broker (the worker's mock Kafka cluster) with 6 partitions a topic."""
+def broker(request):
+    """A test broker (the worker's mock Kafka cluster) with 6 partitions a
+    topic, or the test module's BROKER_PARTITIONS."""
     from harness import Broker
-    b = Broker(partitions=6)
+    b = Broker(partitions=getattr(request.module, "BROKER_PARTITIONS", 6))
     yield b
     b.stop()
 

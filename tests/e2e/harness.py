@@ -107,6 +107,16 @@ class Worker:
         return db
 
 
+def wait_for(predicate, timeout=60, what="condition"):
+    """Returns once predicate() is true; fails the test after timeout s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def free_port():
     """A TCP port of 127.0.0.1 that nothing listens on (yet)."""
     with socket.socket() as s:

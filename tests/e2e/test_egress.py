@@ -7,7 +7,10 @@ import threading
 
 import pytest
 
-from harness import Broker, Client, Worker, job
+from harness import Worker, job
+
+# The broker fixture (conftest.py) makes topics of this many partitions.
+BROKER_PARTITIONS = 2
 
 # The job's side: fetch a URL through HTTP_PROXY and print the status and body.
 # NO_PROXY names localhost (the job's own loopback stays direct), so the job
@@ -59,20 +62,6 @@ def servers():
     for srv in started:
         srv.shutdown()
         srv.server_close()
-
-
-@pytest.fixture
-def broker():
-    b = Broker(partitions=2)
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def client(broker):
-    c = Client(broker.bootstrap)
-    yield c
-    c.close()
 
 
 def python_job(script, arg, allow):

@@ -4,13 +4,12 @@ a bad address stops the worker with a message naming it."""
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from harness import Worker, free_port, job
+from harness import Worker, free_port, job, wait_for
 
 
 @pytest.fixture
@@ -37,15 +36,6 @@ def get(url):
         return e.code, e.read().decode()
     except OSError as e:
         return 0, str(e)
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def samples(text):

@@ -6,11 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 
 from conftest import ROOT, bin_path
-from harness import Worker, free_port, job
+from harness import Worker, free_port, job, wait_for
 
 
 def warm_table(tmp_path, preload):
@@ -105,9 +104,8 @@ def test_servers_that_die_are_restarted(tmp_path, broker, client):
         assert sorted(before.values()) == [["--cold"], ["numpy"]], before
         for pid in before:
             os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and worker.log().count("is back (restarted)") < 2:
-            time.sleep(0.2)
+        wait_for(lambda: worker.log().count("is back (restarted)") >= 2,
+                 what="both servers to be restarted")
         log = worker.log()
         assert "the jail spawner died; jobs start without it until it is back" in log
         assert "runtime python-data's warm interpreter died" in log
