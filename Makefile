@@ -42,7 +42,7 @@ HELPER_BINS  :=
 FUZZ_TARGETS :=
 UNIT_TESTS   :=
 
-include producer/module.mk worker/module.mk sandbox/module.mk schema/module.mk
+include producer/module.mk worker/module.mk sandbox/module.mk schema/module.mk common/module.mk
 -include tests/module.mk $(wildcard tests/*/module.mk)
 
 LIBS = $(foreach m,$(LIB_MODULES),$(BUILD)/lib/libbrig_$(m).a)

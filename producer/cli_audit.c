@@ -259,8 +259,6 @@ static json_t *attempt_to_json(const struct audit_attempt_record *a)
     json_put_string(o, "policy_hash", a->policy_hash, &ok);
     json_put_string(o, "kernel", a->kernel, &ok);
     json_put_string(o, "error", a->error, &ok);
-    if (a->replayed_from >= 0)
-        json_put(o, "replayed_from", json_integer(a->replayed_from), &ok);
     json_put(o, "result", decoded_result_json(a->result, a->result_len), &ok);
     return json_done(o, ok);
 }
@@ -289,6 +287,17 @@ static json_t *record_to_json(const struct audit_job_record *r, const struct bri
             ok = false;
     }
     json_put(o, "attempts", attempts, &ok);
+    json_t *redeliveries = json_array();
+    for (size_t i = 0; redeliveries && i < r->n_redeliveries; i++) {
+        const struct audit_redelivery_record *d = &r->redeliveries[i];
+        json_t *row = json_pack("{s:I, s:s?, s:I}", "answered_with", (json_int_t)d->answered_with,
+                                "worker_id", d->worker_id, "ts_ms", (json_int_t)d->ts_ms);
+        if (row && d->message_id >= 0)
+            json_put(row, "message_id", json_integer(d->message_id), &ok);
+        if (json_array_append_new(redeliveries, row) < 0)
+            ok = false;
+    }
+    json_put(o, "redeliveries", redeliveries, &ok);
     return json_done(o, ok);
 }
 
@@ -376,9 +385,6 @@ static void print_attempt(const struct audit_attempt_record *a)
         printf("  kernel     %s\n", a->kernel);
     if (a->error)
         printf("  error      %s\n", a->error);
-    if (a->replayed_from >= 0)
-        printf("  answered   from the stored result of attempt row %lld\n",
-               (long long)a->replayed_from);
     if (has_result) {
         char out[64], err_size[64];
         units_format_size(result.stdout_data.len, out, sizeof out);
@@ -431,6 +437,13 @@ static int audit_show_job(const struct audit_options *o, const struct audit_dbs 
             print_attempt(&record->attempts[i]);
         if (record->n_attempts == 0)
             printf("no attempt yet\n");
+        for (size_t i = 0; i < record->n_redeliveries; i++) {
+            char when[32];
+            format_time(record->redeliveries[i].ts_ms, when, sizeof when);
+            printf("delivered again %s, answered with attempt row %lld by %s\n", when,
+                   (long long)record->redeliveries[i].answered_with,
+                   record->redeliveries[i].worker_id ? record->redeliveries[i].worker_id : "?");
+        }
     }
     if (decoded)
         brig_job_free(&job);

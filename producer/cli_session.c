@@ -11,6 +11,7 @@
 #include "producer/commands.h"
 #include "sandbox/session.h"
 #include "sandbox/units.h"
+#include "worker/state_file.h"
 
 static const char session_help[] =
     "usage: brig session ls [--json] [--sessions-dir DIR]\n"
@@ -22,7 +23,7 @@ static const char session_help[] =
     "of the session that is still running.\n"
     "\n"
     "  --sessions-dir DIR  where the workers keep them (default $BRIG_SESSIONS_DIR,\n"
-    "                      else " JAIL_SESSION_DEFAULT_ROOT ")\n"
+    "                      else <state dir>/sessions: $BRIG_STATE_DIR, /run/brig)\n"
     "  --json              one JSON object per session\n";
 
 #define REMOVE_WAIT_MS 10000
@@ -53,11 +54,11 @@ int cmd_session(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *dir = getenv("BRIG_SESSIONS_DIR");
+    char state[4096], sessions[4096];
+    const char *dir =
+        brig_sessions_dir(brig_state_dir(state, sizeof(state)), sessions, sizeof(sessions));
     bool json = false;
     int opt;
-    if (!dir || !*dir)
-        dir = JAIL_SESSION_DEFAULT_ROOT;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(session_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

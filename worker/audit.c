@@ -30,7 +30,8 @@ enum statement {
     STMT_BEGIN_ATTEMPT,
     STMT_END_ATTEMPT,
     STMT_FINAL_RESULT,
-    STMT_REPLAYED_ATTEMPT,
+    STMT_INSERT_REDELIVERY,
+    STMT_INSERT_SKIPPED,
     STMT_INSERT_DEAD_LETTER,
     STMT_INSERT_CONNECTION,
     STMT_COUNT
@@ -65,13 +66,12 @@ static const char *const statement_sql[STMT_COUNT] = {
         " WHERE id = ?1 AND state = 'running'",
     [STMT_FINAL_RESULT] = "SELECT id, result FROM attempts WHERE job_id = ?1 AND state = 'finished'"
                           " ORDER BY attempt DESC LIMIT 1",
-    [STMT_REPLAYED_ATTEMPT] =
-        "INSERT INTO attempts (job_id, attempt, worker_id, state, started_ms, finished_ms, status,"
-        " kernel, replayed_from)"
-        " SELECT f.job_id, (SELECT COUNT(*) + 1 FROM attempts c WHERE c.job_id = f.job_id), ?2,"
-        " 'replayed', ?3, ?3, f.status, ?4, f.id"
-        " FROM attempts f WHERE f.job_id = ?1 AND f.state = 'finished'"
-        " ORDER BY f.attempt DESC LIMIT 1 RETURNING id",
+    [STMT_INSERT_REDELIVERY] =
+        "INSERT INTO redeliveries (job_id, message_id, answered_with, worker_id, ts_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_INSERT_SKIPPED] =
+        "INSERT INTO skipped_offsets (topic, kafka_partition, first_offset, last_offset,"
+        " worker_id, detected_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_INSERT_DEAD_LETTER] = "INSERT INTO dead_letters (message_id, reason, field, ts_ms)"
                                 " VALUES (?1, ?2, ?3, ?4)",
     [STMT_INSERT_CONNECTION] =
@@ -416,39 +416,46 @@ int audit_final_result(struct audit_store *s, const char *job_id, void **result,
     return 1;
 }
 
-int audit_attempt_replayed(struct audit_store *s, const char *job_id, int64_t replayed_ms,
-                           int64_t *attempt_id, char *err, size_t errlen)
+int audit_record_redelivery(struct audit_store *s, const char *job_id, int64_t message_id,
+                            int64_t answered_with, int64_t ts_ms, char *err, size_t errlen)
 {
-    sqlite3_stmt *stmt = s->stmts[STMT_REPLAYED_ATTEMPT];
-    int rc;
+    sqlite3_stmt *stmt = s->stmts[STMT_INSERT_REDELIVERY];
+    char what[128];
 
     if (is_empty(job_id))
         return bad_argument(s, err, errlen, "job_id", "missing");
+    if (answered_with <= 0)
+        return bad_argument(s, err, errlen, "answered_with", "missing");
     if (start_write(s, err, errlen) < 0)
         return -1;
-    if (bind_text(stmt, 1, job_id) || bind_text(stmt, 2, s->worker_id) ||
-        sqlite3_bind_int64(stmt, 3, replayed_ms) || bind_text(stmt, 4, s->kernel))
-        return statement_failed(s, stmt, err, errlen, "binding a replayed attempt of job %s",
-                                job_id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_DONE) {
-        release(stmt);
-        snprintf(err, errlen,
-                 "audit store %s: recording a replayed attempt of job %s: the job has no "
-                 "finished attempt whose result could have been re-published",
-                 s->path, job_id);
+    snprintf(what, sizeof what, "recording a redelivery of job %s", job_id);
+    if (bind_text(stmt, 1, job_id) ||
+        (message_id > 0 ? sqlite3_bind_int64(stmt, 2, message_id) : sqlite3_bind_null(stmt, 2)) ||
+        sqlite3_bind_int64(stmt, 3, answered_with) || bind_text(stmt, 4, s->worker_id) ||
+        sqlite3_bind_int64(stmt, 5, ts_ms))
+        return statement_failed(s, stmt, err, errlen, "binding %s", what);
+    return run_write(s, stmt, err, errlen, what);
+}
+
+int audit_record_skipped(struct audit_store *s, const char *topic, int32_t partition,
+                         int64_t first_offset, int64_t last_offset, int64_t detected_ms, char *err,
+                         size_t errlen)
+{
+    sqlite3_stmt *stmt = s->stmts[STMT_INSERT_SKIPPED];
+    char what[128];
+
+    if (is_empty(topic))
+        return bad_argument(s, err, errlen, "topic", "missing");
+    if (first_offset < 0 || last_offset < first_offset)
+        return bad_argument(s, err, errlen, "last_offset", "before first_offset");
+    if (start_write(s, err, errlen) < 0)
         return -1;
-    }
-    if (rc != SQLITE_ROW)
-        return statement_failed(s, stmt, err, errlen, "recording a replayed attempt of job %s",
-                                job_id);
-    if (attempt_id)
-        *attempt_id = sqlite3_column_int64(stmt, 0);
-    if (sqlite3_step(stmt) != SQLITE_DONE)
-        return statement_failed(s, stmt, err, errlen, "recording a replayed attempt of job %s",
-                                job_id);
-    release(stmt);
-    return finish_write(s, err, errlen);
+    snprintf(what, sizeof what, "recording skipped offsets of %s[%d]", topic, (int)partition);
+    if (bind_text(stmt, 1, topic) || sqlite3_bind_int(stmt, 2, partition) ||
+        sqlite3_bind_int64(stmt, 3, first_offset) || sqlite3_bind_int64(stmt, 4, last_offset) ||
+        bind_text(stmt, 5, s->worker_id) || sqlite3_bind_int64(stmt, 6, detected_ms))
+        return statement_failed(s, stmt, err, errlen, "binding %s", what);
+    return run_write(s, stmt, err, errlen, what);
 }
 
 int audit_record_dead_letter(struct audit_store *s, int64_t message_id, const char *reason,

@@ -129,12 +129,18 @@ int audit_attempt_end(struct audit_store *store, int64_t attempt_id,
 int audit_final_result(struct audit_store *store, const char *job_id, void **result,
                        size_t *result_len, int64_t *attempt_id, char *err, size_t errlen);
 
-/* Records that a redelivery of job_id was answered by re-publishing its final
- * result: a new attempt (its id in *attempt_id unless NULL), state 'replayed',
- * that refers to the attempt whose result was sent and repeats its status.
- * Fails when there is no final result. */
-int audit_attempt_replayed(struct audit_store *store, const char *job_id, int64_t replayed_ms,
-                           int64_t *attempt_id, char *err, size_t errlen);
+/* Records that a delivery of job_id (the message message_id, 0 = unknown)
+ * was answered without running: with the result of attempt answered_with,
+ * taken from the store (the job was already answered) or from an attempt
+ * still in flight when it arrived. */
+int audit_record_redelivery(struct audit_store *store, const char *job_id, int64_t message_id,
+                            int64_t answered_with, int64_t ts_ms, char *err, size_t errlen);
+
+/* Records offsets first..last of topic's partition, which the cluster
+ * deleted before this worker read them: jobs that never ran. */
+int audit_record_skipped(struct audit_store *store, const char *topic, int32_t partition,
+                         int64_t first_offset, int64_t last_offset, int64_t detected_ms, char *err,
+                         size_t errlen);
 
 /* A message that was refused, now: reason says why, field names the
  * offending field (NULL when it is not about one field). */
@@ -194,7 +200,7 @@ struct audit_attempt_record {
     int64_t id;
     int64_t number;
     char *worker_id;
-    char *state; /* running, finished, abandoned or replayed */
+    char *state; /* running, finished or abandoned */
     int64_t started_ms;
     int64_t finished_ms;
     char *status;
@@ -208,11 +214,18 @@ struct audit_attempt_record {
     char *policy_hash;
     char *kernel;
     char *error;
-    int64_t replayed_from; /* for 'replayed': the attempt whose result was re-published */
-    void *result;          /* msgpack bytes */
+    void *result; /* msgpack bytes */
     size_t result_len;
     char *state_before; /* a session job's workspace state hashes */
     char *state_after;
+};
+
+/* A delivery of the job answered without running (audit_record_redelivery). */
+struct audit_redelivery_record {
+    int64_t message_id;    /* -1 when unknown */
+    int64_t answered_with; /* the attempt whose result was sent */
+    char *worker_id;
+    int64_t ts_ms;
 };
 
 struct audit_job_record {
@@ -231,6 +244,8 @@ struct audit_job_record {
     int64_t received_ms;
     struct audit_attempt_record *attempts; /* in attempt order */
     size_t n_attempts;
+    struct audit_redelivery_record *redeliveries; /* in the order they were answered */
+    size_t n_redeliveries;
 };
 
 /* Returns 1 with *out filled (free with audit_job_record_free), 0 when the

@@ -26,8 +26,12 @@ static const char job_sql[] =
 static const char attempts_sql[] =
     "SELECT id, attempt, worker_id, state, started_ms, finished_ms, status, exit_code, signal,"
     " wall_us, cpu_us, peak_memory_bytes, runtime_name, runtime_version, policy_hash, kernel,"
-    " error, replayed_from, result, state_before, state_after FROM attempts WHERE job_id = ?1"
+    " error, result, state_before, state_after FROM attempts WHERE job_id = ?1"
     " ORDER BY attempt";
+
+static const char redeliveries_sql[] =
+    "SELECT message_id, answered_with, worker_id, ts_ms FROM redeliveries WHERE job_id = ?1"
+    " ORDER BY id";
 
 /* Opens path read-only and starts a read transaction, so that everything one
  * call reads comes from the same committed state. */
@@ -193,8 +197,9 @@ static void read_job(sqlite3_stmt *stmt, struct audit_job_record *job, bool *oom
     job->received_ms = column_int64_or(stmt, 10, -1);
 }
 
-static void read_attempt(sqlite3_stmt *stmt, struct audit_attempt_record *a, bool *oom)
+static void read_attempt(sqlite3_stmt *stmt, void *row, bool *oom)
 {
+    struct audit_attempt_record *a = row;
     a->id = sqlite3_column_int64(stmt, 0);
     a->number = sqlite3_column_int64(stmt, 1);
     a->worker_id = copy_text(stmt, 2, oom);
@@ -212,43 +217,63 @@ static void read_attempt(sqlite3_stmt *stmt, struct audit_attempt_record *a, boo
     a->policy_hash = copy_text(stmt, 14, oom);
     a->kernel = copy_text(stmt, 15, oom);
     a->error = copy_text(stmt, 16, oom);
-    a->replayed_from = column_int64_or(stmt, 17, -1);
-    a->result = copy_blob(stmt, 18, &a->result_len, oom);
-    a->state_before = copy_text(stmt, 19, oom);
-    a->state_after = copy_text(stmt, 20, oom);
+    a->result = copy_blob(stmt, 17, &a->result_len, oom);
+    a->state_before = copy_text(stmt, 18, oom);
+    a->state_after = copy_text(stmt, 19, oom);
 }
 
-static int read_attempts(sqlite3 *db, const char *db_path, struct audit_job_record *job, bool *oom,
-                         char *err, size_t errlen)
+static void read_redelivery(sqlite3_stmt *stmt, void *row, bool *oom)
+{
+    struct audit_redelivery_record *r = row;
+    r->message_id = column_int64_or(stmt, 0, -1);
+    r->answered_with = sqlite3_column_int64(stmt, 1);
+    r->worker_id = copy_text(stmt, 2, oom);
+    r->ts_ms = sqlite3_column_int64(stmt, 3);
+}
+
+/* Room for one more element of size in *array; NULL when out of memory. */
+static void *grow_by_one(void **array, size_t *n, size_t *capacity, size_t size)
+{
+    if (*n == *capacity) {
+        size_t grown = *capacity ? 2 * *capacity : 4;
+        void *more = realloc(*array, grown * size);
+        if (more == NULL)
+            return NULL;
+        *array = more;
+        *capacity = grown;
+    }
+    void *slot = (char *)*array + (*n)++ * size;
+    memset(slot, 0, size);
+    return slot;
+}
+
+/* Reads the rows of sql (one parameter: the job id) into an array of
+ * elements of size, each filled by read_row. */
+static int read_rows(sqlite3 *db, const char *db_path, const char *sql, const char *what,
+                     const char *job_id, void **array, size_t *n, size_t size,
+                     void (*read_row)(sqlite3_stmt *, void *, bool *), bool *oom, char *err,
+                     size_t errlen)
 {
     sqlite3_stmt *stmt = NULL;
     size_t capacity = 0;
     int rc = -1;
     int step = SQLITE_DONE;
 
-    if (sqlite3_prepare_v2(db, attempts_sql, -1, &stmt, NULL) != SQLITE_OK ||
-        bind_optional_text(stmt, 1, job->job_id)) {
-        audit_sql_error(db, db_path, err, errlen, "preparing the attempts query");
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK ||
+        bind_optional_text(stmt, 1, job_id)) {
+        audit_sql_error(db, db_path, err, errlen, "preparing the %s query", what);
         goto out;
     }
     while (!*oom && (step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (job->n_attempts == capacity) {
-            size_t grown = capacity ? 2 * capacity : 4;
-            struct audit_attempt_record *more =
-                realloc(job->attempts, grown * sizeof *job->attempts);
-            if (more == NULL) {
-                *oom = true;
-                break;
-            }
-            job->attempts = more;
-            capacity = grown;
+        void *row = grow_by_one(array, n, &capacity, size);
+        if (row == NULL) {
+            *oom = true;
+            break;
         }
-        struct audit_attempt_record *a = &job->attempts[job->n_attempts++];
-        memset(a, 0, sizeof *a);
-        read_attempt(stmt, a, oom);
+        read_row(stmt, row, oom);
     }
     if (!*oom && step != SQLITE_DONE) {
-        audit_sql_error(db, db_path, err, errlen, "reading the attempts of job %s", job->job_id);
+        audit_sql_error(db, db_path, err, errlen, "reading the %s of job %s", what, job_id);
         goto out;
     }
     rc = 0;
@@ -294,7 +319,13 @@ int audit_show(const char *db_path, const char *job_id, struct audit_job_record 
         goto out;
     }
     read_job(stmt, job, &oom);
-    if (!oom && read_attempts(db, db_path, job, &oom, err, errlen) < 0)
+    if (!oom &&
+        read_rows(db, db_path, attempts_sql, "attempts", job->job_id, (void **)&job->attempts,
+                  &job->n_attempts, sizeof(*job->attempts), read_attempt, &oom, err, errlen) < 0)
+        goto out;
+    if (!oom && read_rows(db, db_path, redeliveries_sql, "redeliveries", job->job_id,
+                          (void **)&job->redeliveries, &job->n_redeliveries,
+                          sizeof(*job->redeliveries), read_redelivery, &oom, err, errlen) < 0)
         goto out;
     if (oom)
         goto out;
@@ -330,6 +361,9 @@ void audit_job_record_free(struct audit_job_record *job)
         free(a->result);
     }
     free(job->attempts);
+    for (size_t i = 0; i < job->n_redeliveries; i++)
+        free(job->redeliveries[i].worker_id);
+    free(job->redeliveries);
     free(job->job_id);
     free(job->runtime);
     free(job->session);

@@ -95,6 +95,80 @@ static const char *const migration_steps[] = {
      * replay can start from the same state. */
     "ALTER TABLE attempts ADD COLUMN state_before TEXT;"
     "ALTER TABLE attempts ADD COLUMN state_after TEXT;",
+
+    /* 3: attempts are runs. A redelivery answered without running (from the
+     * store, or with the answer of an attempt still in flight) was an
+     * attempt in state 'replayed'; it is a row of redeliveries now, so that
+     * "replay" means only re-running an old job (brig replay). And offsets
+     * the cluster deleted before they were read. The attempts table is
+     * rebuilt without its replayed_from column (SQLite's documented way). */
+    "PRAGMA defer_foreign_keys = ON;"
+    "DROP VIEW job_summary;"
+    "DROP INDEX attempts_running;"
+    "DROP INDEX attempts_by_replayed_from;"
+    "ALTER TABLE attempts RENAME TO attempts_v2;"
+    "CREATE TABLE attempts ("
+    "    id                INTEGER PRIMARY KEY,"
+    "    job_id            TEXT    NOT NULL REFERENCES jobs (job_id),"
+    "    attempt           INTEGER NOT NULL,"
+    "    worker_id         TEXT    NOT NULL,"
+    "    state             TEXT    NOT NULL"
+    "                      CHECK (state IN ('running', 'finished', 'abandoned')),"
+    "    started_ms        INTEGER NOT NULL,"
+    "    finished_ms       INTEGER,"
+    "    status            TEXT,"
+    "    exit_code         INTEGER,"
+    "    signal            INTEGER,"
+    "    wall_us           INTEGER,"
+    "    cpu_us            INTEGER,"
+    "    peak_memory_bytes INTEGER,"
+    "    runtime_name      TEXT,"
+    "    runtime_version   TEXT,"
+    "    policy_hash       TEXT,"
+    "    kernel            TEXT    NOT NULL,"
+    "    result            BLOB,"
+    "    error             TEXT,"
+    "    state_before      TEXT,"
+    "    state_after       TEXT,"
+    "    UNIQUE (job_id, attempt)"
+    ");"
+    "INSERT INTO attempts SELECT id, job_id, attempt, worker_id, state, started_ms, finished_ms,"
+    "    status, exit_code, signal, wall_us, cpu_us, peak_memory_bytes, runtime_name,"
+    "    runtime_version, policy_hash, kernel, result, error, state_before, state_after"
+    "    FROM attempts_v2 WHERE state != 'replayed';"
+    "CREATE INDEX attempts_running ON attempts (state) WHERE state = 'running';"
+
+    "CREATE TABLE redeliveries ("
+    "    id            INTEGER PRIMARY KEY,"
+    "    job_id        TEXT    NOT NULL REFERENCES jobs (job_id),"
+    "    message_id    INTEGER REFERENCES messages (id),"
+    "    answered_with INTEGER NOT NULL REFERENCES attempts (id),"
+    "    worker_id     TEXT    NOT NULL,"
+    "    ts_ms         INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX redeliveries_by_job ON redeliveries (job_id);"
+    "INSERT INTO redeliveries (job_id, answered_with, worker_id, ts_ms)"
+    "    SELECT job_id, replayed_from, worker_id, started_ms FROM attempts_v2"
+    "    WHERE state = 'replayed';"
+    "DROP TABLE attempts_v2;"
+
+    "CREATE VIEW job_summary AS"
+    " SELECT j.job_id, j.created_ms, j.runtime, j.session, j.replay_of,"
+    "        (SELECT COUNT(*) FROM attempts c WHERE c.job_id = j.job_id) AS attempts,"
+    "        a.state, a.status, a.exit_code, a.signal, a.wall_us, a.worker_id"
+    " FROM jobs j"
+    " LEFT JOIN attempts a ON a.id = (SELECT l.id FROM attempts l WHERE l.job_id = j.job_id"
+    "                                 ORDER BY l.attempt DESC LIMIT 1);"
+
+    "CREATE TABLE skipped_offsets ("
+    "    id              INTEGER PRIMARY KEY,"
+    "    topic           TEXT    NOT NULL,"
+    "    kafka_partition INTEGER NOT NULL,"
+    "    first_offset    INTEGER NOT NULL,"
+    "    last_offset     INTEGER NOT NULL,"
+    "    worker_id       TEXT    NOT NULL,"
+    "    detected_ms     INTEGER NOT NULL"
+    ");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migration_steps / sizeof migration_steps[0]))

@@ -39,7 +39,7 @@ static const char usage[] =
     "                        finish before they are stopped (default 10s)\n"
     "  --partitions N        partitions of the embedded broker's topics (default 4)\n"
     "  --sessions-dir DIR    session workspaces, shared by the workers of this host\n"
-    "                        (BRIG_SESSIONS_DIR; default /run/brig/sessions)\n"
+    "                        (BRIG_SESSIONS_DIR; default <state dir>/sessions)\n"
     "  --session-quota SIZE  size of a new session's workspace (default 256M)\n"
     "  --session-ttl T       idle time after which a session is removed (default 1h;\n"
     "                        0 = never)\n"
@@ -279,8 +279,9 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->state_dir = state_dir ? strdup(state_dir) : strdup(brig_state_dir(buf, sizeof(buf)));
     config->runtimes = option_or_env(runtimes, "BRIG_RUNTIMES", NULL);
     config->egress_allow = option_or_env(egress_allow, "BRIG_EGRESS_ALLOW", NULL);
-    config->sessions_dir =
-        option_or_env(sessions_dir, "BRIG_SESSIONS_DIR", JAIL_SESSION_DEFAULT_ROOT);
+    config->sessions_dir = sessions_dir
+                               ? strdup(sessions_dir)
+                               : strdup(brig_sessions_dir(config->state_dir, buf, sizeof(buf)));
 
     config->metrics_addr = option_or_env(metrics_addr, "BRIG_METRICS_ADDR", NULL);
     log_format = log_format ? log_format : getenv("BRIG_LOG_FORMAT");

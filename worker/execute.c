@@ -1,14 +1,14 @@
-/* A job's run, in a slot thread: limits, workspace, input files, the jail,
- * then the result, encoded and ready to publish. */
+#include "worker/execute.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/common.h"
 #include "sandbox/session.h"
 #include "worker/collect.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
-#include "worker/worker.h"
 
 /* How long a session job waits for a job of the same session that another
  * worker process of this host is still running (a partition that moved). */
@@ -30,10 +30,16 @@ static void jail_limits_from_job(const struct brig_job *job, struct jail_limits 
     limits->cpu_millis = (uint32_t)effective.cpu_millis;
 }
 
+/* Where a job's live output goes. */
+struct live_output {
+    struct publisher *publisher;
+    struct log_origin origin;
+};
+
 static void stream_output(void *ctx, enum jail_stream stream, const char *data, size_t len)
 {
-    struct task *task = ctx;
-    publish_log_chunk(task->worker, task,
+    struct live_output *live = ctx;
+    publish_log_chunk(live->publisher, &live->origin,
                       stream == JAIL_STDOUT ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR, data, len,
                       false);
 }
@@ -62,12 +68,19 @@ static char **environment_of(const struct brig_job *job, const char *const *extr
     return env;
 }
 
-/* argv of an explicit-argv job, or the runtime's arguments, NULL-terminated. */
-static const char **string_list(const char *const *items, size_t count)
+/* What the jail runs after the program, NULL-terminated: for an argv job,
+ * argv then args (SCHEMA.md section 5); for a runtime job, args (the runtime
+ * puts its own command in front). */
+static const char **command_of(const struct brig_job *job)
 {
-    const char **list = calloc(count + 1, sizeof(char *));
-    if (list && count)
-        memcpy(list, items, count * sizeof(char *));
+    size_t n_argv = job->runtime ? 0 : job->argv_count;
+    const char **list = calloc(n_argv + job->args_count + 1, sizeof(char *));
+    if (!list)
+        return NULL;
+    if (n_argv)
+        memcpy(list, job->argv, n_argv * sizeof(char *));
+    if (job->args_count)
+        memcpy(list + n_argv, job->args, job->args_count * sizeof(char *));
     return list;
 }
 
@@ -81,22 +94,21 @@ static void fail_internal(struct jail_outcome *outcome, const char *what)
 /* A session job's workspace is the session's, waited for while another
  * worker process of the host still runs one of its jobs; the state hash
  * before the run goes to the audit record. Others get a fresh one. */
-static int open_workspace(struct task *task, uint64_t disk_bytes, struct jail_workspace **ws,
-                          struct jail_outcome *outcome)
+static int open_workspace(const struct slot_env *env, struct task *task, uint64_t disk_bytes,
+                          struct jail_workspace **ws, struct jail_outcome *outcome)
 {
-    struct worker *w = task->worker;
     const char *session = task->job.session;
     char err[512];
     if (!session || !session[0]) {
-        if (jail_workspace_new(w->jail, disk_bytes, ws, err, sizeof(err)) == 0)
+        if (jail_workspace_new(env->jail, disk_bytes, ws, err, sizeof(err)) == 0)
             return 0;
         fail_internal(outcome, err);
         outcome->status = BRIG_STATUS_SETUP_ERROR;
         return -1;
     }
-    int rc =
-        jail_session_acquire(w->jail, w->config->sessions_dir, session,
-                             w->config->session_quota_bytes, SESSION_WAIT_MS, ws, err, sizeof(err));
+    int rc = jail_session_acquire(env->jail, env->config->sessions_dir, session,
+                                  env->config->session_quota_bytes, SESSION_WAIT_MS, ws, err,
+                                  sizeof(err));
     if (rc == JAIL_SESSION_BUSY) {
         fail_internal(outcome, "the session stayed busy: another worker is still running one of "
                                "its jobs");
@@ -113,21 +125,23 @@ static int open_workspace(struct task *task, uint64_t disk_bytes, struct jail_wo
 }
 
 /* Runs the job; outcome and runtime_version are filled on every path. */
-static void run_job(struct task *task, struct jail_outcome *outcome, char *runtime_version,
-                    size_t version_len, struct collection *collected)
+static void run_job(const struct slot_env *slot, struct task *task, struct jail_outcome *outcome,
+                    struct collection *collected)
 {
-    struct worker *w = task->worker;
     const struct brig_job *job = &task->job;
     struct jail_workspace *ws = NULL;
     struct egress_job *egress = NULL;
+    struct live_output live = {
+        .publisher = slot->publisher,
+        .origin = {.job_id = job->id, .attempt = (uint64_t)task->attempt_number},
+    };
     char err[512];
     int egress_opened =
-        egress_job_open(w->egress, job->id, &job->network, &egress, err, sizeof(err));
+        egress_job_open(slot->egress, job->id, &job->network, &egress, err, sizeof(err));
     char **env = environment_of(job, egress ? egress_proxy_env : NULL);
-    const char **args = string_list(job->runtime ? job->args : job->argv,
-                                    job->runtime ? job->args_count : job->argv_count);
+    const char **args = command_of(job);
 
-    struct jail_spec spec = {.env = (const char *const *)env, .cancel_fd = w->cancel_fd};
+    struct jail_spec spec = {.env = (const char *const *)env, .cancel_fd = slot->cancel_fd};
     if (egress) {
         spec.on_network = egress_on_network;
         spec.network_ctx = egress;
@@ -137,7 +151,7 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
     spec.stdin_len = job->stdin_data.len;
     if (job->stream_logs) {
         spec.on_output = stream_output;
-        spec.output_ctx = task;
+        spec.output_ctx = &live;
     }
     if (egress_opened < 0) {
         fail_internal(outcome, err);
@@ -148,7 +162,7 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
         fail_internal(outcome, "out of memory preparing the job");
         goto out;
     }
-    if (open_workspace(task, spec.limits.disk_bytes, &ws, outcome) < 0)
+    if (open_workspace(slot, task, spec.limits.disk_bytes, &ws, outcome) < 0)
         goto out;
     for (size_t i = 0; i < job->file_count; i++) {
         const struct brig_file *f = &job->files[i];
@@ -162,14 +176,14 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
     spec.workspace = ws;
 
     if (job->runtime) {
-        struct runtime *rt = runtime_find(w->runtimes, job->runtime);
+        struct runtime *rt = runtime_find(slot->runtimes, job->runtime);
         struct runtime_outcome rout;
-        runtime_run(w->jail, rt, job->code.data, job->code.len, args, &spec, &rout);
+        runtime_run(slot->jail, rt, job->code.data, job->code.len, args, &spec, &rout);
         *outcome = rout.jail;
-        snprintf(runtime_version, version_len, "%s", rout.version);
+        snprintf(task->runtime_version, sizeof(task->runtime_version), "%s", rout.version);
     } else {
         spec.argv = args;
-        jail_run(w->jail, &spec, outcome);
+        jail_run(slot->jail, &spec, outcome);
     }
     /* The hook's own words say more than the jail's "the hook failed". */
     if (egress && outcome->status == BRIG_STATUS_SETUP_ERROR && egress_job_error(egress)[0])
@@ -191,8 +205,8 @@ static void run_job(struct task *task, struct jail_outcome *outcome, char *runti
 out:
     egress_job_close(egress);
     if (job->stream_logs) {
-        publish_log_chunk(w, task, BRIG_STREAM_STDOUT, NULL, 0, true);
-        publish_log_chunk(w, task, BRIG_STREAM_STDERR, NULL, 0, true);
+        publish_log_chunk(slot->publisher, &live.origin, BRIG_STREAM_STDOUT, NULL, 0, true);
+        publish_log_chunk(slot->publisher, &live.origin, BRIG_STREAM_STDERR, NULL, 0, true);
     }
     jail_workspace_free(ws);
     free(env);
@@ -205,16 +219,15 @@ static bool exited_by_itself(brig_status status)
            status == BRIG_STATUS_COMPILE_ERROR;
 }
 
-void execute_task(struct task *task)
+void execute_task(const struct slot_env *slot, struct task *task)
 {
-    struct worker *w = task->worker;
     const struct brig_job *job = &task->job;
+    const char *runtime_version = task->runtime_version;
     struct jail_outcome outcome;
-    char *runtime_version = task->runtime_version;
 
     struct collection collected = {0};
-    run_job(task, &outcome, runtime_version, sizeof(task->runtime_version), &collected);
-    int64_t finished_ms = now_ms();
+    run_job(slot, task, &outcome, &collected);
+    int64_t finished_ms = wall_clock_ms();
 
     bool exited = exited_by_itself(outcome.status);
     if (outcome.cancelled)
@@ -251,9 +264,9 @@ void execute_task(struct task *task)
         .wall_us = outcome.wall_us,
         .cpu_us = outcome.cpu_us,
         .peak_memory_bytes = outcome.peak_memory_bytes,
-        .runtime_name = job->runtime,
-        .runtime_version = job->runtime && runtime_version[0] ? runtime_version : NULL,
-        .worker_id = w->config->worker_id,
+        .runtime_name = task->runtime_name,
+        .runtime_version = task->runtime_name && runtime_version[0] ? runtime_version : NULL,
+        .worker_id = slot->config->worker_id,
         .received_ms = (uint64_t)task->received_ms,
         .started_ms = (uint64_t)task->started_ms,
         .finished_ms = (uint64_t)finished_ms,
@@ -284,7 +297,7 @@ void execute_task(struct task *task)
         brig_result_encode(&fallback, &task->result, &err);
     }
     collection_free(&collected);
-    metrics_job_ran(job->runtime, task->outcome.status,
+    metrics_job_ran(task->runtime_name, task->outcome.status,
                     (double)(finished_ms - task->started_ms) / 1000);
     log_info(job->id, "%s in %lld ms%s%s", brig_status_name(task->outcome.status),
              (long long)(finished_ms - task->started_ms), task->error[0] ? ": " : "", task->error);

@@ -9,6 +9,11 @@
 
 #include "worker/config.h"
 
+/* The largest message the producer sends to a Kafka cluster: results carry
+ * up to 2 x 8 MiB of output (schema/bounds.h), and a cluster's topics need
+ * max.message.bytes to match (docker/ checks its compose file against it). */
+#define KAFKA_MESSAGE_MAX 16842752
+
 /* rebalance_cb, stats_cb and opaque go into the consumer's configuration;
  * stats_cb gets librdkafka's statistics JSON every 5 s (-X
  * statistics.interval.ms=... changes that), from rd_kafka_consumer_poll(). */

@@ -9,7 +9,7 @@ static struct {
     struct metric *jobs, *job_duration, *queue_wait, *setup_failures;
     struct metric *slots_busy, *slots, *lag, *brokers_up;
     struct metric *dead_letters, *audit_write, *producer_errors, *redeliveries;
-    struct metric *server_restarts;
+    struct metric *server_restarts, *log_chunks_dropped, *offsets_skipped;
 } metrics;
 
 /* Jobs run from milliseconds (a shell's true) to the longest wall limit. */
@@ -92,6 +92,17 @@ int metrics_init(unsigned slots, char *err, size_t errlen)
           .help = "brig-zygote servers started again after they died, by server (spawner, or "
                   "the runtime whose warm interpreter it is).",
           .labels = {"server"}}},
+        {&metrics.log_chunks_dropped,
+         {.type = METRIC_COUNTER,
+          .name = "brig_log_chunks_dropped_total",
+          .help = "Live output chunks not sent because the producer's queue stayed full (the "
+                  "result still carries the output)."}},
+        {&metrics.offsets_skipped,
+         {.type = METRIC_COUNTER,
+          .name = "brig_jobs_skipped_total",
+          .help = "Messages of the jobs topic the cluster deleted before this worker read them "
+                  "(they never ran), by partition.",
+          .labels = {"partition"}}},
     };
 
     metrics.registry = metrics_registry_new();
@@ -185,6 +196,21 @@ void metrics_server_restarted(const char *server)
 {
     if (metrics.registry)
         metric_add(metrics.server_restarts, (const char *[]){server}, 1);
+}
+
+void metrics_log_chunk_dropped(void)
+{
+    if (metrics.registry)
+        metric_add(metrics.log_chunks_dropped, NULL, 1);
+}
+
+void metrics_offsets_skipped(int32_t partition, uint64_t count)
+{
+    char label[16];
+    if (!metrics.registry)
+        return;
+    snprintf(label, sizeof(label), "%" PRId32, partition);
+    metric_add(metrics.offsets_skipped, (const char *[]){label}, (double)count);
 }
 
 void metrics_set_lag(int32_t partition, int64_t lag)

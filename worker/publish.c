@@ -1,36 +1,110 @@
+#include "worker/publish.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/common.h"
+#include "worker/kafka.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
-#include "worker/worker.h"
 
-int64_t now_ms(void)
+struct publisher {
+    rd_kafka_t *producer;
+    /* Made at start, so that their metadata and the idempotent producer's id
+     * are fetched before the first answer (a fresh worker's first log chunk
+     * otherwise reached its client 850 ms late). */
+    rd_kafka_topic_t *handles[3];
+    const char *worker_id;
+    char *topic_logs, *topic_dlq;
+    /* Filled by the delivery report callback (main loop thread), handed
+     * over by publisher_poll(). */
+    struct task *delivered, **delivered_tail;
+    /* Tasks with a message to produce again: a report callback must not
+     * produce itself (a full queue would have it poll inside the poll). */
+    struct task *redo, **redo_tail;
+    pthread_t owner; /* the only thread that serves delivery reports */
+    bool failed;
+    bool abandoning; /* every report, failed or not, hands its task back */
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+
+int publisher_new(const struct worker_config *config, const struct publisher_topics *topics,
+                  struct publisher **out, char *err, size_t errlen)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    struct publisher *p = calloc(1, sizeof(*p));
+    if (!p || !(p->topic_logs = strdup(topics->logs)) || !(p->topic_dlq = strdup(topics->dlq))) {
+        snprintf(err, errlen, "creating the publisher: out of memory");
+        publisher_free(p);
+        return -1;
+    }
+    p->worker_id = config->worker_id;
+    p->redo_tail = &p->redo;
+    p->delivered_tail = &p->delivered;
+    p->owner = pthread_self();
+    p->producer = kafka_producer_new(config, on_delivery, p, err, errlen);
+    if (!p->producer) {
+        publisher_free(p);
+        return -1;
+    }
+    const char *names[] = {topics->results, topics->logs, topics->dlq};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+        p->handles[i] = rd_kafka_topic_new(p->producer, names[i], NULL);
+    *out = p;
+    return 0;
 }
 
-/* Produces a copy of value; a full local queue is waited out, since dropping
- * an answer is never an option. opaque reaches the delivery report. */
-static rd_kafka_resp_err_t produce(struct worker *w, const char *topic, const char *key,
-                                   const void *value, size_t len, void *opaque)
+void publisher_free(struct publisher *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < ARRAY_SIZE(p->handles); i++)
+        if (p->handles[i])
+            rd_kafka_topic_destroy(p->handles[i]);
+    if (p->producer)
+        rd_kafka_destroy(p->producer);
+    free(p->topic_logs);
+    free(p->topic_dlq);
+    free(p);
+}
+
+bool publisher_failed(const struct publisher *p)
+{
+    return p->failed;
+}
+
+static rd_kafka_resp_err_t produce_once(struct publisher *p, const char *topic, const void *key,
+                                        size_t key_len, const void *value, size_t len, void *opaque)
+{
+    return rd_kafka_producev(
+        p->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
+        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+}
+
+/* Main loop thread: produces a copy of value. A full local queue is waited
+ * out while serving delivery reports (this is the thread that may), since
+ * dropping an answer is never an option. */
+static rd_kafka_resp_err_t produce_answer(struct publisher *p, const char *topic, const void *key,
+                                          size_t key_len, const void *value, size_t len,
+                                          struct task *task)
 {
     for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            return err;
+        rd_kafka_resp_err_t err = produce_once(p, topic, key, key_len, value, len, task);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            metrics_producer_error();
-            log_error(key, "producing to %s: %s", topic, rd_kafka_err2str(err));
+            if (err) {
+                metrics_producer_error();
+                log_error(task->job_id[0] ? task->job_id : NULL, "producing to %s: %s", topic,
+                          rd_kafka_err2str(err));
+            }
             return err;
         }
-        rd_kafka_poll(w->producer, 10);
+        rd_kafka_poll(p->producer, 10);
     }
 }
 
@@ -42,7 +116,7 @@ static bool too_large(rd_kafka_resp_err_t err)
 
 /* A result the cluster refuses for its size is replaced by a short one that
  * says so, so that the job's sender still gets an answer. */
-static rd_kafka_resp_err_t produce_size_notice(struct worker *w, struct task *task,
+static rd_kafka_resp_err_t produce_size_notice(struct publisher *p, struct task *task,
                                                const char *topic, size_t refused_len)
 {
     char text[BRIG_ERROR_TEXT_MAX + 1];
@@ -54,103 +128,195 @@ static rd_kafka_resp_err_t produce_size_notice(struct worker *w, struct task *ta
         .id = task->job_id,
         .attempt = task->attempt_number > 0 ? (uint64_t)task->attempt_number : 1,
         .status = BRIG_STATUS_INTERNAL_ERROR,
-        .worker_id = w->config->worker_id,
+        .worker_id = p->worker_id,
         .error = text,
     };
-    msgpack_sbuffer buf;
     struct brig_error err;
-    rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR__FAIL;
-    msgpack_sbuffer_init(&buf);
-    if (brig_result_encode(&notice, &buf, &err) == 0)
-        rc = produce(w, topic, task->job_id, buf.data, buf.size, task);
-    msgpack_sbuffer_destroy(&buf);
-    return rc;
+    msgpack_sbuffer_clear(&task->result);
+    if (brig_result_encode(&notice, &task->result, &err) < 0) {
+        log_error(task->job_id, "encoding a size notice: %s: %s", err.field, err.reason);
+        return RD_KAFKA_RESP_ERR__FAIL;
+    }
+    return produce_answer(p, topic, task->job_id, strlen(task->job_id), task->result.data,
+                          task->result.size, task);
 }
 
-int publish_task(struct worker *w, struct task *task)
+int publish_answer(struct publisher *p, struct task *task)
 {
     rd_kafka_resp_err_t rc;
+    task->stage = TASK_PUBLISHED;
+    task->undelivered = 0;
     if (task->dead_letter.size > 0) {
-        rc = produce(w, w->topic_dlq, task->job_id[0] ? task->job_id : NULL, task->dead_letter.data,
-                     task->dead_letter.size, task);
+        rc = produce_answer(p, p->topic_dlq, task->key, task->key_len, task->dead_letter.data,
+                            task->dead_letter.size, task);
         if (rc)
-            return -1;
+            goto failed;
         task->undelivered++;
     }
     if (task->result.size > 0) {
-        rc =
-            produce(w, task->reply_topic, task->job_id, task->result.data, task->result.size, task);
+        rc = produce_answer(p, task->reply_topic, task->job_id, strlen(task->job_id),
+                            task->result.data, task->result.size, task);
         if (too_large(rc))
-            rc = produce_size_notice(w, task, task->reply_topic, task->result.size);
+            rc = produce_size_notice(p, task, task->reply_topic, task->result.size);
         if (rc)
-            return -1;
+            goto failed;
         task->undelivered++;
     }
     return 0;
+
+failed:
+    /* An answer that cannot even be queued (a fatal producer, an unknown
+     * topic name) would be lost: stop, so that the job runs elsewhere. */
+    p->failed = true;
+    return -1;
 }
 
-void publish_log_chunk(struct worker *w, struct task *task, enum brig_stream stream,
+enum redo {
+    REDO_DEAD_LETTER = 1,
+    REDO_RESULT = 2,
+    REDO_SIZE_NOTICE = 4, /* the result, refused for its size */
+};
+
+/* Which of the task's messages msg is: librdkafka has its own copy. */
+static enum redo message_of(const struct task *task, const rd_kafka_message_t *msg)
+{
+    if (msg->len == task->dead_letter.size &&
+        memcmp(msg->payload, task->dead_letter.data, msg->len) == 0)
+        return REDO_DEAD_LETTER;
+    return too_large(msg->err) ? REDO_SIZE_NOTICE : REDO_RESULT;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    struct publisher *p = opaque;
+    struct task *task = msg->_private;
+    char reason[512];
+
+    /* Tasks and the delivered list belong to the main loop's thread. */
+    assert(pthread_equal(pthread_self(), p->owner));
+    if (msg->err && !p->abandoning) {
+        metrics_producer_error();
+        if (rd_kafka_fatal_error(rk, reason, sizeof(reason))) {
+            log_error(NULL, "FATAL: the Kafka producer failed for good: %s", reason);
+            p->failed = true;
+            return;
+        }
+        if (!task)
+            return; /* a lost log chunk: the result still carries the output */
+        /* librdkafka already retried for message.timeout.ms; an answer is
+         * never dropped, so it is produced again once the poll returns. */
+        log_warn(task->job_id, "delivery to %s failed (%s); producing it again",
+                 rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
+        if (!task->redo)
+            task_append(&p->redo_tail, task);
+        task->redo |= message_of(task, msg);
+        return;
+    }
+    if (task && --task->undelivered == 0)
+        task_append(&p->delivered_tail, task);
+}
+
+/* Produces again what failed to arrive, outside the report callback. */
+static void produce_again(struct publisher *p)
+{
+    struct task *task;
+    while ((task = p->redo)) {
+        p->redo = task->next;
+        if (!p->redo)
+            p->redo_tail = &p->redo;
+        p->delivered_tail = &p->delivered;
+        task->next = NULL;
+        unsigned redo = task->redo;
+        task->redo = 0;
+        rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (redo & REDO_DEAD_LETTER)
+            rc = produce_answer(p, p->topic_dlq, task->key, task->key_len, task->dead_letter.data,
+                                task->dead_letter.size, task);
+        if (!rc && (redo & REDO_SIZE_NOTICE))
+            rc = produce_size_notice(p, task, task->reply_topic, task->result.size);
+        else if (!rc && (redo & REDO_RESULT))
+            rc = produce_answer(p, task->reply_topic, task->job_id, strlen(task->job_id),
+                                task->result.data, task->result.size, task);
+        if (rc)
+            p->failed = true;
+    }
+}
+
+void publisher_poll(struct publisher *p, int timeout_ms, struct task ***delivered)
+{
+    rd_kafka_poll(p->producer, timeout_ms);
+    produce_again(p);
+    if (p->delivered) {
+        **delivered = p->delivered;
+        *delivered = p->delivered_tail;
+        p->delivered = NULL;
+        p->delivered_tail = &p->delivered;
+    }
+}
+
+void publisher_abandon(struct publisher *p, struct task ***abandoned)
+{
+    p->abandoning = true;
+    rd_kafka_purge(p->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    /* Purged messages report back through the poll, not all at once. */
+    for (int i = 0; i < 20 && rd_kafka_outq_len(p->producer) > 0; i++)
+        publisher_poll(p, 50, abandoned);
+}
+
+void publisher_flush(struct publisher *p, int timeout_ms, struct task ***delivered)
+{
+    int64_t give_up = monotonic_ms() + timeout_ms;
+    do
+        publisher_poll(p, 100, delivered);
+    while (rd_kafka_outq_len(p->producer) > 0 && monotonic_ms() < give_up);
+}
+
+/* Any thread. Waits for room instead of polling: only the main loop serves
+ * delivery reports. */
+static void produce_log(struct publisher *p, const char *job_id, const void *value, size_t len)
+{
+    int64_t give_up = monotonic_ms() + LOG_QUEUE_WAIT_MS;
+    for (;;) {
+        rd_kafka_resp_err_t err =
+            produce_once(p, p->topic_logs, job_id, strlen(job_id), value, len, NULL);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || monotonic_ms() >= give_up) {
+            metrics_log_chunk_dropped();
+            log_warn(job_id, "a log chunk was dropped: producing to %s: %s", p->topic_logs,
+                     rd_kafka_err2str(err));
+            return;
+        }
+        struct timespec pause = {.tv_nsec = 5 * 1000000};
+        while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+void publish_log_chunk(struct publisher *p, struct log_origin *origin, enum brig_stream stream,
                        const char *data, size_t len, bool eos)
 {
-    /* Large reads go out as several chunks, each within the schema's bound. */
     do {
         size_t n = len < BRIG_LOG_DATA_MAX_BYTES ? len : BRIG_LOG_DATA_MAX_BYTES;
         struct brig_log_chunk chunk = {
-            .id = task->job.id,
-            .attempt = (uint64_t)task->attempt_number,
+            .id = origin->job_id,
+            .attempt = origin->attempt,
             .stream = stream,
-            .seq = task->log_seq[stream]++,
+            .seq = origin->seq[stream]++,
             .data = {.data = (char *)(data ? data : ""), .len = n},
-            .ts_ms = (uint64_t)now_ms(),
+            .ts_ms = (uint64_t)wall_clock_ms(),
             .eos = eos && n == len,
         };
         msgpack_sbuffer buf;
         struct brig_error err;
         msgpack_sbuffer_init(&buf);
         if (brig_log_chunk_encode(&chunk, &buf, &err) == 0)
-            produce(w, w->topic_logs, task->job.id, buf.data, buf.size, NULL);
+            produce_log(p, origin->job_id, buf.data, buf.size);
         else
-            log_error(task->job.id, "encoding a log chunk: %s: %s", err.field, err.reason);
+            log_error(origin->job_id, "encoding a log chunk: %s: %s", err.field, err.reason);
         msgpack_sbuffer_destroy(&buf);
-        data += n;
+        if (data)
+            data += n;
         len -= n;
     } while (len > 0);
-}
-
-void publish_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
-    struct worker *w = opaque;
-    struct task *task = msg->_private;
-    char reason[512];
-
-    if (msg->err) {
-        metrics_producer_error();
-        if (rd_kafka_fatal_error(rk, reason, sizeof(reason))) {
-            log_error(NULL, "FATAL: the Kafka producer failed for good: %s", reason);
-            w->fatal = true;
-            return;
-        }
-        if (!task)
-            return; /* a lost log chunk: the result still carries the output */
-        if (too_large(msg->err) && task->result.size == msg->len) {
-            if (produce_size_notice(w, task, rd_kafka_topic_name(msg->rkt), msg->len))
-                w->fatal = true;
-            return;
-        }
-        /* librdkafka already retried for message.timeout.ms; an answer is
-         * never dropped, so try again. */
-        log_warn(task->job_id, "delivery to %s failed (%s); retrying",
-                 rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
-        char key[BRIG_ID_MAX + 1] = "";
-        if (msg->key_len < sizeof(key))
-            memcpy(key, msg->key, msg->key_len);
-        if (produce(w, rd_kafka_topic_name(msg->rkt), key[0] ? key : NULL, msg->payload, msg->len,
-                    task) < 0)
-            w->fatal = true;
-        return;
-    }
-    if (task && --task->undelivered == 0) {
-        task->next = w->delivered;
-        w->delivered = task;
-    }
 }

@@ -38,7 +38,7 @@ static void *slot_main(void *arg)
         void *job = slot->job;
         pthread_mutex_unlock(&pool->lock);
 
-        pool->ops.run(job, pool->ops.ctx);
+        pool->ops.run(job, pool->ops.run_ctx);
         struct done_node *node = malloc(sizeof(*node));
 
         pthread_mutex_lock(&pool->lock);
@@ -55,7 +55,7 @@ static void *slot_main(void *arg)
         slot->job = NULL;
         pool->busy--;
         pthread_mutex_unlock(&pool->lock);
-        pool->ops.wake(pool->ops.ctx);
+        pool->ops.wake(pool->ops.wake_ctx);
         pthread_mutex_lock(&pool->lock);
     }
     pthread_mutex_unlock(&pool->lock);

@@ -9,9 +9,10 @@
 struct slot_pool;
 
 struct slot_pool_ops {
-    void (*run)(void *job, void *ctx); /* in a slot thread */
-    void (*wake)(void *ctx);           /* in a slot thread, after a job is queued as done */
-    void *ctx;
+    void (*run)(void *job, void *run_ctx); /* in a slot thread */
+    void *run_ctx;                         /* all a slot sees besides its job */
+    void (*wake)(void *wake_ctx);          /* in a slot thread, after a job is queued as done */
+    void *wake_ctx;
 };
 
 int slot_pool_start(unsigned slots, const struct slot_pool_ops *ops, struct slot_pool **out);

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/common.h"
+
 const char *brig_state_dir(char *buf, size_t len)
 {
     const char *dir = getenv("BRIG_STATE_DIR");
@@ -21,7 +23,18 @@ const char *brig_state_dir(char *buf, size_t len)
     return buf;
 }
 
-int broker_state_write(const char *state_dir, const char *bootstraps, char *err, size_t errlen)
+const char *brig_sessions_dir(const char *state_dir, char *buf, size_t len)
+{
+    const char *dir = getenv("BRIG_SESSIONS_DIR");
+    if (dir && *dir)
+        snprintf(buf, len, "%s", dir);
+    else
+        snprintf(buf, len, "%s/sessions", state_dir);
+    return buf;
+}
+
+int broker_state_write(const char *state_dir, const char *bootstraps, uint64_t message_max,
+                       char *err, size_t errlen)
 {
     char path[4096], tmp[4096];
     snprintf(path, sizeof(path), "%s/broker", state_dir);
@@ -36,16 +49,34 @@ int broker_state_write(const char *state_dir, const char *bootstraps, char *err,
         snprintf(err, errlen, "creating %s: %s", tmp, strerror(errno));
         return -1;
     }
-    size_t len = strlen(bootstraps);
-    ssize_t n = write(fd, bootstraps, len);
+    char text[1200];
+    int len = snprintf(text, sizeof(text), "%s\nmessage_max_bytes %llu\n", bootstraps,
+                       (unsigned long long)message_max);
+    int rc = write_all(fd, text, len < (int)sizeof(text) ? (size_t)len : sizeof(text) - 1);
     int saved = errno;
     close(fd);
-    if (n != (ssize_t)len || rename(tmp, path) < 0) {
-        snprintf(err, errlen, "writing %s: %s", path, n < 0 ? strerror(saved) : strerror(errno));
+    if (rc < 0 || rename(tmp, path) < 0) {
+        snprintf(err, errlen, "writing %s: %s", path, rc < 0 ? strerror(saved) : strerror(errno));
         unlink(tmp);
         return -1;
     }
     return 0;
+}
+
+uint64_t broker_state_message_max(const char *state_dir)
+{
+    char path[4096], text[1200];
+    snprintf(path, sizeof(path), "%s/broker", state_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    const char *line = strstr(text, "\nmessage_max_bytes ");
+    return line ? strtoull(line + strlen("\nmessage_max_bytes "), NULL, 10) : 0;
 }
 
 int broker_state_read(const char *state_dir, char *buf, size_t len, char *err, size_t errlen)
@@ -80,4 +111,11 @@ void broker_state_remove(const char *state_dir, const char *bootstraps)
     if (broker_state_read(state_dir, current, sizeof(current), err, sizeof(err)) == 0 &&
         strcmp(current, bootstraps) == 0)
         unlink(path);
+}
+
+void broker_state_remove_stale(const char *state_dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/broker", state_dir);
+    unlink(path);
 }

@@ -1,6 +1,20 @@
-/* One consumed message on its way through the worker: decoded, maybe run in
- * a slot, answered on Kafka, audited, and finally released so its offset can
- * be stored. */
+/* One consumed message on its way through the worker.
+ *
+ * A task has one lifecycle, in this order:
+ *
+ *   received   made from the message by intake.c (its offset begun)
+ *   pending    valid, waiting in the scheduler for a slot, or for the attempt
+ *              of an earlier delivery of the same job id (a follower)
+ *   running    in a slot, with its attempt committed to the audit store
+ *   answering  its answer is encoded (result, dead letter), and is published
+ *              once the audit records that describe it are committed
+ *   published  produced; waiting for the delivery reports
+ *   released   task_release(): the offset is finished (or given up), the
+ *              memory freed
+ *
+ * A task refused at intake, answered from the audit store or answered as a
+ * follower skips from received or pending to answering. Only the main loop's
+ * thread touches a task, except a running one, which belongs to its slot. */
 #ifndef BRIG_WORKER_TASK_H
 #define BRIG_WORKER_TASK_H
 
@@ -11,17 +25,16 @@
 #include "schema/schema.h"
 #include "worker/audit.h"
 
-enum task_kind {
-    TASK_RUN,      /* a valid job to run in a slot */
-    TASK_REPLAY,   /* a redelivered job answered from the audit store */
-    TASK_REJECTED, /* a job refused before it ran (bad input, deadline passed...) */
+enum task_stage {
+    TASK_RECEIVED,
+    TASK_PENDING,
+    TASK_RUNNING,
+    TASK_ANSWERING,
+    TASK_PUBLISHED,
 };
 
-struct worker;
-
 struct task {
-    enum task_kind kind;
-    struct worker *worker;
+    enum task_stage stage;
 
     /* Where it came from. */
     int32_t partition;
@@ -30,13 +43,17 @@ struct task {
     int64_t received_ms;
     void *raw; /* the message value */
     size_t raw_len;
+    void *key; /* the message key, as it was (NULL = none) */
+    size_t key_len;
     int64_t message_id; /* in the audit store */
 
-    struct brig_job job; /* decoded (TASK_RUN, TASK_REPLAY) */
-    char job_id[BRIG_ID_MAX + 1];
-    char reply_topic[BRIG_TOPIC_MAX + 1]; /* where the result goes */
+    struct brig_job job; /* decoded, when the message is a valid job */
+    bool decoded;
+    char job_id[BRIG_ID_MAX + 1]; /* "" when not even the id could be read */
+    char reply_topic[BRIG_TOPIC_MAX + 1];
 
-    /* The attempt (TASK_RUN). */
+    /* The attempt, for a task that runs. */
+    const char *runtime_name; /* the table's canonical name; NULL for an argv job */
     int64_t attempt_id;
     int64_t attempt_number;
     int64_t started_ms;
@@ -46,15 +63,36 @@ struct task {
     char state_before[65], state_after[65]; /* a session's workspace hashes; "" = none */
     char error[BRIG_ERROR_TEXT_MAX + 1];
 
-    /* What goes out: the result, and for rejected messages a dead letter. Each
-     * buffer is kept until its delivery report says it arrived. */
+    /* The answer. Each buffer is kept until its delivery report says it
+     * arrived: librdkafka copies it, but a failed delivery is produced
+     * again from here. */
     msgpack_sbuffer result;
     msgpack_sbuffer dead_letter;
-    char dead_letter_reason[BRIG_REASON_MAX + 1];
-    char dead_letter_field[BRIG_FIELD_MAX + 1];
     int undelivered; /* messages produced and not yet acknowledged */
+    unsigned redo;   /* messages to produce again (publish.c) */
 
-    struct task *next; /* in whichever list holds it */
+    /* Links: one list at a time holds a task through next; the scheduler's
+     * own links are its business (scheduler.c). */
+    struct task *next;
+    struct {
+        struct task *prev, *next;    /* the pending queue */
+        struct task *followers;      /* later deliveries of this job id */
+        struct task *next_follower;  /* in the leader's followers */
+        struct task *next_in_bucket; /* the in-flight ids' hash table */
+        bool follower;
+    } sched;
 };
+
+/* A task for the message at partition/offset, with copies of its key and
+ * value; NULL when out of memory. */
+struct task *task_new(int32_t partition, uint64_t generation, int64_t offset, int64_t received_ms,
+                      const void *key, size_t key_len, const void *value, size_t len);
+
+/* Frees a task and everything it holds. */
+void task_free(struct task *task);
+
+/* Appends task to the list whose tail pointer is *tail (a NULL-headed list
+ * starts with tail pointing at its head). */
+void task_append(struct task ***tail, struct task *task);
 
 #endif

@@ -1,4 +1,41 @@
-/* brig-worker's pool: one Kafka consumer-group member with N jail slots. */
+/* brig-worker: one Kafka consumer-group member that runs jobs in jails.
+ *
+ * Theory of operation. One main-loop thread owns everything below but the
+ * jails; N slot threads each run one job at a time. A job's path, in the
+ * order the code runs:
+ *
+ *   poll      loop.c        rd_kafka_consumer_poll() on the jobs topic
+ *   decode    intake.c      strict msgpack decoding; the message, and the job,
+ *                           go into the audit batch
+ *   admit     intake.c      a message that is not a valid job goes to the
+ *                           DLQ, with a `rejected` result when its id can be
+ *                           read; a job this worker cannot run now (unknown
+ *                           runtime, passed deadline, network it may not
+ *                           have) gets a `rejected` result; a job already
+ *                           answered is answered again from the audit store
+ *   schedule  scheduler.c   pending in order, a session's jobs one at a
+ *                           time, one run per job id in flight (later
+ *                           deliveries follow the first), a bounded backlog
+ *                           (the consumer is paused while it is full)
+ *   slot      slots.c       the job's attempt is recorded and committed,
+ *                           then a free slot thread takes it
+ *   jail      execute.c     workspace, input files, sandbox/ runs the program,
+ *                           live output to the logs topic as it comes
+ *   collect   collect.c     files matched by `collect`, never following a link
+ *   audit     loop.c        the attempt's end and result into the audit
+ *                           batch; the batch is committed once per turn,
+ *                           before anything it describes is published
+ *   publish   publish.c     dead letter and result (idempotent producer);
+ *                           delivery reports on the main loop's thread only
+ *   offset    partitions.c  once a task's messages are delivered it is
+ *                           released: its partition's lowest unfinished
+ *                           offset is stored, and auto-commit commits it
+ *
+ * setup.c makes and frees every part; main.c parses the configuration and
+ * runs the loop between the two. Rebalances (partitions.c) give up the
+ * revoked partitions' pending jobs and wait, within a bound, for their
+ * running ones. A stop signal drains: no new job starts, running ones finish
+ * within the drain timeout, everything answered is delivered and committed. */
 #ifndef BRIG_WORKER_WORKER_H
 #define BRIG_WORKER_WORKER_H
 
@@ -12,6 +49,10 @@
 #include "worker/audit.h"
 #include "worker/config.h"
 #include "worker/egress.h"
+#include "worker/embedded.h"
+#include "worker/execute.h"
+#include "worker/publish.h"
+#include "worker/scheduler.h"
 #include "worker/slots.h"
 #include "worker/task.h"
 #include "worker/tracker.h"
@@ -21,62 +62,86 @@ struct partition_state {
     uint64_t generation; /* bumped on every assignment, so stale tasks are told apart */
     struct partition_tracker *tracker;
     unsigned outstanding; /* tasks of this partition not yet released */
+    /* The offset the next message should have: its committed offset at
+     * assignment, then one past each message read; -1 when unknown. A
+     * message past it means offsets were skipped (partitions.c). */
+    int64_t expected;
 };
+
+struct metrics_server;
+struct server_keeper;
 
 struct worker {
     const struct worker_config *config;
-    rd_kafka_t *consumer;
-    rd_kafka_t *producer;
-    /* Handles of the topics the producer writes, made at start so that their
-     * metadata and the producer id are fetched before the first answer. */
-    rd_kafka_topic_t *output_topics[3];
-    rd_kafka_queue_t *consumer_queue;
     char topic_jobs[BRIG_TOPIC_MAX + 1], topic_results[BRIG_TOPIC_MAX + 1];
     char topic_logs[BRIG_TOPIC_MAX + 1], topic_dlq[BRIG_TOPIC_MAX + 1];
 
+    /* The parts, made by worker_open() and freed by worker_close(). */
+    struct metrics_server *metrics_server;
     struct jail_context *jail;
     struct runtime_table *runtimes;
+    struct server_keeper *keeper;
+    struct egress_proxy *egress;
     struct audit_store *audit;
-    struct egress_proxy *egress; /* network for jobs that ask for it */
+    struct embedded_broker_link *broker; /* NULL with --brokers */
+    rd_kafka_t *consumer;
+    rd_kafka_queue_t *consumer_queue;
+    struct publisher *publisher;
+    struct scheduler *scheduler;
     struct slot_pool *slots;
+    struct slot_env slot_env; /* what the slots see */
+    int cancel_fd;            /* an eventfd: written, it stops every running jail */
 
+    /* Main loop state. */
     struct partition_state *partitions; /* indexed by partition number */
     int32_t n_partitions;
+    struct task *answering, **answering_tail; /* answers waiting for the audit commit */
+    struct task *starting, **starting_tail;   /* jobs waiting for their attempt's commit */
+    unsigned n_starting;
+    bool paused, draining;
+    int64_t next_session_sweep_ms, next_broker_check_ms;
 
-    struct task *pending_head, *pending_tail; /* valid jobs waiting for a slot */
-    const char **running_sessions;            /* sessions with a job in a slot */
-    unsigned n_running_sessions;
-    unsigned n_pending;
-    size_t pending_bytes;
-    struct task *delivered; /* answered; waiting for the audit flush and offset store */
-    bool paused;
-    int64_t next_session_sweep_ms;
-
-    int cancel_fd;                       /* an eventfd: written, it stops every running jail */
     volatile sig_atomic_t stop_requests; /* SIGTERM/SIGINT received */
-    bool fatal;                          /* the producer failed for good */
+    bool fatal;                          /* stop now: see fatal_reason */
+    char fatal_reason[256];
 };
 
-/* Runs until stopped by a signal (drained) or a fatal Kafka error. Returns
- * the process exit status. */
+/* setup.c: makes every part in order, or returns -1 having logged why (call
+ * worker_close() either way). */
+int worker_open(struct worker *w, struct worker_config *config);
+/* Frees what worker_open() made, in reverse order. Returns 0, or -1 when the
+ * audit store's last commit failed. */
+int worker_close(struct worker *w);
+
+/* loop.c: consumes until stopped by a signal (drained) or a fatal error.
+ * Returns the process exit status. */
 int worker_run(struct worker *w);
+/* One turn of the job path after intake (also run while a rebalance waits
+ * for running jobs). */
+void worker_turn(struct worker *w);
+/* Stops the loop for good, with a reason for the log. */
+void worker_fail(struct worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Runs a task's job in the calling slot thread and leaves its result encoded
- * in task->result (execute.c). */
-void execute_task(struct task *task);
+/* intake.c: decodes and admits one consumed message. */
+void intake(struct worker *w, const rd_kafka_message_t *msg);
+/* Queues a task's answer for publishing after the next audit commit. */
+void answer_later(struct worker *w, struct task *task);
 
-/* Produces a task's result (and dead letter, for rejected messages); each
- * delivery report decrements task->undelivered (publish.c). */
-int publish_task(struct worker *w, struct task *task);
-
-/* Streams one chunk of a running job's output to <prefix>.logs. */
-void publish_log_chunk(struct worker *w, struct task *task, enum brig_stream stream,
-                       const char *data, size_t len, bool eos);
-
-/* The delivery-report callback of the worker's producer. */
-void publish_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
-
-/* Milliseconds since the epoch. */
-int64_t now_ms(void);
+/* partitions.c */
+struct partition_state *partition_of(struct worker *w, int32_t partition);
+/* Done with a task: with answered, its offset is finished and may be
+ * committed once everything below it is; without, the offset stays
+ * unfinished so that the partition's owner gets the message again. Frees
+ * the task. The only way a task ends. */
+void task_release(struct worker *w, struct task *task, bool answered);
+/* Stores each partition's committable offset. */
+void store_offsets(struct worker *w);
+/* Checks a consumed message's offset against the one expected; offsets the
+ * cluster deleted before they were read are logged, counted and audited. */
+void check_offset(struct worker *w, const rd_kafka_message_t *msg);
+void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                  void *opaque);
+/* Tasks of this worker not yet released, in all partitions. */
+unsigned tasks_in_flight(const struct worker *w);
 
 #endif

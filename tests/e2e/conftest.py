@@ -45,6 +45,26 @@ def client(broker):
 
 
 @pytest.fixture
+def workers(tmp_path, broker):
+    """Starts brig-worker processes on broker: workers(name, **Worker kwargs);
+    each is stopped at the end."""
+    from harness import Worker
+    started = []
+
+    def start(name, **kwargs):
+        w = Worker(tmp_path, broker.bootstrap, name, **kwargs)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        try:
+            w.stop()
+        except AssertionError:
+            pass
+
+
+@pytest.fixture
 def root_dir():
     return ROOT
 

@@ -42,9 +42,9 @@ def worker_services(compose):
 
 
 def producer_message_max_bytes():
-    """What the worker's producer sends at most (worker/kafka.c)."""
-    found = re.search(r'\{"message\.max\.bytes", "(\d+)"\}', (ROOT / "worker/kafka.c").read_text())
-    assert found, "worker/kafka.c no longer sets message.max.bytes"
+    """What the worker's producer sends at most (worker/kafka.h)."""
+    found = re.search(r"#define KAFKA_MESSAGE_MAX (\d+)", (ROOT / "worker/kafka.h").read_text())
+    assert found, "worker/kafka.h no longer defines KAFKA_MESSAGE_MAX"
     return int(found.group(1))
 
 

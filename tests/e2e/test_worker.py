@@ -9,24 +9,7 @@ import msgpack
 import pytest
 
 from conftest import bin_path
-from harness import Client, Worker, job, wait_for
-
-
-@pytest.fixture
-def workers(tmp_path, broker):
-    started = []
-
-    def start(name, **kwargs):
-        w = Worker(tmp_path, broker.bootstrap, name, **kwargs)
-        started.append(w)
-        return w
-
-    yield start
-    for w in started:
-        try:
-            w.stop()
-        except AssertionError:
-            pass
+from harness import Client, job, wait_for
 
 
 def executions(worker_list):
@@ -34,7 +17,7 @@ def executions(worker_list):
     runs = {}
     for w in worker_list:
         db = w.audit()
-        for row in db.execute("SELECT job_id FROM attempts WHERE state != 'replayed'"):
+        for row in db.execute("SELECT job_id FROM attempts"):
             runs[row["job_id"]] = runs.get(row["job_id"], 0) + 1
         db.close()
     return runs
@@ -60,8 +43,9 @@ def test_worker_without_arguments_embeds_a_broker_and_runs_jobs(tmp_path):
         line = proc.stdout.readline().split()
         assert line[:1] == ["brokers"], proc.stderr.read()
         wait_for(lambda: (state / "broker").exists(), what="the state file")
-        bootstrap = (state / "broker").read_text().strip()
+        bootstrap, limit = (state / "broker").read_text().splitlines()
         assert bootstrap == line[1]
+        assert limit == "message_max_bytes 2621440"
         c = Client(bootstrap)
         try:
             ids = [c.submit(job(f"echo hello {i}")) for i in range(5)]
@@ -78,6 +62,81 @@ def test_worker_without_arguments_embeds_a_broker_and_runs_jobs(tmp_path):
     assert proc.returncode == 0, err
     assert "IN MEMORY ONLY" in err
     assert not (state / "broker").exists(), "the state file outlived the broker"
+
+
+def embedded_worker(tmp_path, name, state):
+    """A brig-worker without --brokers, its address line read."""
+    env = dict(os.environ, BRIG_STATE_DIR=str(state), BRIG_DATA_DIR=str(tmp_path / f"data-{name}"))
+    log = open(tmp_path / f"{name}.log", "w+")
+    proc = subprocess.Popen([bin_path("brig-worker"), "--worker-id", name,
+                             "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"],
+                            env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    line = proc.stdout.readline().split()
+    log.seek(0)
+    assert line[:1] == ["brokers"], log.read()
+    return proc, line[1], log
+
+
+def run_echo(bootstrap, text):
+    c = Client(bootstrap)
+    try:
+        jid = c.submit(job(f"echo {text}"))
+        c.flush()
+        (r,) = c.wait([jid], timeout=60)[jid]
+    finally:
+        c.close()
+    assert r["status"] == "ok" and r["stdout"] == f"{text}\n".encode(), r
+
+
+def stop(proc, sig=signal.SIGTERM):
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    return proc.returncode
+
+
+def test_a_second_worker_joins_the_embedded_broker(tmp_path):
+    """Workers of one state dir without --brokers share the first one's
+    embedded broker; only its owner removes the state file, and a worker
+    whose broker went away says so and stops."""
+    state = tmp_path / "state"
+    owner, address, owner_log = embedded_worker(tmp_path, "owner", state)
+    joiner, joined, joiner_log = embedded_worker(tmp_path, "joiner", state)
+    try:
+        assert joined == address
+        assert (state / "broker").read_text().splitlines()[0] == address
+        run_echo(address, "both")
+        assert stop(joiner) == 0
+        assert (state / "broker").read_text().splitlines()[0] == address, \
+            "a worker that joined removed the owner's state file"
+        run_echo(address, "owner alone")
+
+        joiner, _, joiner_log = embedded_worker(tmp_path, "joiner2", state)
+        assert stop(owner) == 0
+        assert not (state / "broker").exists()
+        joiner.wait(timeout=30)
+        joiner_log.seek(0)
+        text = joiner_log.read()
+        assert joiner.returncode != 0
+        assert "stopped with the brig-worker that ran it" in text, text
+    finally:
+        for p in (owner, joiner):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_a_new_owner_replaces_a_killed_owners_state_file(tmp_path):
+    state = tmp_path / "state"
+    first, address, _ = embedded_worker(tmp_path, "first", state)
+    stop(first, signal.SIGKILL)
+    assert (state / "broker").exists()
+    second, new_address, _ = embedded_worker(tmp_path, "second", state)
+    try:
+        assert new_address != address
+        assert (state / "broker").read_text().splitlines()[0] == new_address
+        run_echo(new_address, "fresh")
+    finally:
+        assert stop(second) == 0
 
 
 def test_three_workers_share_1000_jobs_each_run_once(workers, client):

@@ -336,34 +336,113 @@ static void test_final_result_is_latest_finished(void **state)
     free(result);
 }
 
-static void test_replayed_attempt_refers_to_final_result(void **state)
+static void test_redelivery_refers_to_answering_attempt(void **state)
 {
     struct fixture *f = *state;
     struct audit_job_record *job;
-    int64_t finished_id, replayed_id;
 
     open_store(f);
     add_job(f, "job-a", "python", 1000);
-    assert_int_equal(
-        audit_attempt_replayed(f->store, "job-a", 10, &replayed_id, f->err, sizeof f->err), -1);
-    assert_non_null(strstr(f->err, "no finished attempt"));
+    assert_int_equal(audit_record_redelivery(f->store, "job-a", 0, 0, 10, f->err, sizeof f->err),
+                     -1);
+    assert_non_null(strstr(f->err, "answered_with"));
 
-    finished_id = begin_attempt(f, "job-a", 1, NULL);
+    int64_t finished_id = begin_attempt(f, "job-a", 1, NULL);
     end_attempt(f, finished_id, BRIG_STATUS_OK, "ok-result");
-    OK(f, audit_attempt_replayed(f->store, "job-a", 10, &replayed_id, f->err, sizeof f->err));
+    OK(f, audit_record_redelivery(f->store, "job-a", 0, finished_id, 10, f->err, sizeof f->err));
+    OK(f, audit_record_redelivery(f->store, "job-a", 0, finished_id, 11, f->err, sizeof f->err));
     OK(f, audit_flush(f->store, f->err, sizeof f->err));
 
+    /* Redeliveries are not runs: the next attempt is number 2. */
+    assert_int_equal(begin_attempt(f, "job-a", 20, NULL) > 0, 1);
+    OK(f, audit_flush(f->store, f->err, sizeof f->err));
     job = show(f, "job-a");
     assert_non_null(job);
     assert_int_equal(job->n_attempts, 2);
-    assert_int_equal(job->attempts[1].id, replayed_id);
     assert_int_equal(job->attempts[1].number, 2);
-    assert_string_equal(job->attempts[1].state, "replayed");
-    assert_string_equal(job->attempts[1].status, "ok");
-    assert_int_equal(job->attempts[1].replayed_from, finished_id);
-    assert_int_equal(job->attempts[1].started_ms, 10);
-    assert_int_equal(job->attempts[0].replayed_from, -1);
+    assert_int_equal(job->n_redeliveries, 2);
+    assert_int_equal(job->redeliveries[0].answered_with, finished_id);
+    assert_int_equal(job->redeliveries[0].ts_ms, 10);
+    assert_int_equal(job->redeliveries[0].message_id, -1);
+    assert_string_equal(job->redeliveries[0].worker_id, "worker-1");
+    assert_int_equal(job->redeliveries[1].ts_ms, 11);
     audit_job_record_free(job);
+}
+
+static void test_skipped_offsets_stored(void **state)
+{
+    struct fixture *f = *state;
+
+    open_store(f);
+    assert_int_equal(
+        audit_record_skipped(f->store, "brig.jobs", 3, 9, 5, 100, f->err, sizeof f->err), -1);
+    assert_non_null(strstr(f->err, "last_offset"));
+    OK(f, audit_record_skipped(f->store, "brig.jobs", 3, 5, 9, 100, f->err, sizeof f->err));
+    OK(f, audit_flush(f->store, f->err, sizeof f->err));
+    assert_int_equal(query_int(f->path, "SELECT last_offset - first_offset + 1 FROM "
+                                        "skipped_offsets WHERE topic = 'brig.jobs' AND "
+                                        "kafka_partition = 3 AND worker_id = 'worker-1'"),
+                     5);
+}
+
+/* A store written by the schema before migration 3, where an answer from the
+ * store was an attempt in state 'replayed', keeps every run and moves those
+ * answers to redeliveries. */
+static void test_migration_moves_replayed_attempts(void **state)
+{
+    struct fixture *f = *state;
+    static const char v2[] =
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, kafka_partition "
+        "INTEGER NOT NULL, kafka_offset INTEGER NOT NULL, key BLOB, received_ms INTEGER NOT NULL,"
+        " size INTEGER NOT NULL, sha256 TEXT NOT NULL, raw BLOB NOT NULL, job_id TEXT);"
+        "CREATE INDEX messages_by_position ON messages (topic, kafka_partition, kafka_offset);"
+        "CREATE INDEX messages_by_job ON messages (job_id);"
+        "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, message_id INTEGER REFERENCES messages (id),"
+        " runtime TEXT, session TEXT, replay_of TEXT, raw BLOB NOT NULL, created_ms INTEGER NOT "
+        "NULL);"
+        "CREATE INDEX jobs_by_created ON jobs (created_ms);"
+        "CREATE INDEX jobs_by_message ON jobs (message_id);"
+        "CREATE TABLE attempts (id INTEGER PRIMARY KEY, job_id TEXT NOT NULL REFERENCES jobs "
+        "(job_id), attempt INTEGER NOT NULL, worker_id TEXT NOT NULL, state TEXT NOT NULL CHECK "
+        "(state IN ('running', 'finished', 'abandoned', 'replayed')), started_ms INTEGER NOT "
+        "NULL, finished_ms INTEGER, status TEXT, exit_code INTEGER, signal INTEGER, wall_us "
+        "INTEGER, cpu_us INTEGER, peak_memory_bytes INTEGER, runtime_name TEXT, runtime_version "
+        "TEXT, policy_hash TEXT, kernel TEXT NOT NULL, result BLOB, error TEXT, replayed_from "
+        "INTEGER REFERENCES attempts (id), UNIQUE (job_id, attempt));"
+        "CREATE INDEX attempts_running ON attempts (state) WHERE state = 'running';"
+        "CREATE INDEX attempts_by_replayed_from ON attempts (replayed_from);"
+        "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, message_id INTEGER NOT NULL "
+        "REFERENCES messages (id), reason TEXT NOT NULL, field TEXT, ts_ms INTEGER NOT NULL);"
+        "CREATE TABLE connections (id INTEGER PRIMARY KEY, job_id TEXT NOT NULL REFERENCES jobs "
+        "(job_id), host TEXT NOT NULL, port INTEGER NOT NULL, allowed INTEGER NOT NULL, reason "
+        "TEXT, ts_ms INTEGER NOT NULL);"
+        "CREATE VIEW job_summary AS SELECT j.job_id FROM jobs j;"
+        "ALTER TABLE attempts ADD COLUMN state_before TEXT;"
+        "ALTER TABLE attempts ADD COLUMN state_after TEXT;"
+        "INSERT INTO jobs VALUES ('job-a', NULL, 'python', NULL, NULL, x'80', 1);"
+        "INSERT INTO attempts (id, job_id, attempt, worker_id, state, started_ms, status, kernel,"
+        " result) VALUES (7, 'job-a', 1, 'w', 'finished', 2, 'ok', 'k', x'81');"
+        "INSERT INTO attempts (id, job_id, attempt, worker_id, state, started_ms, status, kernel,"
+        " replayed_from) VALUES (8, 'job-a', 2, 'w', 'replayed', 3, 'ok', 'k', 7);"
+        "PRAGMA user_version = 2;";
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    open_store(f);
+    assert_int_equal(query_int(f->path, "PRAGMA user_version"), audit_schema_version());
+    struct audit_job_record *job = show(f, "job-a");
+    assert_int_equal(job->n_attempts, 1);
+    assert_int_equal(job->attempts[0].id, 7);
+    assert_int_equal(job->n_redeliveries, 1);
+    assert_int_equal(job->redeliveries[0].answered_with, 7);
+    assert_int_equal(job->redeliveries[0].ts_ms, 3);
+    audit_job_record_free(job);
+    assert_int_equal(query_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE name = "
+                                        "'attempts_v2'"),
+                     0);
+    assert_int_equal(query_int(f->path, "SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
 }
 
 static void test_message_fields_and_sha256(void **state)
@@ -643,7 +722,6 @@ static void test_show_returns_every_attempt(void **state)
     assert_non_null(strstr(a->kernel, uts.version));
     assert_string_equal(a->error, "mounting /work: No space left on device");
     assert_null(a->result);
-    assert_int_equal(a->replayed_from, -1);
 
     a = &job->attempts[1];
     assert_int_equal(a->id, second_id);
@@ -880,7 +958,9 @@ int main(void)
         T(test_abandoned_attempts_marked_on_open),
         T(test_attempt_numbering),
         T(test_final_result_is_latest_finished),
-        T(test_replayed_attempt_refers_to_final_result),
+        T(test_redelivery_refers_to_answering_attempt),
+        T(test_skipped_offsets_stored),
+        T(test_migration_moves_replayed_attempts),
         T(test_message_fields_and_sha256),
         T(test_batch_visible_only_after_flush),
         T(test_batch_commits_when_full),

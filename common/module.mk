@@ -1,0 +1,2 @@
+LIB_MODULES += common
+common_SRCS := $(wildcard common/*.c)

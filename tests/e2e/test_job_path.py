@@ -1,0 +1,167 @@
+"""The job path as a client observes it: defects found by clients written from
+SCHEMA.md alone, each checked against a real worker and the test broker."""
+import os
+import subprocess
+import time
+import uuid
+
+import msgpack
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from conftest import bin_path
+from harness import Client, job, wait_for
+
+BROKER_PARTITIONS = 2
+
+
+def read_topic(bootstrap, topic, count, timeout=60):
+    """The first count messages of topic, as (key, value) with values decoded."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
+                         "enable.auto.commit": False})
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        got = []
+        deadline = time.monotonic() + timeout
+        while len(got) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.1)
+            if msg is not None and not msg.error():
+                got.append((msg.key(), msgpack.unpackb(msg.value(), raw=False)))
+        assert len(got) >= count, f"{len(got)} of {count} messages on {topic}"
+        return got
+    finally:
+        consumer.close()
+
+
+def create_topic(bootstrap, topic):
+    """The test broker creates a topic on its first message."""
+    p = Producer({"bootstrap.servers": bootstrap})
+    p.produce(topic, value=msgpack.packb({"hello": 1}), key=b"setup")
+    assert p.flush(10) == 0
+
+
+def test_invalid_job_with_reply_topic_gets_a_rejected_result_there(workers, client, broker):
+    """SCHEMA section 4: a job that does not decode but whose id and reply
+    topic can be read gets a rejected result on that topic, whatever the
+    field order (the reply topic was copied onto itself and lost)."""
+    workers("w")
+    create_topic(broker.bootstrap, "agent7.replies")
+    first = msgpack.packb({"v": 1, "id": "bad-1", "reply_topic": "agent7.replies",
+                           "argv": ["true"], "stdin": 5})
+    last = msgpack.packb({"stdin": 5, "argv": ["true"], "v": 1, "reply_topic": "agent7.replies",
+                          "id": "bad-2"})
+    client.submit(None, key=b"bad-1", raw=first)
+    client.submit(None, key=b"bad-2", raw=last)
+    client.flush()
+    answers = {v["id"]: v for _, v in read_topic(broker.bootstrap, "agent7.replies", 3)
+               if "id" in v}
+    for jid in ("bad-1", "bad-2"):
+        assert answers[jid]["status"] == "rejected"
+        assert answers[jid]["error"].startswith("stdin: wrong type")
+    wait_for(lambda: len(client.dead_letters) == 2, what="two dead letters")
+
+
+def test_dead_letters_keep_the_consumed_key(workers, client, broker):
+    """SCHEMA section 4: a dead letter is keyed by the consumed message's key,
+    as it was, so an operator can find the original message."""
+    workers("w")
+    client.submit(None, key=b"\x00binary key\xff", raw=b"\xc1")
+    client.submit(None, key=None, raw=msgpack.packb({"v": 1, "id": "keyless", "stdin": 5}))
+    client.flush()
+    letters = read_topic(broker.bootstrap, "brig.dlq", 2)
+    assert sorted((k or b"") for k, _ in letters) == [b"", b"\x00binary key\xff"]
+    assert any(k is None and v.get("id") == "keyless" for k, v in letters)
+
+
+def test_args_follow_argv(workers, client):
+    """SCHEMA section 5: args come after argv (they were dropped)."""
+    workers("w")
+    jid = client.submit(job(argv=["echo"], args=["a", "b c"]))
+    client.flush()
+    (r,) = client.wait([jid])[jid]
+    assert r["status"] == "ok" and r["stdout"] == b"a b c\n"
+
+
+def attempts_of(worker, job_id):
+    db = worker.audit()
+    try:
+        return db.execute("SELECT COUNT(*) FROM attempts WHERE job_id = ?", (job_id,)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_copies_of_one_job_sent_at_once_run_once(workers, client):
+    """Deliveries of a job id already pending or running wait for that
+    attempt and get its answer: 10000 copies sent at once run once, and
+    `attempt` counts runs, not deliveries."""
+    w = workers("w", concurrency=2)
+    copy = job("sleep 0.2; echo ran", id="copied")
+    for _ in range(10000):
+        client.submit(copy)
+    twin = job("echo twin", id="twin")
+    client.submit(twin)
+    client.submit(twin)
+    client.flush()
+    results = client.wait(["copied", "twin"], timeout=180,
+                          condition=lambda: len(client.results.get("copied", [])) >= 10000 and
+                          len(client.results.get("twin", [])) >= 2)
+    assert len(results["copied"]) == 10000
+    assert {(r["status"], r["attempt"], r["stdout"]) for r in results["copied"]} == \
+        {("ok", 1, b"ran\n")}
+    assert {r["attempt"] for r in results["twin"]} == {1}
+    assert attempts_of(w, "copied") == 1
+    assert attempts_of(w, "twin") == 1
+    db = w.audit()
+    assert db.execute("SELECT COUNT(*) FROM redeliveries WHERE job_id = 'copied'").fetchone()[0] \
+        == 9999
+    db.close()
+
+
+def test_jobs_deleted_before_they_were_read_are_reported(workers, client, broker):
+    """A consumer position reset past unconsumed messages is never silent:
+    the test broker (like the embedded one) keeps about 5 MiB a partition,
+    so jobs produced while no worker runs are deleted unread. The worker that
+    comes back logs the partition and range, counts them and audits them."""
+    w = workers("w", concurrency=1)
+    first = client.submit(job("true", id="before"), key=b"k")
+    client.flush()
+    client.wait([first])
+    w.stop()
+    big = [job("true", stdin=b"x" * 900_000, id=f"big-{i}") for i in range(8)]
+    for j in big:
+        client.submit(j, key=b"k")
+    client.flush()
+    w.start()
+    wait_for(lambda: "deleted by the cluster before this worker read them" in w.log(),
+             what="the worker reporting deleted jobs")
+    db = w.audit()
+    rows = db.execute("SELECT kafka_partition, first_offset, last_offset FROM "
+                      "skipped_offsets").fetchall()
+    db.close()
+    assert len(rows) == 1, rows
+    partition, first_offset, last_offset = rows[0]
+    skipped = last_offset - first_offset + 1
+    assert 1 <= skipped < 8
+    survivors = [j["id"] for j in big[skipped:]]
+    results = client.wait(survivors)
+    assert all(results[i][0]["status"] == "ok" for i in survivors)
+    assert not any(client.results.get(j["id"]) for j in big[:skipped])
+
+
+def test_sessions_live_under_the_state_dir(tmp_path, workers, client):
+    """Sessions default to <state dir>/sessions, so two pools with their own
+    state directories never share one."""
+    w = workers("w")
+    jid = client.submit(job("echo kept > f", session="nb1"))
+    client.flush()
+    assert client.wait([jid])[jid][0]["status"] == "ok"
+    assert (tmp_path / "state" / "sessions" / "nb1.work").exists()
+    other = dict(os.environ, BRIG_STATE_DIR=str(tmp_path / "other-state"))
+    listed = subprocess.run([bin_path("brig"), "session", "ls"], env=other, capture_output=True,
+                            text=True)
+    assert "nb1" not in listed.stdout
+    mine = dict(os.environ, BRIG_STATE_DIR=str(tmp_path / "state"))
+    listed = subprocess.run([bin_path("brig"), "session", "ls"], env=mine, capture_output=True,
+                            text=True)
+    assert "nb1" in listed.stdout, listed.stderr
+    assert w.proc.poll() is None

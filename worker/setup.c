@@ -1,0 +1,373 @@
+/* brig-worker's parts, made in the order they depend on each other and freed
+ * in reverse: metrics, jails, runtimes and their servers, egress, the audit
+ * store, the broker, the Kafka clients, the scheduler and the slots. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "sandbox/runtime_locate.h"
+#include "sandbox/self_path.h"
+#include "worker/kafka.h"
+#include "worker/log.h"
+#include "worker/metrics.h"
+#include "worker/metrics_server.h"
+#include "worker/readiness.h"
+#include "worker/server_keeper.h"
+#include "worker/worker.h"
+
+/* The backlog of received jobs before the consumer is paused. Pausing purges
+ * librdkafka's prefetched messages, and a resumed partition is fetched again
+ * only after about a second (measured: a backlog of 32 jobs held 2 slots to
+ * 37 jobs/s, one of 1024 let them reach 300). */
+#define BACKLOG_JOBS 1024
+#define BACKLOG_BYTES (64u << 20)
+/* With the embedded broker the messages live in this process either way,
+ * and the broker deletes what it holds past a few MiB a partition: the
+ * worker reads everything at once instead. */
+#define EMBEDDED_BACKLOG_JOBS (1u << 20)
+#define EMBEDDED_BACKLOG_BYTES (1ull << 31)
+
+static int make_dir(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) < 0 && errno != EEXIST) {
+        log_error(NULL, "creating %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* With no --audit-db, each worker on the host takes the first audit-N.db
+ * whose lock no live worker holds, so a restarted worker finds its own store
+ * again (and marks the attempts it abandoned) while two never share one. The
+ * lock fd stays open for the life of the process. */
+static char *claim_audit_db(const char *data_dir)
+{
+    if (make_dir(data_dir, 0700) < 0)
+        return NULL;
+    for (int n = 0; n < 1024; n++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/audit-%d.lock", data_dir, n);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            log_error(NULL, "opening %s: %s", path, strerror(errno));
+            return NULL;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            snprintf(path, sizeof(path), "%s/audit-%d.db", data_dir, n);
+            return strdup(path);
+        }
+        close(fd);
+    }
+    log_error(NULL, "every audit store in %s is in use", data_dir);
+    return NULL;
+}
+
+static int open_metrics(struct worker *w)
+{
+    char err[512];
+    /* Served from the start, so /readyz can say what start-up still waits for. */
+    if (metrics_init(w->config->concurrency, err, sizeof(err)) < 0 ||
+        (w->config->metrics_addr &&
+         metrics_server_start(w->config->metrics_addr, metrics_registry(), readiness_report, NULL,
+                              &w->metrics_server, err, sizeof(err)) < 0)) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
+    if (w->metrics_server)
+        log_info(NULL, "metrics, health and readiness on http://%s",
+                 metrics_server_address(w->metrics_server));
+    return 0;
+}
+
+static int open_jails(struct worker *w, const char *zygote)
+{
+    char err[512];
+    struct jail_context_config jail_config = {
+        .state_dir = w->config->state_dir,
+        .max_jails = w->config->concurrency,
+        .spawner_path = zygote,
+        /* A slot rarely starts two jails before the maker has made the next. */
+        .netns_pool = w->config->concurrency < 16 ? w->config->concurrency : 16,
+    };
+    if (jail_context_new(&jail_config, &w->jail, err, sizeof(err)) < 0) {
+        log_error(NULL, "the jail cannot work here: %s", err);
+        return -1;
+    }
+    readiness_pass(READY_JAILS);
+    return 0;
+}
+
+static int open_runtimes(struct worker *w, const char *zygote)
+{
+    char err[512], path[4096];
+    if (runtime_table_locate(w->config->runtimes, path, sizeof(path), err, sizeof(err)) < 0 ||
+        runtime_table_load(path, &w->runtimes, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
+    /* Learnt now, once: a version probe is a jail of its own, and during a job
+     * it would need a host uid beyond the slots'. */
+    for (size_t i = 0; i < w->runtimes->count; i++) {
+        struct runtime *rt = &w->runtimes->runtimes[i];
+        char version[128];
+        if (runtime_version(w->jail, rt, version, sizeof(version), err, sizeof(err)) < 0)
+            log_warn(NULL, "runtime %s: %s", rt->name, err);
+        else
+            log_info(NULL, "runtime %s: %s", rt->name, version);
+    }
+    if (runtime_table_start_warm(w->runtimes, w->jail, zygote, err, sizeof(err)) < 0 ||
+        server_keeper_start(w->jail, w->runtimes, &w->keeper, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
+    for (size_t i = 0; i < w->runtimes->count; i++) {
+        const struct runtime *rt = &w->runtimes->runtimes[i];
+        if (rt->warm == NULL)
+            continue;
+        char modules[512] = "";
+        for (size_t k = 0; rt->warm_preload[k] != NULL; k++)
+            snprintf(modules + strlen(modules), sizeof(modules) - strlen(modules), "%s%s",
+                     k ? ", " : "", rt->warm_preload[k]);
+        log_info(NULL, "runtime %s starts warm: %s with %s preloaded", rt->name,
+                 jail_warm_version(rt->warm), modules[0] ? modules : "nothing");
+    }
+    return 0;
+}
+
+static int open_egress(struct worker *w)
+{
+    char err[512];
+    if (egress_proxy_start(w->config->egress_allow, NULL, &w->egress, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
+    log_info(NULL, "jobs may reach %s",
+             w->config->egress_allow ? w->config->egress_allow
+                                     : "no network (a job that asks for it is rejected)");
+    return 0;
+}
+
+static int open_audit(struct worker *w, struct worker_config *config)
+{
+    char err[512];
+    if (!config->audit_db && !(config->audit_db = claim_audit_db(config->data_dir)))
+        return -1;
+    if (audit_open(config->audit_db, config->worker_id, &w->audit, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
+    readiness_pass(READY_AUDIT);
+    if (audit_abandoned_count(w->audit) > 0)
+        log_warn(NULL,
+                 "%llu attempt(s) interrupted by an earlier crash are now marked abandoned in %s",
+                 (unsigned long long)audit_abandoned_count(w->audit), config->audit_db);
+    log_info(NULL, "audit store %s; jail policy %.16s; cgroup %s", config->audit_db,
+             jail_policy_hash(w->jail), jail_cgroup_version(w->jail));
+    return 0;
+}
+
+static int open_broker(struct worker *w, struct worker_config *config)
+{
+    if (config->brokers)
+        return 0;
+    const char *topics[] = {w->topic_jobs, w->topic_results, w->topic_logs, w->topic_dlq};
+    char err[512];
+    if (embedded_broker_open(config->state_dir, topics, ARRAY_SIZE(topics), config->partitions,
+                             &w->broker, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
+    config->brokers = strdup(embedded_broker_address(w->broker));
+    config->embedded_broker = true;
+    if (embedded_broker_owned(w->broker))
+        log_warn(NULL,
+                 "no --brokers given: started an embedded Kafka-protocol broker at %s; it keeps "
+                 "messages IN MEMORY ONLY and loses them when this process exits; its address is "
+                 "in %s/broker; production points --brokers at a Kafka cluster",
+                 config->brokers, config->state_dir);
+    else
+        log_info(NULL, "no --brokers given: joined the embedded broker at %s (from %s/broker)",
+                 config->brokers, config->state_dir);
+    printf("brokers %s\n", config->brokers);
+    fflush(stdout);
+    return 0;
+}
+
+/* librdkafka's statistics, every statistics.interval.ms from the consumer
+ * poll of the main loop: the consumer lag and whether a broker is connected. */
+static int on_statistics(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct worker *w = opaque;
+    char err[512];
+    (void)rk;
+    int brokers_up = metrics_update_from_rdkafka_stats(json, len, w->topic_jobs, err, sizeof(err));
+    if (brokers_up < 0)
+        log_warn(NULL, "%s", err);
+    else
+        readiness_set(READY_KAFKA, brokers_up > 0, "no connection to any Kafka broker");
+    return 0; /* librdkafka frees json */
+}
+
+static int open_kafka(struct worker *w)
+{
+    char err[512];
+    const struct publisher_topics topics = {
+        .results = w->topic_results, .logs = w->topic_logs, .dlq = w->topic_dlq};
+    w->consumer = kafka_consumer_new(w->config, on_rebalance, on_statistics, w, err, sizeof(err));
+    if (!w->consumer || publisher_new(w->config, &topics, &w->publisher, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
+    w->consumer_queue = rd_kafka_queue_get_consumer(w->consumer);
+    return 0;
+}
+
+/* A slot that finished a job wakes the main loop from its consumer poll. */
+static void wake_main_loop(void *ctx)
+{
+    struct worker *w = ctx;
+    rd_kafka_queue_yield(w->consumer_queue);
+}
+
+static void run_in_slot(void *task, void *env)
+{
+    execute_task(env, task);
+}
+
+static int open_slots(struct worker *w)
+{
+    bool embedded = w->config->embedded_broker;
+    const struct sched_limits limits = {
+        .jobs = embedded ? EMBEDDED_BACKLOG_JOBS : BACKLOG_JOBS,
+        .bytes = embedded ? EMBEDDED_BACKLOG_BYTES : BACKLOG_BYTES,
+    };
+    if (!(w->scheduler = sched_new(&limits))) {
+        log_error(NULL, "creating the scheduler: out of memory");
+        return -1;
+    }
+    w->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->cancel_fd < 0) {
+        log_error(NULL, "creating the jobs' stop switch: %s", strerror(errno));
+        return -1;
+    }
+    w->slot_env = (struct slot_env){
+        .config = w->config,
+        .jail = w->jail,
+        .runtimes = w->runtimes,
+        .egress = w->egress,
+        .publisher = w->publisher,
+        .cancel_fd = w->cancel_fd,
+    };
+    const struct slot_pool_ops ops = {
+        .run = run_in_slot, .run_ctx = &w->slot_env, .wake = wake_main_loop, .wake_ctx = w};
+    if (slot_pool_start(w->config->concurrency, &ops, &w->slots) < 0) {
+        log_error(NULL, "starting %u slot threads failed", w->config->concurrency);
+        return -1;
+    }
+    return 0;
+}
+
+int worker_open(struct worker *w, struct worker_config *config)
+{
+    char zygote[PATH_MAX], err[512];
+    *w = (struct worker){.config = config, .cancel_fd = -1};
+    w->answering_tail = &w->answering;
+    w->starting_tail = &w->starting;
+    worker_topic(config, "jobs", w->topic_jobs, sizeof(w->topic_jobs));
+    worker_topic(config, "results", w->topic_results, sizeof(w->topic_results));
+    worker_topic(config, "logs", w->topic_logs, sizeof(w->topic_logs));
+    worker_topic(config, "dlq", w->topic_dlq, sizeof(w->topic_dlq));
+    if (make_dir(config->state_dir, 0755) < 0 || open_metrics(w) < 0)
+        return -1;
+    /* brig-zygote, installed next to this program: it clones the jails and
+     * serves warm runtimes. */
+    if (self_relative_path("brig-zygote", zygote, sizeof(zygote), err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
+    if (open_jails(w, zygote) < 0 || open_runtimes(w, zygote) < 0 || open_egress(w) < 0 ||
+        open_audit(w, config) < 0 || open_broker(w, config) < 0 || open_kafka(w) < 0 ||
+        open_slots(w) < 0)
+        return -1;
+    return 0;
+}
+
+static bool keep_none(const struct task *task, void *ctx)
+{
+    (void)task, (void)ctx;
+    return false;
+}
+
+static void free_list(struct task *list)
+{
+    for (struct task *t = list, *next; t; t = next) {
+        next = t->next;
+        task_free(t);
+    }
+}
+
+/* Tasks still held after the loop (a fatal stop): answers never delivered,
+ * whose offsets were never stored, so their jobs run again elsewhere. */
+static void free_tasks(struct worker *w)
+{
+    struct task *list = NULL, **tail = &list, *task;
+    if (w->scheduler)
+        free_list(sched_take_unless(w->scheduler, keep_none, NULL));
+    while (w->slots && (task = slot_pool_take_done(w->slots)))
+        task_append(&tail, task);
+    if (w->publisher)
+        publisher_abandon(w->publisher, &tail);
+    free_list(list);
+    free_list(w->answering);
+    free_list(w->starting);
+}
+
+int worker_close(struct worker *w)
+{
+    char err[512];
+    int status = 0;
+    if (!w->config)
+        return 0; /* never opened */
+    /* Leaving the group revokes the partitions (partitions.c), which may
+     * still take a turn of the loop: everything else is still there. */
+    if (w->consumer)
+        rd_kafka_consumer_close(w->consumer);
+    free_tasks(w);
+    slot_pool_free(w->slots);
+    sched_free(w->scheduler);
+    /* No job runs any more: the servers it restarted may die with it. */
+    server_keeper_stop(w->keeper);
+    metrics_server_stop(w->metrics_server);
+    /* After a fatal stop the last jobs' connection records are still queued. */
+    if (w->egress && w->audit)
+        egress_drain_audit(w->egress, w->audit);
+    egress_proxy_free(w->egress);
+    if (w->audit && audit_close(w->audit, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        status = -1;
+    }
+    /* The clients go before the broker they may be connected to. */
+    if (w->consumer_queue)
+        rd_kafka_queue_destroy(w->consumer_queue);
+    if (w->consumer)
+        rd_kafka_destroy(w->consumer);
+    publisher_free(w->publisher);
+    embedded_broker_close(w->broker);
+    if (w->cancel_fd >= 0)
+        close(w->cancel_fd);
+    runtime_table_free(w->runtimes);
+    jail_context_free(w->jail);
+    for (int32_t p = 0; p < w->n_partitions; p++)
+        tracker_free(w->partitions[p].tracker);
+    free(w->partitions);
+    metrics_free();
+    return status;
+}
