@@ -230,6 +230,18 @@ invalid("msg_reserved_byte", "job", b"\x85" + MINIMAL[1:] + b"\xa1x\xc1", "",
         "invalid msgpack", "0xc1, the byte msgpack never uses, as a fifth value")
 invalid("msg_huge_array_header", "job", b"\x81\xa1x\xdd\xff\xff\xff\xff\x01", "", "truncated",
         "an array header claiming 2^32-1 elements in 9 bytes: refused without allocating")
+invalid("msg_map_header_past_end", "job", b"\xdf\xff\xff\xff\xff\xa1v\x01", "", "truncated",
+        "a top-level map claiming 2^32-1 keys over 3 bytes: the bytes left decide before the "
+        "key bound")
+invalid("msg_nested_map_header_past_end", "job", job(x_map=Raw(b"\xde\x01\x2c\x00\x00")),
+        "", "truncated", "a nested map claiming 300 entries with 2 bytes left: truncated before "
+        "the entry bound")
+invalid("msg_array_header_past_end", "job", job(padding=Raw(b"\xdc\x4e\x20" + b"\x00" * 16400)),
+        "", "truncated", "an array claiming 20000 elements with 16400 bytes left: truncated "
+        "before the object bound")
+invalid("msg_map_header_fits", "job", b"\xde\x00\x41\xd9\xff" + b"\x00" * 128, "",
+        "too many keys", "65 keys claimed with the 130 bytes that 65 keys need at least: the key "
+        "bound decides, though the first key is cut short later")
 invalid("msg_too_deep", "job", job(x_deep=nested(8)), "x_deep", "too deep",
         "an unknown value nested to level 9")
 invalid("msg_too_many_objects", "job", job(padding=[0] * 16384), "padding", "too many objects",

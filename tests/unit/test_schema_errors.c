@@ -154,12 +154,14 @@ static void test_nesting_far_past_msgpack_stack(void **state)
     expect_job_error(buf, n, "x", "too deep");
 }
 
-/* Headers that promise more than the message holds allocate nothing. */
+/* Headers that promise more than the message holds allocate nothing, and are
+ * truncated before their counts meet the key and entry bounds. */
 static void test_lying_headers(void **state)
 {
     (void)state;
-    expect_job_error("\xdf\xff\xff\xff\xff", 5, "", "too many keys");
-    expect_job_error("\x81\xa1x\xdf\xff\xff\xff\xff", 8, "x", "too many entries");
+    expect_job_error("\xdf\xff\xff\xff\xff", 5, "", "truncated");
+    expect_job_error("\x81\xa1x\xdf\xff\xff\xff\xff", 8, "", "truncated");
+    expect_job_error("\x81\xa1x\xdd\xff\xff\xff\xff", 8, "", "truncated");
     expect_job_error("\x81\xa1x\xdb\xff\xff\xff\xff", 8, "", "truncated");
     expect_job_error("\x81\xa1x\xc6\xff\xff\xff\xff", 8, "", "truncated");
     expect_job_error("\x81\xa1x\xc9\xff\xff\xff\xff", 8, "", "truncated");
@@ -322,6 +324,9 @@ static void test_peek_reply(void **state)
     expect_peek(invalid_id, sizeof invalid_id - 1, false, "", "");
     static const char second_id[] = "\x82\xa2id\xa3j/1\xa2id\xa2ok";
     expect_peek(second_id, sizeof second_id - 1, true, "ok", "");
+    /* a top-level map that claims more keys than it holds: what it holds is read */
+    static const char lying[] = "\xdf\xff\xff\xff\xff\xa2id\xa1z";
+    expect_peek(lying, sizeof lying - 1, true, "z", "");
     /* not a map, nothing at all, garbage */
     expect_peek("\x92\xa2id\xa1z", 5, false, "", "");
     expect_peek("", 0, false, "", "");
