@@ -19,6 +19,7 @@ enum result_field {
     RES_STDERR_TRUNCATED,
     RES_FILES,
     RES_FILES_OMITTED,
+    RES_FILES_OMITTED_TRUNCATED,
     RES_USAGE,
     RES_RUNTIME,
     RES_WORKER_ID,
@@ -47,6 +48,7 @@ static const char *const result_fields[RES_FIELD_COUNT] = {
     [RES_STDERR_TRUNCATED] = "stderr_truncated",
     [RES_FILES] = "files",
     [RES_FILES_OMITTED] = "files_omitted",
+    [RES_FILES_OMITTED_TRUNCATED] = "files_omitted_truncated",
     [RES_USAGE] = "usage",
     [RES_RUNTIME] = "runtime",
     [RES_WORKER_ID] = "worker_id",
@@ -184,6 +186,10 @@ static int decode_result(struct decoder *d, const msgpack_object *const *f, void
         return -1;
     if (f[RES_FILES_OMITTED] && decode_omitted(d, f[RES_FILES_OMITTED], r) < 0)
         return -1;
+    if (f[RES_FILES_OMITTED_TRUNCATED] &&
+        read_bool(d, f[RES_FILES_OMITTED_TRUNCATED], "files_omitted_truncated",
+                  &r->files_omitted_truncated) < 0)
+        return -1;
     if (f[RES_USAGE] && decode_usage(d, f[RES_USAGE], r) < 0)
         return -1;
     if (f[RES_RUNTIME] && decode_runtime(d, f[RES_RUNTIME], r) < 0)
@@ -275,6 +281,7 @@ int brig_result_encode(const struct brig_result *r, msgpack_sbuffer *out, struct
     write_true(&w, &top, "stderr_truncated", r->stderr_truncated);
     write_files(&w, &top, "files", r->files, r->file_count);
     encode_omitted(&w, &top, r);
+    write_true(&w, &top, "files_omitted_truncated", r->files_omitted_truncated);
     if (r->has_usage) {
         write_key(&w, &top, "usage");
         write_map_begin(&w, &inner);

@@ -128,6 +128,7 @@ struct brig_result {
     size_t file_count;
     struct brig_omitted_file *files_omitted;
     size_t omitted_count;
+    bool files_omitted_truncated; /* files_omitted does not list every omission */
     bool has_usage;
     uint64_t wall_us;
     uint64_t cpu_us;

@@ -72,9 +72,10 @@ FIELDS = {
             "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
             "deadline_ms", "replay_of"],
     "result": ["id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
-               "stdout_truncated", "stderr_truncated", "files", "files_omitted", "usage",
-               "runtime", "worker_id", "received_ms", "started_ms", "finished_ms", "error",
-               "syscall", "metadata", "session", "replay_of"],
+               "stdout_truncated", "stderr_truncated", "files", "files_omitted",
+               "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
+               "started_ms", "finished_ms", "error", "syscall", "metadata", "session",
+               "replay_of"],
     "log_chunk": ["id", "attempt", "stream", "seq", "data", "ts_ms", "eos"],
     "dead_letter": ["data", "data_truncated", "id", "topic", "partition", "offset", "reason",
                     "field", "received_ms", "worker_id"],
@@ -408,6 +409,7 @@ valid("result_full", "result", result(
     files={"out/plot.png": b"\x89PNG\r\n", "result.json": b"{}"},
     files_omitted=[{"path": "out/huge.bin", "reason": "over collect_bytes"},
                    {"path": "out/link", "reason": "symlink", "x_future": 1}],
+    files_omitted_truncated=True,
     usage={"wall_us": 1520000, "cpu_us": 990000, "peak_memory_bytes": 48 << 20},
     runtime={"name": "python", "version": "3.11.2"}, worker_id="worker-a",
     received_ms=1764000000000, started_ms=1764000000004, finished_ms=1764000001530,
@@ -441,6 +443,8 @@ invalid("result_files_dotdot", "result", result(files={"../x": b""}), 'files["..
         "invalid path", "a collected file outside /work")
 invalid("result_omitted_not_array", "result", result(files_omitted={"path": "a"}),
         "files_omitted", "wrong type", "files_omitted as a map")
+invalid("result_omitted_truncated_type", "result", result(files_omitted_truncated=1),
+        "files_omitted_truncated", "wrong type", "files_omitted_truncated as an integer")
 invalid("result_omitted_no_reason", "result", result(files_omitted=[{"path": "a"}]),
         "files_omitted[0].reason", "missing", "an omitted file without a reason")
 invalid("result_usage_missing_cpu", "result", result(usage={"wall_us": 1,

@@ -446,9 +446,9 @@ JOB = ["v", "id", "runtime", "argv", "code", "args", "stdin", "env", "files", "l
        "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
        "deadline_ms", "replay_of"]
 RESULT = ["v", "id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
-          "stdout_truncated", "stderr_truncated", "files", "files_omitted", "usage",
-          "runtime", "worker_id", "received_ms", "started_ms", "finished_ms", "error",
-          "syscall", "metadata", "session", "replay_of"]
+          "stdout_truncated", "stderr_truncated", "files", "files_omitted",
+          "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
+          "started_ms", "finished_ms", "error", "syscall", "metadata", "session", "replay_of"]
 LOG_CHUNK = ["v", "id", "attempt", "stream", "seq", "data", "ts_ms", "eos"]
 DEAD_LETTER = ["v", "data", "data_truncated", "id", "topic", "partition", "offset", "reason",
                "field", "received_ms", "worker_id"]
@@ -552,6 +552,9 @@ def read_result(f):
                 "reason": text(required(e, "reason", f"{field}.reason"), f"{field}.reason", 1,
                                256, single_line)})
         out["files_omitted"] = omitted
+    if "files_omitted_truncated" in f:
+        out["files_omitted_truncated"] = boolean(f["files_omitted_truncated"],
+                                                 "files_omitted_truncated")
     if "usage" in f:
         names = ["wall_us", "cpu_us", "peak_memory_bytes"]
         u = named_map(f["usage"], "usage", set(names), True)

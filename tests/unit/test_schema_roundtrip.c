@@ -151,6 +151,7 @@ static void test_result_roundtrip(void **state)
         .file_count = 1,
         .files_omitted = omitted,
         .omitted_count = 1,
+        .files_omitted_truncated = true,
         .has_usage = true,
         .wall_us = 12,
         .cpu_us = 0,
@@ -169,9 +170,9 @@ static void test_result_roundtrip(void **state)
     };
     msgpack_sbuffer sbuf;
     ROUNDTRIP(result, &result, &sbuf);
-    /* 20 fields: a map16 header, the shortest form for 16 and more */
+    /* 21 fields: a map16 header, the shortest form for 16 and more */
     assert_int_equal((unsigned char)sbuf.data[0], 0xde);
-    assert_int_equal((unsigned char)sbuf.data[2], 20);
+    assert_int_equal((unsigned char)sbuf.data[2], 21);
     msgpack_sbuffer_destroy(&sbuf);
 }
 

@@ -158,6 +158,7 @@ json_t *result_json(const struct brig_result *r)
                                                      "reason", r->files_omitted[i].reason));
         json_object_set_new(o, "files_omitted", omitted);
     }
+    set_true(o, "files_omitted_truncated", r->files_omitted_truncated);
     if (r->has_usage)
         json_object_set_new(o, "usage",
                             json_pack("{s:I,s:I,s:I}", "wall_us", (json_int_t)r->wall_us, "cpu_us",
