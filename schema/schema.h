@@ -168,6 +168,10 @@ struct brig_dead_letter {
     const char *topic;
     uint64_t partition;
     uint64_t offset;
+    /* The consumed message's Kafka key, or its first BRIG_DEAD_LETTER_KEY_MAX
+     * bytes. data NULL: the key was null; non-NULL with len 0: empty. */
+    struct brig_bytes key;
+    bool key_truncated;
     const char *reason;
     const char *field; /* may be NULL or "" */
     uint64_t received_ms;

@@ -77,10 +77,10 @@ FIELDS = {
                "started_ms", "finished_ms", "error", "syscall", "metadata", "session",
                "replay_of"],
     "log_chunk": ["id", "attempt", "stream", "seq", "data", "ts_ms", "eos"],
-    "dead_letter": ["data", "data_truncated", "id", "topic", "partition", "offset", "reason",
-                    "field", "received_ms", "worker_id"],
+    "dead_letter": ["data", "data_truncated", "id", "topic", "partition", "offset", "key",
+                    "key_truncated", "reason", "field", "received_ms", "worker_id"],
 }
-BYTES = {"code", "stdin", "stdout", "stderr", "data"}
+BYTES = {"code", "stdin", "stdout", "stderr", "data", "key"}
 USAGE = ["wall_us", "cpu_us", "peak_memory_bytes"]
 
 
@@ -480,8 +480,11 @@ invalid("log_chunk_eos_type", "log_chunk", chunk(eos="true"), "eos",
 # --- dead letters ------------------------------------------------------------
 
 valid("dead_letter_full", "dead_letter", letter(
-    data=b"\x82\xa1v\x01\xa2id\xa5job-9", data_truncated=True, id="job-9", field="runtime",
-    reason="runtime: missing: a job needs runtime or argv"), "every dead-letter field")
+    data=b"\x82\xa1v\x01\xa2id\xa5job-9", data_truncated=True, id="job-9", key=b"job-9",
+    key_truncated=True, field="runtime", reason="runtime: missing: a job needs runtime or argv"),
+    "every dead-letter field")
+valid("dead_letter_empty_key", "dead_letter", letter(key=b""),
+      "an empty key, which Kafka tells from a null one (no key field)")
 valid("dead_letter_minimal", "dead_letter", letter(data=b"\xc1garbage", partition=3,
                                                    reason="invalid msgpack"),
       "garbage: no id could be recovered")
@@ -493,6 +496,10 @@ invalid("dead_letter_field_too_long", "dead_letter", letter(field="f" * 64), "fi
         "too long", "a field path longer than struct brig_error holds")
 invalid("dead_letter_reason_missing", "dead_letter", letter(reason=DROP), "reason", "missing",
         "no reason")
+invalid("dead_letter_key_too_long", "dead_letter", letter(key=b"k" * (16 << 10 | 1)), "key",
+        "too long", "a key of 16 KiB and one byte")
+invalid("dead_letter_key_type", "dead_letter", letter(key=7), "key", "wrong type",
+        "a key as an integer")
 invalid("dead_letter_data_type", "dead_letter", letter(data=[1]), "data", "wrong type",
         "data as an array")
 

@@ -450,8 +450,8 @@ RESULT = ["v", "id", "attempt", "status", "exit_code", "signal", "stdout", "stde
           "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
           "started_ms", "finished_ms", "error", "syscall", "metadata", "session", "replay_of"]
 LOG_CHUNK = ["v", "id", "attempt", "stream", "seq", "data", "ts_ms", "eos"]
-DEAD_LETTER = ["v", "data", "data_truncated", "id", "topic", "partition", "offset", "reason",
-               "field", "received_ms", "worker_id"]
+DEAD_LETTER = ["v", "data", "data_truncated", "id", "topic", "partition", "offset", "key",
+               "key_truncated", "reason", "field", "received_ms", "worker_id"]
 KINDS = {"job": JOB, "result": RESULT, "log_chunk": LOG_CHUNK, "dead_letter": DEAD_LETTER}
 
 
@@ -609,6 +609,10 @@ def read_dead_letter(f):
     out["topic"] = text(required(f, "topic"), "topic", *TOPIC)
     out["partition"] = uint(required(f, "partition"), "partition", 0, 2**31 - 1)
     out["offset"] = uint(required(f, "offset"), "offset", 0, UINT_MAX)
+    if "key" in f:
+        out["key"] = data(f["key"], "key", 16 << 10)
+    if "key_truncated" in f:
+        out["key_truncated"] = boolean(f["key_truncated"], "key_truncated")
     out["reason"] = text(required(f, "reason"), "reason", 1, 1024)
     if "field" in f:
         out["field"] = text(f["field"], "field", 0, 63, single_line)

@@ -96,7 +96,7 @@ static void test_messages_too_large(void **state)
     free(buf);
 }
 
-/* Output, log data and dead-letter data at their bounds and one past. */
+/* Output, log data, dead-letter data and key at their bounds and one past. */
 static void test_output_bounds(void **state)
 {
     (void)state;
@@ -126,12 +126,31 @@ static void test_output_bounds(void **state)
     assert_int_equal(brig_log_chunk_encode(&chunk, &sbuf, &err), -1);
     assert_string_equal(err.field, "data");
 
+    /* Every field at its longest: the dead letter's own fields, the key
+     * among them, fit in what its bound leaves beside the data. */
+    char id[BRIG_ID_MAX + 1], topic[BRIG_TOPIC_MAX + 1], reason[BRIG_REASON_MAX + 1],
+        field[BRIG_FIELD_MAX + 1];
+    memset(id, 'i', BRIG_ID_MAX), id[BRIG_ID_MAX] = '\0';
+    memset(topic, 't', BRIG_TOPIC_MAX), topic[BRIG_TOPIC_MAX] = '\0';
+    memset(reason, 'r', BRIG_REASON_MAX), reason[BRIG_REASON_MAX] = '\0';
+    memset(field, 'f', BRIG_FIELD_MAX), field[BRIG_FIELD_MAX] = '\0';
     struct brig_dead_letter letter = {.data = {zeros, BRIG_DEAD_LETTER_DATA_MAX},
-                                      .topic = "brig.jobs",
-                                      .reason = "too large",
-                                      .received_ms = 1,
-                                      .worker_id = "w"};
+                                      .data_truncated = true,
+                                      .id = id,
+                                      .topic = topic,
+                                      .partition = BRIG_PARTITION_MAX,
+                                      .offset = BRIG_UINT_MAX,
+                                      .key = {zeros, BRIG_DEAD_LETTER_KEY_MAX},
+                                      .key_truncated = true,
+                                      .reason = reason,
+                                      .field = field,
+                                      .received_ms = BRIG_TIME_MS_MAX,
+                                      .worker_id = id};
     assert_int_equal(brig_dead_letter_encode(&letter, &sbuf, &err), 0);
+    letter.key.len++;
+    assert_int_equal(brig_dead_letter_encode(&letter, &sbuf, &err), -1);
+    assert_string_equal(err.field, "key");
+    letter.key.len--;
     letter.data.len++;
     assert_int_equal(brig_dead_letter_encode(&letter, &sbuf, &err), -1);
     assert_string_equal(err.field, "data");

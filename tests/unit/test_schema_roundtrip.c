@@ -225,11 +225,31 @@ static void test_log_chunk_and_dead_letter_roundtrip(void **state)
                                       .topic = "brig.jobs",
                                       .partition = 2,
                                       .offset = 0,
+                                      .key = bytes_of("k\x00\xff", 3),
+                                      .key_truncated = true,
                                       .reason = "garbage",
                                       .field = "",
                                       .received_ms = 7,
                                       .worker_id = "w-1"};
     ROUNDTRIP(dead_letter, &letter, &sbuf);
+    msgpack_sbuffer_destroy(&sbuf);
+
+    /* Kafka tells an empty key from a null one, and so does the dead letter */
+    struct brig_dead_letter keyed;
+    letter.key = bytes_of("", 0);
+    msgpack_sbuffer_init(&sbuf);
+    assert_int_equal(brig_dead_letter_encode(&letter, &sbuf, &err), 0);
+    assert_int_equal(brig_dead_letter_decode(sbuf.data, sbuf.size, &keyed, &err), 0);
+    assert_non_null(keyed.key.data);
+    assert_int_equal(keyed.key.len, 0);
+    brig_dead_letter_free(&keyed);
+    msgpack_sbuffer_destroy(&sbuf);
+    letter.key = bytes_of(NULL, 0);
+    msgpack_sbuffer_init(&sbuf);
+    assert_int_equal(brig_dead_letter_encode(&letter, &sbuf, &err), 0);
+    assert_int_equal(brig_dead_letter_decode(sbuf.data, sbuf.size, &keyed, &err), 0);
+    assert_null(keyed.key.data);
+    brig_dead_letter_free(&keyed);
     msgpack_sbuffer_destroy(&sbuf);
 }
 

@@ -203,6 +203,8 @@ json_t *dead_letter_json(const struct brig_dead_letter *l)
     set_text(o, "topic", l->topic);
     set_uint(o, "partition", l->partition);
     set_uint(o, "offset", l->offset);
+    set_bytes(o, "key", &l->key);
+    set_true(o, "key_truncated", l->key_truncated);
     set_text(o, "reason", l->reason);
     set_text(o, "field", l->field);
     set_uint(o, "received_ms", l->received_ms);
