@@ -98,14 +98,6 @@ void brig_dead_letter_free(struct brig_dead_letter *letter)
     memset(letter, 0, sizeof *letter);
 }
 
-static int check_dead_letter(const void *buf, size_t len, struct brig_error *err)
-{
-    struct brig_dead_letter decoded;
-    int rc = brig_dead_letter_decode(buf, len, &decoded, err);
-    brig_dead_letter_free(&decoded);
-    return rc;
-}
-
 int brig_dead_letter_encode(const struct brig_dead_letter *l, msgpack_sbuffer *out,
                             struct brig_error *err)
 {
@@ -127,5 +119,5 @@ int brig_dead_letter_encode(const struct brig_dead_letter *l, msgpack_sbuffer *o
     write_uint(&w, &top, "received_ms", l->received_ms);
     write_text(&w, &top, "worker_id", l->worker_id);
     write_map_end(&w, &top);
-    return writer_finish(&w, check_dead_letter, err);
+    return writer_finish(&w, &dead_letter_kind, err);
 }

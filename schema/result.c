@@ -237,14 +237,6 @@ void brig_result_free(struct brig_result *result)
     memset(result, 0, sizeof *result);
 }
 
-static int check_result(const void *buf, size_t len, struct brig_error *err)
-{
-    struct brig_result decoded;
-    int rc = brig_result_decode(buf, len, &decoded, err);
-    brig_result_free(&decoded);
-    return rc;
-}
-
 static void encode_omitted(struct writer *w, struct map_mark *m, const struct brig_result *r)
 {
     if (r->omitted_count == 0)
@@ -307,5 +299,5 @@ int brig_result_encode(const struct brig_result *r, msgpack_sbuffer *out, struct
     write_text(&w, &top, "session", r->session);
     write_text(&w, &top, "replay_of", r->replay_of);
     write_map_end(&w, &top);
-    return writer_finish(&w, check_result, err);
+    return writer_finish(&w, &result_kind, err);
 }
