@@ -3,13 +3,13 @@
  * connection records. Connections are in egress_conn.c, jobs and their
  * listeners in egress_job.c, what they share in egress_internal.h. */
 #include "worker/egress.h"
-#include "worker/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +63,7 @@ static int64_t wall_ms(void)
 void egress_wake(struct egress_proxy *p)
 {
     if (eventfd_write(p->wake.fd, 1) < 0)
-        log_error(NULL, "egress proxy: waking its thread: %s", strerror(errno));
+        egress_note_failure(p, "waking the proxy's thread: %s", strerror(errno));
 }
 
 /* Keeps the epoll set in step with what ep waits for. A descriptor waits for
@@ -77,7 +77,7 @@ int egress_watch(struct egress_proxy *p, struct endpoint *ep, uint32_t events)
     int op = events == 0 ? EPOLL_CTL_DEL : ep->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
     if (epoll_ctl(p->epoll_fd, op, ep->fd, &ev) < 0) {
         int saved = errno;
-        log_error(NULL, "egress proxy: updating its epoll set: %s", strerror(saved));
+        egress_note_failure(p, "updating the proxy's epoll set: %s", strerror(saved));
         errno = saved;
         return -1;
     }
@@ -93,75 +93,80 @@ void egress_close_endpoint(struct egress_proxy *p, struct endpoint *ep)
     ep->fd = -1;
 }
 
-/* ---- audit records ---- */
+/* ---- the report ---- */
+
+void egress_note_failure(struct egress_proxy *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&p->report_lock);
+    p->failures++;
+    vsnprintf(p->last_failure, sizeof(p->last_failure), fmt, ap);
+    pthread_mutex_unlock(&p->report_lock);
+    va_end(ap);
+}
+
+/* Room for one more record, within RECORDS_MAX; the report lock is held. */
+static bool make_room(struct egress_proxy *p)
+{
+    if (p->record_count < p->record_cap)
+        return true;
+    if (p->record_cap == RECORDS_MAX)
+        return false;
+    size_t cap = p->record_cap ? 2 * p->record_cap : 64;
+    cap = cap < RECORDS_MAX ? cap : RECORDS_MAX;
+    struct egress_record *grown = realloc(p->records, cap * sizeof(*grown));
+    if (!grown)
+        return false;
+    p->records = grown;
+    p->record_cap = cap;
+    return true;
+}
 
 void egress_record(struct egress_proxy *p, const struct egress_job *job, const char *host,
                    uint16_t port, bool allowed, const char *reason)
 {
-    struct audit_item *item = calloc(1, sizeof(*item));
     char *reason_copy = reason ? strdup(reason) : NULL;
-    pthread_mutex_lock(&p->lock);
-    if (!item || (reason && !reason_copy) || p->audit_len >= AUDIT_QUEUE_MAX) {
-        p->audit_dropped++;
-        pthread_mutex_unlock(&p->lock);
-        free(item);
+    pthread_mutex_lock(&p->report_lock);
+    if ((reason && !reason_copy) || !make_room(p)) {
+        p->lost++;
+        pthread_mutex_unlock(&p->report_lock);
         free(reason_copy);
         return;
     }
-    snprintf(item->job_id, sizeof(item->job_id), "%s", job->id);
-    snprintf(item->host, sizeof(item->host), "%s", host);
-    item->port = port;
-    item->allowed = allowed;
-    item->reason = reason_copy;
-    item->ts_ms = wall_ms();
-    if (p->audit_tail)
-        p->audit_tail->next = item;
-    else
-        p->audit_head = item;
-    p->audit_tail = item;
-    p->audit_len++;
-    pthread_mutex_unlock(&p->lock);
+    struct egress_record *r = &p->records[p->record_count++];
+    snprintf(r->job_id, sizeof(r->job_id), "%s", job->id);
+    snprintf(r->host, sizeof(r->host), "%s", host);
+    r->port = port;
+    r->allowed = allowed;
+    r->reason = reason_copy;
+    r->ts_ms = wall_ms();
+    pthread_mutex_unlock(&p->report_lock);
 }
 
-static void free_audit_items(struct audit_item *item)
+void egress_take_report(struct egress_proxy *p, struct egress_report *out)
 {
-    while (item) {
-        struct audit_item *next = item->next;
-        free(item->reason);
-        free(item);
-        item = next;
-    }
+    pthread_mutex_lock(&p->report_lock);
+    *out = (struct egress_report){
+        .records = p->records,
+        .count = p->record_count,
+        .lost = p->lost,
+        .failures = p->failures,
+    };
+    memcpy(out->last_failure, p->last_failure, sizeof(out->last_failure));
+    p->records = NULL;
+    p->record_count = p->record_cap = 0;
+    p->lost = p->failures = 0;
+    p->last_failure[0] = '\0';
+    pthread_mutex_unlock(&p->report_lock);
 }
 
-void egress_drain_audit(struct egress_proxy *p, struct audit_store *store)
+void egress_report_free(struct egress_report *report)
 {
-    pthread_mutex_lock(&p->lock);
-    struct audit_item *items = p->audit_head;
-    uint64_t dropped = p->audit_dropped;
-    p->audit_head = p->audit_tail = NULL;
-    p->audit_len = 0;
-    p->audit_dropped = 0;
-    pthread_mutex_unlock(&p->lock);
-
-    char err[512];
-    for (struct audit_item *item = items; item; item = item->next) {
-        struct audit_connection conn = {
-            .job_id = item->job_id,
-            .host = item->host,
-            .port = item->port,
-            .allowed = item->allowed,
-            .reason = item->reason,
-            .ts_ms = item->ts_ms,
-        };
-        if (audit_record_connection(store, &conn, err, sizeof(err)) < 0)
-            log_error(item->job_id, "audit store: %s", err);
-    }
-    free_audit_items(items);
-    if (dropped > 0)
-        log_error(NULL,
-                  "egress proxy: %llu connection record(s) lost: the audit queue was full or "
-                  "memory ran out",
-                  (unsigned long long)dropped);
+    for (size_t i = 0; i < report->count; i++)
+        free(report->records[i].reason);
+    free(report->records);
+    memset(report, 0, sizeof(*report));
 }
 
 /* ---- the proxy thread ---- */
@@ -225,7 +230,7 @@ static void *proxy_main(void *arg)
         int timeout = p->conns || p->paused ? TICK_MS : -1;
         int n = epoll_wait(p->epoll_fd, events, 64, timeout);
         if (n < 0 && errno != EINTR) {
-            log_error(NULL, "egress proxy: waiting for events: %s", strerror(errno));
+            egress_note_failure(p, "waiting for the proxy's events: %s", strerror(errno));
             n = 0;
         }
         bool woken = false;
@@ -377,6 +382,7 @@ int egress_proxy_start(const char *bound, const struct egress_limits *limits,
     p->epoll_fd = -1;
     p->wake = (struct endpoint){.kind = ENDPOINT_WAKE, .fd = -1};
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->report_lock, NULL);
     pthread_cond_init(&p->work_cond, NULL);
     pthread_cond_init(&p->closed_cond, NULL);
     if (limits)
@@ -419,13 +425,16 @@ void egress_proxy_free(struct egress_proxy *p)
     egress_conns_free_dead(p);
     free_resolves(p->to_resolve);
     free_resolves(p->resolved);
-    free_audit_items(p->audit_head);
+    struct egress_report untaken;
+    egress_take_report(p, &untaken);
+    egress_report_free(&untaken);
     if (p->wake.fd >= 0)
         close(p->wake.fd);
     if (p->epoll_fd >= 0)
         close(p->epoll_fd);
     egress_rules_free(&p->bound);
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->report_lock);
     pthread_cond_destroy(&p->work_cond);
     pthread_cond_destroy(&p->closed_cond);
     free(p);

@@ -7,8 +7,9 @@
  * make listeners; the proxy thread owns every connection and is the only one
  * to close a descriptor it watches, so closing a job is a request to it that
  * the slot thread waits for; resolver threads only run getaddrinfo. The lock
- * guards what they hand each other: the resolve queues, the jobs to close, a
- * job's listener list and the record queue. */
+ * guards what they hand each other: the resolve queues, the jobs to close and
+ * a job's listener list; the report lock, the records and failures waiting
+ * for egress_take_report. */
 #ifndef BRIG_WORKER_EGRESS_INTERNAL_H
 #define BRIG_WORKER_EGRESS_INTERNAL_H
 
@@ -27,7 +28,7 @@
 
 #define RELAY_BUFFER_SIZE 32768 /* holds a rewritten head of PROXY_HEAD_MAX with room to spare */
 #define RESOLVER_THREADS 4
-#define AUDIT_QUEUE_MAX 16384
+#define RECORDS_MAX 16384 /* waiting to be taken */
 #define LISTEN_BACKLOG 128
 #define LINGER_MS 2000
 #define TICK_MS 1000
@@ -96,7 +97,7 @@ struct conn {
     struct proxy_request req;
     struct egress_verdict verdict;
     bool holds_slot; /* counted in job->open_connections */
-    bool recorded;   /* its audit record is queued */
+    bool recorded;   /* its record is queued */
     struct resolve *resolve;
     struct addrinfo *addrs, *next_addr;
     int connect_error;
@@ -114,16 +115,6 @@ struct resolve {
     int error;
     int system_error; /* errno, for EAI_SYSTEM */
     struct resolve *next;
-};
-
-struct audit_item {
-    struct audit_item *next;
-    char job_id[BRIG_ID_MAX + 1];
-    char host[256];
-    uint16_t port;
-    bool allowed;
-    char *reason;
-    int64_t ts_ms;
 };
 
 struct egress_proxy {
@@ -144,9 +135,13 @@ struct egress_proxy {
     struct resolve *to_resolve, *to_resolve_tail;
     struct resolve *resolved;
     struct egress_job *closing;
-    struct audit_item *audit_head, *audit_tail;
-    size_t audit_len;
-    uint64_t audit_dropped;
+
+    /* The report. Its lock is taken inside the other, never around it. */
+    pthread_mutex_t report_lock;
+    struct egress_record *records;
+    size_t record_count, record_cap;
+    uint64_t lost, failures;
+    char last_failure[256];
 
     /* the proxy thread's */
     struct conn *conns;
@@ -169,6 +164,10 @@ int egress_start_thread(pthread_t *thread, void *(*fn)(void *), void *arg, char 
 /* Queues a decided request's record. */
 void egress_record(struct egress_proxy *p, const struct egress_job *job, const char *host,
                    uint16_t port, bool allowed, const char *reason);
+/* Counts a failure of the proxy's own for the next report, which keeps the
+ * latest sentence. Any thread, with or without the lock. */
+void egress_note_failure(struct egress_proxy *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* egress_conn.c: the proxy thread's */
 /* c (zeroed) takes fd, accepted for job: watched, reading its head. */

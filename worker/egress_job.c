@@ -12,17 +12,16 @@
 #include <unistd.h>
 
 #include "worker/egress_internal.h"
-#include "worker/log.h"
 
 /* ---- listeners ---- */
 
-static void answer_and_close(int fd, int status, const char *reason)
+static void answer_and_close(struct egress_proxy *p, int fd, int status, const char *reason)
 {
     char body[256], response[512];
     snprintf(body, sizeof(body), "brig egress proxy: %s\n", reason);
     int len = proxy_response(status, body, response, sizeof(response));
     if (len > 0 && send(fd, response, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        log_warn(NULL, "egress proxy: answering a refused connection: %s", strerror(errno));
+        egress_note_failure(p, "answering a refused connection: %s", strerror(errno));
     close(fd);
 }
 
@@ -30,7 +29,7 @@ static void answer_and_close(int fd, int status, const char *reason)
  * out of the epoll set until the next tick instead of spinning. */
 static void pause_listener(struct egress_proxy *p, struct listener *l, int error)
 {
-    log_warn(l->job->id, "egress proxy: accepting a connection: %s", strerror(error));
+    egress_note_failure(p, "accepting a connection of job %s: %s", l->job->id, strerror(error));
     egress_watch(p, &l->ep, 0);
     l->paused = true;
     l->next_paused = p->paused;
@@ -61,12 +60,12 @@ void egress_accept(struct egress_proxy *p, struct listener *l)
         /* Connections that have not named a destination yet are bounded
          * too, at twice the job's limit; refused here, they are not audited. */
         if (l->job->clients >= 2 * p->limits.connections) {
-            answer_and_close(fd, 503, "the job has too many connections open to the proxy");
+            answer_and_close(p, fd, 503, "the job has too many connections open to the proxy");
             continue;
         }
         struct conn *c = p->n_conns < p->max_connections ? calloc(1, sizeof(*c)) : NULL;
         if (!c) {
-            answer_and_close(fd, 503, "the proxy has too many connections open");
+            answer_and_close(p, fd, 503, "the proxy has too many connections open");
             continue;
         }
         egress_conn_open(p, c, l->job, fd);
@@ -182,7 +181,6 @@ int egress_on_network(void *ctx, int netns_fd)
         if (call.fd >= 0)
             close(call.fd);
         free(l);
-        log_warn(job->id, "egress proxy: %s", job->error);
         return -1;
     }
     pthread_mutex_lock(&p->lock);

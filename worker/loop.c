@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "sandbox/session.h"
+#include "worker/egress_audit.h"
 #include "worker/kafka.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
@@ -479,7 +480,9 @@ static void sweep_sessions(struct worker *w)
 static void turn(struct worker *w)
 {
     /* First: a finished job's connections are then recorded before its attempt ends. */
-    egress_drain_audit(w->egress, w->audit);
+    char err[1024];
+    if (egress_audit_drain(w->egress, w->audit, err, sizeof(err)) < 0)
+        log_error(NULL, "%s", err);
     collect_finished(w);
     rd_kafka_poll(w->producer, 0);
     release_delivered(w);

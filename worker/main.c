@@ -13,6 +13,7 @@
 #include "sandbox/runtime_locate.h"
 #include "sandbox/self_path.h"
 #include "worker/broker.h"
+#include "worker/egress_audit.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
 #include "worker/metrics_server.h"
@@ -227,8 +228,8 @@ out:
     server_keeper_stop(keeper);
     metrics_server_stop(metrics_server);
     /* After a fatal stop the last jobs' connection records are still queued. */
-    if (w.egress && w.audit)
-        egress_drain_audit(w.egress, w.audit);
+    if (w.egress && w.audit && egress_audit_drain(w.egress, w.audit, err, sizeof(err)) < 0)
+        log_error(NULL, "%s", err);
     egress_proxy_free(w.egress);
     if (w.audit && audit_close(w.audit, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);
