@@ -6,7 +6,8 @@
 
 #define BRIG_SCHEMA_VERSION 1
 
-/* Whole messages. A dead letter carries a whole job plus its own fields. */
+/* Whole messages. A dead letter carries a whole job plus its own fields,
+ * its key of at most BRIG_DEAD_LETTER_KEY_MAX among them. */
 #define BRIG_JOB_MAX_BYTES (16u << 20)
 #define BRIG_RESULT_MAX_BYTES (16u << 20)
 #define BRIG_LOG_CHUNK_MAX_BYTES (1u << 20)
@@ -68,6 +69,9 @@
 
 /* Dead letter. */
 #define BRIG_DEAD_LETTER_DATA_MAX BRIG_JOB_MAX_BYTES
+/* Kafka bounds a key only by the record size; jobs are keyed by a session or
+ * id of at most 64 bytes, and a dead letter must stay within its bound. */
+#define BRIG_DEAD_LETTER_KEY_MAX (16u << 10)
 #define BRIG_PARTITION_MAX 2147483647ull
 #define BRIG_REASON_MAX 1024
 #define BRIG_FIELD_MAX 63 /* struct brig_error.field without its NUL */

@@ -13,6 +13,8 @@ enum dead_letter_field {
     DL_TOPIC,
     DL_PARTITION,
     DL_OFFSET,
+    DL_KEY,
+    DL_KEY_TRUNCATED,
     DL_REASON,
     DL_FIELD,
     DL_RECEIVED_MS,
@@ -28,6 +30,8 @@ static const char *const dead_letter_fields[DL_FIELD_COUNT] = {
     [DL_TOPIC] = "topic",
     [DL_PARTITION] = "partition",
     [DL_OFFSET] = "offset",
+    [DL_KEY] = "key",
+    [DL_KEY_TRUNCATED] = "key_truncated",
     [DL_REASON] = "reason",
     [DL_FIELD] = "field",
     [DL_RECEIVED_MS] = "received_ms",
@@ -53,8 +57,14 @@ static int decode_dead_letter(struct decoder *d, const msgpack_object *const *f,
         read_required(d, f[DL_PARTITION], "partition") < 0 ||
         read_uint(d, f[DL_PARTITION], "partition", 0, BRIG_PARTITION_MAX, &l->partition) < 0 ||
         read_required(d, f[DL_OFFSET], "offset") < 0 ||
-        read_uint(d, f[DL_OFFSET], "offset", 0, BRIG_UINT_MAX, &l->offset) < 0 ||
-        read_required(d, f[DL_REASON], "reason") < 0 ||
+        read_uint(d, f[DL_OFFSET], "offset", 0, BRIG_UINT_MAX, &l->offset) < 0)
+        return -1;
+    if (f[DL_KEY] && read_bytes(d, f[DL_KEY], "key", BRIG_DEAD_LETTER_KEY_MAX, &l->key) < 0)
+        return -1;
+    if (f[DL_KEY_TRUNCATED] &&
+        read_bool(d, f[DL_KEY_TRUNCATED], "key_truncated", &l->key_truncated) < 0)
+        return -1;
+    if (read_required(d, f[DL_REASON], "reason") < 0 ||
         read_text(d, f[DL_REASON], "reason", &reason_rule, &l->reason) < 0)
         return -1;
     if (f[DL_FIELD] && read_text(d, f[DL_FIELD], "field", &field_rule, &l->field) < 0)
@@ -88,14 +98,6 @@ void brig_dead_letter_free(struct brig_dead_letter *letter)
     memset(letter, 0, sizeof *letter);
 }
 
-static int check_dead_letter(const void *buf, size_t len, struct brig_error *err)
-{
-    struct brig_dead_letter decoded;
-    int rc = brig_dead_letter_decode(buf, len, &decoded, err);
-    brig_dead_letter_free(&decoded);
-    return rc;
-}
-
 int brig_dead_letter_encode(const struct brig_dead_letter *l, msgpack_sbuffer *out,
                             struct brig_error *err)
 {
@@ -110,10 +112,12 @@ int brig_dead_letter_encode(const struct brig_dead_letter *l, msgpack_sbuffer *o
     write_text(&w, &top, "topic", l->topic);
     write_uint(&w, &top, "partition", l->partition);
     write_uint(&w, &top, "offset", l->offset);
+    write_bytes(&w, &top, "key", &l->key);
+    write_true(&w, &top, "key_truncated", l->key_truncated);
     write_text(&w, &top, "reason", l->reason);
     write_text(&w, &top, "field", l->field);
     write_uint(&w, &top, "received_ms", l->received_ms);
     write_text(&w, &top, "worker_id", l->worker_id);
     write_map_end(&w, &top);
-    return writer_finish(&w, check_dead_letter, err);
+    return writer_finish(&w, &dead_letter_kind, err);
 }

@@ -22,17 +22,6 @@ int error_set(struct brig_error *err, const char *field, const char *fmt, ...)
     return -1;
 }
 
-int error_at_index(struct brig_error *err, const char *field, size_t index, const char *fmt, ...)
-{
-    char path[FIELD_SIZE];
-    snprintf(path, sizeof path, "%s[%zu]", field, index);
-    va_list ap;
-    va_start(ap, fmt);
-    error_vset(err, path, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 int error_at_key(struct brig_error *err, const char *field, const char *key, size_t keylen,
                  const char *fmt, ...)
 {

@@ -10,10 +10,6 @@
 int error_set(struct brig_error *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* field is "field[index]". */
-int error_at_index(struct brig_error *err, const char *field, size_t index, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /* field is `field["key"]`, the key escaped and shortened as error_key_path()
  * does. */
 int error_at_key(struct brig_error *err, const char *field, const char *key, size_t keylen,

@@ -151,14 +151,6 @@ void brig_job_free(struct brig_job *job)
     memset(job, 0, sizeof *job);
 }
 
-static int check_job(const void *buf, size_t len, struct brig_error *err)
-{
-    struct brig_job decoded;
-    int rc = brig_job_decode(buf, len, &decoded, err);
-    brig_job_free(&decoded);
-    return rc;
-}
-
 int brig_job_encode(const struct brig_job *job, msgpack_sbuffer *out, struct brig_error *err)
 {
     struct writer w;
@@ -184,5 +176,5 @@ int brig_job_encode(const struct brig_job *job, msgpack_sbuffer *out, struct bri
     write_nonzero(&w, &top, "deadline_ms", job->deadline_ms);
     write_text(&w, &top, "replay_of", job->replay_of);
     write_map_end(&w, &top);
-    return writer_finish(&w, check_job, err);
+    return writer_finish(&w, &job_kind, err);
 }

@@ -79,14 +79,6 @@ void brig_log_chunk_free(struct brig_log_chunk *chunk)
     memset(chunk, 0, sizeof *chunk);
 }
 
-static int check_log_chunk(const void *buf, size_t len, struct brig_error *err)
-{
-    struct brig_log_chunk decoded;
-    int rc = brig_log_chunk_decode(buf, len, &decoded, err);
-    brig_log_chunk_free(&decoded);
-    return rc;
-}
-
 int brig_log_chunk_encode(const struct brig_log_chunk *c, msgpack_sbuffer *out,
                           struct brig_error *err)
 {
@@ -108,5 +100,5 @@ int brig_log_chunk_encode(const struct brig_log_chunk *c, msgpack_sbuffer *out,
     write_uint(&w, &top, "ts_ms", c->ts_ms);
     write_true(&w, &top, "eos", c->eos);
     write_map_end(&w, &top);
-    return writer_finish(&w, check_log_chunk, err);
+    return writer_finish(&w, &log_chunk_kind, err);
 }

@@ -1,6 +1,7 @@
 #include "schema/read.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "schema/error.h"
@@ -430,5 +431,19 @@ done:
     } else {
         *arena = d.arena;
     }
+    return rc;
+}
+
+int check_message(const struct message_kind *kind, const void *buf, size_t len,
+                  struct brig_error *err)
+{
+    void *scratch = malloc(kind->struct_size);
+    if (!scratch)
+        return error_set(err, "", "out of memory checking the message");
+    msgpack_zone *arena;
+    int rc = decode_message(kind, buf, len, scratch, &arena, err);
+    if (rc == 0)
+        msgpack_zone_free(arena);
+    free(scratch);
     return rc;
 }

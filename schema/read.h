@@ -43,6 +43,11 @@ struct message_kind {
 int decode_message(const struct message_kind *kind, const void *buf, size_t len, void *out,
                    msgpack_zone **arena, struct brig_error *err);
 
+/* Whether buf decodes as kind, keeping nothing: what an encoder checks its
+ * output with. */
+int check_message(const struct message_kind *kind, const void *buf, size_t len,
+                  struct brig_error *err);
+
 void *decoder_alloc(struct decoder *d, const char *field, size_t size);
 /* A NUL-terminated copy of len bytes of s. */
 char *decoder_copy(struct decoder *d, const char *field, const char *s, size_t len);

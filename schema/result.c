@@ -19,6 +19,7 @@ enum result_field {
     RES_STDERR_TRUNCATED,
     RES_FILES,
     RES_FILES_OMITTED,
+    RES_FILES_OMITTED_TRUNCATED,
     RES_USAGE,
     RES_RUNTIME,
     RES_WORKER_ID,
@@ -47,6 +48,7 @@ static const char *const result_fields[RES_FIELD_COUNT] = {
     [RES_STDERR_TRUNCATED] = "stderr_truncated",
     [RES_FILES] = "files",
     [RES_FILES_OMITTED] = "files_omitted",
+    [RES_FILES_OMITTED_TRUNCATED] = "files_omitted_truncated",
     [RES_USAGE] = "usage",
     [RES_RUNTIME] = "runtime",
     [RES_WORKER_ID] = "worker_id",
@@ -184,6 +186,10 @@ static int decode_result(struct decoder *d, const msgpack_object *const *f, void
         return -1;
     if (f[RES_FILES_OMITTED] && decode_omitted(d, f[RES_FILES_OMITTED], r) < 0)
         return -1;
+    if (f[RES_FILES_OMITTED_TRUNCATED] &&
+        read_bool(d, f[RES_FILES_OMITTED_TRUNCATED], "files_omitted_truncated",
+                  &r->files_omitted_truncated) < 0)
+        return -1;
     if (f[RES_USAGE] && decode_usage(d, f[RES_USAGE], r) < 0)
         return -1;
     if (f[RES_RUNTIME] && decode_runtime(d, f[RES_RUNTIME], r) < 0)
@@ -231,14 +237,6 @@ void brig_result_free(struct brig_result *result)
     memset(result, 0, sizeof *result);
 }
 
-static int check_result(const void *buf, size_t len, struct brig_error *err)
-{
-    struct brig_result decoded;
-    int rc = brig_result_decode(buf, len, &decoded, err);
-    brig_result_free(&decoded);
-    return rc;
-}
-
 static void encode_omitted(struct writer *w, struct map_mark *m, const struct brig_result *r)
 {
     if (r->omitted_count == 0)
@@ -275,6 +273,7 @@ int brig_result_encode(const struct brig_result *r, msgpack_sbuffer *out, struct
     write_true(&w, &top, "stderr_truncated", r->stderr_truncated);
     write_files(&w, &top, "files", r->files, r->file_count);
     encode_omitted(&w, &top, r);
+    write_true(&w, &top, "files_omitted_truncated", r->files_omitted_truncated);
     if (r->has_usage) {
         write_key(&w, &top, "usage");
         write_map_begin(&w, &inner);
@@ -300,5 +299,5 @@ int brig_result_encode(const struct brig_result *r, msgpack_sbuffer *out, struct
     write_text(&w, &top, "session", r->session);
     write_text(&w, &top, "replay_of", r->replay_of);
     write_map_end(&w, &top);
-    return writer_finish(&w, check_result, err);
+    return writer_finish(&w, &result_kind, err);
 }

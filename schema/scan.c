@@ -129,14 +129,30 @@ enum scan_status scan_item(struct scan *s, struct scan_item *item)
     return SCAN_OK;
 }
 
+static uint64_t children(const struct scan_item *item)
+{
+    return item->kind == SCAN_MAP     ? 2 * (uint64_t)item->size
+           : item->kind == SCAN_ARRAY ? item->size
+                                      : 0;
+}
+
+/* Every object takes at least one byte, so a count the bytes left cannot hold
+ * is truncated however the elements are encoded. It is judged at the header,
+ * before the count bounds: a map claiming 2^32-1 keys over 3 bytes is cut
+ * short, not a map with too many keys. */
+static bool holds(const struct scan *s, const struct scan_item *item)
+{
+    return children(item) <= s->len - s->pos;
+}
+
 static enum scan_status skip_children(struct scan *s, const struct scan_item *item, unsigned level)
 {
+    if (!holds(s, item))
+        return SCAN_TRUNCATED;
     if (item->kind == SCAN_MAP && item->size > BRIG_MAX_MAP_ENTRIES)
         return SCAN_TOO_MANY_ENTRIES;
-    uint64_t children = item->kind == SCAN_MAP     ? 2 * (uint64_t)item->size
-                        : item->kind == SCAN_ARRAY ? item->size
-                                                   : 0;
-    for (uint64_t i = 0; i < children; i++) {
+    uint64_t n = children(item);
+    for (uint64_t i = 0; i < n; i++) {
         enum scan_status status = scan_skip(s, level + 1);
         if (status != SCAN_OK)
             return status;
@@ -182,6 +198,8 @@ int scan_message(const void *buf, size_t len, struct brig_error *err)
     enum scan_status status = scan_item(&s, &top);
     if (status == SCAN_OK && top.kind != SCAN_MAP)
         status = skip_children(&s, &top, 1);
+    else if (status == SCAN_OK && !holds(&s, &top))
+        status = SCAN_TRUNCATED;
     if (status != SCAN_OK)
         return scan_error(err, "", status);
     if (top.kind == SCAN_MAP && top.size > BRIG_MAX_TOP_KEYS)

@@ -128,6 +128,7 @@ struct brig_result {
     size_t file_count;
     struct brig_omitted_file *files_omitted;
     size_t omitted_count;
+    bool files_omitted_truncated; /* files_omitted does not list every omission */
     bool has_usage;
     uint64_t wall_us;
     uint64_t cpu_us;
@@ -167,6 +168,10 @@ struct brig_dead_letter {
     const char *topic;
     uint64_t partition;
     uint64_t offset;
+    /* The consumed message's Kafka key, or its first BRIG_DEAD_LETTER_KEY_MAX
+     * bytes. data NULL: the key was null; non-NULL with len 0: empty. */
+    struct brig_bytes key;
+    bool key_truncated;
     const char *reason;
     const char *field; /* may be NULL or "" */
     uint64_t received_ms;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "schema/error.h"
+#include "schema/read.h"
 
 static void track(struct writer *w, int rc)
 {
@@ -154,15 +155,13 @@ void write_files(struct writer *w, struct map_mark *m, const char *key,
     }
 }
 
-int writer_finish(struct writer *w,
-                  int (*check)(const void *buf, size_t len, struct brig_error *err),
-                  struct brig_error *err)
+int writer_finish(struct writer *w, const struct message_kind *kind, struct brig_error *err)
 {
     int rc;
     if (w->failed)
         rc = error_set(err, "", "out of memory encoding the message");
     else
-        rc = check(w->buf->data + w->start, w->buf->size - w->start, err);
+        rc = check_message(kind, w->buf->data + w->start, w->buf->size - w->start, err);
     if (rc < 0)
         w->buf->size = w->start;
     return rc;

@@ -47,10 +47,10 @@ void write_pairs(struct writer *w, struct map_mark *m, const char *key,
 void write_files(struct writer *w, struct map_mark *m, const char *key,
                  const struct brig_file *files, size_t count);
 
-/* Ends an encoding: check (the kind's decoder) must accept what was written,
- * else the buffer is cut back to where the message started. */
-int writer_finish(struct writer *w,
-                  int (*check)(const void *buf, size_t len, struct brig_error *err),
-                  struct brig_error *err);
+struct message_kind;
+
+/* Ends an encoding: the kind's decoder must accept what was written, else the
+ * buffer is cut back to where the message started. */
+int writer_finish(struct writer *w, const struct message_kind *kind, struct brig_error *err);
 
 #endif

@@ -28,9 +28,6 @@
  * result paths (at most BRIG_PATH_MAX bytes), so a path it builds is at most
  * that, a "/" and a name of up to 255 bytes. */
 #define PATH_BUFFER (BRIG_PATH_MAX + 1 + 255 + 1)
-/* Room for the entries that sum up what the report leaves out: files past
- * BRIG_FILES_MAX, matches past COLLECT_CANDIDATES_MAX, a stopped walk. */
-#define SUMMARIES_MAX 3
 
 enum note_kind {
     NOTE_ENTRY,          /* a file, or a symlink, FIFO...: examined after the walk */
@@ -61,11 +58,9 @@ struct collector {
     /* Sorted and cut to the first COLLECT_CANDIDATES_MAX whenever it fills. */
     struct note *notes;
     size_t note_count;
-    char *first_dropped; /* the first in path order of those cut */
-    uint64_t dropped;
+    bool dropped; /* some were cut */
 
-    char *first_too_many; /* the first match left out because files was full */
-    uint64_t too_many;
+    size_t omitted_room; /* entries omit() may fill */
 
     struct collection *out;
     char *err;
@@ -177,9 +172,14 @@ static void display_path(const char *raw, char *out, size_t outlen)
 static int omit(struct collector *c, const char *raw_path, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Adds a files_omitted entry for raw_path, shown as display_path() does. */
+/* Adds a files_omitted entry for raw_path, shown as display_path() does, or
+ * marks the list truncated when it is full. */
 static int omit(struct collector *c, const char *raw_path, const char *format, ...)
 {
+    if (c->out->omitted_count == c->omitted_room) {
+        c->out->omitted_truncated = true;
+        return 0;
+    }
     char shown[BRIG_PATH_MAX + 1], reason[BRIG_OMITTED_REASON_MAX + 1];
     display_path(raw_path, shown, sizeof(shown));
     va_list ap;
@@ -218,22 +218,15 @@ static int by_path(const void *a, const void *b)
     return strcmp(((const struct note *)a)->path, ((const struct note *)b)->path);
 }
 
-/* Sorts the notes and keeps the first COLLECT_CANDIDATES_MAX, remembering
- * the first in path order of those it drops. */
+/* Sorts the notes and keeps the first COLLECT_CANDIDATES_MAX. */
 static void keep_first_notes(struct collector *c)
 {
     qsort(c->notes, c->note_count, sizeof(*c->notes), by_path);
     if (c->note_count <= COLLECT_CANDIDATES_MAX)
         return;
-    struct note *first = &c->notes[COLLECT_CANDIDATES_MAX];
-    if (!c->first_dropped || strcmp(first->path, c->first_dropped) < 0) {
-        free(c->first_dropped);
-        c->first_dropped = first->path;
-        first->path = NULL;
-    }
     for (size_t i = COLLECT_CANDIDATES_MAX; i < c->note_count; i++)
         free(c->notes[i].path);
-    c->dropped += c->note_count - COLLECT_CANDIDATES_MAX;
+    c->dropped = true;
     c->note_count = COLLECT_CANDIDATES_MAX;
 }
 
@@ -477,11 +470,7 @@ static int report_note(struct collector *c, struct note *note)
     case NOTE_ENTRY:
         if (c->out->file_count < BRIG_FILES_MAX)
             return examine(c, note->path);
-        if (c->too_many++ == 0) {
-            c->first_too_many = note->path;
-            note->path = NULL;
-        }
-        return 0;
+        return omit(c, note->path, "too many files: a result returns at most %d", BRIG_FILES_MAX);
     case NOTE_TOO_DEEP:
         return omit(c, note->path, "not searched: directories deeper than %d levels are not",
                     COLLECT_DEPTH_MAX);
@@ -491,51 +480,6 @@ static int report_note(struct collector *c, struct note *note)
     case NOTE_NOT_SEARCHABLE:
         return omit_for_error(c, note->path, note->error);
     }
-    return 0;
-}
-
-/* Keeps files_omitted within BRIG_OMITTED_MAX entries, the last ones
- * summing up what was left out as a whole. */
-static int add_summaries(struct collector *c)
-{
-    struct collection *out = c->out;
-    if (c->too_many && c->dropped) {
-        /* The dropped matches all sort after the kept ones, so after
-         * first_too_many: they too were left out because files was full. */
-        c->too_many += c->dropped;
-        c->dropped = 0;
-    }
-    size_t summaries = (c->too_many > 0) + (c->dropped > 0) + (c->stopped_at != NULL);
-    size_t room = BRIG_OMITTED_MAX - summaries;
-    if (out->omitted_count > room) {
-        struct brig_omitted_file *last = &out->omitted[room - 1];
-        char reason[BRIG_OMITTED_REASON_MAX + 1];
-        snprintf(reason, sizeof(reason),
-                 "not listed: this and %zu more omitted entries (files_omitted holds %d)",
-                 out->omitted_count - room, BRIG_OMITTED_MAX);
-        char *copy = strdup(reason);
-        if (!copy)
-            return fail(c, "summing up omitted files", ENOMEM);
-        free((char *)last->reason);
-        last->reason = copy;
-        for (size_t i = room; i < out->omitted_count; i++) {
-            free((char *)out->omitted[i].path);
-            free((char *)out->omitted[i].reason);
-        }
-        out->omitted_count = room;
-    }
-    if (c->too_many > 0 &&
-        omit(c, c->first_too_many,
-             "too many files: this and %ju more matches were not returned (max %d files)",
-             (uintmax_t)(c->too_many - 1), BRIG_FILES_MAX) < 0)
-        return -1;
-    if (c->dropped > 0 &&
-        omit(c, c->first_dropped,
-             "not examined: this and %ju more matches come after the first %d in path order",
-             (uintmax_t)(c->dropped - 1), COLLECT_CANDIDATES_MAX) < 0)
-        return -1;
-    if (c->stopped_at && omit(c, c->stopped_at, "%s", c->stop_reason) < 0)
-        return -1;
     return 0;
 }
 
@@ -549,7 +493,7 @@ static int collect(struct collector *c)
     c->root_dev = st.st_dev;
     c->notes = calloc(2 * COLLECT_CANDIDATES_MAX, sizeof(*c->notes));
     c->out->files = calloc(BRIG_FILES_MAX, sizeof(*c->out->files));
-    c->out->omitted = calloc(COLLECT_CANDIDATES_MAX + SUMMARIES_MAX, sizeof(*c->out->omitted));
+    c->out->omitted = calloc(BRIG_OMITTED_MAX, sizeof(*c->out->omitted));
     if (!c->notes || !c->out->files || !c->out->omitted)
         return fail(c, "allocating", ENOMEM);
 
@@ -563,11 +507,18 @@ static int collect(struct collector *c)
         return -1;
 
     keep_first_notes(c);
+    /* The place where a stopped walk stopped gets the last entry. */
+    c->omitted_room = BRIG_OMITTED_MAX - (c->stopped_at != NULL);
     for (size_t i = 0; i < c->note_count; i++) {
         if (report_note(c, &c->notes[i]) < 0)
             return -1;
     }
-    return add_summaries(c);
+    /* Matches past the first COLLECT_CANDIDATES_MAX, and those a stopped walk
+     * never saw, are missing from the list. */
+    if (c->dropped || c->stopped_at)
+        c->out->omitted_truncated = true;
+    c->omitted_room = BRIG_OMITTED_MAX;
+    return c->stopped_at ? omit(c, c->stopped_at, "%s", c->stop_reason) : 0;
 }
 
 int collect_files(int root_fd, const char *const *patterns, size_t pattern_count,
@@ -590,8 +541,6 @@ int collect_files(int root_fd, const char *const *patterns, size_t pattern_count
     for (size_t i = 0; i < c->note_count; i++)
         free(c->notes[i].path);
     free(c->notes);
-    free(c->first_dropped);
-    free(c->first_too_many);
     free(c->stopped_at);
     free(c);
     if (rc < 0)

@@ -26,7 +26,9 @@
 #define COLLECT_MATCH_STEPS_MAX 4000000
 /* Matching entries examined, the first in path order: every one needs a file
  * or a files_omitted entry, and a result holds at most BRIG_FILES_MAX plus
- * BRIG_OMITTED_MAX of them. This bounds memory whatever the tree holds. */
+ * BRIG_OMITTED_MAX of them; the slack lets a later match be returned when
+ * many earlier ones were left out. This bounds memory whatever the tree
+ * holds. */
 #define COLLECT_CANDIDATES_MAX 1024
 
 /* Arrays and strings allocated for the caller, laid out as struct
@@ -34,17 +36,21 @@
 struct collection {
     struct brig_file *files; /* sorted by path; each content is followed by a NUL */
     size_t file_count;
-    struct brig_omitted_file *omitted; /* in path order, then the summaries */
+    struct brig_omitted_file *omitted; /* in path order; where a stopped walk stopped last */
     size_t omitted_count;
-    uint64_t total_bytes; /* content bytes in files */
+    bool omitted_truncated; /* omitted does not list every match left out */
+    uint64_t total_bytes;   /* content bytes in files */
 };
 
 /* Collects the regular files under root_fd (the workspace root, an O_PATH
  * descriptor will do) whose path relative to it matches any of the patterns,
  * in path order (bytewise), while they fit in max_bytes and BRIG_FILES_MAX.
  * Every matching entry that is not returned, and every symlink a pattern
- * would have searched through, is in omitted with a reason; names that are
- * not valid UTF-8 or hold control characters are shown with \xhh escapes.
+ * would have searched through, is in omitted with a reason, while omitted
+ * holds fewer than BRIG_OMITTED_MAX; names that are not valid UTF-8 or hold
+ * control characters are shown with \xhh escapes. omitted_truncated says
+ * that some were not listed: omitted was full, matches past the first
+ * COLLECT_CANDIDATES_MAX were not examined, or the walk stopped early.
  *
  * Returns 0 (out filled, perhaps with nothing), or -1 with err when the
  * patterns are invalid or the host failed (memory, descriptors); out is then

@@ -17,10 +17,11 @@
  * with the reason and the job's rules, 400 or 431 for a bad head, 502, 503 or
  * 504 when the destination cannot be reached or a bound is hit.
  *
- * Every decided request, allowed or denied, becomes a record for the audit
- * store's connections table. The store belongs to the worker's main loop
- * thread, so records wait in a queue that the main loop drains
- * (egress_drain_audit) each turn.
+ * Every decided request, allowed or denied, becomes a record (a row of the
+ * audit store's connections table). Records wait in a queue, with the
+ * proxy's own failures, until the thread that owns the store and the log
+ * takes them (egress_take_report; egress_audit.h writes them into the store).
+ * The proxy writes to no store and no log itself.
  *
  * Bounds, per job: connections toward destinations (past it a request is
  * refused and audited), connections to the proxy in all (twice as many; past
@@ -32,11 +33,11 @@
 #ifndef BRIG_WORKER_EGRESS_H
 #define BRIG_WORKER_EGRESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "schema/schema.h"
-#include "worker/audit.h"
 
 #define EGRESS_PROXY_PORT 3128
 
@@ -61,7 +62,7 @@ int egress_proxy_start(const char *bound, const struct egress_limits *limits,
                        struct egress_proxy **out, char *err, size_t errlen);
 
 /* Stops the threads and frees the proxy; every job must be closed first.
- * Records not yet drained are lost. NULL is a no-op. */
+ * Records not yet taken are lost. NULL is a no-op. */
 void egress_proxy_free(struct egress_proxy *proxy);
 
 /* Whether the proxy can serve a job's network field: 0, or -1 with why (a
@@ -79,7 +80,8 @@ int egress_job_open(struct egress_proxy *proxy, const char *job_id,
                     size_t errlen);
 
 /* jail_spec.on_network: opens the job's listener in the jail's network
- * namespace. Called once per jail of the job (a compile step, then the run). */
+ * namespace. Called once per jail of the job (a compile step, then the run).
+ * -1 when it cannot: egress_job_error says why. */
 int egress_on_network(void *job, int netns_fd);
 
 /* Why egress_on_network failed; "" when it did not. */
@@ -94,8 +96,29 @@ void egress_job_close(struct egress_job *job);
  * loopback direct. */
 extern const char *const egress_proxy_env[];
 
-/* Writes the queued connection records into store. Called by the thread
- * that owns the store (the worker's main loop), as often as it likes. */
-void egress_drain_audit(struct egress_proxy *proxy, struct audit_store *store);
+/* A decided request, allowed or denied. */
+struct egress_record {
+    char job_id[BRIG_ID_MAX + 1];
+    char host[256];
+    uint16_t port;
+    bool allowed;
+    char *reason;  /* the deciding rule, or why not; NULL = none */
+    int64_t ts_ms; /* Unix milliseconds, when it was decided */
+};
+
+/* What the proxy hands back since the last report. */
+struct egress_report {
+    struct egress_record *records; /* in the order they were decided */
+    size_t count;
+    uint64_t lost;          /* records dropped: the queue was full or memory ran out */
+    uint64_t failures;      /* the proxy's own failures (epoll, eventfd, accept, send) */
+    char last_failure[256]; /* the latest of them, a sentence; "" when none */
+};
+
+/* Takes what the proxy has to report. Any thread, as often as it likes;
+ * every record of a closed job is in the next report. Free it with
+ * egress_report_free. */
+void egress_take_report(struct egress_proxy *proxy, struct egress_report *out);
+void egress_report_free(struct egress_report *report);
 
 #endif

@@ -280,6 +280,7 @@ void execute_task(const struct slot_env *slot, struct task *task)
         .file_count = collected.file_count,
         .files_omitted = collected.omitted,
         .omitted_count = collected.omitted_count,
+        .files_omitted_truncated = collected.omitted_truncated,
     };
     struct brig_error err;
     if (brig_result_encode(&result, &task->result, &err) < 0) {

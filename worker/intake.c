@@ -44,6 +44,8 @@ static void refuse(struct worker *w, struct task *task, enum refusal kind, const
             .topic = w->topic_jobs,
             .partition = (uint64_t)task->partition,
             .offset = (uint64_t)task->offset,
+            /* NULL data is a null key; an empty key keeps a pointer. */
+            .key = {.data = task->key ? task->key : NULL, .len = task->key_len},
             .reason = reason,
             .field = field,
             .received_ms = (uint64_t)task->received_ms,
@@ -52,6 +54,10 @@ static void refuse(struct worker *w, struct task *task, enum refusal kind, const
         if (letter.data.len > BRIG_DEAD_LETTER_DATA_MAX) {
             letter.data.len = BRIG_DEAD_LETTER_DATA_MAX;
             letter.data_truncated = true;
+        }
+        if (letter.key.len > BRIG_DEAD_LETTER_KEY_MAX) {
+            letter.key.len = BRIG_DEAD_LETTER_KEY_MAX;
+            letter.key_truncated = true;
         }
         if (brig_dead_letter_encode(&letter, &task->dead_letter, &err) < 0)
             log_error(job, "encoding a dead letter: %s: %s", err.field, err.reason);

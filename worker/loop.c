@@ -10,6 +10,7 @@
 
 #include "common/common.h"
 #include "sandbox/session.h"
+#include "worker/egress_audit.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
 #include "worker/readiness.h"
@@ -210,6 +211,11 @@ static void periodic(struct worker *w)
  * would have covered: those answers and starts wait for the next turn. */
 void worker_turn(struct worker *w)
 {
+    /* First: a finished job's connections are then recorded before its
+     * attempt ends. */
+    char err[1024];
+    if (egress_audit_drain(w->egress, w->audit, err, sizeof(err)) < 0)
+        log_error(NULL, "%s", err);
     take_finished(w);
     take_startable(w);
     if (commit_audit(w) == 0) {

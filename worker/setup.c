@@ -15,6 +15,7 @@
 #include "common/common.h"
 #include "sandbox/runtime_locate.h"
 #include "sandbox/self_path.h"
+#include "worker/egress_audit.h"
 #include "worker/kafka.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
@@ -347,8 +348,8 @@ int worker_close(struct worker *w)
     server_keeper_stop(w->keeper);
     metrics_server_stop(w->metrics_server);
     /* After a fatal stop the last jobs' connection records are still queued. */
-    if (w->egress && w->audit)
-        egress_drain_audit(w->egress, w->audit);
+    if (w->egress && w->audit && egress_audit_drain(w->egress, w->audit, err, sizeof(err)) < 0)
+        log_error(NULL, "%s", err);
     egress_proxy_free(w->egress);
     if (w->audit && audit_close(w->audit, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);

@@ -72,14 +72,15 @@ FIELDS = {
             "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
             "deadline_ms", "replay_of"],
     "result": ["id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
-               "stdout_truncated", "stderr_truncated", "files", "files_omitted", "usage",
-               "runtime", "worker_id", "received_ms", "started_ms", "finished_ms", "error",
-               "syscall", "metadata", "session", "replay_of"],
+               "stdout_truncated", "stderr_truncated", "files", "files_omitted",
+               "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
+               "started_ms", "finished_ms", "error", "syscall", "metadata", "session",
+               "replay_of"],
     "log_chunk": ["id", "attempt", "stream", "seq", "data", "ts_ms", "eos"],
-    "dead_letter": ["data", "data_truncated", "id", "topic", "partition", "offset", "reason",
-                    "field", "received_ms", "worker_id"],
+    "dead_letter": ["data", "data_truncated", "id", "topic", "partition", "offset", "key",
+                    "key_truncated", "reason", "field", "received_ms", "worker_id"],
 }
-BYTES = {"code", "stdin", "stdout", "stderr", "data"}
+BYTES = {"code", "stdin", "stdout", "stderr", "data", "key"}
 USAGE = ["wall_us", "cpu_us", "peak_memory_bytes"]
 
 
@@ -230,6 +231,18 @@ invalid("msg_reserved_byte", "job", b"\x85" + MINIMAL[1:] + b"\xa1x\xc1", "",
         "invalid msgpack", "0xc1, the byte msgpack never uses, as a fifth value")
 invalid("msg_huge_array_header", "job", b"\x81\xa1x\xdd\xff\xff\xff\xff\x01", "", "truncated",
         "an array header claiming 2^32-1 elements in 9 bytes: refused without allocating")
+invalid("msg_map_header_past_end", "job", b"\xdf\xff\xff\xff\xff\xa1v\x01", "", "truncated",
+        "a top-level map claiming 2^32-1 keys over 3 bytes: the bytes left decide before the "
+        "key bound")
+invalid("msg_nested_map_header_past_end", "job", job(x_map=Raw(b"\xde\x01\x2c\x00\x00")),
+        "", "truncated", "a nested map claiming 300 entries with 2 bytes left: truncated before "
+        "the entry bound")
+invalid("msg_array_header_past_end", "job", job(padding=Raw(b"\xdc\x4e\x20" + b"\x00" * 16400)),
+        "", "truncated", "an array claiming 20000 elements with 16400 bytes left: truncated "
+        "before the object bound")
+invalid("msg_map_header_fits", "job", b"\xde\x00\x41\xd9\xff" + b"\x00" * 128, "",
+        "too many keys", "65 keys claimed with the 130 bytes that 65 keys need at least: the key "
+        "bound decides, though the first key is cut short later")
 invalid("msg_too_deep", "job", job(x_deep=nested(8)), "x_deep", "too deep",
         "an unknown value nested to level 9")
 invalid("msg_too_many_objects", "job", job(padding=[0] * 16384), "padding", "too many objects",
@@ -396,6 +409,7 @@ valid("result_full", "result", result(
     files={"out/plot.png": b"\x89PNG\r\n", "result.json": b"{}"},
     files_omitted=[{"path": "out/huge.bin", "reason": "over collect_bytes"},
                    {"path": "out/link", "reason": "symlink", "x_future": 1}],
+    files_omitted_truncated=True,
     usage={"wall_us": 1520000, "cpu_us": 990000, "peak_memory_bytes": 48 << 20},
     runtime={"name": "python", "version": "3.11.2"}, worker_id="worker-a",
     received_ms=1764000000000, started_ms=1764000000004, finished_ms=1764000001530,
@@ -429,6 +443,8 @@ invalid("result_files_dotdot", "result", result(files={"../x": b""}), 'files["..
         "invalid path", "a collected file outside /work")
 invalid("result_omitted_not_array", "result", result(files_omitted={"path": "a"}),
         "files_omitted", "wrong type", "files_omitted as a map")
+invalid("result_omitted_truncated_type", "result", result(files_omitted_truncated=1),
+        "files_omitted_truncated", "wrong type", "files_omitted_truncated as an integer")
 invalid("result_omitted_no_reason", "result", result(files_omitted=[{"path": "a"}]),
         "files_omitted[0].reason", "missing", "an omitted file without a reason")
 invalid("result_usage_missing_cpu", "result", result(usage={"wall_us": 1,
@@ -464,8 +480,11 @@ invalid("log_chunk_eos_type", "log_chunk", chunk(eos="true"), "eos",
 # --- dead letters ------------------------------------------------------------
 
 valid("dead_letter_full", "dead_letter", letter(
-    data=b"\x82\xa1v\x01\xa2id\xa5job-9", data_truncated=True, id="job-9", field="runtime",
-    reason="runtime: missing: a job needs runtime or argv"), "every dead-letter field")
+    data=b"\x82\xa1v\x01\xa2id\xa5job-9", data_truncated=True, id="job-9", key=b"job-9",
+    key_truncated=True, field="runtime", reason="runtime: missing: a job needs runtime or argv"),
+    "every dead-letter field")
+valid("dead_letter_empty_key", "dead_letter", letter(key=b""),
+      "an empty key, which Kafka tells from a null one (no key field)")
 valid("dead_letter_minimal", "dead_letter", letter(data=b"\xc1garbage", partition=3,
                                                    reason="invalid msgpack"),
       "garbage: no id could be recovered")
@@ -477,6 +496,10 @@ invalid("dead_letter_field_too_long", "dead_letter", letter(field="f" * 64), "fi
         "too long", "a field path longer than struct brig_error holds")
 invalid("dead_letter_reason_missing", "dead_letter", letter(reason=DROP), "reason", "missing",
         "no reason")
+invalid("dead_letter_key_too_long", "dead_letter", letter(key=b"k" * (16 << 10 | 1)), "key",
+        "too long", "a key of 16 KiB and one byte")
+invalid("dead_letter_key_type", "dead_letter", letter(key=7), "key", "wrong type",
+        "a key as an integer")
 invalid("dead_letter_data_type", "dead_letter", letter(data=[1]), "data", "wrong type",
         "data as an array")
 

@@ -51,6 +51,9 @@ JOBS = {
     "many": job("import os\nos.mkdir('many')\n"
                 "for i in range(5000):\n    open(f'many/f{i:04d}', 'w').write('x')\n",
                 runtime="python", collect=["many/*"]),
+    "some_over": job("import os\nos.mkdir('many')\n"
+                     "for i in range(300):\n    open(f'many/f{i:04d}', 'w').write('x')\n",
+                     runtime="python", collect=["many/*"]),
     "names": job("mkdir out && echo 1 > \"out/$(printf 'new\\nline')\" && "
                  "echo 2 > \"out/$(printf 'bad\\377')\" && echo 3 > out/café.txt",
                  collect=["out/*"]),
@@ -166,15 +169,23 @@ def test_huge_sparse_file_is_refused_by_its_size(answers):
         "big": f"too large: {over} bytes over the collect_bytes budget of {1 << 20}"}
 
 
-def test_too_many_files_are_summed_up_in_one_entry(answers):
+TOO_MANY = "too many files: a result returns at most 256"
+
+
+def test_each_file_past_the_256th_is_listed(answers):
+    result = answer(answers, "some_over")
+    assert sorted(result["files"]) == [f"many/f{i:04d}" for i in range(256)]
+    assert result["files_omitted"] == [{"path": f"many/f{i:04d}", "reason": TOO_MANY}
+                                       for i in range(256, 300)]
+    assert "files_omitted_truncated" not in result
+
+
+def test_a_list_cut_at_256_entries_says_so(answers):
     result = answer(answers, "many")
-    files = result["files"]
-    assert len(files) == 256
-    assert sorted(files) == [f"many/f{i:04d}" for i in range(256)]
-    assert result["files_omitted"] == [{
-        "path": "many/f0256",
-        "reason": "too many files: this and 4743 more matches were not returned "
-                  "(max 256 files)"}]
+    assert sorted(result["files"]) == [f"many/f{i:04d}" for i in range(256)]
+    assert result["files_omitted"] == [{"path": f"many/f{i:04d}", "reason": TOO_MANY}
+                                       for i in range(256, 512)]
+    assert result["files_omitted_truncated"] is True
 
 
 def test_names_no_result_can_carry_are_escaped(answers):

@@ -215,6 +215,7 @@ def _canonical_result(r):
            "stderr_truncated": r.stderr_truncated,
            "files": {p: c.hex() for p, c in r.files.items()},
            "files_omitted": [{"path": o.path, "reason": o.reason} for o in r.files_omitted],
+           "files_omitted_truncated": r.files_omitted_truncated,
            "usage": r.usage and {"wall_us": r.usage.wall_us, "cpu_us": r.usage.cpu_us,
                                  "peak_memory_bytes": r.usage.peak_memory_bytes},
            "runtime": r.runtime_name and {k: v for k, v in (("name", r.runtime_name),

@@ -112,36 +112,88 @@ def type_name(o):
     return "extension"
 
 
-def walk_structure(top):
-    """The scan: levels, object count and map sizes, in stream order."""
-    count = 0
+class Scan:
+    """SCHEMA.md's structural walk (§1 bounds, §2 step 2) over the raw bytes, in byte order.
 
-    def walk(o, level, field):
-        nonlocal count
+    It does not use msgpack's own errors: msgpack-python finds a short message before
+    it looks at any bound, where the spec reports whichever problem comes first."""
+
+    def __init__(self, message):
+        self.message, self.pos, self.objects = message, 0, 0
+
+    def take(self, n):
+        if len(self.message) - self.pos < n:
+            raise Refused("", "truncated")
+        self.pos += n
+        return self.message[self.pos - n:self.pos]
+
+    def length(self, width):
+        return int.from_bytes(self.take(width), "big")
+
+    def item(self, field):
+        """One object: ("map" or "array", its count, None) or (kind, size, payload)."""
+        t = self.take(1)[0]
+        kind, n = "scalar", 0
+        if t == 0xC1:
+            raise Refused("", "invalid msgpack")
+        if t <= 0x7F or t >= 0xE0 or t in (0xC0, 0xC2, 0xC3):
+            pass
+        elif t <= 0x8F or t in (0xDE, 0xDF):
+            kind, n = "map", t & 0x0F if t <= 0x8F else self.length(2 if t == 0xDE else 4)
+        elif t <= 0x9F or t in (0xDC, 0xDD):
+            kind, n = "array", t & 0x0F if t <= 0x9F else self.length(2 if t == 0xDC else 4)
+        elif t <= 0xBF or 0xD9 <= t <= 0xDB:
+            kind, n = "str", t & 0x1F if t <= 0xBF else self.length(1 << (t - 0xD9))
+        elif 0xC4 <= t <= 0xC6:
+            n = self.length(1 << (t - 0xC4))
+        elif 0xC7 <= t <= 0xC9:
+            n = self.length(1 << (t - 0xC7))
+            self.take(1)  # the ext type
+        elif t in (0xCA, 0xCB):
+            n = 4 if t == 0xCA else 8
+        elif 0xCC <= t <= 0xD3:
+            n = 1 << ((t - 0xCC) % 4)
+        else:  # fixext 1-16
+            self.take(1)
+            n = 1 << (t - 0xD4)
+        self.objects += 1
+        if self.objects > MAX_OBJECTS:
+            raise Refused(field, "too many objects")
+        if kind in ("map", "array"):
+            # each element takes a byte at least: a count the rest cannot hold is cut short
+            if (2 * n if kind == "map" else n) > len(self.message) - self.pos:
+                raise Refused("", "truncated")
+            return kind, n, None
+        return kind, n, self.take(n)
+
+    def children(self, item, level, field):
+        kind, n, _ = item
+        if kind == "map" and n > MAX_MAP_ENTRIES:
+            raise Refused(field, "too many entries")
+        for _ in range(2 * n if kind == "map" else n if kind == "array" else 0):
+            self.walk(level + 1, field)
+
+    def walk(self, level, field):
         if level > MAX_DEPTH:
             raise Refused(field, "too deep")
-        count += 1
-        if count > MAX_OBJECTS:
-            raise Refused(field, "too many objects")
-        if isinstance(o, Map):
-            if len(o) > MAX_MAP_ENTRIES:
-                raise Refused(field, "too many entries")
-            for k, v in o:
-                walk(k, level + 1, field)
-                walk(v, level + 1, field)
-        elif isinstance(o, list):
-            for v in o:
-                walk(v, level + 1, field)
+        self.children(self.item(field), level, field)
 
-    if not isinstance(top, Map):
-        walk(top, 1, "")
-        return
-    count = 1
-    if len(top) > MAX_TOP_KEYS:
+
+def scan(message):
+    s = Scan(message)
+    top = s.item("")
+    if top[0] != "map":
+        s.children(top, 1, "")
+    elif top[1] > MAX_TOP_KEYS:
         raise Refused("", "too many keys")
-    for k, v in top:
-        walk(k, 2, "")
-        walk(v, 2, member_path("", k) if is_text(k) else "")
+    else:
+        for _ in range(top[1]):
+            key = s.item("")
+            s.children(key, 2, "")
+            name = key[2].decode("utf-8", "surrogateescape") if key[0] == "str" else None
+            s.walk(2, member_path("", name) if name is not None else "")
+    if s.pos != len(message):
+        raise Refused("", "trailing bytes")
 
 
 def check_key(key, seen, parent, dotted):
@@ -394,12 +446,12 @@ JOB = ["v", "id", "runtime", "argv", "code", "args", "stdin", "env", "files", "l
        "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
        "deadline_ms", "replay_of"]
 RESULT = ["v", "id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
-          "stdout_truncated", "stderr_truncated", "files", "files_omitted", "usage",
-          "runtime", "worker_id", "received_ms", "started_ms", "finished_ms", "error",
-          "syscall", "metadata", "session", "replay_of"]
+          "stdout_truncated", "stderr_truncated", "files", "files_omitted",
+          "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
+          "started_ms", "finished_ms", "error", "syscall", "metadata", "session", "replay_of"]
 LOG_CHUNK = ["v", "id", "attempt", "stream", "seq", "data", "ts_ms", "eos"]
-DEAD_LETTER = ["v", "data", "data_truncated", "id", "topic", "partition", "offset", "reason",
-               "field", "received_ms", "worker_id"]
+DEAD_LETTER = ["v", "data", "data_truncated", "id", "topic", "partition", "offset", "key",
+               "key_truncated", "reason", "field", "received_ms", "worker_id"]
 KINDS = {"job": JOB, "result": RESULT, "log_chunk": LOG_CHUNK, "dead_letter": DEAD_LETTER}
 
 
@@ -500,6 +552,9 @@ def read_result(f):
                 "reason": text(required(e, "reason", f"{field}.reason"), f"{field}.reason", 1,
                                256, single_line)})
         out["files_omitted"] = omitted
+    if "files_omitted_truncated" in f:
+        out["files_omitted_truncated"] = boolean(f["files_omitted_truncated"],
+                                                 "files_omitted_truncated")
     if "usage" in f:
         names = ["wall_us", "cpu_us", "peak_memory_bytes"]
         u = named_map(f["usage"], "usage", set(names), True)
@@ -554,6 +609,10 @@ def read_dead_letter(f):
     out["topic"] = text(required(f, "topic"), "topic", *TOPIC)
     out["partition"] = uint(required(f, "partition"), "partition", 0, 2**31 - 1)
     out["offset"] = uint(required(f, "offset"), "offset", 0, UINT_MAX)
+    if "key" in f:
+        out["key"] = data(f["key"], "key", 16 << 10)
+    if "key_truncated" in f:
+        out["key_truncated"] = boolean(f["key_truncated"], "key_truncated")
     out["reason"] = text(required(f, "reason"), "reason", 1, 1024)
     if "field" in f:
         out["field"] = text(f["field"], "field", 0, 63, single_line)
@@ -574,16 +633,9 @@ def canonical(view):
 def decode(kind, message):
     if len(message) > MAX_BYTES[kind]:
         raise Refused("", "too large")
-    try:
-        top = msgpack.unpackb(message, raw=False, strict_map_key=False, use_list=True,
-                              unicode_errors="surrogateescape", object_pairs_hook=Map)
-    except msgpack.ExtraData:
-        raise Refused("", "trailing bytes")
-    except msgpack.FormatError:
-        raise Refused("", "invalid msgpack")
-    except ValueError:  # incomplete input, or a length past the end
-        raise Refused("", "truncated")
-    walk_structure(top)
+    scan(message)
+    top = msgpack.unpackb(message, raw=False, strict_map_key=False, use_list=True,
+                          unicode_errors="surrogateescape", object_pairs_hook=Map)
     if not isinstance(top, Map):
         raise Refused("", "not a map")
     f = fields(top, "", set(KINDS[kind]), True)

@@ -144,6 +144,7 @@ static void assert_encodable(const struct collection *c)
         .file_count = c->file_count,
         .files_omitted = c->omitted,
         .omitted_count = c->omitted_count,
+        .files_omitted_truncated = c->omitted_truncated,
     };
     msgpack_sbuffer buf;
     msgpack_sbuffer_init(&buf);
@@ -435,28 +436,53 @@ static void budget_at_the_limit_and_one_byte_over(void **state)
     collection_free(&c);
 }
 
-static void too_many_files_are_summed_up(void **state)
+static void put_many(const struct tree *t, const char *format, int count)
 {
-    struct tree *t = *state;
-    for (int i = 0; i < 5000; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "many/f%04d", i);
+    for (int i = 0; i < count; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), format, i);
         put_text(t, name, "x");
     }
+}
+
+/* Each match past the 256 files is listed with its reason. */
+static void files_past_the_file_bound_are_each_listed(void **state)
+{
+    struct tree *t = *state;
+    put_many(t, "many/f%04d", 300);
     struct collection c;
     COLLECT(t, BUDGET, &c, "many/*");
     assert_int_equal(c.file_count, BRIG_FILES_MAX);
-    assert_string_equal(c.files[0].path, "many/f0000");
     assert_string_equal(c.files[BRIG_FILES_MAX - 1].path, "many/f0255");
-    assert_int_equal(c.omitted_count, 1);
-    assert_string_equal(c.omitted[0].path, "many/f0256");
-    assert_string_equal(c.omitted[0].reason,
-                        "too many files: this and 4743 more matches were not returned "
-                        "(max 256 files)");
+    assert_int_equal(c.omitted_count, 44);
+    for (size_t i = 0; i < c.omitted_count; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "many/f%04zu", BRIG_FILES_MAX + i);
+        assert_string_equal(c.omitted[i].path, want);
+        assert_string_equal(c.omitted[i].reason, "too many files: a result returns at most 256");
+    }
+    assert_false(c.omitted_truncated);
     collection_free(&c);
 }
 
-static void omissions_past_the_report_size_are_summed_up(void **state)
+/* Past BRIG_OMITTED_MAX entries the list stops and says it was cut. */
+static void omissions_past_the_list_bound_are_flagged(void **state)
+{
+    struct tree *t = *state;
+    put_many(t, "many/f%04d", 5000);
+    struct collection c;
+    COLLECT(t, BUDGET, &c, "many/*");
+    assert_int_equal(c.file_count, BRIG_FILES_MAX);
+    assert_int_equal(c.omitted_count, BRIG_OMITTED_MAX);
+    assert_string_equal(c.omitted[0].path, "many/f0256");
+    assert_string_equal(c.omitted[BRIG_OMITTED_MAX - 1].path, "many/f0511");
+    assert_true(c.omitted_truncated);
+    collection_free(&c);
+}
+
+/* 1101 matches: the first 1024 in path order are examined, all links, and
+ * the first 256 of them listed; z.txt is never examined. */
+static void matches_past_the_candidate_bound_are_flagged(void **state)
 {
     struct tree *t = *state;
     for (int i = 0; i < 1100; i++) {
@@ -467,20 +493,73 @@ static void omissions_past_the_report_size_are_summed_up(void **state)
     put_text(t, "z.txt", "after the links");
     struct collection c;
     COLLECT(t, BUDGET, &c, "**");
-    /* 1101 matches: the first 1024 in path order are examined, all links. */
     assert_int_equal(c.file_count, 0);
     assert_int_equal(c.omitted_count, BRIG_OMITTED_MAX);
     assert_string_equal(c.omitted[0].path, "l/s0000");
-    assert_string_equal(c.omitted[253].path, "l/s0253");
-    assert_string_equal(c.omitted[253].reason, "symlink: never followed");
-    assert_string_equal(c.omitted[254].path, "l/s0254");
-    assert_string_equal(c.omitted[254].reason,
-                        "not listed: this and 769 more omitted entries (files_omitted holds 256)");
-    assert_string_equal(c.omitted[255].path, "l/s1024");
-    assert_string_equal(c.omitted[255].reason,
-                        "not examined: this and 76 more matches come after the first 1024 in "
-                        "path order");
+    assert_string_equal(c.omitted[255].path, "l/s0255");
+    assert_string_equal(c.omitted[255].reason, "symlink: never followed");
+    assert_true(c.omitted_truncated);
     collection_free(&c);
+}
+
+/* files_omitted at its bounds, beside the largest output and files a job can
+ * return, still makes a result within BRIG_RESULT_MAX_BYTES: the list bound
+ * is the schema's array bound, not the message size. */
+static void the_largest_collection_fits_in_a_result(void **state)
+{
+    (void)state;
+    static char path[BRIG_FILES_MAX][BRIG_PATH_MAX + 1];
+    static char reason[BRIG_OMITTED_REASON_MAX + 1];
+    static struct brig_file files[BRIG_FILES_MAX];
+    static struct brig_omitted_file omitted[BRIG_OMITTED_MAX];
+    static struct brig_pair metadata[BRIG_METADATA_MAX];
+    static char meta_key[BRIG_METADATA_MAX][BRIG_METADATA_KEY_MAX + 1];
+    static char meta_value[BRIG_METADATA_VALUE_MAX + 1];
+    static char error_text[BRIG_ERROR_TEXT_MAX + 1];
+    size_t output = BRIG_OUTPUT_BYTES_MAX, collected = BRIG_COLLECT_BYTES_MAX;
+    char *data = malloc(output > collected ? output : collected);
+    assert_non_null(data);
+    memset(data, 'x', output > collected ? output : collected);
+    memset(reason, 'r', BRIG_OMITTED_REASON_MAX);
+    memset(meta_value, 'm', BRIG_METADATA_VALUE_MAX);
+    memset(error_text, 'e', BRIG_ERROR_TEXT_MAX);
+    for (size_t i = 0; i < BRIG_FILES_MAX; i++) {
+        /* distinct paths of 1024 bytes, in components of 200 bytes */
+        for (size_t j = 0; j < BRIG_PATH_MAX; j++)
+            path[i][j] = j % 201 == 200 ? '/' : 'd';
+        snprintf(path[i] + BRIG_PATH_MAX - 5, 6, "/%04zu", i);
+        files[i] = (struct brig_file){path[i], {data, collected / BRIG_FILES_MAX}};
+    }
+    for (size_t i = 0; i < BRIG_OMITTED_MAX; i++)
+        omitted[i] = (struct brig_omitted_file){path[i % BRIG_FILES_MAX], reason};
+    for (size_t i = 0; i < BRIG_METADATA_MAX; i++) {
+        memset(meta_key[i], 'k', BRIG_METADATA_KEY_MAX);
+        snprintf(meta_key[i] + BRIG_METADATA_KEY_MAX - 2, 3, "%02zu", i);
+        metadata[i] = (struct brig_pair){meta_key[i], meta_value};
+    }
+    struct brig_result result = {
+        .id = "collect-test",
+        .attempt = 1,
+        .status = BRIG_STATUS_FAILED,
+        .stdout_data = {data, output / 2},
+        .stderr_data = {data, output - output / 2},
+        .files = files,
+        .file_count = BRIG_FILES_MAX,
+        .files_omitted = omitted,
+        .omitted_count = BRIG_OMITTED_MAX,
+        .files_omitted_truncated = true,
+        .error = error_text,
+        .metadata = metadata,
+        .metadata_count = BRIG_METADATA_MAX,
+    };
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    struct brig_error err;
+    if (brig_result_encode(&result, &buf, &err) != 0)
+        fail_msg("the largest collection is not a valid result: %s: %s", err.field, err.reason);
+    assert_true(buf.size <= BRIG_RESULT_MAX_BYTES);
+    msgpack_sbuffer_destroy(&buf);
+    free(data);
 }
 
 static void bad_names_are_escaped(void **state)
@@ -572,25 +651,34 @@ static void deep_nesting_stops_at_the_depth_bound(void **state)
     collection_free(&c);
 }
 
+/* Two directories of 300 matching links and 50000 other files each: the
+ * walk reads one whole, whichever readdir gives first, and stops in the
+ * other. Where it stopped keeps the last entry of a full list. */
 static void walk_stops_after_the_entry_bound(void **state)
 {
     struct tree *t = *state;
-    make_parents(t, "e/000000");
-    for (int i = 0; i < COLLECT_ENTRIES_MAX; i++) {
-        char name[32], path[4096];
-        snprintf(name, sizeof(name), "e/%06d", i);
-        path_of(t, name, path, sizeof(path));
-        if (mknod(path, S_IFREG | 0644, 0) != 0)
-            fail_msg("mknod %s: %s", path, strerror(errno));
+    for (int dir = 0; dir < 2; dir++) {
+        for (int i = 0; i < COLLECT_ENTRIES_MAX / 2; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "%c/%06d", "ab"[dir], i);
+            put_node(t, name, S_IFREG | 0644, 0);
+        }
+        for (int i = 0; i < 300; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "%c/l%03d.none", "ab"[dir], i);
+            put_symlink(t, "/etc/passwd", name);
+        }
     }
     struct collection c;
-    COLLECT(t, BUDGET, &c, "e/*.none");
+    COLLECT(t, BUDGET, &c, "*/*.none");
     assert_int_equal(c.file_count, 0);
-    assert_int_equal(c.omitted_count, 1);
-    assert_memory_equal(c.omitted[0].path, "e/", 2);
-    assert_string_equal(c.omitted[0].reason,
+    assert_int_equal(c.omitted_count, BRIG_OMITTED_MAX);
+    for (size_t i = 0; i < BRIG_OMITTED_MAX - 1; i++)
+        assert_string_equal(c.omitted[i].reason, "symlink: never followed");
+    assert_string_equal(c.omitted[BRIG_OMITTED_MAX - 1].reason,
                         "walk stopped here: the workspace holds more than 100000 directory "
                         "entries");
+    assert_true(c.omitted_truncated);
     collection_free(&c);
 }
 
@@ -620,6 +708,7 @@ static void walk_stops_after_the_matching_bound(void **state)
     assert_string_equal(c.omitted[0].reason,
                         "walk stopped here: the patterns needed more than 4000000 name "
                         "comparisons");
+    assert_true(c.omitted_truncated);
     collection_free(&c);
 }
 
@@ -788,8 +877,10 @@ static const struct CMUnitTest tests[] = {
     TREE_TEST(devices_and_sockets_are_refused),
     TREE_TEST(huge_sparse_file_is_refused_by_size),
     TREE_TEST(budget_at_the_limit_and_one_byte_over),
-    TREE_TEST(too_many_files_are_summed_up),
-    TREE_TEST(omissions_past_the_report_size_are_summed_up),
+    TREE_TEST(files_past_the_file_bound_are_each_listed),
+    TREE_TEST(omissions_past_the_list_bound_are_flagged),
+    TREE_TEST(matches_past_the_candidate_bound_are_flagged),
+    cmocka_unit_test(the_largest_collection_fits_in_a_result),
     TREE_TEST(bad_names_are_escaped),
     TREE_TEST(long_paths_are_cut_and_not_searched),
     TREE_TEST(deep_nesting_stops_at_the_depth_bound),

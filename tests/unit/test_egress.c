@@ -37,6 +37,7 @@
 #include "sandbox/sandbox.h"
 #include "schema/netrule.h"
 #include "worker/audit.h"
+#include "worker/egress_audit.h"
 #include "worker/egress.h"
 #include "worker/egress_policy.h"
 #include "worker/proxy_http.h"
@@ -693,10 +694,17 @@ static void open_case(struct proxy_case *pc, const char *id, const char *bound,
     assert_string_equal(egress_job_error(pc->job), "");
 }
 
+static void drain(struct egress_proxy *proxy)
+{
+    char err[1024];
+    if (egress_audit_drain(proxy, store, err, sizeof(err)) != 0)
+        fail_msg("egress_audit_drain: %s", err);
+}
+
 static void close_case(struct proxy_case *pc)
 {
     egress_job_close(pc->job);
-    egress_drain_audit(pc->proxy, store);
+    drain(pc->proxy);
     egress_proxy_free(pc->proxy);
     close(pc->netns);
 }
@@ -876,6 +884,51 @@ static void test_denied_requests_are_403_and_never_resolved(void **state)
              server.port, server.port, server.port, server.port);
     assert_string_equal(rows, expected);
     free(rows);
+}
+
+/* The proxy hands its records back and keeps none; writing them is the
+ * adapter's, which says which it could not write. */
+static void test_records_are_handed_back(void **state)
+{
+    (void)state;
+    need_root();
+    struct proxy_case pc;
+    open_case(&pc, "report-1", "localhost", "localhost:1", NULL);
+    expect_reply(exchange(pc.netns, "CONNECT pypi.org:443 HTTP/1.1\r\n\r\n"), "403");
+    egress_job_close(pc.job);
+    struct egress_report report;
+    egress_take_report(pc.proxy, &report);
+    assert_int_equal(report.count, 1);
+    assert_string_equal(report.records[0].job_id, "report-1");
+    assert_string_equal(report.records[0].host, "pypi.org");
+    assert_int_equal(report.records[0].port, 443);
+    assert_false(report.records[0].allowed);
+    assert_string_equal(report.records[0].reason, "no rule of the allow-list matches pypi.org:443");
+    assert_true(report.records[0].ts_ms > 0);
+    assert_int_equal(report.lost, 0);
+    assert_int_equal(report.failures, 0);
+    egress_report_free(&report);
+    egress_take_report(pc.proxy, &report);
+    assert_int_equal(report.count, 0);
+    egress_report_free(&report);
+
+    /* A job the store does not know: its record is refused, and said so. */
+    struct egress_job *unknown;
+    struct egress_rules rules = rules_of("localhost:1");
+    struct brig_network network = network_of(&rules);
+    char err[1024];
+    assert_int_equal(
+        egress_job_open(pc.proxy, "report-unknown", &network, &unknown, err, sizeof(err)), 0);
+    egress_rules_free(&rules);
+    int netns = new_netns();
+    assert_int_equal(egress_on_network(unknown, netns), 0);
+    expect_reply(exchange(netns, "CONNECT pypi.org:443 HTTP/1.1\r\n\r\n"), "403");
+    egress_job_close(unknown);
+    close(netns);
+    assert_int_equal(egress_audit_drain(pc.proxy, store, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "1 of 1 egress connection record(s) not written, the first: "));
+    egress_proxy_free(pc.proxy);
+    close(pc.netns);
 }
 
 static void test_suffix_rule_never_reaches_loopback(void **state)
@@ -1149,7 +1202,7 @@ static void test_jail_reaches_the_host_only_through_the_proxy(void **state)
     assert_string_equal(out.out.data, "refused\n");
     jail_outcome_free(&out);
 
-    egress_drain_audit(proxy, store);
+    drain(proxy);
     egress_proxy_free(proxy);
     char *rows = connections_of("jail-allowed");
     snprintf(expected, sizeof(expected), "127.0.0.1 %u 1 127.0.0.1:%u\n", server.port, server.port);
@@ -1221,6 +1274,7 @@ int main(void)
         cmocka_unit_test(test_get_through_the_proxy),
         cmocka_unit_test(test_connect_tunnel),
         cmocka_unit_test(test_denied_requests_are_403_and_never_resolved),
+        cmocka_unit_test(test_records_are_handed_back),
         cmocka_unit_test(test_suffix_rule_never_reaches_loopback),
         cmocka_unit_test(test_bad_heads),
         cmocka_unit_test(test_limits),

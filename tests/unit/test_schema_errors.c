@@ -96,7 +96,7 @@ static void test_messages_too_large(void **state)
     free(buf);
 }
 
-/* Output, log data and dead-letter data at their bounds and one past. */
+/* Output, log data, dead-letter data and key at their bounds and one past. */
 static void test_output_bounds(void **state)
 {
     (void)state;
@@ -126,12 +126,31 @@ static void test_output_bounds(void **state)
     assert_int_equal(brig_log_chunk_encode(&chunk, &sbuf, &err), -1);
     assert_string_equal(err.field, "data");
 
+    /* Every field at its longest: the dead letter's own fields, the key
+     * among them, fit in what its bound leaves beside the data. */
+    char id[BRIG_ID_MAX + 1], topic[BRIG_TOPIC_MAX + 1], reason[BRIG_REASON_MAX + 1],
+        field[BRIG_FIELD_MAX + 1];
+    memset(id, 'i', BRIG_ID_MAX), id[BRIG_ID_MAX] = '\0';
+    memset(topic, 't', BRIG_TOPIC_MAX), topic[BRIG_TOPIC_MAX] = '\0';
+    memset(reason, 'r', BRIG_REASON_MAX), reason[BRIG_REASON_MAX] = '\0';
+    memset(field, 'f', BRIG_FIELD_MAX), field[BRIG_FIELD_MAX] = '\0';
     struct brig_dead_letter letter = {.data = {zeros, BRIG_DEAD_LETTER_DATA_MAX},
-                                      .topic = "brig.jobs",
-                                      .reason = "too large",
-                                      .received_ms = 1,
-                                      .worker_id = "w"};
+                                      .data_truncated = true,
+                                      .id = id,
+                                      .topic = topic,
+                                      .partition = BRIG_PARTITION_MAX,
+                                      .offset = BRIG_UINT_MAX,
+                                      .key = {zeros, BRIG_DEAD_LETTER_KEY_MAX},
+                                      .key_truncated = true,
+                                      .reason = reason,
+                                      .field = field,
+                                      .received_ms = BRIG_TIME_MS_MAX,
+                                      .worker_id = id};
     assert_int_equal(brig_dead_letter_encode(&letter, &sbuf, &err), 0);
+    letter.key.len++;
+    assert_int_equal(brig_dead_letter_encode(&letter, &sbuf, &err), -1);
+    assert_string_equal(err.field, "key");
+    letter.key.len--;
     letter.data.len++;
     assert_int_equal(brig_dead_letter_encode(&letter, &sbuf, &err), -1);
     assert_string_equal(err.field, "data");
@@ -154,12 +173,14 @@ static void test_nesting_far_past_msgpack_stack(void **state)
     expect_job_error(buf, n, "x", "too deep");
 }
 
-/* Headers that promise more than the message holds allocate nothing. */
+/* Headers that promise more than the message holds allocate nothing, and are
+ * truncated before their counts meet the key and entry bounds. */
 static void test_lying_headers(void **state)
 {
     (void)state;
-    expect_job_error("\xdf\xff\xff\xff\xff", 5, "", "too many keys");
-    expect_job_error("\x81\xa1x\xdf\xff\xff\xff\xff", 8, "x", "too many entries");
+    expect_job_error("\xdf\xff\xff\xff\xff", 5, "", "truncated");
+    expect_job_error("\x81\xa1x\xdf\xff\xff\xff\xff", 8, "", "truncated");
+    expect_job_error("\x81\xa1x\xdd\xff\xff\xff\xff", 8, "", "truncated");
     expect_job_error("\x81\xa1x\xdb\xff\xff\xff\xff", 8, "", "truncated");
     expect_job_error("\x81\xa1x\xc6\xff\xff\xff\xff", 8, "", "truncated");
     expect_job_error("\x81\xa1x\xc9\xff\xff\xff\xff", 8, "", "truncated");
@@ -322,6 +343,9 @@ static void test_peek_reply(void **state)
     expect_peek(invalid_id, sizeof invalid_id - 1, false, "", "");
     static const char second_id[] = "\x82\xa2id\xa3j/1\xa2id\xa2ok";
     expect_peek(second_id, sizeof second_id - 1, true, "ok", "");
+    /* a top-level map that claims more keys than it holds: what it holds is read */
+    static const char lying[] = "\xdf\xff\xff\xff\xff\xa2id\xa1z";
+    expect_peek(lying, sizeof lying - 1, true, "z", "");
     /* not a map, nothing at all, garbage */
     expect_peek("\x92\xa2id\xa1z", 5, false, "", "");
     expect_peek("", 0, false, "", "");

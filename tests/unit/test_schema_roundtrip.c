@@ -151,6 +151,7 @@ static void test_result_roundtrip(void **state)
         .file_count = 1,
         .files_omitted = omitted,
         .omitted_count = 1,
+        .files_omitted_truncated = true,
         .has_usage = true,
         .wall_us = 12,
         .cpu_us = 0,
@@ -169,9 +170,9 @@ static void test_result_roundtrip(void **state)
     };
     msgpack_sbuffer sbuf;
     ROUNDTRIP(result, &result, &sbuf);
-    /* 20 fields: a map16 header, the shortest form for 16 and more */
+    /* 21 fields: a map16 header, the shortest form for 16 and more */
     assert_int_equal((unsigned char)sbuf.data[0], 0xde);
-    assert_int_equal((unsigned char)sbuf.data[2], 20);
+    assert_int_equal((unsigned char)sbuf.data[2], 21);
     msgpack_sbuffer_destroy(&sbuf);
 }
 
@@ -224,11 +225,31 @@ static void test_log_chunk_and_dead_letter_roundtrip(void **state)
                                       .topic = "brig.jobs",
                                       .partition = 2,
                                       .offset = 0,
+                                      .key = bytes_of("k\x00\xff", 3),
+                                      .key_truncated = true,
                                       .reason = "garbage",
                                       .field = "",
                                       .received_ms = 7,
                                       .worker_id = "w-1"};
     ROUNDTRIP(dead_letter, &letter, &sbuf);
+    msgpack_sbuffer_destroy(&sbuf);
+
+    /* Kafka tells an empty key from a null one, and so does the dead letter */
+    struct brig_dead_letter keyed;
+    letter.key = bytes_of("", 0);
+    msgpack_sbuffer_init(&sbuf);
+    assert_int_equal(brig_dead_letter_encode(&letter, &sbuf, &err), 0);
+    assert_int_equal(brig_dead_letter_decode(sbuf.data, sbuf.size, &keyed, &err), 0);
+    assert_non_null(keyed.key.data);
+    assert_int_equal(keyed.key.len, 0);
+    brig_dead_letter_free(&keyed);
+    msgpack_sbuffer_destroy(&sbuf);
+    letter.key = bytes_of(NULL, 0);
+    msgpack_sbuffer_init(&sbuf);
+    assert_int_equal(brig_dead_letter_encode(&letter, &sbuf, &err), 0);
+    assert_int_equal(brig_dead_letter_decode(sbuf.data, sbuf.size, &keyed, &err), 0);
+    assert_null(keyed.key.data);
+    brig_dead_letter_free(&keyed);
     msgpack_sbuffer_destroy(&sbuf);
 }
 

@@ -158,6 +158,7 @@ json_t *result_json(const struct brig_result *r)
                                                      "reason", r->files_omitted[i].reason));
         json_object_set_new(o, "files_omitted", omitted);
     }
+    set_true(o, "files_omitted_truncated", r->files_omitted_truncated);
     if (r->has_usage)
         json_object_set_new(o, "usage",
                             json_pack("{s:I,s:I,s:I}", "wall_us", (json_int_t)r->wall_us, "cpu_us",
@@ -202,6 +203,8 @@ json_t *dead_letter_json(const struct brig_dead_letter *l)
     set_text(o, "topic", l->topic);
     set_uint(o, "partition", l->partition);
     set_uint(o, "offset", l->offset);
+    set_bytes(o, "key", &l->key);
+    set_true(o, "key_truncated", l->key_truncated);
     set_text(o, "reason", l->reason);
     set_text(o, "field", l->field);
     set_uint(o, "received_ms", l->received_ms);

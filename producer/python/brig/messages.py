@@ -48,6 +48,7 @@ class Result:
     stderr_truncated: bool = False
     files: Dict[str, bytes] = field(default_factory=dict)
     files_omitted: List[OmittedFile] = field(default_factory=list)
+    files_omitted_truncated: bool = False
     usage: Optional[Usage] = None
     runtime_name: Optional[str] = None
     runtime_version: Optional[str] = None
@@ -250,9 +251,10 @@ def _status(field, value):
 
 
 _RESULT_FIELDS = {"v", "id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
-                  "stdout_truncated", "stderr_truncated", "files", "files_omitted", "usage",
-                  "runtime", "worker_id", "received_ms", "started_ms", "finished_ms", "error",
-                  "syscall", "metadata", "session", "replay_of"}
+                  "stdout_truncated", "stderr_truncated", "files", "files_omitted",
+                  "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
+                  "started_ms", "finished_ms", "error", "syscall", "metadata", "session",
+                  "replay_of"}
 
 
 def decode_result(data):
@@ -277,6 +279,7 @@ def decode_result(data):
         stderr_truncated=bool(f.get("stderr_truncated", _bool)),
         files=f.get("files", _files) or {},
         files_omitted=f.get("files_omitted", _omitted) or [],
+        files_omitted_truncated=bool(f.get("files_omitted_truncated", _bool)),
         usage=f.get("usage", _usage),
         runtime_name=runtime_name,
         runtime_version=runtime_version,

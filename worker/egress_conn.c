@@ -1,0 +1,487 @@
+/* A connection's way through the egress proxy, on the proxy thread: HEAD
+ * (reading the request head) -> RESOLVING -> CONNECTING -> RELAY, or to
+ * ANSWER (the proxy's own response, then LINGER reading what the client still
+ * sends, so that closing does not reset the connection before the client has
+ * read the answer). */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "schema/netrule.h"
+#include "worker/egress_internal.h"
+
+static void record_verdict(struct egress_proxy *p, struct conn *c, bool allowed, const char *reason)
+{
+    const char *host = c->verdict.host[0] ? c->verdict.host : c->req.host;
+    egress_record(p, c->job, host, c->req.port, allowed, reason);
+    c->recorded = true;
+}
+
+void egress_conn_open(struct egress_proxy *p, struct conn *c, struct egress_job *job, int fd)
+{
+    job->clients++;
+    c->client = (struct endpoint){.kind = ENDPOINT_CLIENT, .fd = fd};
+    c->upstream = (struct endpoint){.kind = ENDPOINT_UPSTREAM, .fd = -1};
+    c->job = job;
+    c->state = CONN_HEAD;
+    c->deadline_ms = egress_now_ms() + p->limits.head_timeout_ms;
+    c->next = p->conns;
+    if (p->conns)
+        p->conns->prev = c;
+    p->conns = c;
+    p->n_conns++;
+    egress_watch(p, &c->client, EPOLLIN);
+}
+
+/* ---- connections: the end ---- */
+
+void egress_conn_close(struct egress_proxy *p, struct conn *c)
+{
+    if (c->dead)
+        return;
+    /* Decided and allowed, but never resolved: the rule's decision stands. */
+    if (c->verdict.allowed && !c->recorded)
+        record_verdict(p, c, true, c->verdict.rule);
+    if (c->resolve)
+        c->resolve->conn = NULL;
+    if (c->holds_slot)
+        c->job->open_connections--;
+    c->job->clients--;
+    egress_close_endpoint(p, &c->client);
+    egress_close_endpoint(p, &c->upstream);
+    if (c->addrs)
+        freeaddrinfo(c->addrs);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        p->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    p->n_conns--;
+    c->dead = true;
+    c->next_dead = p->dead;
+    p->dead = c;
+}
+
+void egress_conns_free_dead(struct egress_proxy *p)
+{
+    while (p->dead) {
+        struct conn *c = p->dead;
+        p->dead = c->next_dead;
+        free(c);
+    }
+}
+
+static bool buffer_empty(const struct relay_buffer *b)
+{
+    return b->start == b->end;
+}
+
+static void buffer_put(struct relay_buffer *b, const char *data, size_t len)
+{
+    /* Callers put at most a head and the bytes read with it, which fit. */
+    memcpy(b->data + b->end, data, len);
+    b->end += len;
+}
+
+static void describe_destination(const struct conn *c, char *out, size_t outlen)
+{
+    const char *host = c->verdict.host[0] ? c->verdict.host : c->req.host;
+    bool ipv6 = strchr(host, ':') != NULL;
+    snprintf(out, outlen, "%s%s%s:%u", ipv6 ? "[" : "", host, ipv6 ? "]" : "",
+             (unsigned)c->req.port);
+}
+
+/* The proxy's own answer, then LINGER. */
+static void answer(struct egress_proxy *p, struct conn *c, int status, const char *body)
+{
+    char response[BODY_MAX + 512];
+    int len = proxy_response(status, body, response, sizeof(response));
+    egress_close_endpoint(p, &c->upstream);
+    c->to_client.start = c->to_client.end = 0;
+    buffer_put(&c->to_client, response, len > 0 ? (size_t)len : 0);
+    c->state = CONN_ANSWER;
+    c->deadline_ms = egress_now_ms() + LINGER_MS;
+    egress_watch(p, &c->client, EPOLLOUT);
+}
+
+static void answer_text(struct egress_proxy *p, struct conn *c, int status, const char *reason)
+{
+    char body[BODY_MAX];
+    snprintf(body, sizeof(body), "brig egress proxy: %s\n", reason);
+    answer(p, c, status, body);
+}
+
+/* A refusal by policy: recorded, and answered with the job's rules. */
+static void refuse(struct egress_proxy *p, struct conn *c, int status, const char *reason)
+{
+    record_verdict(p, c, false, reason);
+    char body[BODY_MAX], destination[300];
+    describe_destination(c, destination, sizeof(destination));
+    int len = snprintf(body, sizeof(body),
+                       "brig egress proxy: %s %s denied: %s\nThis job may reach:", c->req.method,
+                       destination, reason);
+    const struct egress_rules *rules = &c->job->rules;
+    for (size_t i = 0; i < rules->count && len > 0 && (size_t)len < sizeof(body); i++) {
+        char text[BRIG_ALLOW_RULE_MAX + 1];
+        net_rule_format(&rules->rules[i], text, sizeof(text));
+        len += snprintf(body + len, sizeof(body) - (size_t)len, "%s %s", i ? "," : "", text);
+    }
+    if (len > 0 && (size_t)len < sizeof(body) - 1)
+        snprintf(body + len, sizeof(body) - (size_t)len, "\n");
+    answer(p, c, status, body);
+}
+
+static void flush_answer(struct egress_proxy *p, struct conn *c)
+{
+    struct relay_buffer *b = &c->to_client;
+    while (!buffer_empty(b)) {
+        ssize_t n = send(c->client.fd, b->data + b->start, b->end - b->start, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) {
+            egress_conn_close(p, c);
+            return;
+        }
+        b->start += (size_t)n;
+    }
+    shutdown(c->client.fd, SHUT_WR);
+    c->state = CONN_LINGER;
+    egress_watch(p, &c->client, EPOLLIN);
+}
+
+static void linger_read(struct egress_proxy *p, struct conn *c)
+{
+    char sink[4096];
+    ssize_t n = read(c->client.fd, sink, sizeof(sink));
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        egress_conn_close(p, c);
+}
+
+/* ---- connections: relaying ---- */
+
+/* Moves bytes from src to dst through b; -1 when either side failed. */
+static int pump(struct egress_job *job, struct endpoint *src, struct endpoint *dst,
+                struct relay_buffer *b, bool *progress)
+{
+    for (int round = 0; round < PUMP_ROUNDS; round++) {
+        if (buffer_empty(b) && !src->read_done) {
+            ssize_t n = read(src->fd, b->data, sizeof(b->data));
+            if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -1;
+            if (n == 0) {
+                src->read_done = true;
+                return 0;
+            }
+            b->start = 0;
+            b->end = (size_t)n;
+            job->bytes += (uint64_t)n;
+            *progress = true;
+        }
+        if (buffer_empty(b))
+            return 0;
+        ssize_t n = send(dst->fd, b->data + b->start, b->end - b->start, MSG_NOSIGNAL);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        b->start += (size_t)n;
+        *progress = true;
+        if (!buffer_empty(b))
+            return 0;
+        b->start = b->end = 0;
+    }
+    return 0;
+}
+
+/* Once src has ended and everything it sent is passed on, dst learns it. */
+static void finish_direction(struct endpoint *src, struct endpoint *dst, struct relay_buffer *b)
+{
+    if (src->read_done && buffer_empty(b) && !dst->write_done) {
+        shutdown(dst->fd, SHUT_WR);
+        dst->write_done = true;
+    }
+}
+
+static uint32_t interest(const struct endpoint *ep, const struct relay_buffer *from_it,
+                         const struct relay_buffer *to_it)
+{
+    return (!ep->read_done && buffer_empty(from_it) ? EPOLLIN : 0) |
+           (!buffer_empty(to_it) ? EPOLLOUT : 0);
+}
+
+static void relay(struct egress_proxy *p, struct conn *c)
+{
+    bool progress = false;
+    if (pump(c->job, &c->client, &c->upstream, &c->to_upstream, &progress) < 0 ||
+        pump(c->job, &c->upstream, &c->client, &c->to_client, &progress) < 0 ||
+        c->job->bytes > p->limits.bytes) {
+        egress_conn_close(p, c);
+        return;
+    }
+    finish_direction(&c->client, &c->upstream, &c->to_upstream);
+    finish_direction(&c->upstream, &c->client, &c->to_client);
+    if (c->client.write_done && c->upstream.write_done) {
+        egress_conn_close(p, c);
+        return;
+    }
+    if (progress)
+        c->deadline_ms = egress_now_ms() + p->limits.idle_timeout_ms;
+    egress_watch(p, &c->client, interest(&c->client, &c->to_upstream, &c->to_client));
+    egress_watch(p, &c->upstream, interest(&c->upstream, &c->to_client, &c->to_upstream));
+}
+
+/* Connected: the 200 for a tunnel or the rewritten head, then whatever the
+ * client sent after its head, then bytes both ways. */
+static void start_relay(struct egress_proxy *p, struct conn *c)
+{
+    static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    if (c->req.connect) {
+        buffer_put(&c->to_client, established, sizeof(established) - 1);
+    } else {
+        int len = proxy_request_forward(c->head, &c->req, c->to_upstream.data,
+                                        sizeof(c->to_upstream.data) - PROXY_HEAD_MAX);
+        if (len < 0) {
+            answer_text(p, c, 431, "the rewritten request head is too long");
+            return;
+        }
+        c->to_upstream.end = (size_t)len;
+    }
+    buffer_put(&c->to_upstream, c->head + c->req.head_len, c->head_len - c->req.head_len);
+    c->job->bytes += c->head_len;
+    c->state = CONN_RELAY;
+    c->deadline_ms = egress_now_ms() + p->limits.idle_timeout_ms;
+    relay(p, c);
+}
+
+/* ---- connections: reaching the destination ---- */
+
+/* Tries the resolved addresses in turn, from the host's namespace. */
+static void connect_next(struct egress_proxy *p, struct conn *c)
+{
+    while (c->next_addr) {
+        struct addrinfo *ai = c->next_addr;
+        c->next_addr = ai->ai_next;
+        if (c->verdict.public_only && !egress_address_is_public(ai->ai_addr))
+            continue;
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            c->connect_error = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            c->upstream = (struct endpoint){.kind = ENDPOINT_UPSTREAM, .fd = fd};
+            c->state = CONN_CONNECTING;
+            egress_watch(p, &c->upstream, EPOLLOUT);
+            return;
+        }
+        c->connect_error = errno;
+        close(fd);
+    }
+    char destination[300], reason[400];
+    describe_destination(c, destination, sizeof(destination));
+    snprintf(reason, sizeof(reason), "connecting to %s: %s", destination,
+             strerror(c->connect_error ? c->connect_error : EHOSTUNREACH));
+    answer_text(p, c, 502, reason);
+}
+
+static void connect_done(struct egress_proxy *p, struct conn *c)
+{
+    int error = 0;
+    socklen_t len = sizeof(error);
+    if (getsockopt(c->upstream.fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+        error = errno;
+    if (error != 0) {
+        c->connect_error = error;
+        egress_close_endpoint(p, &c->upstream);
+        connect_next(p, c);
+        return;
+    }
+    start_relay(p, c);
+}
+
+static bool any_acceptable(const struct conn *c)
+{
+    for (const struct addrinfo *ai = c->addrs; ai; ai = ai->ai_next) {
+        if (!c->verdict.public_only || egress_address_is_public(ai->ai_addr))
+            return true;
+    }
+    return false;
+}
+
+void egress_conn_resolved(struct egress_proxy *p, struct conn *c, struct resolve *r)
+{
+    char destination[300], reason[800];
+    describe_destination(c, destination, sizeof(destination));
+    c->resolve = NULL;
+    c->addrs = r->result;
+    c->next_addr = r->result;
+    r->result = NULL;
+    if (r->error != 0) {
+        if (!c->recorded)
+            record_verdict(p, c, true, c->verdict.rule);
+        snprintf(reason, sizeof(reason), "resolving %s: %s", c->verdict.host,
+                 r->error == EAI_SYSTEM ? strerror(r->system_error) : gai_strerror(r->error));
+        answer_text(p, c, 502, reason);
+        return;
+    }
+    if (!any_acceptable(c)) {
+        snprintf(reason, sizeof(reason),
+                 "%s is allowed by the suffix rule \"%s\" but resolves only to loopback, private "
+                 "or other non-public addresses, which suffix rules never reach",
+                 destination, c->verdict.rule);
+        refuse(p, c, 403, reason);
+        return;
+    }
+    if (!c->recorded)
+        record_verdict(p, c, true, c->verdict.rule);
+    connect_next(p, c);
+}
+
+static void start_resolve(struct egress_proxy *p, struct conn *c)
+{
+    struct resolve *r = calloc(1, sizeof(*r));
+    if (!r) {
+        answer_text(p, c, 503, "out of memory");
+        return;
+    }
+    r->conn = c;
+    snprintf(r->host, sizeof(r->host), "%s", c->verdict.host);
+    snprintf(r->port, sizeof(r->port), "%u", (unsigned)c->req.port);
+    c->resolve = r;
+    c->state = CONN_RESOLVING;
+    c->deadline_ms = egress_now_ms() + p->limits.connect_timeout_ms;
+    egress_watch(p, &c->client, 0);
+    pthread_mutex_lock(&p->lock);
+    if (p->to_resolve_tail)
+        p->to_resolve_tail->next = r;
+    else
+        p->to_resolve = r;
+    p->to_resolve_tail = r;
+    pthread_cond_signal(&p->work_cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- connections: the request ---- */
+
+static void decide(struct egress_proxy *p, struct conn *c)
+{
+    struct egress_job *job = c->job;
+    char reason[256];
+    egress_decide(&job->rules, c->req.host, c->req.port, &c->verdict);
+    if (job->requests >= p->limits.requests) {
+        snprintf(reason, sizeof(reason),
+                 "the job has used up its %u requests; later ones are refused and not recorded",
+                 p->limits.requests);
+        if (job->requests++ == p->limits.requests)
+            record_verdict(p, c, false, reason);
+        c->verdict.allowed = false;
+        answer_text(p, c, 503, reason);
+        return;
+    }
+    job->requests++;
+    if (!c->verdict.allowed) {
+        refuse(p, c, 403, c->verdict.reason);
+        return;
+    }
+    if (job->bytes >= p->limits.bytes) {
+        snprintf(reason, sizeof(reason), "the job has used up its %llu bytes of egress",
+                 (unsigned long long)p->limits.bytes);
+        c->verdict.allowed = false;
+        refuse(p, c, 503, reason);
+        return;
+    }
+    if (job->open_connections >= p->limits.connections) {
+        snprintf(reason, sizeof(reason), "the job already has %u connections open, its most",
+                 p->limits.connections);
+        c->verdict.allowed = false;
+        refuse(p, c, 503, reason);
+        return;
+    }
+    job->open_connections++;
+    c->holds_slot = true;
+    /* A suffix rule's decision waits for the addresses. */
+    if (!c->verdict.public_only)
+        record_verdict(p, c, true, c->verdict.rule);
+    start_resolve(p, c);
+}
+
+static void read_head(struct egress_proxy *p, struct conn *c)
+{
+    ssize_t n = read(c->client.fd, c->head + c->head_len, sizeof(c->head) - c->head_len);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        egress_conn_close(p, c);
+        return;
+    }
+    c->head_len += (size_t)n;
+    int status;
+    char reason[256];
+    switch (proxy_request_parse(c->head, c->head_len, &c->req, &status, reason, sizeof(reason))) {
+    case PROXY_INCOMPLETE:
+        return;
+    case PROXY_BAD:
+        answer_text(p, c, status, reason);
+        return;
+    case PROXY_COMPLETE:
+        decide(p, c);
+        return;
+    }
+}
+
+void egress_conn_event(struct egress_proxy *p, struct conn *c)
+{
+    switch (c->state) {
+    case CONN_HEAD:
+        read_head(p, c);
+        break;
+    case CONN_CONNECTING:
+        connect_done(p, c);
+        break;
+    case CONN_RELAY:
+        relay(p, c);
+        break;
+    case CONN_ANSWER:
+        flush_answer(p, c);
+        break;
+    case CONN_LINGER:
+        linger_read(p, c);
+        break;
+    case CONN_RESOLVING:
+        break; /* nothing is watched */
+    }
+}
+
+void egress_conn_expire(struct egress_proxy *p, struct conn *c)
+{
+    char reason[400], destination[300];
+    switch (c->state) {
+    case CONN_HEAD:
+        snprintf(reason, sizeof(reason), "no complete request head within %u ms",
+                 p->limits.head_timeout_ms);
+        answer_text(p, c, 408, reason);
+        break;
+    case CONN_RESOLVING:
+    case CONN_CONNECTING:
+        if (c->resolve) {
+            c->resolve->conn = NULL; /* the answer, when it comes, is dropped */
+            c->resolve = NULL;
+        }
+        describe_destination(c, destination, sizeof(destination));
+        snprintf(reason, sizeof(reason), "reaching %s took longer than %u ms", destination,
+                 p->limits.connect_timeout_ms);
+        answer_text(p, c, 504, reason);
+        break;
+    case CONN_RELAY:
+    case CONN_ANSWER:
+    case CONN_LINGER:
+        egress_conn_close(p, c);
+        break;
+    }
+}
