@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "brig_version.h"
 #include "sandbox/cli_args.h"
 #include "sandbox/outcome_json.h"
 #include "sandbox/runtime.h"
@@ -15,8 +16,6 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/units.h"
 #include "schema/status.h"
-
-#define BRIG_JAIL_VERSION "0.1.0"
 
 /* Live pass-through of the program's output, cut at the output budget so the
  * terminal sees exactly what the capture keeps. */
@@ -192,7 +191,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (opts.version) {
-        printf("brig-jail %s\n", BRIG_JAIL_VERSION);
+        printf("brig-jail %s\n", BRIG_VERSION);
         status = 0;
         goto out;
     }

@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import pty
+import re
 import select
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import uuid
 
 import pytest
 
-from conftest import bin_path
+from conftest import ROOT, bin_path
 
 # Exit statuses, from brig run --help (brig-jail's plus two of brig's own).
 EXIT_TIMEOUT = 124
@@ -426,6 +427,25 @@ def test_help_of_each_subcommand(brig_env, command):
     r = brig(brig_env, command, "--help")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"usage: brig {command}")
+
+
+VERSION_LINE = re.compile(r"(?P<program>[a-z-]+) (?P<release>\d+\.\d+\.\d+)"
+                          r"(?: \(git [0-9a-f]{12}(?:-dirty)?\))?\n")
+
+
+def test_every_program_prints_the_same_version():
+    """One version, written once in the Makefile, said the same way by each."""
+    release = re.search(r"^BRIG_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)[1]
+    lines = set()
+    for program in ("brig", "brig-jail", "brig-zygote"):
+        r = subprocess.run([bin_path(program), "--version"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, (program, r.stderr)
+        match = VERSION_LINE.fullmatch(r.stdout)
+        assert match and match["program"] == program, r.stdout
+        assert match["release"] == release
+        lines.add(r.stdout[len(program):])
+    assert len(lines) == 1, lines
 
 
 def test_bad_usage(brig_env):

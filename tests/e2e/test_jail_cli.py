@@ -59,7 +59,7 @@ def test_help_documents_every_option_and_exit_status():
 def test_version():
     proc, _ = jail("--version")
     assert proc.returncode == 0
-    assert re.fullmatch(rb"brig-jail \d+\.\d+\.\d+\n", proc.stdout)
+    assert re.fullmatch(rb"brig-jail \d+\.\d+\.\d+( \(git [0-9a-f]{12}(-dirty)?\))?\n", proc.stdout)
 
 
 @pytest.mark.parametrize("args, named", [
