@@ -98,8 +98,7 @@ int brig_client_new(const struct brig_client_config *config, struct brig_client 
  * received and never waited for. NULL is a no-op. */
 void brig_client_free(struct brig_client *client);
 
-/* The topics the client uses. */
-const char *brig_client_jobs_topic(const struct brig_client *client);
+/* The topic the client's results come back on. */
 const char *brig_client_reply_topic(const struct brig_client *client);
 
 /* Bootstrap servers for a client: given (when not NULL or empty), else
