@@ -99,6 +99,20 @@ void print_summary(FILE *out, const struct brig_result *r, bool colour)
     fputc('\n', out);
 }
 
+void print_omitted(FILE *out, const struct brig_result *r)
+{
+    bool over_budget = false;
+    for (size_t i = 0; i < r->omitted_count; i++) {
+        fprintf(out, "brig: not collected: %s: %s\n", r->files_omitted[i].path,
+                r->files_omitted[i].reason);
+        over_budget = over_budget || strstr(r->files_omitted[i].reason, "collect_bytes");
+    }
+    /* The worker speaks of the wire's field; the person typed a flag. */
+    if (over_budget)
+        fprintf(out, "brig: --collect-limit raises the collect_bytes budget (at most %lluM)\n",
+                BRIG_COLLECT_BYTES_MAX >> 20);
+}
+
 int print_json_line(json_t *value)
 {
     if (!value)

@@ -46,6 +46,10 @@ bool cli_colour(FILE *stream);
  * error or the refused system call when there is one, on one line. */
 void print_summary(FILE *out, const struct brig_result *result, bool colour);
 
+/* "brig: not collected: PATH: REASON" for each file the job's --collect
+ * matched and the result left out. */
+void print_omitted(FILE *out, const struct brig_result *result);
+
 /* The result's stdout and stderr to brig's own, from the given offsets on
  * (what a live stream already showed is not shown again). */
 void print_outputs(const struct brig_result *result, size_t stdout_from, size_t stderr_from);

@@ -214,6 +214,7 @@ int cmd_run(int argc, char **argv)
             goto out;
         }
     } else {
+        print_omitted(stderr, &result);
         print_summary(stderr, &result, cli_colour(stderr));
     }
     rc = result_exit_status(&result);

@@ -42,6 +42,7 @@ static int show(const struct brig_result *results, size_t n, bool json)
             if (n > 1)
                 fprintf(stderr, "== job %s\n", r->id);
             print_outputs(r, 0, 0);
+            print_omitted(stderr, r);
             print_summary(stderr, r, cli_colour(stderr));
         }
         int status = result_exit_status(r);

@@ -240,6 +240,27 @@ def test_every_limit_of_the_schema_has_a_flag(brig_env):
                              "tmp_bytes": 8 << 20, "collect_bytes": 4096}
 
 
+def test_files_left_out_of_the_result_are_named(brig_env, tmp_path):
+    # Over the default collect budget of 1 MiB: the big file is left out.
+    code = "head -c 1200000 /dev/zero > big.bin; echo small > small.txt"
+    r = brig(brig_env, "run", "--collect", "*", "--out", str(tmp_path / "a"), "--lang", "sh",
+             "-c", code)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a" / "small.txt").read_text() == "small\n"
+    assert not (tmp_path / "a" / "big.bin").exists()
+    lines = r.stderr.splitlines()
+    omitted = [line for line in lines if line.startswith("brig: not collected: ")]
+    assert len(omitted) == 1 and omitted[0].startswith("brig: not collected: big.bin: too large")
+    assert "--collect-limit" in r.stderr
+    assert lines[-1].startswith("brig: ok"), "the summary stays last"
+    # A budget that fits it brings it back, and says nothing.
+    r = brig(brig_env, "run", "--collect", "*", "--collect-limit", "2M", "--out",
+             str(tmp_path / "b"), "--lang", "sh", "-c", code)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "b" / "big.bin").stat().st_size == 1200000
+    assert "not collected" not in r.stderr
+
+
 # ---- submit, wait, batches ----
 
 def test_submit_then_wait(brig_env):
