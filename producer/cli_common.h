@@ -54,6 +54,13 @@ void print_omitted(FILE *out, const struct brig_result *result);
  * (what a live stream already showed is not shown again). */
 void print_outputs(const struct brig_result *result, size_t stdout_from, size_t stderr_from);
 
+/* Unix ms as local time, "2025-06-01 12:34:56"; "-" for none (<= 0). */
+void cli_format_time(int64_t ms, char *buf, size_t len);
+
+/* A duration in ms as an age, to the two largest units: "42s", "3m12s",
+ * "2h05m", "3d04h". */
+void cli_format_age(uint64_t ms, char *buf, size_t len);
+
 /* "brig <command>: <message>" and a pointer to the command's help, for a
  * bad command line; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *command, const char *message);

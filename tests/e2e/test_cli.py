@@ -36,7 +36,8 @@ def brig_env():
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="brig-cli-"))
     tmp.chmod(0o711)
     state, data = tmp / "state", tmp / "data"
-    env = dict(os.environ, BRIG_STATE_DIR=str(state), BRIG_DATA_DIR=str(data))
+    env = dict(os.environ, BRIG_STATE_DIR=str(state), BRIG_DATA_DIR=str(data),
+               BRIG_SESSIONS_DIR=str(tmp / "sessions"))
     for name in ("BRIG_BROKERS", "BRIG_TOPIC_PREFIX", "NO_COLOR"):
         env.pop(name, None)
     log = open(tmp / "worker.log", "wb")
@@ -453,6 +454,29 @@ def test_replay_of_a_random_job_differs(brig_env):
     # The replay is recorded with its origin.
     replayed = wait_for_audit(brig_env, report["replay"])
     assert replayed["job"]["replay_of"] == job_id
+
+
+# ---- sessions ----
+
+def test_session_ls_prints_times_people_read(brig_env):
+    session = unique_id("nb")
+    try:
+        r = brig(brig_env, "run", "--session", session, "--lang", "sh", "-c", "echo kept > f")
+        assert r.returncode == 0, r.stderr
+        listed = [json.loads(line) for line in
+                  brig(brig_env, "session", "ls", "--json").stdout.splitlines()]
+        last_used_ms = next(s["last_used_ms"] for s in listed if s["id"] == session)
+        table = brig(brig_env, "session", "ls")
+        assert table.returncode == 0, table.stderr
+        lines = table.stdout.splitlines()
+        assert lines[0].split() == ["SESSION", "USED", "QUOTA", "LAST", "USED", "IDLE"]
+        row = next(line for line in lines if line.startswith(session + " "))
+        local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last_used_ms // 1000))
+        assert local in row, row
+        assert str(last_used_ms) not in table.stdout
+        assert re.search(r"  \d+(s|m\d\ds)$", row), row
+    finally:
+        brig(brig_env, "session", "rm", session)
 
 
 # ---- errors and help ----
