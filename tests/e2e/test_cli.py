@@ -117,6 +117,28 @@ def test_code_file_input_files_and_arguments(brig_env, tmp_path):
     assert r.stdout == "file content ['a', 'b']\n"
 
 
+def test_a_directory_given_to_file_is_sent_as_a_tree(brig_env, tmp_path):
+    project = tmp_path / "project"
+    (project / "pkg" / "sub").mkdir(parents=True)
+    (project / "main.py").write_text("from pkg.sub import mod; print(mod.VALUE)\n")
+    (project / "pkg" / "__init__.py").write_text("")
+    (project / "pkg" / "sub" / "__init__.py").write_text("")
+    (project / "pkg" / "sub" / "mod.py").write_text("VALUE = 'from the tree'\n")
+    r = brig(brig_env, "run", "-f", str(project), "--lang", "sh", "-c",
+             "cd project && find . -type f | sort && python3 main.py")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["./main.py", "./pkg/__init__.py", "./pkg/sub/__init__.py",
+                                "./pkg/sub/mod.py", "from", "the", "tree"]
+    r = brig(brig_env, "run", "-f", f"{project}/pkg:lib", "--", "/bin/cat", "lib/sub/mod.py")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "VALUE = 'from the tree'\n"
+
+    os.symlink("/etc/passwd", project / "pkg" / "passwd")
+    r = brig(brig_env, "run", "-f", str(project), "/bin/true")
+    assert r.returncode == EXIT_USAGE
+    assert f"{project}/pkg/passwd is a symbolic link" in r.stderr
+
+
 def test_explicit_argv_job(brig_env):
     r = brig(brig_env, "run", "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 5")
     assert r.returncode == 5, r.stderr

@@ -1,5 +1,6 @@
 /* The command lines of brig run and brig submit, the jobs built from them,
  * durations, and the exit status of each kind of result. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -364,6 +366,108 @@ static void test_build_errors(void **state)
     assert_build_refused(ARGC(bad_id), bad_id, "invalid job: id");
 }
 
+static void make_dir(const char *name)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    if (mkdir(path, 0755) != 0)
+        fail_msg("mkdir %s: %s", path, strerror(errno));
+}
+
+/* --file DIR: every regular file below it, at DIR's name or the given PATH,
+ * in name order; what a job cannot carry is refused naming the local path. */
+static void test_build_file_trees(void **state)
+{
+    (void)state;
+    char tree[256], renamed[256], slash[256], dot[256];
+    make_dir("proj");
+    make_dir("proj/sub");
+    make_dir("proj/sub/deeper");
+    make_dir("proj/empty");
+    write_tmp("proj/b.txt", "b", 1);
+    write_tmp("proj/a.txt", "a", 1);
+    write_tmp("proj/.hidden", "h", 1);
+    write_tmp("proj/sub/deeper/c.bin", "\x00\xff", 2);
+    snprintf(tree, sizeof tree, "%s/proj", tmpdir);
+    snprintf(renamed, sizeof renamed, "%s/proj:lib/p", tmpdir);
+    snprintf(slash, sizeof slash, "%s/proj/", tmpdir);
+    static const char *const paths[] = {".hidden", "a.txt", "b.txt", "sub/deeper/c.bin"};
+    const char *specs[] = {tree, renamed, slash};
+    const char *prefixes[] = {"proj/", "lib/p/", "proj/"};
+    for (size_t i = 0; i < 3; i++) {
+        ARGS(argv, "--file", (char *)specs[i], "/bin/true");
+        struct brig_job job;
+        if (build(&job, ARGC(argv), argv) != 0)
+            fail_msg("--file %s: %s", specs[i], err);
+        assert_int_equal(job.file_count, 4);
+        for (size_t j = 0; j < 4; j++) {
+            char expected[64];
+            snprintf(expected, sizeof expected, "%s%s", prefixes[i], paths[j]);
+            assert_string_equal(job.files[j].path, expected);
+        }
+        assert_int_equal(job.files[3].content.len, 2);
+        assert_memory_equal(job.files[3].content.data, "\x00\xff", 2);
+        brig_job_free(&job);
+    }
+    snprintf(dot, sizeof dot, "%s/proj/.", tmpdir);
+    ARGS(unnamed, "--file", dot, "/bin/true");
+    assert_build_refused(ARGC(unnamed), unnamed, "name the directory in the job");
+
+    /* a link is never followed, nor anything but files and directories read */
+    char where[512], spec[256];
+    make_dir("linked");
+    write_tmp("linked/real", "r", 1);
+    snprintf(where, sizeof where, "%s/linked/link", tmpdir);
+    assert_int_equal(symlink("/etc/passwd", where), 0);
+    snprintf(spec, sizeof spec, "%s/linked", tmpdir);
+    ARGS(link, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(link), link, "/linked/link is a symbolic link");
+    make_dir("piped");
+    snprintf(where, sizeof where, "%s/piped/fifo", tmpdir);
+    assert_int_equal(mkfifo(where, 0644), 0);
+    snprintf(spec, sizeof spec, "%s/piped", tmpdir);
+    ARGS(fifo, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(fifo), fifo, "/piped/fifo is a FIFO: brig sends regular files only");
+
+    /* the schema's bounds, named by local path */
+    make_dir("many");
+    for (int i = 0; i <= BRIG_FILES_MAX; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "many/f%03d", i);
+        write_tmp(name, "", 0);
+    }
+    snprintf(spec, sizeof spec, "%s/many", tmpdir);
+    ARGS(many, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(many), many, "more than 256 files");
+    make_dir("big");
+    for (int i = 0; i < 2; i++) {
+        snprintf(where, sizeof where, "%s/big/part%d", tmpdir, i);
+        FILE *f = fopen(where, "w");
+        assert_non_null(f);
+        assert_int_equal(ftruncate(fileno(f), 9 << 20), 0);
+        fclose(f);
+    }
+    snprintf(spec, sizeof spec, "%s/big", tmpdir);
+    ARGS(big, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(big), big, "/big/part1: the input files would come to more than");
+    make_dir("odd");
+    write_tmp("odd/a\001b", "x", 1);
+    snprintf(spec, sizeof spec, "%s/odd", tmpdir);
+    ARGS(odd, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(odd), odd, "cannot be a path in the job: control character");
+    char deep[2048];
+    int n = snprintf(deep, sizeof deep, "deep");
+    make_dir(deep);
+    for (int i = 0; i < 6; i++) {
+        n += snprintf(deep + n, sizeof deep - (size_t)n, "/%0200d", i);
+        make_dir(deep);
+    }
+    write_tmp("deep/x", "x", 1);
+    snprintf(spec, sizeof spec, "%s/deep", tmpdir);
+    ARGS(too_deep, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(too_deep), too_deep, "its path in the job would be over 1024 bytes");
+}
+
 static void test_exit_status(void **state)
 {
     (void)state;
@@ -416,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_durations),
         cmocka_unit_test_setup_teardown(test_build_files_and_env, make_tmpdir, remove_tmpdir),
         cmocka_unit_test_setup_teardown(test_build_errors, make_tmpdir, remove_tmpdir),
+        cmocka_unit_test_setup_teardown(test_build_file_trees, make_tmpdir, remove_tmpdir),
         cmocka_unit_test(test_exit_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
