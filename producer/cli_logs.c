@@ -15,7 +15,14 @@ static const char logs_help[] =
     "so), from the beginning of the logs topic: stdout chunks to stdout, stderr\n"
     "chunks to stderr, each stream in order and without duplicates.\n"
     "\n"
-    "  -f, --follow       keep reading until both streams of the job end\n"
+    "It fails (exit 1, saying why) when the job has no logs to show: no job,\n"
+    "result or chunk with that id is on the topics; or the job was submitted\n"
+    "without streamed logs (brig submit --no-logs), was rejected, or ended\n"
+    "without a chunk (its result has its output: brig wait ID). A job that has\n"
+    "not started yet has nothing to show so far: exit 0, or with -f, wait.\n"
+    "\n"
+    "  -f, --follow       keep reading until both streams of the job end (or its\n"
+    "                     result is in and no chunk came within 3 s of it)\n"
     "  --timeout T        give up following after T (default: never)\n"
     "  --json             one JSON object per chunk: attempt, stream, seq, data\n"
     "                     (a string, or {\"base64\": ...}), ts_ms, eos\n"
@@ -110,22 +117,21 @@ int cmd_logs(int argc, char **argv)
         return CLI_EXIT_SETUP;
     int rc =
         brig_read_logs(&config, job_id, follow, timeout_ms, print_chunk, &printer, err, sizeof err);
-    if (rc < 0) {
+    if (rc != 0)
         cli_error("logs", "%s", err);
-        return CLI_EXIT_SETUP;
-    }
-    if (rc == BRIG_TIMED_OUT) {
-        cli_error("logs", "%s", err);
+    if (rc == BRIG_LOGS_NOT_STREAMED)
+        fprintf(stderr, "brig logs: `brig wait %s` shows its result and output\n", job_id);
+    if (rc == BRIG_LOGS_UNKNOWN_JOB || rc == BRIG_LOGS_NOT_STREAMED)
+        return 1;
+    if (rc == BRIG_LOGS_TIMED_OUT)
         return BRIG_EXIT_NO_ANSWER;
-    }
+    if (rc < 0)
+        return CLI_EXIT_SETUP;
     if (printer.failed) {
         cli_error("logs", "writing the output failed");
         return CLI_EXIT_SETUP;
     }
     if (printer.chunks == 0 && !printer.json)
-        fprintf(stderr,
-                "brig logs: no log chunks for job %s (yet); only jobs submitted with "
-                "stream_logs have them\n",
-                job_id);
+        fprintf(stderr, "brig logs: no log chunks for job %s yet: it has not started\n", job_id);
     return 0;
 }

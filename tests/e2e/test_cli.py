@@ -371,14 +371,33 @@ def test_logs_and_logs_follow(brig_env):
     assert sum(c["eos"] for c in chunks) == 2
 
 
-def test_logs_of_a_job_without_streamed_output(brig_env):
+def test_logs_of_a_job_without_streamed_output_end_and_say_why(brig_env):
     r = brig(brig_env, "submit", "--no-logs", "--lang", "python", "-c", "print(1)")
     job_id = r.stdout.strip()
     assert brig(brig_env, "wait", job_id).returncode == 0
-    r = brig(brig_env, "logs", job_id)
-    assert r.returncode == 0
-    assert r.stdout == ""
-    assert "no log chunks" in r.stderr
+    # -f used to wait for chunks that never come.
+    for follow in (["-f"], []):
+        r = brig(brig_env, "logs", *follow, job_id, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert r.stdout == ""
+        assert f"job {job_id} was submitted without stream_logs" in r.stderr
+        assert f"brig wait {job_id}" in r.stderr
+
+
+def test_logs_of_an_unknown_job_fail(brig_env):
+    missing = unique_id("nobody")
+    for follow in ([], ["-f"]):
+        r = brig(brig_env, "logs", *follow, missing, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert f"no job {missing} on brig.jobs, brig.results or brig.logs" in r.stderr
+
+
+def test_logs_follow_of_a_rejected_job_ends(brig_env):
+    r = brig(brig_env, "submit", "--lang", "nosuchlang", "-c", "x")
+    job_id = r.stdout.strip()
+    r = brig(brig_env, "logs", "-f", job_id, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert f"job {job_id} was rejected and never ran" in r.stderr and "runtime" in r.stderr
 
 
 # ---- audit ----
