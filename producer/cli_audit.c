@@ -356,13 +356,15 @@ static void print_attempt(const struct audit_attempt_record *a)
                           sizeof mem);
         printf("  usage      wall %s, cpu %s, peak memory %s\n", wall, cpu, mem);
     }
-    /* The version is learnt during the run: the published result has it
-     * when the attempt's record does not. */
-    const char *version = a->runtime_version ? a->runtime_version
-                          : has_result       ? result.runtime_version
-                                             : NULL;
-    if (a->runtime_name)
-        printf("  runtime    %s %s\n", a->runtime_name, version ? version : "(version unknown)");
+    /* What ran is what the published result says: the job may have named
+     * the runtime by an alias ("ts"), and the version is learnt during the
+     * run. The attempt's record stands in when there is no result. */
+    bool from_result = has_result && result.runtime_name;
+    const char *name = from_result ? result.runtime_name : a->runtime_name;
+    const char *version =
+        from_result && result.runtime_version ? result.runtime_version : a->runtime_version;
+    if (name)
+        printf("  runtime    %s %s\n", name, version ? version : "(version unknown)");
     printf("  policy     %s\n", a->policy_hash ? a->policy_hash : "-");
     if (a->kernel)
         printf("  kernel     %s\n", a->kernel);
