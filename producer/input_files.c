@@ -137,15 +137,22 @@ static int compare_names(const void *a, const void *b)
 /* The names in d but . and .., sorted; NULL with errno on failure. */
 static char **read_names(DIR *d, size_t *count)
 {
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *entry;
-    errno = 0;
-    while ((entry = readdir(d))) {
+    size_t n = 0, cap = 16;
+    char **names = malloc(cap * sizeof *names);
+    if (!names)
+        return NULL;
+    for (;;) {
+        /* Only readdir's own failure may leave errno set here. */
+        errno = 0;
+        struct dirent *entry = readdir(d);
+        if (!entry && errno)
+            goto fail;
+        if (!entry)
+            break;
         if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
             continue;
         if (n == cap) {
-            cap = cap ? cap * 2 : 16;
+            cap *= 2;
             char **grown = realloc(names, cap * sizeof *names);
             if (!grown)
                 goto fail;
@@ -155,11 +162,9 @@ static char **read_names(DIR *d, size_t *count)
             goto fail;
         n++;
     }
-    if (errno)
-        goto fail;
     qsort(names, n, sizeof *names, compare_names);
     *count = n;
-    return names ? names : calloc(1, sizeof *names);
+    return names;
 fail:;
     int saved = errno;
     for (size_t i = 0; i < n; i++)
