@@ -177,8 +177,8 @@ enum brig_logs_outcome {
  * they were when the call started; with follow it reads on until both
  * streams of the job's latest attempt have ended, or until the job's result
  * is in and no chunk came within a few seconds of it. Only config's
- * brokers, topic_prefix, client_id and timeout_ms are used. Returns 0 (also
- * when the job is known and has not started yet, without follow), -1, or an
+ * brokers, topic_prefix, client_id and timeout_ms are used. Returns 0 (also,
+ * without follow, for a known job with no chunk yet), -1, or an
  * enum brig_logs_outcome with err saying what it means for this job. */
 int brig_read_logs(const struct brig_client_config *config, const char *id, bool follow,
                    int64_t timeout_ms, brig_log_fn fn, void *ctx, char *err, size_t errlen);

@@ -19,7 +19,8 @@ static const char logs_help[] =
     "result or chunk with that id is on the topics; or the job was submitted\n"
     "without streamed logs (brig submit --no-logs), was rejected, or ended\n"
     "without a chunk (its result has its output: brig wait ID). A job that has\n"
-    "not started yet has nothing to show so far: exit 0, or with -f, wait.\n"
+    "not started, or printed nothing so far, has nothing to show yet: exit 0,\n"
+    "or with -f, wait.\n"
     "\n"
     "  -f, --follow       keep reading until both streams of the job end (or its\n"
     "                     result is in and no chunk came within 3 s of it)\n"
@@ -132,6 +133,9 @@ int cmd_logs(int argc, char **argv)
         return CLI_EXIT_SETUP;
     }
     if (printer.chunks == 0 && !printer.json)
-        fprintf(stderr, "brig logs: no log chunks for job %s yet: it has not started\n", job_id);
+        fprintf(stderr,
+                "brig logs: no log chunks for job %s yet: it has not started, or printed "
+                "nothing so far\n",
+                job_id);
     return 0;
 }
