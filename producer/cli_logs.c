@@ -24,7 +24,7 @@ static const char logs_help[] =
     "\n"
     "  -f, --follow       keep reading until both streams of the job end (or its\n"
     "                     result is in and no chunk came within 3 s of it)\n"
-    "  --timeout T        give up following after T (default: never)\n"
+    "  --timeout T        give up after T (default and 0: never)\n"
     "  --json             one JSON object per chunk: attempt, stream, seq, data\n"
     "                     (a string, or {\"base64\": ...}), ts_ms, eos\n"
     "  --brokers LIST, --topic-prefix P   as for brig run\n";
@@ -82,7 +82,6 @@ int cmd_logs(int argc, char **argv)
     struct printer printer = {0};
     bool follow = false;
     int64_t timeout_ms = -1;
-    uint64_t ms;
     char err[1024], brokers[1024];
     int id;
     optind = 0;
@@ -101,9 +100,8 @@ int cmd_logs(int argc, char **argv)
         } else if (id == OPT_JSON) {
             printer.json = true;
         } else if (id == OPT_TIMEOUT) {
-            if (cli_parse_duration_ms(optarg, &ms, err, sizeof err) < 0)
+            if (cli_parse_timeout(optarg, &timeout_ms, err, sizeof err) < 0)
                 return cli_usage_error("logs", err);
-            timeout_ms = (int64_t)ms;
         } else {
             cli_common_option(id, optarg, &common);
         }

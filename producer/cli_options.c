@@ -121,6 +121,22 @@ int cli_parse_duration_ms(const char *text, uint64_t *ms, char *err, size_t errl
     return -1;
 }
 
+int cli_parse_timeout(const char *text, int64_t *timeout_ms, char *err, size_t errlen)
+{
+    char why[256];
+    uint64_t ms;
+    if (cli_parse_duration_ms(text, &ms, why, sizeof why) < 0) {
+        snprintf(err, errlen, "--timeout: %s", why);
+        return -1;
+    }
+    if (ms > INT64_MAX) {
+        snprintf(err, errlen, "--timeout: \"%s\" is too long a duration", text);
+        return -1;
+    }
+    *timeout_ms = ms == 0 ? -1 : (int64_t)ms;
+    return 0;
+}
+
 static int add_item(struct cli_list *list, const char *value)
 {
     const char **items = realloc(list->items, (list->count + 1) * sizeof *items);
@@ -149,7 +165,6 @@ static int take_option(int id, const char *value, struct job_command_options *o,
                        size_t errlen)
 {
     struct job_options *job = &o->job;
-    uint64_t ms;
     int rc = 0;
     if (cli_common_option(id, value, &o->common))
         return 0;
@@ -200,10 +215,7 @@ static int take_option(int id, const char *value, struct job_command_options *o,
         job->no_logs = true;
         break;
     case OPT_TIMEOUT:
-        if (cli_parse_duration_ms(value, &ms, err, errlen) < 0)
-            return -1;
-        o->timeout_ms = ms == 0 ? -1 : (int64_t)ms;
-        break;
+        return cli_parse_timeout(value, &o->timeout_ms, err, errlen);
     default:
         return cli_limit_parse(limit_flag(id), value, &job->limits, err, errlen);
     }

@@ -571,3 +571,6 @@ def test_bad_usage(brig_env):
     assert r.returncode == EXIT_USAGE and "unknown command" in r.stderr
     r = brig(brig_env, "run", "--mem", "lots", "true")
     assert r.returncode == EXIT_USAGE and '--mem: "lots" is not a size' in r.stderr
+    for command in ("run", "wait", "logs", "replay"):
+        r = brig(brig_env, command, "--timeout", "soon", "x")
+        assert r.returncode == EXIT_USAGE and '--timeout: "soon" is not a duration' in r.stderr

@@ -131,7 +131,8 @@ static void test_bad_command_lines(void **state)
     ARGS(bad_pids, "--pids", "-1", "true");
     assert_refused(JOB_COMMAND_RUN, ARGC(bad_pids), bad_pids, "--pids: \"-1\" is not a count");
     ARGS(bad_timeout, "--timeout", "soon", "true");
-    assert_refused(JOB_COMMAND_RUN, ARGC(bad_timeout), bad_timeout, "\"soon\" is not a duration");
+    assert_refused(JOB_COMMAND_RUN, ARGC(bad_timeout), bad_timeout,
+                   "--timeout: \"soon\" is not a duration");
     /* run-only and submit-only options */
     ARGS(batch_in_run, "--batch", "x.jsonl");
     assert_refused(JOB_COMMAND_RUN, ARGC(batch_in_run), batch_in_run, "unknown option --batch");
