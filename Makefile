@@ -23,8 +23,17 @@ SYS_LIBS   := -lhttp_parser
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)) $(SYS_LIBS))$(PKG_LIBS)
 CMOCKA_LIBS = $(eval CMOCKA_LIBS := $$(shell pkg-config --libs cmocka))$(CMOCKA_LIBS)
 
+# brig's version, the one place it is written. Every program's --version
+# prints it with the commit it was built from, when the tree is a git
+# checkout: "brig 0.1.0 (git 1bd847b0c2e4)", "-dirty" after the hash when
+# the tree had uncommitted changes. $(BUILD)/gen/brig_version.h holds the
+# string; it is rewritten only when it changes, so only the programs'
+# mains are rebuilt when the commit changes.
+BRIG_VERSION := 0.1.0
+VERSION_H    := $(BUILD)/gen/brig_version.h
+
 OPT_CFLAGS ?= -O2
-CFLAGS_ALL = -std=gnu11 $(OPT_CFLAGS) -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. \
+CFLAGS_ALL = -std=gnu11 $(OPT_CFLAGS) -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(BUILD)/gen \
              -DBRIG_SOURCE_DIR='"$(CURDIR)"' \
              -MMD -MP $(PKG_CFLAGS) $(OBJ_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(EXTRA_LDFLAGS) $(LDFLAGS)
@@ -48,7 +57,7 @@ include producer/module.mk worker/module.mk sandbox/module.mk schema/module.mk c
 LIBS = $(foreach m,$(LIB_MODULES),$(BUILD)/lib/libbrig_$(m).a)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all deps test unit e2e run asan fuzz bench format lint clean
+.PHONY: all deps test unit e2e run asan fuzz bench format lint clean FORCE
 .DEFAULT_GOAL := all
 
 all: $(addprefix $(BUILD)/bin/,$(PROGRAMS))
@@ -56,9 +65,16 @@ all: $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 deps:
 	@mk/deps.sh
 
-$(BUILD)/obj/%.o: %.c | deps
+$(BUILD)/obj/%.o: %.c | deps $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(VERSION_H): FORCE
+	@mkdir -p $(dir $@)
+	@commit=$$(test -e .git && git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null); \
+	printf '/* Written by the Makefile. */\n#define BRIG_VERSION "%s"\n' \
+	    "$(BRIG_VERSION)$${commit:+ (git $$commit)}" >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 define lib_template
 $(BUILD)/lib/libbrig_$(1).a: $(call obj,$($(1)_SRCS))

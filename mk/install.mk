@@ -39,7 +39,6 @@ header_subdirs = $(sort $(patsubst %/,%,$(dir $(foreach h,$(filter-out producer/
 # sed script is a variable of its own: its lone "(" would end $(shell).)
 declared_function := s/^[a-z][a-z_ ]*[ *]\(brig_[a-z0-9_]*\)(.*/\1/p
 LIBBRIG_API = $(shell sed -n '$(declared_function)' $(LIBBRIG_HEADERS))
-BRIG_VERSION = $(shell sed -n 's/^.define BRIG_JAIL_VERSION "\(.*\)"$$/\1/p' sandbox/main.c)
 
 # libbrig is one relocatable object linked from the module libraries: the
 # client's functions and whatever they use (from producer, schema and the

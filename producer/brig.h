@@ -98,8 +98,7 @@ int brig_client_new(const struct brig_client_config *config, struct brig_client 
  * received and never waited for. NULL is a no-op. */
 void brig_client_free(struct brig_client *client);
 
-/* The topics the client uses. */
-const char *brig_client_jobs_topic(const struct brig_client *client);
+/* The topic the client's results come back on. */
 const char *brig_client_reply_topic(const struct brig_client *client);
 
 /* Bootstrap servers for a client: given (when not NULL or empty), else
@@ -158,13 +157,29 @@ int brig_wait(struct brig_client *client, const char *id, int64_t timeout_ms,
 int brig_wait_many(struct brig_client *client, const char *const *ids, size_t n, int64_t timeout_ms,
                    struct brig_result *results, char *err, size_t errlen);
 
+/* What brig_read_logs() returns besides 0 and -1. */
+enum brig_logs_outcome {
+    BRIG_LOGS_TIMED_OUT = BRIG_TIMED_OUT,
+    /* Neither the job, nor a result, nor a log chunk with its id is on the
+     * topics: a wrong id or prefix, or a job older than their retention. */
+    BRIG_LOGS_UNKNOWN_JOB,
+    /* The job has no log stream and never will: it was submitted without
+     * stream_logs, was rejected, or ended without a chunk on the topic. Its
+     * result carries its output. */
+    BRIG_LOGS_NOT_STREAMED,
+};
+
 /* Reads the log chunks of one job from the beginning of <prefix>.logs, with
  * its own consumer, calling fn for each (ordered and deduplicated as for
- * brig_log_fn). Without follow it stops at the end of the topic as it was
- * when the call started; with follow it reads on until both streams of the
- * job's latest attempt have ended. Only config's brokers, topic_prefix,
- * client_id and timeout_ms are used. Returns 0, -1, or BRIG_TIMED_OUT when
- * timeout_ms (< 0: none) ran out first. */
+ * brig_log_fn). It reads <prefix>.jobs first, from its beginning until the
+ * job is found, and the job's results topic with the logs, to tell the
+ * outcomes above apart. Without follow it stops at the end of the topics as
+ * they were when the call started; with follow it reads on until both
+ * streams of the job's latest attempt have ended, or until the job's result
+ * is in and no chunk came within a few seconds of it. Only config's
+ * brokers, topic_prefix, client_id and timeout_ms are used. Returns 0 (also,
+ * without follow, for a known job with no chunk yet), -1, or an
+ * enum brig_logs_outcome with err saying what it means for this job. */
 int brig_read_logs(const struct brig_client_config *config, const char *id, bool follow,
                    int64_t timeout_ms, brig_log_fn fn, void *ctx, char *err, size_t errlen);
 

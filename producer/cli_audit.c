@@ -119,14 +119,6 @@ static int newest_first(const void *a, const void *b)
     return strcmp(y->job_id ? y->job_id : "", x->job_id ? x->job_id : "");
 }
 
-static void format_time(int64_t ms, char *buf, size_t len)
-{
-    time_t seconds = (time_t)(ms / 1000);
-    struct tm tm;
-    if (ms <= 0 || !localtime_r(&seconds, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-        snprintf(buf, len, "-");
-}
-
 static json_t *listed_to_json(const struct listed_job *j)
 {
     json_t *o = json_object();
@@ -165,7 +157,7 @@ static int print_listing(const struct listing *l, size_t shown, bool json)
     for (size_t i = 0; i < shown; i++) {
         const struct listed_job *j = &l->jobs[i];
         char created[32], exit_code[16], wall[32];
-        format_time(j->created_ms, created, sizeof created);
+        cli_format_time(j->created_ms, created, sizeof created);
         if (j->exit_code >= 0)
             snprintf(exit_code, sizeof exit_code, "%d", j->exit_code);
         else if (j->signal)
@@ -354,8 +346,8 @@ static void print_attempt(const struct audit_attempt_record *a)
     struct brig_error error;
     bool has_result =
         a->result && brig_result_decode(a->result, a->result_len, &result, &error) == 0;
-    format_time(a->started_ms, started, sizeof started);
-    format_time(a->finished_ms, finished, sizeof finished);
+    cli_format_time(a->started_ms, started, sizeof started);
+    cli_format_time(a->finished_ms, finished, sizeof finished);
     printf("attempt %lld  %s", (long long)a->number, a->state ? a->state : "?");
     if (a->status)
         printf("  %s", a->status);
@@ -373,13 +365,15 @@ static void print_attempt(const struct audit_attempt_record *a)
                           sizeof mem);
         printf("  usage      wall %s, cpu %s, peak memory %s\n", wall, cpu, mem);
     }
-    /* The version is learnt during the run: the published result has it
-     * when the attempt's record does not. */
-    const char *version = a->runtime_version ? a->runtime_version
-                          : has_result       ? result.runtime_version
-                                             : NULL;
-    if (a->runtime_name)
-        printf("  runtime    %s %s\n", a->runtime_name, version ? version : "(version unknown)");
+    /* What ran is what the published result says: the job may have named
+     * the runtime by an alias ("ts"), and the version is learnt during the
+     * run. The attempt's record stands in when there is no result. */
+    bool from_result = has_result && result.runtime_name;
+    const char *name = from_result ? result.runtime_name : a->runtime_name;
+    const char *version =
+        from_result && result.runtime_version ? result.runtime_version : a->runtime_version;
+    if (name)
+        printf("  runtime    %s %s\n", name, version ? version : "(version unknown)");
     printf("  policy     %s\n", a->policy_hash ? a->policy_hash : "-");
     if (a->kernel)
         printf("  kernel     %s\n", a->kernel);
@@ -424,7 +418,7 @@ static int audit_show_job(const struct audit_options *o, const struct audit_dbs 
         }
     } else {
         char created[32];
-        format_time(record->created_ms, created, sizeof created);
+        cli_format_time(record->created_ms, created, sizeof created);
         printf("job %s\n  store      %s\n  created    %s\n", record->job_id, db, created);
         if (record->message_id >= 0)
             printf("  message    %s[%d]@%lld\n", record->topic ? record->topic : "?",

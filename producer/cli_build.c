@@ -11,6 +11,8 @@
 #include "producer/arena.h"
 #include "producer/brig.h"
 #include "producer/cli_options.h"
+#include "producer/input_files.h"
+#include "producer/io.h"
 #include "schema/netrule.h"
 
 /* A whole file ("-" = standard input) into arena, refusing more than max
@@ -20,59 +22,23 @@ static int read_input(const char *path, size_t max, const char *what, msgpack_zo
 {
     bool is_stdin = strcmp(path, "-") == 0;
     int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
-        return -1;
-    }
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap + 1);
-    int rc = -1;
-    if (!buf) {
+    char *data = NULL;
+    size_t len;
+    if (fd < 0 || read_fully(fd, max, &data, &len) < 0) {
+        if (errno == EFBIG)
+            snprintf(err, errlen, "%s %s: larger than the %zu bytes a job may carry there", what,
+                     path, max);
+        else
+            snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+    } else if (!(out->data = arena_memdup(arena, data, len))) {
         snprintf(err, errlen, "%s %s: %s", what, path, strerror(ENOMEM));
-        goto out;
+    } else {
+        out->len = len;
     }
-    for (;;) {
-        if (len == cap) {
-            if (cap > max) {
-                snprintf(err, errlen, "%s %s: larger than the %zu bytes a job may carry there",
-                         what, path, max);
-                goto out;
-            }
-            char *grown = realloc(buf, cap * 2 + 1);
-            if (!grown) {
-                snprintf(err, errlen, "%s %s: %s", what, path, strerror(ENOMEM));
-                goto out;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(err, errlen, "%s %s: reading: %s", what, path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    if (len > max) {
-        snprintf(err, errlen, "%s %s: larger than the %zu bytes a job may carry there", what, path,
-                 max);
-        goto out;
-    }
-    if (!(out->data = arena_memdup(arena, buf, len))) {
-        snprintf(err, errlen, "%s %s: %s", what, path, strerror(ENOMEM));
-        goto out;
-    }
-    out->len = len;
-    rc = 0;
-out:
-    free(buf);
-    if (!is_stdin)
+    free(data);
+    if (fd >= 0 && !is_stdin)
         close(fd);
-    return rc;
+    return out->data ? 0 : -1;
 }
 
 /* "K=V" into a pair; "K" alone takes K's value here, when env_fallback. */
@@ -118,28 +84,24 @@ static int build_pairs(const struct cli_list *list, const char *what, bool env_f
     return 0;
 }
 
-/* --file LOCAL[:PATH]: PATH defaults to LOCAL's last component. A LOCAL
- * name holding ':' therefore needs an explicit :PATH. */
-static int build_file(const char *spec, msgpack_zone *arena, struct brig_file *file, char *err,
-                      size_t errlen)
+static int build_files(const struct cli_list *specs, msgpack_zone *arena, struct brig_job *job,
+                       char *err, size_t errlen)
 {
-    const char *colon = strrchr(spec, ':');
-    char *local = arena_memdup(arena, spec, colon ? (size_t)(colon - spec) : strlen(spec));
-    if (!local) {
-        snprintf(err, errlen, "--file: %s", strerror(ENOMEM));
-        return -1;
+    struct input_files files = {0};
+    int rc = 0;
+    for (size_t i = 0; i < specs->count && rc == 0; i++)
+        rc = input_files_add(&files, specs->items[i], arena, err, errlen);
+    if (rc == 0 && files.count) {
+        if ((job->files = arena_calloc(arena, files.count, sizeof *job->files))) {
+            memcpy(job->files, files.items, files.count * sizeof *job->files);
+            job->file_count = files.count;
+        } else {
+            snprintf(err, errlen, "--file: %s", strerror(ENOMEM));
+            rc = -1;
+        }
     }
-    if (colon) {
-        file->path = colon + 1;
-    } else {
-        const char *slash = strrchr(local, '/');
-        file->path = slash ? slash + 1 : local;
-    }
-    if (!*local || !*file->path) {
-        snprintf(err, errlen, "--file %s: expected LOCAL or LOCAL:PATH", spec);
-        return -1;
-    }
-    return read_input(local, BRIG_JOB_MAX_BYTES, "--file", arena, &file->content, err, errlen);
+    input_files_free(&files);
+    return rc;
 }
 
 static int build_network(const struct cli_list *allow, msgpack_zone *arena,
@@ -206,17 +168,8 @@ static int build(const struct job_options *o, msgpack_zone *arena, struct brig_j
                     errlen) < 0 ||
         build_network(&o->allow, arena, &job->network, err, errlen) < 0)
         return -1;
-    if (o->files.count) {
-        if (!(job->files = arena_calloc(arena, o->files.count, sizeof *job->files))) {
-            snprintf(err, errlen, "--file: %s", strerror(ENOMEM));
-            return -1;
-        }
-        for (size_t i = 0; i < o->files.count; i++) {
-            if (build_file(o->files.items[i], arena, &job->files[i], err, errlen) < 0)
-                return -1;
-        }
-        job->file_count = o->files.count;
-    }
+    if (build_files(&o->files, arena, job, err, errlen) < 0)
+        return -1;
     if (!job->id) {
         char id[BRIG_ID_SIZE];
         brig_new_id(id);

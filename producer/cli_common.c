@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sandbox/units.h"
@@ -97,6 +98,41 @@ void print_summary(FILE *out, const struct brig_result *r, bool colour)
     if (r->error)
         fprintf(out, " · %s", r->error);
     fputc('\n', out);
+}
+
+void cli_format_time(int64_t ms, char *buf, size_t len)
+{
+    time_t seconds = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0 || !localtime_r(&seconds, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(buf, len, "-");
+}
+
+void cli_format_age(uint64_t ms, char *buf, size_t len)
+{
+    unsigned long long s = ms / 1000;
+    if (s < 60)
+        snprintf(buf, len, "%llus", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%llum%02llus", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%lluh%02llum", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%llud%02lluh", s / 86400, s % 86400 / 3600);
+}
+
+void print_omitted(FILE *out, const struct brig_result *r)
+{
+    bool over_budget = false;
+    for (size_t i = 0; i < r->omitted_count; i++) {
+        fprintf(out, "brig: not collected: %s: %s\n", r->files_omitted[i].path,
+                r->files_omitted[i].reason);
+        over_budget = over_budget || strstr(r->files_omitted[i].reason, "collect_bytes");
+    }
+    /* The worker speaks of the wire's field; the person typed a flag. */
+    if (over_budget)
+        fprintf(out, "brig: --collect-limit raises the collect_bytes budget (at most %lluM)\n",
+                BRIG_COLLECT_BYTES_MAX >> 20);
 }
 
 int print_json_line(json_t *value)

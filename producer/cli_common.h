@@ -46,9 +46,20 @@ bool cli_colour(FILE *stream);
  * error or the refused system call when there is one, on one line. */
 void print_summary(FILE *out, const struct brig_result *result, bool colour);
 
+/* "brig: not collected: PATH: REASON" for each file the job's --collect
+ * matched and the result left out. */
+void print_omitted(FILE *out, const struct brig_result *result);
+
 /* The result's stdout and stderr to brig's own, from the given offsets on
  * (what a live stream already showed is not shown again). */
 void print_outputs(const struct brig_result *result, size_t stdout_from, size_t stderr_from);
+
+/* Unix ms as local time, "2025-06-01 12:34:56"; "-" for none (<= 0). */
+void cli_format_time(int64_t ms, char *buf, size_t len);
+
+/* A duration in ms as an age, to the two largest units: "42s", "3m12s",
+ * "2h05m", "3d04h". */
+void cli_format_age(uint64_t ms, char *buf, size_t len);
 
 /* "brig <command>: <message>" and a pointer to the command's help, for a
  * bad command line; returns CLI_EXIT_USAGE. */

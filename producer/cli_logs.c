@@ -15,8 +15,16 @@ static const char logs_help[] =
     "so), from the beginning of the logs topic: stdout chunks to stdout, stderr\n"
     "chunks to stderr, each stream in order and without duplicates.\n"
     "\n"
-    "  -f, --follow       keep reading until both streams of the job end\n"
-    "  --timeout T        give up following after T (default: never)\n"
+    "It fails (exit 1, saying why) when the job has no logs to show: no job,\n"
+    "result or chunk with that id is on the topics; or the job was submitted\n"
+    "without streamed logs (brig submit --no-logs), was rejected, or ended\n"
+    "without a chunk (its result has its output: brig wait ID). A job that has\n"
+    "not started, or printed nothing so far, has nothing to show yet: exit 0,\n"
+    "or with -f, wait.\n"
+    "\n"
+    "  -f, --follow       keep reading until both streams of the job end (or its\n"
+    "                     result is in and no chunk came within 3 s of it)\n"
+    "  --timeout T        give up after T (default and 0: never)\n"
     "  --json             one JSON object per chunk: attempt, stream, seq, data\n"
     "                     (a string, or {\"base64\": ...}), ts_ms, eos\n"
     "  --brokers LIST, --topic-prefix P   as for brig run\n";
@@ -74,7 +82,6 @@ int cmd_logs(int argc, char **argv)
     struct printer printer = {0};
     bool follow = false;
     int64_t timeout_ms = -1;
-    uint64_t ms;
     char err[1024], brokers[1024];
     int id;
     optind = 0;
@@ -93,9 +100,8 @@ int cmd_logs(int argc, char **argv)
         } else if (id == OPT_JSON) {
             printer.json = true;
         } else if (id == OPT_TIMEOUT) {
-            if (cli_parse_duration_ms(optarg, &ms, err, sizeof err) < 0)
+            if (cli_parse_timeout(optarg, &timeout_ms, err, sizeof err) < 0)
                 return cli_usage_error("logs", err);
-            timeout_ms = (int64_t)ms;
         } else {
             cli_common_option(id, optarg, &common);
         }
@@ -110,22 +116,24 @@ int cmd_logs(int argc, char **argv)
         return CLI_EXIT_SETUP;
     int rc =
         brig_read_logs(&config, job_id, follow, timeout_ms, print_chunk, &printer, err, sizeof err);
-    if (rc < 0) {
+    if (rc != 0)
         cli_error("logs", "%s", err);
-        return CLI_EXIT_SETUP;
-    }
-    if (rc == BRIG_TIMED_OUT) {
-        cli_error("logs", "%s", err);
+    if (rc == BRIG_LOGS_NOT_STREAMED)
+        fprintf(stderr, "brig logs: `brig wait %s` shows its result and output\n", job_id);
+    if (rc == BRIG_LOGS_UNKNOWN_JOB || rc == BRIG_LOGS_NOT_STREAMED)
+        return 1;
+    if (rc == BRIG_LOGS_TIMED_OUT)
         return BRIG_EXIT_NO_ANSWER;
-    }
+    if (rc < 0)
+        return CLI_EXIT_SETUP;
     if (printer.failed) {
         cli_error("logs", "writing the output failed");
         return CLI_EXIT_SETUP;
     }
     if (printer.chunks == 0 && !printer.json)
         fprintf(stderr,
-                "brig logs: no log chunks for job %s (yet); only jobs submitted with "
-                "stream_logs have them\n",
+                "brig logs: no log chunks for job %s yet: it has not started, or printed "
+                "nothing so far\n",
                 job_id);
     return 0;
 }

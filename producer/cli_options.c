@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "producer/cli_limits.h"
 #include "sandbox/units.h"
 
 enum option_id {
@@ -16,10 +17,6 @@ enum option_id {
     OPT_STDIN = 256,
     OPT_ARG,
     OPT_COLLECT,
-    OPT_MEM,
-    OPT_CPU_TIME,
-    OPT_WALL_TIME,
-    OPT_PIDS,
     OPT_ALLOW,
     OPT_SESSION,
     OPT_ID,
@@ -29,6 +26,8 @@ enum option_id {
     OPT_TIMEOUT,
     OPT_BATCH,
     OPT_NO_LOGS,
+    /* cli_limit_flags[i] has id OPT_LIMIT + i */
+    OPT_LIMIT = 512,
 };
 
 /* Which commands take an option. */
@@ -46,10 +45,6 @@ static const struct {
     {{"env", required_argument, NULL, OPT_ENV}, FOR_BOTH, true},
     {{"file", required_argument, NULL, OPT_FILE}, FOR_BOTH, true},
     {{"collect", required_argument, NULL, OPT_COLLECT}, FOR_BOTH, true},
-    {{"mem", required_argument, NULL, OPT_MEM}, FOR_BOTH, true},
-    {{"cpu-time", required_argument, NULL, OPT_CPU_TIME}, FOR_BOTH, true},
-    {{"wall-time", required_argument, NULL, OPT_WALL_TIME}, FOR_BOTH, true},
-    {{"pids", required_argument, NULL, OPT_PIDS}, FOR_BOTH, true},
     {{"allow", required_argument, NULL, OPT_ALLOW}, FOR_BOTH, true},
     {{"session", required_argument, NULL, OPT_SESSION}, FOR_BOTH, true},
     {{"id", required_argument, NULL, OPT_ID}, FOR_BOTH, true},
@@ -126,6 +121,22 @@ int cli_parse_duration_ms(const char *text, uint64_t *ms, char *err, size_t errl
     return -1;
 }
 
+int cli_parse_timeout(const char *text, int64_t *timeout_ms, char *err, size_t errlen)
+{
+    char why[256];
+    uint64_t ms;
+    if (cli_parse_duration_ms(text, &ms, why, sizeof why) < 0) {
+        snprintf(err, errlen, "--timeout: %s", why);
+        return -1;
+    }
+    if (ms > INT64_MAX) {
+        snprintf(err, errlen, "--timeout: \"%s\" is too long a duration", text);
+        return -1;
+    }
+    *timeout_ms = ms == 0 ? -1 : (int64_t)ms;
+    return 0;
+}
+
 static int add_item(struct cli_list *list, const char *value)
 {
     const char **items = realloc(list->items, (list->count + 1) * sizeof *items);
@@ -142,42 +153,11 @@ static void list_free(struct cli_list *list)
     memset(list, 0, sizeof *list);
 }
 
-static int parse_limit(int id, const char *value, struct brig_limits *limits, char *err,
-                       size_t errlen)
+static const struct cli_limit_flag *limit_flag(int id)
 {
-    char why[256];
-    uint64_t n;
-    const char *name;
-    int rc;
-    switch (id) {
-    case OPT_MEM:
-        name = "--mem";
-        rc = units_parse_size(value, &n, why, sizeof why);
-        limits->memory_bytes = n;
-        break;
-    case OPT_CPU_TIME:
-        name = "--cpu-time";
-        rc = cli_parse_duration_ms(value, &n, why, sizeof why);
-        limits->cpu_ms = n;
-        break;
-    case OPT_WALL_TIME:
-        name = "--wall-time";
-        rc = cli_parse_duration_ms(value, &n, why, sizeof why);
-        limits->wall_ms = n;
-        break;
-    default:
-        name = "--pids";
-        rc = units_parse_count(value, &n, why, sizeof why);
-        limits->pids = n;
-        break;
-    }
-    if (rc == 0 && n == 0) {
-        snprintf(why, sizeof why, "must be more than 0");
-        rc = -1;
-    }
-    if (rc < 0)
-        snprintf(err, errlen, "%s %s: %s", name, value, why);
-    return rc;
+    return id >= OPT_LIMIT && id < OPT_LIMIT + CLI_LIMIT_FLAG_COUNT
+               ? &cli_limit_flags[id - OPT_LIMIT]
+               : NULL;
 }
 
 /* Stores one option; -1 with err on a bad value. */
@@ -185,7 +165,6 @@ static int take_option(int id, const char *value, struct job_command_options *o,
                        size_t errlen)
 {
     struct job_options *job = &o->job;
-    uint64_t ms;
     int rc = 0;
     if (cli_common_option(id, value, &o->common))
         return 0;
@@ -236,12 +215,9 @@ static int take_option(int id, const char *value, struct job_command_options *o,
         job->no_logs = true;
         break;
     case OPT_TIMEOUT:
-        if (cli_parse_duration_ms(value, &ms, err, errlen) < 0)
-            return -1;
-        o->timeout_ms = ms == 0 ? -1 : (int64_t)ms;
-        break;
+        return cli_parse_timeout(value, &o->timeout_ms, err, errlen);
     default:
-        return parse_limit(id, value, &job->limits, err, errlen);
+        return cli_limit_parse(limit_flag(id), value, &job->limits, err, errlen);
     }
     if (rc < 0)
         snprintf(err, errlen, "out of memory");
@@ -251,6 +227,8 @@ static int take_option(int id, const char *value, struct job_command_options *o,
 /* The name of a job option, or NULL for the others. */
 static const char *job_option_name(int id)
 {
+    if (limit_flag(id))
+        return limit_flag(id)->name;
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         if (option_table[i].option.val == id)
             return option_table[i].job ? option_table[i].option.name : NULL;
@@ -311,7 +289,7 @@ oom:
 int job_command_parse(enum job_command command, int argc, char **argv,
                       struct job_command_options *o, char *err, size_t errlen)
 {
-    struct option longopts[OPTION_COUNT + 1];
+    struct option longopts[OPTION_COUNT + CLI_LIMIT_FLAG_COUNT + 1];
     size_t n = 0;
     int mask = command == JOB_COMMAND_RUN ? FOR_RUN : FOR_SUBMIT;
     memset(o, 0, sizeof *o);
@@ -320,6 +298,9 @@ int job_command_parse(enum job_command command, int argc, char **argv,
         if (option_table[i].commands & mask)
             longopts[n++] = option_table[i].option;
     }
+    for (size_t i = 0; i < CLI_LIMIT_FLAG_COUNT; i++)
+        longopts[n++] =
+            (struct option){cli_limit_flags[i].name, required_argument, NULL, OPT_LIMIT + (int)i};
     memset(&longopts[n], 0, sizeof longopts[n]);
 
     const char *job_option = NULL;

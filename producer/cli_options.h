@@ -73,6 +73,10 @@ int job_options_build(const struct job_options *opts, struct brig_job *job, char
  * "250ms") and also minutes, hours and days ("10m", "2h", "7d"). */
 int cli_parse_duration_ms(const char *text, uint64_t *ms, char *err, size_t errlen);
 
+/* --timeout T of the commands that wait: *timeout_ms gets T in ms, or -1
+ * (forever) for 0. Returns 0, or -1 with err naming the flag. */
+int cli_parse_timeout(const char *text, int64_t *timeout_ms, char *err, size_t errlen);
+
 /* For the getopt_long() tables of the other commands: the options of
  * struct cli_common, with ids no short option can have. */
 enum { CLI_OPT_BROKERS = 1000, CLI_OPT_TOPIC_PREFIX };

@@ -48,7 +48,6 @@ static int parse(int argc, char **argv, struct replay_options *o, char *err, siz
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    uint64_t ms;
     int id;
     o->timeout_ms = CLI_RUN_TIMEOUT_MS;
     optind = 0;
@@ -61,9 +60,8 @@ static int parse(int argc, char **argv, struct replay_options *o, char *err, siz
         } else if (id == OPT_JSON) {
             o->json = true;
         } else if (id == OPT_TIMEOUT) {
-            if (cli_parse_duration_ms(optarg, &ms, err, errlen) < 0)
+            if (cli_parse_timeout(optarg, &o->timeout_ms, err, errlen) < 0)
                 return -1;
-            o->timeout_ms = ms == 0 ? -1 : (int64_t)ms;
         } else if (!cli_common_option(id, optarg, &o->common)) {
             cli_option_error(id, argv, err, errlen);
             return -1;

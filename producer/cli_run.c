@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "producer/cli_common.h"
+#include "producer/cli_limits.h"
 #include "producer/commands.h"
 #include "producer/out_dir.h"
 #include "producer/result_json.h"
@@ -31,17 +32,20 @@ static const char run_help[] =
     "      --arg A            an argument for the program (repeatable)\n"
     "      --stdin FILE       the program's standard input (\"-\" = brig's)\n"
     "  -e, --env K=V          an environment variable; K alone passes K's value on\n"
-    "  -f, --file LOCAL[:PATH]  a file for the job's directory (PATH defaults to\n"
-    "                         LOCAL's name)\n"
+    "  -f, --file LOCAL[:PATH]  a file for the job's directory, at PATH (default:\n"
+    "                         LOCAL's name); a directory sends the regular files\n"
+    "                         below it, under PATH (links and devices refused)\n"
     "      --collect GLOB     files to bring back afterwards (repeatable)\n"
-    "      --mem SIZE         memory limit (\"256M\")\n"
-    "      --cpu-time T       CPU time limit (\"10s\", \"500ms\")\n"
-    "      --wall-time T      wall-clock limit\n"
-    "      --pids N           process limit\n"
     "      --allow RULE       allow network access to host[:port] (repeatable)\n"
     "      --session ID       run in a session (its jobs run in order)\n"
     "      --id ID            the job id (default: a random one)\n"
-    "      --meta K=V         metadata, echoed in the result\n"
+    "      --meta K=V         metadata, echoed in the result\n";
+
+/* After the limits, which cli_limits_help() prints. */
+static const char run_help_rest[] =
+    "  SIZE is bytes or K, M, G (powers of 1024); T is seconds (\"2\", \"1.5s\"),\n"
+    "  \"250ms\" or minutes (\"10m\"); CORES may be a fraction (\"0.5\"). A worker\n"
+    "  may cap limits lower.\n"
     "Output:\n"
     "      --json             print the result as JSON instead of streaming; stdout,\n"
     "                         stderr and file contents are strings when valid UTF-8,\n"
@@ -54,6 +58,15 @@ static const char run_help[] =
     "      --topic-prefix P   topics P.jobs, P.results, P.logs (default\n"
     "                         $BRIG_TOPIC_PREFIX, else brig)\n"
     "\n";
+
+static void print_help(void)
+{
+    fputs(run_help, stdout);
+    puts("The job's limits [default; range]:");
+    cli_limits_help(stdout);
+    fputs(run_help_rest, stdout);
+    fputs(cli_exit_help, stdout);
+}
 
 /* What the live stream has shown, shared by the consumer thread (which
  * prints chunks) and the main thread (which waits for the end). */
@@ -160,8 +173,7 @@ int cmd_run(int argc, char **argv)
     live_init(&live);
     int parsed = job_command_parse(JOB_COMMAND_RUN, argc, argv, &o, err, sizeof err);
     if (parsed != 0) {
-        rc = parsed > 0 ? (fputs(run_help, stdout), fputs(cli_exit_help, stdout), 0)
-                        : cli_usage_error("run", err);
+        rc = parsed > 0 ? (print_help(), 0) : cli_usage_error("run", err);
         goto out;
     }
     cli_common_defaults(&o.common);
@@ -203,6 +215,7 @@ int cmd_run(int argc, char **argv)
             goto out;
         }
     } else {
+        print_omitted(stderr, &result);
         print_summary(stderr, &result, cli_colour(stderr));
     }
     rc = result_exit_status(&result);

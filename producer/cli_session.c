@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "producer/cli_common.h"
 #include "producer/commands.h"
@@ -24,7 +25,11 @@ static const char session_help[] =
     "\n"
     "  --sessions-dir DIR  where the workers keep them (default $BRIG_SESSIONS_DIR,\n"
     "                      else <state dir>/sessions: $BRIG_STATE_DIR, /run/brig)\n"
-    "  --json              one JSON object per session\n";
+    "  --json              one JSON object per session: id, uid, quota_bytes,\n"
+    "                      used_bytes, created_ms, last_used_ms (Unix ms)\n"
+    "\n"
+    "ls prints the last use as local time and how long the session has been idle\n"
+    "(\"42s\", \"3m12s\", \"2h05m\", \"3d04h\").\n";
 
 #define REMOVE_WAIT_MS 10000
 
@@ -39,11 +44,17 @@ static void print_session(void *arg, const struct jail_session_info *info)
             "last_used_ms", (json_int_t)info->last_used_ms));
         return;
     }
-    char used[32], quota[32];
+    char used[32], quota[32], last_used[32], idle[32];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
     units_format_size(info->used_bytes, used, sizeof(used));
     units_format_size(info->quota_bytes, quota, sizeof(quota));
-    printf("%-40s %12s %12s %14llu\n", info->id, used, quota,
-           (unsigned long long)info->last_used_ms);
+    cli_format_time((int64_t)info->last_used_ms, last_used, sizeof(last_used));
+    /* A clock set back shows as no idle time rather than a huge one. */
+    cli_format_age(now_ms > info->last_used_ms ? now_ms - info->last_used_ms : 0, idle,
+                   sizeof(idle));
+    printf("%-40s %12s %12s  %-19s  %s\n", info->id, used, quota, last_used, idle);
 }
 
 int cmd_session(int argc, char **argv)
@@ -89,7 +100,7 @@ int cmd_session(int argc, char **argv)
         if (n_ids > 0)
             return cli_usage_error("session", "ls takes no ids");
         if (!json)
-            printf("%-40s %12s %12s %14s\n", "SESSION", "USED", "QUOTA", "LAST USED (ms)");
+            printf("%-40s %12s %12s  %-19s  %s\n", "SESSION", "USED", "QUOTA", "LAST USED", "IDLE");
         if (jail_session_list(dir, print_session, &json, err, sizeof(err)) < 0) {
             cli_error("session", "%s", err);
             return 1;

@@ -42,6 +42,7 @@ static int show(const struct brig_result *results, size_t n, bool json)
             if (n > 1)
                 fprintf(stderr, "== job %s\n", r->id);
             print_outputs(r, 0, 0);
+            print_omitted(stderr, r);
             print_summary(stderr, r, cli_colour(stderr));
         }
         int status = result_exit_status(r);
@@ -63,7 +64,6 @@ int cmd_wait(int argc, char **argv)
     struct cli_common common = {0};
     bool json = false;
     int64_t timeout_ms = CLI_RUN_TIMEOUT_MS;
-    uint64_t ms;
     char err[1024];
     int id;
     optind = 0;
@@ -80,9 +80,8 @@ int cmd_wait(int argc, char **argv)
         if (id == OPT_JSON) {
             json = true;
         } else if (id == OPT_TIMEOUT) {
-            if (cli_parse_duration_ms(optarg, &ms, err, sizeof err) < 0)
+            if (cli_parse_timeout(optarg, &timeout_ms, err, sizeof err) < 0)
                 return cli_usage_error("wait", err);
-            timeout_ms = ms == 0 ? -1 : (int64_t)ms;
         } else {
             cli_common_option(id, optarg, &common);
         }

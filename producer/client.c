@@ -275,11 +275,6 @@ void brig_client_free(struct brig_client *c)
     free(c);
 }
 
-const char *brig_client_jobs_topic(const struct brig_client *client)
-{
-    return client->jobs_topic;
-}
-
 const char *brig_client_reply_topic(const struct brig_client *client)
 {
     return client->reply_topic;

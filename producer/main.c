@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "brig_version.h"
 #include "producer/cli_common.h"
 #include "producer/commands.h"
 
@@ -22,7 +23,9 @@ static const char help[] =
     "\n"
     "`brig COMMAND --help` describes each. The broker is --brokers, else\n"
     "$BRIG_BROKERS, else the embedded broker of a brig-worker on this host (found\n"
-    "through its state directory, $BRIG_STATE_DIR or /run/brig).\n";
+    "through its state directory, $BRIG_STATE_DIR or /run/brig).\n"
+    "\n"
+    "  brig --version   brig's version and the commit it was built from\n";
 
 static const struct {
     const char *name;
@@ -45,6 +48,10 @@ int main(int argc, char **argv)
         strcmp(argv[1], "help") == 0) {
         fputs(help, stdout);
         return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("brig %s\n", BRIG_VERSION);
+        return fflush(stdout) == 0 ? 0 : CLI_EXIT_SETUP;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0)

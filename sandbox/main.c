@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "brig_version.h"
 #include "sandbox/cli_args.h"
 #include "sandbox/outcome_json.h"
 #include "sandbox/runtime.h"
@@ -15,8 +16,6 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/units.h"
 #include "schema/status.h"
-
-#define BRIG_JAIL_VERSION "0.1.0"
 
 /* Live pass-through of the program's output, cut at the output budget so the
  * terminal sees exactly what the capture keeps. */
@@ -111,6 +110,23 @@ static void list_runtimes(const struct runtime_table *table, char *buf, size_t l
     }
 }
 
+/* --json FILE, where "-" is standard output. */
+static int write_record(const char *path, const struct jail_outcome *outcome,
+                        const struct outcome_json_context *context, char *err, size_t errlen)
+{
+    if (strcmp(path, "-") != 0)
+        return outcome_json_write(path, outcome, context, err, errlen);
+    json_t *record = outcome_to_json(outcome, context);
+    int rc = record != NULL ? json_dumpf(record, stdout, JSON_INDENT(2)) : -1;
+    json_decref(record);
+    if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) {
+        snprintf(err, errlen, "writing the record to standard output: %s",
+                 record != NULL ? strerror(errno) : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* The jail never ran the program: nothing exited, nothing was measured. */
 static bool never_started(const struct jail_outcome *outcome)
 {
@@ -192,7 +208,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (opts.version) {
-        printf("brig-jail %s\n", BRIG_JAIL_VERSION);
+        printf("brig-jail %s\n", BRIG_VERSION);
         status = 0;
         goto out;
     }
@@ -228,6 +244,9 @@ int main(int argc, char **argv)
         goto report;
     }
     pass.budget = opts.limits.output_bytes;
+    /* With the record on stdout, the program's stdout is in the record and
+     * only there: passed through, it would make the record unreadable. */
+    pass.broken[STDOUT_FILENO] = opts.json_path != NULL && strcmp(opts.json_path, "-") == 0;
     spec = (struct jail_spec){
         .argv = (const char *const *)opts.program,
         .env = (const char *const *)opts.env,
@@ -259,7 +278,7 @@ report:
             .cgroup_version = ctx != NULL ? jail_cgroup_version(ctx) : NULL,
             .limits = &opts.limits,
         };
-        if (outcome_json_write(opts.json_path, outcome, &context, err, sizeof(err)) != 0) {
+        if (write_record(opts.json_path, outcome, &context, err, sizeof(err)) != 0) {
             fprintf(stderr, "brig-jail: --json: %s\n", err);
             status = CLI_EXIT_SETUP;
         }

@@ -1,5 +1,7 @@
 #include "worker/config.h"
 
+#include "brig_version.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,7 @@ static const char usage[] =
     "  --log-format F        text or json, one line per event on stderr\n"
     "                        (BRIG_LOG_FORMAT; default text)\n"
     "  --log-level L         debug, info, warn or error (BRIG_LOG_LEVEL; default info)\n"
+    "  --version             print brig-worker's version and exit\n"
     "  --help\n";
 
 static char *option_or_env(const char *value, const char *env, const char *fallback)
@@ -129,6 +132,7 @@ enum {
     OPT_LOG_FORMAT,
     OPT_LOG_LEVEL,
     OPT_HELP,
+    OPT_VERSION,
 };
 
 int worker_config_parse(int argc, char **argv, struct worker_config *config, char *err,
@@ -155,6 +159,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
         {0},
     };
     const char *brokers = NULL, *group = NULL, *prefix = NULL, *concurrency = NULL;
@@ -250,6 +255,9 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
             break;
         case OPT_HELP:
             fputs(usage, stdout);
+            return 1;
+        case OPT_VERSION:
+            printf("brig-worker %s\n", BRIG_VERSION);
             return 1;
         default:
             snprintf(err, errlen, "unknown or incomplete option %s (see --help)", argv[optind - 1]);

@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import pty
+import re
 import select
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import uuid
 
 import pytest
 
-from conftest import bin_path
+from conftest import ROOT, bin_path
 
 # Exit statuses, from brig run --help (brig-jail's plus two of brig's own).
 EXIT_TIMEOUT = 124
@@ -35,7 +36,8 @@ def brig_env():
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="brig-cli-"))
     tmp.chmod(0o711)
     state, data = tmp / "state", tmp / "data"
-    env = dict(os.environ, BRIG_STATE_DIR=str(state), BRIG_DATA_DIR=str(data))
+    env = dict(os.environ, BRIG_STATE_DIR=str(state), BRIG_DATA_DIR=str(data),
+               BRIG_SESSIONS_DIR=str(tmp / "sessions"))
     for name in ("BRIG_BROKERS", "BRIG_TOPIC_PREFIX", "NO_COLOR"):
         env.pop(name, None)
     log = open(tmp / "worker.log", "wb")
@@ -113,6 +115,28 @@ def test_code_file_input_files_and_arguments(brig_env, tmp_path):
              "python", str(script), "b")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "file content ['a', 'b']\n"
+
+
+def test_a_directory_given_to_file_is_sent_as_a_tree(brig_env, tmp_path):
+    project = tmp_path / "project"
+    (project / "pkg" / "sub").mkdir(parents=True)
+    (project / "main.py").write_text("from pkg.sub import mod; print(mod.VALUE)\n")
+    (project / "pkg" / "__init__.py").write_text("")
+    (project / "pkg" / "sub" / "__init__.py").write_text("")
+    (project / "pkg" / "sub" / "mod.py").write_text("VALUE = 'from the tree'\n")
+    r = brig(brig_env, "run", "-f", str(project), "--lang", "sh", "-c",
+             "cd project && find . -type f | sort && python3 main.py")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["./main.py", "./pkg/__init__.py", "./pkg/sub/__init__.py",
+                                "./pkg/sub/mod.py", "from", "the", "tree"]
+    r = brig(brig_env, "run", "-f", f"{project}/pkg:lib", "--", "/bin/cat", "lib/sub/mod.py")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "VALUE = 'from the tree'\n"
+
+    os.symlink("/etc/passwd", project / "pkg" / "passwd")
+    r = brig(brig_env, "run", "-f", str(project), "/bin/true")
+    assert r.returncode == EXIT_USAGE
+    assert f"{project}/pkg/passwd is a symbolic link" in r.stderr
 
 
 def test_explicit_argv_job(brig_env):
@@ -208,6 +232,58 @@ def test_summary_colour_on_a_terminal_unless_no_color(brig_env):
     assert "brig: ok" in plain and "\033[" not in plain
 
 
+# ---- limits ----
+
+def test_limit_errors_name_the_flag_in_its_units(brig_env):
+    for args, said in [(["--wall-time", "700s"], "--wall-time: 700s is over the maximum of 600s"),
+                       (["--wall-time", "10ms"], "--wall-time: 10ms is under the minimum of 100ms"),
+                       (["--mem", "8M"], "--mem: 8M is under the minimum of 16M"),
+                       (["--output-limit", "9M"], "--output-limit: 9M is over the maximum of 8M"),
+                       (["--collect-limit", "5M"], "--collect-limit: 5M is over the maximum of 4M"),
+                       (["--cpus", "0"], "--cpus: 0 is under the minimum of 0.01")]:
+        r = brig(brig_env, "run", *args, "true")
+        assert r.returncode == EXIT_USAGE, r.stderr
+        assert said in r.stderr
+        assert "limits." not in r.stderr and "_ms" not in r.stderr and "_bytes" not in r.stderr
+
+
+def test_every_limit_of_the_schema_has_a_flag(brig_env):
+    job_id = unique_id("limits")
+    r = brig(brig_env, "run", "--id", job_id, "--wall-time", "20s", "--cpu-time", "1.5s",
+             "--mem", "128M", "--pids", "32", "--cpus", "0.5", "--output-limit", "2K",
+             "--fsize", "1M", "--disk", "16M", "--tmp", "8M", "--collect-limit", "4K",
+             "--", "/bin/sh", "-c", "head -c 3000 /dev/zero | tr '\\0' x")
+    # 3000 bytes of output over a 2K limit: the job is stopped.
+    assert r.returncode == 122, r.stderr
+    assert "brig: output_limit" in r.stderr
+    job = wait_for_audit(brig_env, job_id)["job"]
+    assert job["limits"] == {"wall_ms": 20000, "cpu_ms": 1500, "memory_bytes": 128 << 20,
+                             "pids": 32, "cpu_millis": 500, "output_bytes": 2048,
+                             "fsize_bytes": 1 << 20, "disk_bytes": 16 << 20,
+                             "tmp_bytes": 8 << 20, "collect_bytes": 4096}
+
+
+def test_files_left_out_of_the_result_are_named(brig_env, tmp_path):
+    # Over the default collect budget of 1 MiB: the big file is left out.
+    code = "head -c 1200000 /dev/zero > big.bin; echo small > small.txt"
+    r = brig(brig_env, "run", "--collect", "*", "--out", str(tmp_path / "a"), "--lang", "sh",
+             "-c", code)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a" / "small.txt").read_text() == "small\n"
+    assert not (tmp_path / "a" / "big.bin").exists()
+    lines = r.stderr.splitlines()
+    omitted = [line for line in lines if line.startswith("brig: not collected: ")]
+    assert len(omitted) == 1 and omitted[0].startswith("brig: not collected: big.bin: too large")
+    assert "--collect-limit" in r.stderr
+    assert lines[-1].startswith("brig: ok"), "the summary stays last"
+    # A budget that fits it brings it back, and says nothing.
+    r = brig(brig_env, "run", "--collect", "*", "--collect-limit", "2M", "--out",
+             str(tmp_path / "b"), "--lang", "sh", "-c", code)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "b" / "big.bin").stat().st_size == 1200000
+    assert "not collected" not in r.stderr
+
+
 # ---- submit, wait, batches ----
 
 def test_submit_then_wait(brig_env):
@@ -295,14 +371,33 @@ def test_logs_and_logs_follow(brig_env):
     assert sum(c["eos"] for c in chunks) == 2
 
 
-def test_logs_of_a_job_without_streamed_output(brig_env):
+def test_logs_of_a_job_without_streamed_output_end_and_say_why(brig_env):
     r = brig(brig_env, "submit", "--no-logs", "--lang", "python", "-c", "print(1)")
     job_id = r.stdout.strip()
     assert brig(brig_env, "wait", job_id).returncode == 0
-    r = brig(brig_env, "logs", job_id)
-    assert r.returncode == 0
-    assert r.stdout == ""
-    assert "no log chunks" in r.stderr
+    # -f used to wait for chunks that never come.
+    for follow in (["-f"], []):
+        r = brig(brig_env, "logs", *follow, job_id, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert r.stdout == ""
+        assert f"job {job_id} was submitted without stream_logs" in r.stderr
+        assert f"brig wait {job_id}" in r.stderr
+
+
+def test_logs_of_an_unknown_job_fail(brig_env):
+    missing = unique_id("nobody")
+    for follow in ([], ["-f"]):
+        r = brig(brig_env, "logs", *follow, missing, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert f"no job {missing} on brig.jobs, brig.results or brig.logs" in r.stderr
+
+
+def test_logs_follow_of_a_rejected_job_ends(brig_env):
+    r = brig(brig_env, "submit", "--lang", "nosuchlang", "-c", "x")
+    job_id = r.stdout.strip()
+    r = brig(brig_env, "logs", "-f", job_id, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert f"job {job_id} was rejected and never ran" in r.stderr and "runtime" in r.stderr
 
 
 # ---- audit ----
@@ -402,6 +497,29 @@ def test_replay_of_a_random_job_differs(brig_env):
     assert replayed["job"]["replay_of"] == job_id
 
 
+# ---- sessions ----
+
+def test_session_ls_prints_times_people_read(brig_env):
+    session = unique_id("nb")
+    try:
+        r = brig(brig_env, "run", "--session", session, "--lang", "sh", "-c", "echo kept > f")
+        assert r.returncode == 0, r.stderr
+        listed = [json.loads(line) for line in
+                  brig(brig_env, "session", "ls", "--json").stdout.splitlines()]
+        last_used_ms = next(s["last_used_ms"] for s in listed if s["id"] == session)
+        table = brig(brig_env, "session", "ls")
+        assert table.returncode == 0, table.stderr
+        lines = table.stdout.splitlines()
+        assert lines[0].split() == ["SESSION", "USED", "QUOTA", "LAST", "USED", "IDLE"]
+        row = next(line for line in lines if line.startswith(session + " "))
+        local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last_used_ms // 1000))
+        assert local in row, row
+        assert str(last_used_ms) not in table.stdout
+        assert re.search(r"  \d+(s|m\d\ds)$", row), row
+    finally:
+        brig(brig_env, "session", "rm", session)
+
+
 # ---- errors and help ----
 
 def test_unreachable_broker_fails_fast_and_clearly(brig_env):
@@ -428,11 +546,31 @@ def test_help_of_each_subcommand(brig_env, command):
     assert r.stdout.startswith(f"usage: brig {command}")
 
 
+VERSION_LINE = re.compile(r"(?P<program>[a-z-]+) (?P<release>\d+\.\d+\.\d+)"
+                          r"(?: \(git [0-9a-f]{12}(?:-dirty)?\))?\n")
+
+
+def test_every_program_prints_the_same_version():
+    """One version, written once in the Makefile, said the same way by each."""
+    release = re.search(r"^BRIG_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)[1]
+    lines = set()
+    for program in ("brig", "brig-jail", "brig-zygote", "brig-worker"):
+        r = subprocess.run([bin_path(program), "--version"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, (program, r.stderr)
+        match = VERSION_LINE.fullmatch(r.stdout)
+        assert match and match["program"] == program, r.stdout
+        assert match["release"] == release
+        lines.add(r.stdout[len(program):])
+    assert len(lines) == 1, lines
+
+
 def test_bad_usage(brig_env):
     assert brig(brig_env).returncode == EXIT_USAGE
     r = brig(brig_env, "frobnicate")
     assert r.returncode == EXIT_USAGE and "unknown command" in r.stderr
     r = brig(brig_env, "run", "--mem", "lots", "true")
-    assert r.returncode == EXIT_USAGE and "--mem lots" in r.stderr
-    r = brig(brig_env, "run", "--wall-time", "10ms", "true")
-    assert r.returncode == EXIT_USAGE and "limits.wall_ms" in r.stderr
+    assert r.returncode == EXIT_USAGE and '--mem: "lots" is not a size' in r.stderr
+    for command in ("run", "wait", "logs", "replay"):
+        r = brig(brig_env, command, "--timeout", "soon", "x")
+        assert r.returncode == EXIT_USAGE and '--timeout: "soon" is not a duration' in r.stderr

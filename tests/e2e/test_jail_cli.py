@@ -59,7 +59,7 @@ def test_help_documents_every_option_and_exit_status():
 def test_version():
     proc, _ = jail("--version")
     assert proc.returncode == 0
-    assert re.fullmatch(rb"brig-jail \d+\.\d+\.\d+\n", proc.stdout)
+    assert re.fullmatch(rb"brig-jail \d+\.\d+\.\d+( \(git [0-9a-f]{12}(-dirty)?\))?\n", proc.stdout)
 
 
 @pytest.mark.parametrize("args, named", [
@@ -308,3 +308,20 @@ def test_program_not_found_is_the_programs_failure():
     proc, _ = jail("--", "no-such-program-brig")
     assert proc.returncode == 127
     assert b"no-such-program-brig" in proc.stderr
+
+
+# ---- --json - (the record on standard output) ----
+
+def test_json_dash_writes_the_record_to_stdout(tmp_path):
+    proc = subprocess.run([bin_path("brig-jail"), "--json", "-", "--", "sh", "-c",
+                           "echo out; echo err >&2; exit 3"],
+                          capture_output=True, cwd=tmp_path, timeout=TIMEOUT,
+                          env={"PATH": os.environ["PATH"]})
+    assert proc.returncode == 3, proc.stderr
+    assert list(tmp_path.iterdir()) == [], "a file named '-' was written"
+    # stdout is the record alone: the program's own stdout is inside it.
+    record = json.loads(proc.stdout)
+    assert record["status"] == "failed" and record["exit_code"] == 3
+    assert record["stdout"] == "out\n" and record["stderr"] == "err\n"
+    err = proc.stderr.decode()
+    assert err.startswith("err\n") and "brig-jail: failed exit=3" in err

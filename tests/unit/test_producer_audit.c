@@ -22,8 +22,8 @@
 
 static char dir[64], err[512];
 
-static void record(const char *db, const char *worker, const char *job_id, const char *runtime,
-                   brig_status status, int exit_code)
+static void record_with(const char *db, const char *worker, const char *job_id, const char *runtime,
+                        brig_status status, int exit_code, const msgpack_sbuffer *result)
 {
     struct audit_store *store;
     int64_t attempt_id, number;
@@ -48,13 +48,20 @@ static void record(const char *db, const char *worker, const char *job_id, const
         .exit_code = exit_code,
         .wall_us = 1000,
     };
-    if (audit_attempt_end(store, attempt_id, &outcome, NULL, 0, err, sizeof err) < 0 ||
+    if (audit_attempt_end(store, attempt_id, &outcome, result ? result->data : NULL,
+                          result ? result->size : 0, err, sizeof err) < 0 ||
         audit_close(store, err, sizeof err) < 0)
         fail_msg("%s", err);
     msgpack_sbuffer_destroy(&raw);
     /* created_ms is the recording time: keep the jobs apart */
     struct timespec pause = {0, 5000000};
     nanosleep(&pause, NULL);
+}
+
+static void record(const char *db, const char *worker, const char *job_id, const char *runtime,
+                   brig_status status, int exit_code)
+{
+    record_with(db, worker, job_id, runtime, status, exit_code, NULL);
 }
 
 static int setup(void **state)
@@ -174,6 +181,49 @@ static void test_show_finds_the_store(void **state)
     json_decref(record);
 }
 
+/* Runs brig audit with argv and returns what it printed on stdout. */
+static char *audit_text(int *status, int argc, char **argv)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/stdout", dir);
+    json_decref(audit_json(status, argc, argv));
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* A job that named its runtime by an alias: show says what the result says
+ * ran, not the name the job used. */
+static void test_show_names_the_runtime_the_result_names(void **state)
+{
+    (void)state;
+    char db[128];
+    msgpack_sbuffer raw;
+    struct brig_error error;
+    struct brig_result result = {
+        .id = "job-ts",
+        .attempt = 1,
+        .status = BRIG_STATUS_OK,
+        .runtime_name = "typescript",
+        .runtime_version = "Version 4.9.5",
+    };
+    msgpack_sbuffer_init(&raw);
+    assert_int_equal(brig_result_encode(&result, &raw, &error), 0);
+    snprintf(db, sizeof db, "%s/audit-0.db", dir);
+    record_with(db, "w0", "job-ts", "ts", BRIG_STATUS_OK, 0, &raw);
+    msgpack_sbuffer_destroy(&raw);
+    int status;
+    char *show[] = {"audit", "show", "job-ts", NULL};
+    const char *text = audit_text(&status, 3, show);
+    assert_int_equal(status, 0);
+    if (!strstr(text, "  runtime    typescript Version 4.9.5\n"))
+        fail_msg("%s", text);
+}
+
 static void test_bad_audit_command_lines(void **state)
 {
     (void)state;
@@ -200,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listing_merges_stores_newest_first),
         cmocka_unit_test(test_show_finds_the_store),
+        cmocka_unit_test(test_show_names_the_runtime_the_result_names),
         cmocka_unit_test(test_bad_audit_command_lines),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

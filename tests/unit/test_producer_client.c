@@ -405,13 +405,93 @@ static void test_logs_in_order(void **state)
     assert_int_equal(
         brig_read_logs(&config, id, true, WAIT_MS, capture, &followed, err, sizeof err), 0);
     assert_string_equal(followed.text, again.text);
-    struct log_capture none = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    assert_int_equal(
-        brig_read_logs(&config, "no-such-job", false, WAIT_MS, capture, &none, err, sizeof err), 0);
-    assert_int_equal(none.chunks, 0);
-    assert_int_equal(
-        brig_read_logs(&config, "no-such-job", true, 500, capture, &none, err, sizeof err),
-        BRIG_TIMED_OUT);
+}
+
+/* Publishes a message as a worker or a broken client would. */
+static void publish(const char *topic, const char *key, const msgpack_sbuffer *value)
+{
+    rd_kafka_t *producer = kafka(RD_KAFKA_PRODUCER);
+    produce(producer, topic, key, value);
+    assert_int_equal(rd_kafka_flush(producer, WAIT_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(producer);
+}
+
+static int read_logs(const char *prefix, const char *id, bool follow, int64_t timeout_ms,
+                     struct log_capture *logs)
+{
+    struct brig_client_config config = {.brokers = bootstraps, .topic_prefix = prefix};
+    err[0] = '\0';
+    return brig_read_logs(&config, id, follow, timeout_ms, capture, logs, err, sizeof err);
+}
+
+static void assert_err_has(const char *words)
+{
+    if (!strstr(err, words))
+        fail_msg("got \"%s\", wanted \"%s\"", err, words);
+}
+
+/* brig_read_logs says when there is nothing to wait for, with or without
+ * follow, and waits only for a job that may still stream. */
+static void test_read_logs_outcomes(void **state)
+{
+    (void)state;
+    struct log_capture logs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    for (int follow = 0; follow < 2; follow++) {
+        assert_int_equal(read_logs(NULL, "no-such-job", follow, WAIT_MS, &logs),
+                         BRIG_LOGS_UNKNOWN_JOB);
+        assert_err_has("no job no-such-job on brig.jobs, brig.results or brig.logs");
+    }
+
+    /* Submitted without stream_logs: known from the job itself. */
+    struct brig_client *client = client_with((struct brig_client_config){0});
+    char id[BRIG_ID_SIZE];
+    struct brig_job job = python("quiet");
+    struct brig_result result;
+    assert_int_equal(brig_submit(client, &job, id, err, sizeof err), 0);
+    assert_int_equal(brig_wait(client, id, WAIT_MS, &result, err, sizeof err), 0);
+    brig_result_free(&result);
+    brig_client_free(client);
+    for (int follow = 0; follow < 2; follow++) {
+        assert_int_equal(read_logs(NULL, id, follow, WAIT_MS, &logs), BRIG_LOGS_NOT_STREAMED);
+        assert_err_has("was submitted without stream_logs");
+    }
+
+    /* A job that does not decode, rejected on the reply topic it names. */
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    const char *fields[] = {"v",       "id",    "undecodable-1", "reply_topic", "brig.results.own",
+                            "runtime", "python"};
+    msgpack_pack_str_with_body(&pk, fields[0], 1);
+    msgpack_pack_int(&pk, 1);
+    for (int i = 1; i < 7; i++)
+        msgpack_pack_str_with_body(&pk, fields[i], strlen(fields[i]));
+    publish("brig.jobs", "undecodable-1", &buf);
+    msgpack_sbuffer_clear(&buf);
+    struct brig_result rejected = {.id = "undecodable-1",
+                                   .attempt = 1,
+                                   .status = BRIG_STATUS_REJECTED,
+                                   .error = "code: missing"};
+    struct brig_error error;
+    assert_int_equal(brig_result_encode(&rejected, &buf, &error), 0);
+    publish("brig.results.own", "undecodable-1", &buf);
+    msgpack_sbuffer_destroy(&buf);
+    assert_int_equal(read_logs(NULL, "undecodable-1", true, WAIT_MS, &logs),
+                     BRIG_LOGS_NOT_STREAMED);
+    assert_err_has("job undecodable-1 was rejected and never ran: code: missing");
+    assert_int_equal(logs.chunks, 0);
+
+    /* Queued where no worker reads: nothing yet, and -f waits for it. */
+    client =
+        client_with((struct brig_client_config){.topic_prefix = "queued", .submit_only = true});
+    job.stream_logs = true;
+    assert_int_equal(brig_submit(client, &job, id, err, sizeof err), 0);
+    brig_client_free(client);
+    assert_int_equal(read_logs("queued", id, false, WAIT_MS, &logs), 0);
+    assert_int_equal(read_logs("queued", id, true, 1500, &logs), BRIG_LOGS_TIMED_OUT);
+    assert_int_equal(logs.chunks, 0);
 }
 
 static void test_raw_and_batch_submissions(void **state)
@@ -502,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_start_positions),
         cmocka_unit_test(test_private_reply_topic),
         cmocka_unit_test(test_logs_in_order),
+        cmocka_unit_test(test_read_logs_outcomes),
         cmocka_unit_test(test_raw_and_batch_submissions),
         cmocka_unit_test(test_submit_only_client),
         cmocka_unit_test(test_unreachable_broker),

@@ -1,5 +1,6 @@
 /* The command lines of brig run and brig submit, the jobs built from them,
  * durations, and the exit status of each kind of result. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -122,13 +124,15 @@ static void test_bad_command_lines(void **state)
     ARGS(no_code, "--lang", "python");
     assert_refused(JOB_COMMAND_RUN, ARGC(no_code), no_code, "--lang python needs the code");
     ARGS(bad_mem, "--mem", "lots", "true");
-    assert_refused(JOB_COMMAND_RUN, ARGC(bad_mem), bad_mem, "--mem lots");
+    assert_refused(JOB_COMMAND_RUN, ARGC(bad_mem), bad_mem, "--mem: \"lots\" is not a size");
     ARGS(zero_wall, "--wall-time", "0", "true");
-    assert_refused(JOB_COMMAND_RUN, ARGC(zero_wall), zero_wall, "--wall-time 0: must be more");
+    assert_refused(JOB_COMMAND_RUN, ARGC(zero_wall), zero_wall,
+                   "--wall-time: 0 is under the minimum of 100ms");
     ARGS(bad_pids, "--pids", "-1", "true");
-    assert_refused(JOB_COMMAND_RUN, ARGC(bad_pids), bad_pids, "--pids -1");
+    assert_refused(JOB_COMMAND_RUN, ARGC(bad_pids), bad_pids, "--pids: \"-1\" is not a count");
     ARGS(bad_timeout, "--timeout", "soon", "true");
-    assert_refused(JOB_COMMAND_RUN, ARGC(bad_timeout), bad_timeout, "\"soon\" is not a duration");
+    assert_refused(JOB_COMMAND_RUN, ARGC(bad_timeout), bad_timeout,
+                   "--timeout: \"soon\" is not a duration");
     /* run-only and submit-only options */
     ARGS(batch_in_run, "--batch", "x.jsonl");
     assert_refused(JOB_COMMAND_RUN, ARGC(batch_in_run), batch_in_run, "unknown option --batch");
@@ -144,6 +148,69 @@ static void test_bad_command_lines(void **state)
     ARGS(batch, "--batch", "x.jsonl", "--brokers", "k:1");
     assert_int_equal(parse(JOB_COMMAND_SUBMIT, ARGC(batch), batch), 0);
     assert_string_equal(opts.batch_file, "x.jsonl");
+}
+
+/* Every limit of SCHEMA.md §5.1 has a flag, in the flag's units: the
+ * schema's bounds are accepted, a step past either is refused naming the
+ * flag and the bound as one would type it, never the wire's field. */
+static void test_limit_flags(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *flag, *min, *max, *under, *over, *said_under, *said_over;
+        size_t offset;
+        uint64_t min_value, max_value;
+    } cases[] = {
+        {"--wall-time", "100ms", "10m", "99ms", "700s", "minimum of 100ms", "maximum of 600s",
+         offsetof(struct brig_limits, wall_ms), 100, 600000},
+        {"--cpu-time", "0.1", "600s", "50ms", "601", "minimum of 100ms", "maximum of 600s",
+         offsetof(struct brig_limits, cpu_ms), 100, 600000},
+        {"--mem", "16M", "8G", "8M", "9G", "minimum of 16M", "maximum of 8G",
+         offsetof(struct brig_limits, memory_bytes), 16 << 20, 8ull << 30},
+        {"--pids", "1", "4096", "0", "4097", "minimum of 1", "maximum of 4096",
+         offsetof(struct brig_limits, pids), 1, 4096},
+        {"--cpus", "0.01", "64", "0", "64.5", "minimum of 0.01", "maximum of 64",
+         offsetof(struct brig_limits, cpu_millis), 10, 64000},
+        {"--output-limit", "1K", "8M", "1023", "9M", "minimum of 1K", "maximum of 8M",
+         offsetof(struct brig_limits, output_bytes), 1024, 8 << 20},
+        {"--fsize", "4K", "1G", "4095", "2G", "minimum of 4K", "maximum of 1G",
+         offsetof(struct brig_limits, fsize_bytes), 4096, 1 << 30},
+        {"--disk", "1M", "8G", "1K", "9G", "minimum of 1M", "maximum of 8G",
+         offsetof(struct brig_limits, disk_bytes), 1 << 20, 8ull << 30},
+        {"--tmp", "1M", "4G", "1K", "5G", "minimum of 1M", "maximum of 4G",
+         offsetof(struct brig_limits, tmp_bytes), 1 << 20, 4ull << 30},
+        {"--collect-limit", "1K", "4M", "512", "5M", "minimum of 1K", "maximum of 4M",
+         offsetof(struct brig_limits, collect_bytes), 1024, 4 << 20},
+    };
+    /* each field of struct brig_limits once */
+    assert_int_equal(sizeof cases / sizeof cases[0], sizeof(struct brig_limits) / sizeof(uint64_t));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *values[] = {cases[i].min, cases[i].max};
+        uint64_t expected[] = {cases[i].min_value, cases[i].max_value};
+        for (size_t j = 0; j < 2; j++) {
+            ARGS(argv, (char *)cases[i].flag, (char *)values[j], "/bin/true");
+            if (parse(JOB_COMMAND_SUBMIT, ARGC(argv), argv) != 0)
+                fail_msg("%s %s: %s", cases[i].flag, values[j], err);
+            uint64_t set;
+            memcpy(&set, (char *)&opts.job.limits + cases[i].offset, sizeof set);
+            assert_int_equal(set, expected[j]);
+            /* the flag's bounds are the schema's */
+            struct brig_job job;
+            if (job_options_build(&opts.job, &job, err, sizeof err) != 0)
+                fail_msg("%s %s: %s", cases[i].flag, values[j], err);
+            brig_job_free(&job);
+        }
+        const char *wrong[] = {cases[i].under, cases[i].over};
+        const char *said[] = {cases[i].said_under, cases[i].said_over};
+        for (size_t j = 0; j < 2; j++) {
+            char expected_err[128];
+            snprintf(expected_err, sizeof expected_err, "%s: %s is %s the %s", cases[i].flag,
+                     wrong[j], j ? "over" : "under", said[j]);
+            ARGS(argv, (char *)cases[i].flag, (char *)wrong[j], "/bin/true");
+            assert_refused(JOB_COMMAND_RUN, ARGC(argv), argv, expected_err);
+            assert_null(strstr(err, "limits."));
+        }
+    }
 }
 
 static void test_durations(void **state)
@@ -294,12 +361,112 @@ static void test_build_errors(void **state)
     ARGS(both_stdin, "--lang", "python", "--stdin", "-", "-");
     assert_build_refused(ARGC(both_stdin), both_stdin, "both come from standard input");
     /* the schema's own rules, named by field */
-    ARGS(short_wall, "--wall-time", "10ms", "/bin/true");
-    assert_build_refused(ARGC(short_wall), short_wall, "invalid job: limits.wall_ms");
     ARGS(bad_env, "--env", "1X=v", "/bin/true");
     assert_build_refused(ARGC(bad_env), bad_env, "invalid job: env");
     ARGS(bad_id, "--id", "no spaces", "/bin/true");
     assert_build_refused(ARGC(bad_id), bad_id, "invalid job: id");
+}
+
+static void make_dir(const char *name)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    if (mkdir(path, 0755) != 0)
+        fail_msg("mkdir %s: %s", path, strerror(errno));
+}
+
+/* --file DIR: every regular file below it, at DIR's name or the given PATH,
+ * in name order; what a job cannot carry is refused naming the local path. */
+static void test_build_file_trees(void **state)
+{
+    (void)state;
+    char tree[256], renamed[256], slash[256], dot[256];
+    make_dir("proj");
+    make_dir("proj/sub");
+    make_dir("proj/sub/deeper");
+    make_dir("proj/empty");
+    write_tmp("proj/b.txt", "b", 1);
+    write_tmp("proj/a.txt", "a", 1);
+    write_tmp("proj/.hidden", "h", 1);
+    write_tmp("proj/sub/deeper/c.bin", "\x00\xff", 2);
+    snprintf(tree, sizeof tree, "%s/proj", tmpdir);
+    snprintf(renamed, sizeof renamed, "%s/proj:lib/p", tmpdir);
+    snprintf(slash, sizeof slash, "%s/proj/", tmpdir);
+    static const char *const paths[] = {".hidden", "a.txt", "b.txt", "sub/deeper/c.bin"};
+    const char *specs[] = {tree, renamed, slash};
+    const char *prefixes[] = {"proj/", "lib/p/", "proj/"};
+    for (size_t i = 0; i < 3; i++) {
+        ARGS(argv, "--file", (char *)specs[i], "/bin/true");
+        struct brig_job job;
+        if (build(&job, ARGC(argv), argv) != 0)
+            fail_msg("--file %s: %s", specs[i], err);
+        assert_int_equal(job.file_count, 4);
+        for (size_t j = 0; j < 4; j++) {
+            char expected[64];
+            snprintf(expected, sizeof expected, "%s%s", prefixes[i], paths[j]);
+            assert_string_equal(job.files[j].path, expected);
+        }
+        assert_int_equal(job.files[3].content.len, 2);
+        assert_memory_equal(job.files[3].content.data, "\x00\xff", 2);
+        brig_job_free(&job);
+    }
+    snprintf(dot, sizeof dot, "%s/proj/.", tmpdir);
+    ARGS(unnamed, "--file", dot, "/bin/true");
+    assert_build_refused(ARGC(unnamed), unnamed, "name the directory in the job");
+
+    /* a link is never followed, nor anything but files and directories read */
+    char where[512], spec[256];
+    make_dir("linked");
+    write_tmp("linked/real", "r", 1);
+    snprintf(where, sizeof where, "%s/linked/link", tmpdir);
+    assert_int_equal(symlink("/etc/passwd", where), 0);
+    snprintf(spec, sizeof spec, "%s/linked", tmpdir);
+    ARGS(link, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(link), link, "/linked/link is a symbolic link");
+    make_dir("piped");
+    snprintf(where, sizeof where, "%s/piped/fifo", tmpdir);
+    assert_int_equal(mkfifo(where, 0644), 0);
+    snprintf(spec, sizeof spec, "%s/piped", tmpdir);
+    ARGS(fifo, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(fifo), fifo, "/piped/fifo is a FIFO: brig sends regular files only");
+
+    /* the schema's bounds, named by local path */
+    make_dir("many");
+    for (int i = 0; i <= BRIG_FILES_MAX; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "many/f%03d", i);
+        write_tmp(name, "", 0);
+    }
+    snprintf(spec, sizeof spec, "%s/many", tmpdir);
+    ARGS(many, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(many), many, "more than 256 files");
+    make_dir("big");
+    for (int i = 0; i < 2; i++) {
+        snprintf(where, sizeof where, "%s/big/part%d", tmpdir, i);
+        FILE *f = fopen(where, "w");
+        assert_non_null(f);
+        assert_int_equal(ftruncate(fileno(f), 9 << 20), 0);
+        fclose(f);
+    }
+    snprintf(spec, sizeof spec, "%s/big", tmpdir);
+    ARGS(big, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(big), big, "/big/part1: the input files would come to more than");
+    make_dir("odd");
+    write_tmp("odd/a\001b", "x", 1);
+    snprintf(spec, sizeof spec, "%s/odd", tmpdir);
+    ARGS(odd, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(odd), odd, "cannot be a path in the job: control character");
+    char deep[2048];
+    int n = snprintf(deep, sizeof deep, "deep");
+    make_dir(deep);
+    for (int i = 0; i < 6; i++) {
+        n += snprintf(deep + n, sizeof deep - (size_t)n, "/%0200d", i);
+        make_dir(deep);
+    }
+    write_tmp("deep/x", "x", 1);
+    snprintf(spec, sizeof spec, "%s/deep", tmpdir);
+    ARGS(too_deep, "--file", spec, "/bin/true");
+    assert_build_refused(ARGC(too_deep), too_deep, "its path in the job would be over 1024 bytes");
 }
 
 static void test_exit_status(void **state)
@@ -350,9 +517,11 @@ int main(void)
         cmocka_unit_test_teardown(test_argv_job, teardown),
         cmocka_unit_test_teardown(test_common_options, teardown),
         cmocka_unit_test_teardown(test_bad_command_lines, teardown),
+        cmocka_unit_test_teardown(test_limit_flags, teardown),
         cmocka_unit_test(test_durations),
         cmocka_unit_test_setup_teardown(test_build_files_and_env, make_tmpdir, remove_tmpdir),
         cmocka_unit_test_setup_teardown(test_build_errors, make_tmpdir, remove_tmpdir),
+        cmocka_unit_test_setup_teardown(test_build_file_trees, make_tmpdir, remove_tmpdir),
         cmocka_unit_test(test_exit_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
