@@ -433,7 +433,7 @@ static int audit_show_job(const struct audit_options *o, const struct audit_dbs 
             printf("no attempt yet\n");
         for (size_t i = 0; i < record->n_redeliveries; i++) {
             char when[32];
-            format_time(record->redeliveries[i].ts_ms, when, sizeof when);
+            cli_format_time(record->redeliveries[i].ts_ms, when, sizeof when);
             printf("delivered again %s, answered with attempt row %lld by %s\n", when,
                    (long long)record->redeliveries[i].answered_with,
                    record->redeliveries[i].worker_id ? record->redeliveries[i].worker_id : "?");
