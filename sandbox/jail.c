@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -152,6 +153,21 @@ static int open_pipes(struct run *run, char *msg, size_t len)
             snprintf(msg, len, "creating the jail's pipes: %s", strerror(errno));
             return -1;
         }
+    }
+    /* The job reopens its stdio by name (/dev/stdout is /proc/self/fd/1),
+     * and the kernel then checks the pipe's inode: pipe2 made it this
+     * process's, mode 0600, out of the jail user's reach. Opened to others
+     * in the direction the job holds, and no more, those opens work while
+     * the job still cannot write into its stdin or read its output back,
+     * and, owning nothing, cannot change the mode; chowning the pipes to the
+     * jail's uid would have given it all three. Nobody else gets at them:
+     * /proc/<pid>/fd of a jail's process or of this one needs ptrace rights
+     * over it. */
+    if (fchmod(run->stdin_pipe[0], S_IRUSR | S_IWUSR | S_IROTH) != 0 ||
+        fchmod(run->stdout_pipe[0], S_IRUSR | S_IWUSR | S_IWOTH) != 0 ||
+        fchmod(run->stderr_pipe[0], S_IRUSR | S_IWUSR | S_IWOTH) != 0) {
+        snprintf(msg, len, "opening the job's stdio pipes to the jail user: %s", strerror(errno));
+        return -1;
     }
     /* The supervisor's ends never block; the child's are plain. */
     int parent_ends[] = {run->stdin_pipe[1], run->stdout_pipe[0], run->stderr_pipe[0],

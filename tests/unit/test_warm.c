@@ -267,6 +267,52 @@ static void test_pooled_network_namespaces(void **state)
     remove_tree(dir);
 }
 
+/* Programs reopen their stdio by name (see test_jail.c): in a warm job, its
+ * children, and a cold jail the spawner cloned. */
+static void test_stdio_reopens_by_name(void **state)
+{
+    (void)state;
+    const char *warm_argv[] = {
+        "python3", "-c",
+        "import subprocess\n"
+        "print([__import__('os').readlink('/dev/std' + n) for n in ('in', 'out', 'err')], "
+        "flush=True)\n"
+        "data = open('/dev/stdin').read()\n"
+        "with open('/dev/stdout', 'w') as out:\n"
+        "    out.write('python ' + data)\n"
+        "with open('/dev/stderr', 'w') as err:\n"
+        "    err.write('to-stderr\\n')\n"
+        "subprocess.run(['sh', '-c', 'echo child > /dev/stderr; echo tee | tee /dev/stderr'])\n",
+        NULL};
+    struct jail_spec spec = python_spec(warm_argv, true);
+    spec.stdin_data = "input\n";
+    spec.stdin_len = 6;
+    struct jail_outcome out;
+    jail_run(ctx, &spec, &out);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "['/proc/self/fd/0', '/proc/self/fd/1', '/proc/self/fd/2']\n"
+                                      "python input\ntee\n");
+    assert_string_equal(out.err.data, "to-stderr\nchild\ntee\n");
+    jail_outcome_free(&out);
+
+    char dir[64];
+    struct jail_context *spawning = pooled_context(dir, sizeof(dir));
+    const char *cold_argv[] = {"/bin/sh", "-c",
+                               "echo to-stderr > /dev/stderr; cat /dev/stdin; echo tee | tee "
+                               "/dev/stderr; echo by-fd > /proc/self/fd/1",
+                               NULL};
+    spec = python_spec(cold_argv, false);
+    spec.stdin_data = "input\n";
+    spec.stdin_len = 6;
+    jail_run(spawning, &spec, &out);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "input\ntee\nby-fd\n");
+    assert_string_equal(out.err.data, "to-stderr\ntee\n");
+    jail_outcome_free(&out);
+    jail_context_free(spawning);
+    remove_tree(dir);
+}
+
 static void test_script_file_arguments_and_exit_status(void **state)
 {
     (void)state;
@@ -636,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_warm_identity_and_limits_are_the_cold_ones),
         cmocka_unit_test(test_spawner_makes_the_same_jail),
         cmocka_unit_test(test_pooled_network_namespaces),
+        cmocka_unit_test(test_stdio_reopens_by_name),
         cmocka_unit_test(test_script_file_arguments_and_exit_status),
         cmocka_unit_test(test_uncaught_exception_prints_like_python),
         cmocka_unit_test(test_two_warm_jobs_cannot_see_each_other),
