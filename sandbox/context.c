@@ -185,10 +185,8 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         snprintf(err, errlen, "allocating the jail context: %s", strerror(errno));
         return -1;
     }
-    ctx->pid = getpid();
     pthread_mutex_init(&ctx->policy_hash_lock, NULL);
     ctx->ncpus = usable_cpus();
-    atomic_init(&ctx->jails_started, 0);
     ctx->state_dir = strdup(config->state_dir ? config->state_dir : DEFAULT_STATE_DIR);
     if (ctx->state_dir == NULL || (ctx->root_dir = join(ctx->state_dir, "root")) == NULL ||
         (ctx->ws_dir = join(ctx->state_dir, "ws")) == NULL) {
@@ -205,7 +203,8 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         make_private_dir(ctx->root_dir, 0700, err, errlen) != 0 ||
         check_reachable(ctx->ws_dir, err, errlen) != 0)
         goto fail;
-    if ((ctx->cap_last_cap = read_cap_last_cap(err, errlen)) < 0)
+    if ((ctx->cap_last_cap = read_cap_last_cap(err, errlen)) < 0 ||
+        owner_self(&ctx->owner, err, errlen) != 0)
         goto fail;
     if (uid_pool_claim(&ctx->uids, UID_LOCK_DIR, config->max_jails, err, errlen) != 0)
         goto fail;

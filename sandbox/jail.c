@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,11 +188,17 @@ static int open_pipes(struct run *run, char *msg, size_t len)
     return 0;
 }
 
+/* Jails started by this process, for their cgroups' names. */
+static atomic_uint jails_started;
+
 static int create_cgroup(struct run *run, char *msg, size_t len)
 {
-    char name[64];
-    snprintf(name, sizeof(name), "%d-%u", (int)run->ctx->pid,
-             atomic_fetch_add(&run->ctx->jails_started, 1));
+    /* Named after this process by pid and start time, and numbered across
+     * its contexts: unique on the host for its uptime, even when a pid comes
+     * back, and jail_reclaim can tell whose it is. */
+    char owner[48], name[64];
+    owner_format(&run->ctx->owner, owner, sizeof(owner));
+    snprintf(name, sizeof(name), "%s-%u", owner, atomic_fetch_add(&jails_started, 1));
     /* One more pid than the job's: init, which is brig's, not the job's. */
     struct jail_limits limits = run->spec->limits;
     limits.pids += 1;

@@ -20,7 +20,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +27,7 @@
 #include <sys/types.h>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/owner.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp_policy.h"
 
@@ -249,8 +249,7 @@ struct jail_context {
     struct mnt_plan base_plan;
     unsigned ncpus;
     int cap_last_cap;
-    pid_t pid;
-    atomic_uint jails_started;
+    struct owner owner;        /* this process: named in its jails' cgroups */
     struct jail_warm *spawner; /* clones cold jails, when config.spawner_path was set */
     struct netns_pool *netns;  /* when config.netns_pool was set */
     pthread_mutex_t policy_hash_lock;

@@ -28,6 +28,8 @@ UNIT_TESTS += test_session
 test_jail_SRCS := tests/unit/tree.c
 test_session_SRCS := tests/unit/tree.c
 test_cgroup_SRCS := tests/unit/tree.c
+UNIT_TESTS += test_reclaim
+test_reclaim_SRCS := tests/unit/tree.c
 UNIT_TESTS += test_warm
 test_warm_SRCS := tests/unit/tree.c
 # It starts the real server.

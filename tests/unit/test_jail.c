@@ -654,7 +654,7 @@ static unsigned count_jail_groups(const char *dir, const char *prefix, bool in_b
     return found;
 }
 
-/* Cgroups of this process's jails, named <pid>-<n>, in every hierarchy. */
+/* Cgroups of this process's jails, named <pid>-<start>-<n>, in every hierarchy. */
 static unsigned jail_cgroups_left(void)
 {
     FILE *mounts = fopen("/proc/self/mountinfo", "r");
