@@ -28,6 +28,7 @@
 
 #include "sandbox/cgroup.h"
 #include "sandbox/owner.h"
+#include "sandbox/reclaim.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp_policy.h"
 
@@ -249,7 +250,7 @@ struct jail_context {
     struct mnt_plan base_plan;
     unsigned ncpus;
     int cap_last_cap;
-    struct owner owner;        /* this process: named in its jails' cgroups */
+    struct owner owner;        /* this process: named in its cgroups and workspace mounts */
     struct jail_warm *spawner; /* clones cold jails, when config.spawner_path was set */
     struct netns_pool *netns;  /* when config.netns_pool was set */
     pthread_mutex_t policy_hash_lock;
@@ -263,6 +264,14 @@ const char *workspace_path(const struct jail_workspace *ws);
 uid_t workspace_uid(const struct jail_workspace *ws);
 /* Unmounts workspaces a crashed earlier owner of these uids left behind. */
 void workspace_sweep_stale(struct jail_context *ctx);
+
+/* The source of a workspace's tmpfs: this prefix and its maker's owner_format. */
+#define WORKSPACE_SOURCE_PREFIX "brig-workspace:"
+
+/* jail_reclaim's mounts: those of dead processes strictly under state_dir,
+ * as the file mountinfo lists them. Adds to out; -1 when something failed. */
+int reclaim_mounts(const char *mountinfo, const char *state_dir, struct jail_reclaimed *out,
+                   char *err, size_t errlen);
 
 /* Mounts a workspace tmpfs of disk_bytes (nosuid, nodev, root dir 0700)
  * owned by uid on the directory path, in place of whatever was mounted there. */

@@ -56,7 +56,45 @@ int owner_self(struct owner *out, char *err, size_t errlen)
     return 0;
 }
 
+bool owner_alive(const struct owner *owner)
+{
+    char state;
+    uint64_t start;
+    if (read_stat(owner->pid, &state, &start) != 0)
+        return errno != ESRCH;
+    if (state == 'Z' || state == 'X')
+        return false;
+    return owner->start == 0 || start == owner->start;
+}
+
 void owner_format(const struct owner *owner, char *buf, size_t len)
 {
     snprintf(buf, len, "%d-%" PRIu64, (int)owner->pid, owner->start);
+}
+
+/* A decimal number without sign or leading zero, up to max. */
+static bool parse_number(const char *text, uint64_t max, uint64_t *value, const char **rest)
+{
+    if (text[0] < '0' || text[0] > '9' || (text[0] == '0' && text[1] >= '0' && text[1] <= '9'))
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long parsed = strtoull(text, &end, 10);
+    if (errno != 0 || parsed > max)
+        return false;
+    *value = parsed;
+    *rest = end;
+    return true;
+}
+
+bool owner_parse(const char *text, struct owner *out, const char **rest)
+{
+    uint64_t pid, start;
+    const char *after;
+    if (!parse_number(text, INT32_MAX, &pid, &after) || pid == 0 || *after != '-' ||
+        !parse_number(after + 1, UINT64_MAX, &start, rest))
+        return false;
+    out->pid = (pid_t)pid;
+    out->start = start;
+    return true;
 }

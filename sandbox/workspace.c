@@ -121,7 +121,11 @@ int jail_workspace_new(struct jail_context *ctx, uint64_t disk_bytes, struct jai
         snprintf(err, errlen, "workspace: creating %s: %s", ws->path, strerror(errno));
         goto fail;
     }
-    if (workspace_mount(ws->path, "brig-workspace", ws->uid, disk_bytes, err, errlen) != 0) {
+    /* The source names this process, for jail_reclaim after a crash. */
+    char source[64];
+    snprintf(source, sizeof(source), "%s", WORKSPACE_SOURCE_PREFIX);
+    owner_format(&ctx->owner, source + strlen(source), sizeof(source) - strlen(source));
+    if (workspace_mount(ws->path, source, ws->uid, disk_bytes, err, errlen) != 0) {
         rmdir(ws->path);
         goto fail;
     }
