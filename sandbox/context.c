@@ -217,7 +217,7 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         goto fail;
     static const char *const cold[] = {"--cold", NULL};
     if (config->spawner_path != NULL &&
-        warm_server_start(ctx, config->spawner_path, cold, &ctx->spawner, err, errlen) != 0)
+        server_start(ctx, config->spawner_path, cold, &ctx->spawner, err, errlen) != 0)
         goto fail;
     if (config->netns_pool > 0 &&
         netns_pool_start(config->netns_pool, &ctx->netns, err, errlen) != 0)
@@ -230,7 +230,7 @@ fail:
     return -1;
 }
 
-struct jail_warm *jail_context_spawner(struct jail_context *ctx)
+struct jail_server *jail_context_spawner(struct jail_context *ctx)
 {
     return ctx->spawner;
 }
@@ -240,7 +240,7 @@ void jail_context_free(struct jail_context *ctx)
     if (ctx == NULL)
         return;
     netns_pool_stop(ctx->netns);
-    jail_warm_free(ctx->spawner);
+    jail_server_free(ctx->spawner);
     mnt_plan_free(&ctx->base_plan);
     seccomp_policy_free(ctx->seccomp);
     pthread_mutex_destroy(&ctx->policy_hash_lock);

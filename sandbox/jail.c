@@ -51,9 +51,9 @@ struct run {
     int stdin_pipe[2], stdout_pipe[2], stderr_pipe[2], go_pipe[2], report_pipe[2];
     struct jail_cgroup *cgroup;
     pid_t init_pid;
-    struct jail_warm *server; /* what clones init: the spec's warm one, the context's
+    struct jail_server *server; /* what clones init: the spec's warm one, the context's
                                  spawner, or NULL (this thread) */
-    bool init_is_remote;      /* the server's child, which that process reaps */
+    bool init_is_remote;        /* the server's child, which that process reaps */
     unsigned server_generation;
     int pidfd;
 };
@@ -230,8 +230,8 @@ static int clone_init(struct run *run, char *msg, size_t len)
         pid_t warm_pid;
         /* The server clones init into it; this process keeps no copy. */
         int netns = netns_pool_take(run->ctx->netns);
-        warm = warm_spawn(run->server, &run->child, netns, &warm_pid, &run->pidfd,
-                          &run->server_generation, msg, len);
+        warm = server_spawn(run->server, &run->child, netns, &warm_pid, &run->pidfd,
+                            &run->server_generation, msg, len);
         if (netns >= 0)
             close(netns);
         if (warm == 0)
@@ -434,7 +434,7 @@ static void release_run(struct run *run)
     if (run->cgroup != NULL)
         jail_cgroup_destroy(run->cgroup, ignored, sizeof(ignored));
     if (run->init_is_remote)
-        warm_release(run->server, run->init_pid, run->server_generation);
+        server_release(run->server, run->init_pid, run->server_generation);
     close_fd(&run->pidfd);
     close_pipe(run->stdin_pipe);
     close_pipe(run->stdout_pipe);

@@ -216,7 +216,7 @@ _Noreturn void jail_init_main(const struct jail_child *child);
  * or 126 with a line on stderr, like a shell. */
 _Noreturn void jail_exec_job(const struct jail_child *child);
 
-/* ---- warm interpreters (warm.c, warm_wire.c; the server is sandbox/zygote) ---- */
+/* ---- jail servers (server.c, warm_wire.c; the server is sandbox/zygote) ---- */
 
 /* The clone flags of every jail's init. */
 #define JAIL_CLONE_FLAGS                                                                           \
@@ -224,19 +224,19 @@ _Noreturn void jail_exec_job(const struct jail_child *child);
 
 /* Starts brig-zygote with args (module names, or --cold for a server that
  * clones cold jails only) and shakes hands with it. */
-int warm_server_start(struct jail_context *ctx, const char *server_path, const char *const *args,
-                      struct jail_warm **out, char *err, size_t errlen);
+int server_start(struct jail_context *ctx, const char *server_path, const char *const *args,
+                 struct jail_server **out, char *err, size_t errlen);
 
-/* Asks the jail's warm interpreter to clone init for child (its descriptors
+/* Asks the server to clone init for child (its descriptors
  * go along); the interpreter's process is init's parent. Returns 0 with init's
  * pid and a pidfd of it; -1 with a message when it refuses this one; -2 when
  * it is gone (the caller clones init itself). */
-int warm_spawn(struct jail_warm *warm, const struct jail_child *child, int netns_fd, pid_t *pid,
-               int *pidfd, unsigned *generation, char *msg, size_t len);
+int server_spawn(struct jail_server *server, const struct jail_child *child, int netns_fd,
+                 pid_t *pid, int *pidfd, unsigned *generation, char *msg, size_t len);
 /* Init is dead: its parent may reap it now, and not before, so that its pid
- * names it for as long as jail_run uses it. generation is warm_spawn's: a
+ * names it for as long as jail_run uses it. generation is server_spawn's: a
  * server started since then did not clone it and is not told. */
-void warm_release(struct jail_warm *warm, pid_t pid, unsigned generation);
+void server_release(struct jail_server *server, pid_t pid, unsigned generation);
 
 /* ---- the context (context.c) ---- */
 
@@ -250,9 +250,9 @@ struct jail_context {
     struct mnt_plan base_plan;
     unsigned ncpus;
     int cap_last_cap;
-    struct owner owner;        /* this process: named in its cgroups and workspace mounts */
-    struct jail_warm *spawner; /* clones cold jails, when config.spawner_path was set */
-    struct netns_pool *netns;  /* when config.netns_pool was set */
+    struct owner owner;          /* this process: named in its cgroups and workspace mounts */
+    struct jail_server *spawner; /* clones cold jails, when config.spawner_path was set */
+    struct netns_pool *netns;    /* when config.netns_pool was set */
     pthread_mutex_t policy_hash_lock;
     char policy_hash[65]; /* "" until jail_policy_hash */
 };

@@ -90,7 +90,7 @@ static int start_warm_runtimes(struct worker *w, const char *zygote, char *err, 
             snprintf(modules + strlen(modules), sizeof(modules) - strlen(modules), "%s%s",
                      k ? ", " : "", rt->warm_preload[k]);
         log_info(NULL, "runtime %s starts warm: %s with %s preloaded", rt->name,
-                 jail_warm_version(rt->warm), modules[0] ? modules : "nothing");
+                 jail_server_version(rt->warm), modules[0] ? modules : "nothing");
     }
     return 0;
 }
