@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 
 #define DEFAULT_STATE_DIR "/run/brig"
 #define UID_LOCK_DIR DEFAULT_STATE_DIR "/uids"

@@ -35,7 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_child.h"
 
 int fail_at(struct jail_fail *fail, const char *step, int err)
 {

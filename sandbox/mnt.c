@@ -33,7 +33,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 
 #define NOSUID_NODEV (MS_NOSUID | MS_NODEV)
 #define READ_ONLY (MS_RDONLY | MS_NOSUID | MS_NODEV)

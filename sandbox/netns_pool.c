@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 
 struct netns_pool {
     pthread_mutex_t lock;

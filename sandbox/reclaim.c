@@ -24,7 +24,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 #include "sandbox/reclaim.h"
 
 static void reclaim_failed(struct jail_reclaimed *out, char *err, size_t errlen, const char *fmt,

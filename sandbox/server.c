@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 #include "sandbox/warm_wire.h"
 
 #define START_TIMEOUT_MS (120 * 1000) /* importing big libraries from a cold disk */

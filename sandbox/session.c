@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 #include "sandbox/session.h"
 
 /* Right after user.c's per-job range (0x70000000-0x70ffffff). */

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 
 #define NS_PER_MS 1000000ull
 

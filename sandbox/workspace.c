@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 
 struct jail_workspace {
     struct jail_context *ctx;

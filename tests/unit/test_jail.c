@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 #include "sandbox/sandbox.h"
 #include "tests/unit/tree.h"
 

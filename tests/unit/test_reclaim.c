@@ -27,7 +27,7 @@
 #include <cmocka.h>
 
 #include "sandbox/cgroup_impl.h"
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 #include "sandbox/self_path.h"
 #include "tests/unit/dead_owner.h"
 #include "tests/unit/tree.h"

@@ -1,49 +1,36 @@
-/* The jail's insides, shared by its files:
+/* The jail's host side: what the process that runs jails keeps and does,
+ * shared by its files:
  *
  *   context.c    the per-process jail_context
  *   user.c       host uid blocks and the jail's uid/gid maps
- *   mnt.c        the filesystem the jail sees
- *   net.c        loopback in the empty network namespace
+ *   mnt.c        the plans of the filesystem the jail sees
  *   limits.c     default limits, their checks and the rlimits
- *   privs.c      no_new_privs, capabilities, descriptors, environment
- *   init.c       pid 1 of the jail and the job it starts
+ *   privs.c      the job's environment and where execve looks
+ *   netns_pool.c network namespaces made ahead
+ *   server.c     jail servers (brig-zygote) that clone inits
  *   supervise.c  the host side of a running jail
  *   workspace.c  /work
+ *   reclaim.c    what dead processes left
  *   jail.c       jail_run: the steps in order
  *
- * Everything the jailed child does runs after a fork of a multi-threaded
- * process, so it is restricted to async-signal-safe calls on data prepared
- * beforehand: the context prepares what is the same for every jail, jail_run
- * what is particular to one. */
-#ifndef BRIG_SANDBOX_JAIL_IMPL_H
-#define BRIG_SANDBOX_JAIL_IMPL_H
+ * The context prepares what is the same for every jail, jail_run what is
+ * particular to one; the child side (jail_child.h) only uses it. */
+#ifndef BRIG_SANDBOX_JAIL_HOST_H
+#define BRIG_SANDBOX_JAIL_HOST_H
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/jail_child.h"
 #include "sandbox/owner.h"
 #include "sandbox/reclaim.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp_policy.h"
-
-/* The job's uid and gid inside the jail. */
-#define JAIL_INSIDE_ID 1000
-#define JAIL_HOSTNAME "brig"
-
-/* A setup step that failed in the child: what it was doing and errno. */
-struct jail_fail {
-    const char *step;
-    int err;
-};
-
-/* Records a failure and returns -1, for "return fail_at(fail, label, errno);". */
-int fail_at(struct jail_fail *fail, const char *step, int err);
 
 /* ---- host uids (user.c) ---- */
 
@@ -77,63 +64,19 @@ bool uid_pool_owns(struct uid_pool *pool, uid_t uid);
 int uid_pool_add_guest(struct uid_pool *pool, uid_t uid);
 void uid_pool_remove_guest(struct uid_pool *pool, uid_t uid);
 
-/* Parent side: maps JAIL_INSIDE_ID to host_uid (and gid) in pid's user namespace. */
+/* Maps JAIL_INSIDE_ID to host_uid (and gid) in pid's user namespace. */
 int user_write_id_maps(pid_t pid, uid_t host_uid, char *err, size_t errlen);
-/* Child side: drops the supplementary groups it inherited and becomes JAIL_INSIDE_ID. */
-int user_become_jail_user(struct jail_fail *fail);
 
-/* ---- the filesystem (mnt.c) ---- */
+/* ---- the filesystem's plans (mnt.c) ---- */
 
-enum mnt_kind {
-    MNT_TMPFS,    /* a tmpfs with options */
-    MNT_BIND,     /* a host file or directory */
-    MNT_DEVICE,   /* a host device node, which must keep working */
-    MNT_SYMLINK,  /* a symbolic link to source */
-    MNT_FILE,     /* a small file with source as its contents */
-    MNT_DIR,      /* an empty directory */
-    MNT_PROC,     /* procfs for the jail's pid namespace */
-    MNT_READONLY, /* an existing path made read-only through a bind of itself */
-    MNT_REMOUNT,  /* a mount of the plan's own, given flags in place */
-    MNT_MASK,     /* an existing file hidden under /dev/null */
-};
-
-struct mnt_op {
-    enum mnt_kind kind;
-    char *source;        /* host path, link target, tmpfs options or file contents */
-    char *dest;          /* the path inside the jail */
-    char *target;        /* dest under the new root, before pivot_root */
-    char *label;         /* the step's name in error messages */
-    unsigned long flags; /* MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC */
-    bool optional;       /* skipped when its source or path is missing */
-};
-
-struct mnt_plan {
-    struct mnt_op *ops;
-    size_t count;
-    size_t capacity;
-};
-
-/* Appends an operation; its target is dest under root. -1 when out of memory. */
-int mnt_plan_add(struct mnt_plan *plan, const char *root, enum mnt_kind kind, const char *source,
-                 const char *dest, unsigned long flags, bool optional, const char *label);
 /* The part of the filesystem that is the same for every jail of a context. */
 int mnt_plan_base(struct mnt_plan *plan, const char *root, char *err, size_t errlen);
 /* /tmp, /dev/shm, /work and the spec's binds; work_source NULL = a fresh tmpfs. */
 int mnt_plan_job(struct mnt_plan *plan, const char *root, const struct jail_limits *limits,
                  const char *work_source, const struct jail_bind *binds, size_t n_binds, char *err,
                  size_t errlen);
-void mnt_plan_free(struct mnt_plan *plan);
 /* A line per operation, for the policy hash. */
 char *mnt_plan_describe(const struct mnt_plan *plan);
-
-/* Child side: builds the new root at root from both plans, pivots into it
- * and makes it read-only. */
-int mnt_enter_new_root(const char *root, const struct mnt_plan *base, const struct mnt_plan *job,
-                       struct jail_fail *fail);
-
-/* ---- network (net.c) ---- */
-
-int net_loopback_up(struct jail_fail *fail);
 
 /* ---- network namespaces made ahead (netns_pool.c) ---- */
 
@@ -148,23 +91,9 @@ int netns_pool_take(struct netns_pool *pool);
 /* ---- limits (limits.c) ---- */
 
 int limits_check(const struct jail_limits *limits, char *err, size_t errlen);
-
-struct jail_rlimit {
-    int resource;
-    struct rlimit value;
-    const char *label;
-};
-#define JAIL_RLIMITS 5
 void limits_to_rlimits(const struct jail_limits *limits, struct jail_rlimit out[JAIL_RLIMITS]);
-/* Child side. */
-int limits_apply_rlimits(const struct jail_rlimit rlimits[JAIL_RLIMITS], struct jail_fail *fail);
 
-/* ---- privileges, descriptors, environment (privs.c) ---- */
-
-/* Child side: no_new_privs and every capability gone, for good. */
-int privs_drop(int cap_last_cap, struct jail_fail *fail);
-/* Child side: back to default signal dispositions, nothing blocked. */
-void privs_reset_signals(void);
+/* ---- the job's environment (privs.c) ---- */
 
 /* The job's environment: PATH, HOME, LANG, then env, where an entry of env
  * replaces a default of the same name. NULL-terminated, one allocation. */
@@ -173,54 +102,7 @@ char **privs_build_env(const char *const *env, char *err, size_t errlen);
  * directory of the PATH in envp. NULL-terminated, one allocation. */
 char **privs_exec_candidates(const char *argv0, char *const *envp, char *err, size_t errlen);
 
-/* ---- the jailed child (init.c) ---- */
-
-/* Child descriptors once it has arranged them. */
-enum { CHILD_GO_FD = 3, CHILD_REPORT_FD = 4, CHILD_FIRST_FREE_FD = 5 };
-
-/* Everything the child needs, prepared before the clone. */
-struct jail_child {
-    const char *root;
-    const struct mnt_plan *base;
-    const struct mnt_plan *job;
-    int stdio[3];  /* the ends the child reads stdin from and writes output to */
-    int go_fd;     /* read end: a byte once the ids are mapped, another once in the cgroup */
-    int report_fd; /* write end of the report pipe */
-    char *const *argv;
-    char *const *envp;
-    char *const *exec_candidates;
-    struct jail_rlimit rlimits[JAIL_RLIMITS];
-    int cap_last_cap;
-    const struct seccomp_policy *seccomp;
-    bool net_ready; /* cloned into a pool's namespace: loopback is up already */
-    /* What the job does once it is jailed and its filter loaded; NULL =
-     * jail_exec_job. A warm interpreter runs the job in its own copy. */
-    void (*start)(const struct jail_child *child);
-};
-
-enum jail_report_kind { REPORT_READY = 1, REPORT_SETUP_FAILED = 2, REPORT_JOB_ENDED = 3 };
-
-/* What init tells the supervisor; one write, smaller than PIPE_BUF. */
-struct jail_report {
-    int32_t kind;
-    int32_t err;         /* REPORT_SETUP_FAILED: errno */
-    int32_t wait_status; /* REPORT_JOB_ENDED: the job's wait status */
-    int32_t refused_nr;  /* the syscall seccomp refused the job, or -1 */
-    int32_t sigsys_sent; /* the job's last signal was a SIGSYS sent to it, not seccomp's */
-    char step[192];      /* REPORT_SETUP_FAILED: the step */
-};
-
-/* Runs in the cloned child, as pid 1 of the jail; never returns. */
-_Noreturn void jail_init_main(const struct jail_child *child);
-/* The job's last step: execve of argv through exec_candidates, or exit 127
- * or 126 with a line on stderr, like a shell. */
-_Noreturn void jail_exec_job(const struct jail_child *child);
-
 /* ---- jail servers (server.c, warm_wire.c; the server is sandbox/zygote) ---- */
-
-/* The clone flags of every jail's init. */
-#define JAIL_CLONE_FLAGS                                                                           \
-    (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
 /* Starts brig-zygote with args (module names, or --cold for a server that
  * clones cold jails only) and shakes hands with it. */
