@@ -1,5 +1,6 @@
-/* Shared by cgroup.c, cgroup1.c and cgroup2.c: the backend's layout, the ops
- * a hierarchy version provides, and cgroupfs file helpers.
+/* Shared by cgroup.c, cgroup1.c, cgroup2.c and cgroup_reclaim.c: the
+ * backend's layout, the ops a hierarchy version provides, and the cgroupfs
+ * file helpers (cgroup_fs.c).
  *
  * Every helper works relative to an open directory (openat & co.) and opens
  * with O_NOFOLLOW | O_CLOEXEC. A "fake" directory is one that statfs says is
@@ -96,6 +97,9 @@ int cg_rmdir(const struct cg_dir *parent, const char *name);
  * the v2 line). A fake mount holds no process, so it is the mount itself (""). */
 int cg_own_path(const struct cg_dir *mount, const char *controller, char *rel, size_t relsize,
                 char *err, size_t errlen);
+
+/* Opens dir/file with flags, never through a symbolic link. */
+int cg_open_file(const struct cg_dir *dir, const char *file, int flags);
 
 /* Writes value to dir/file (which must exist). Returns 0, or -1 with a message. */
 int cg_write(const struct cg_dir *dir, const char *file, const char *value, char *err,
