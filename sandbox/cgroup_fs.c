@@ -280,16 +280,18 @@ int cg_write_u64(const struct cg_dir *dir, const char *file, uint64_t value, cha
     return cg_write(dir, file, text, err, errlen);
 }
 
-int cg_write_if_present(const struct cg_dir *dir, const char *file, const char *value, char *err,
-                        size_t errlen)
+enum cg_write_result cg_write_if_present(const struct cg_dir *dir, const char *file,
+                                         const char *value, char *err, size_t errlen)
 {
     int fd = cg_open_file(dir, file, O_WRONLY | O_TRUNC);
     if (fd < 0 && errno == ENOENT)
-        return 0;
-    if (fd < 0 || write_value(fd, value) < 0)
-        return cg_fail(err, errlen, "cannot write \"%s\" to %s/%s: %s", value, dir->path, file,
-                       strerror(errno));
-    return 1;
+        return CG_FILE_ABSENT;
+    if (fd < 0 || write_value(fd, value) < 0) {
+        cg_fail(err, errlen, "cannot write \"%s\" to %s/%s: %s", value, dir->path, file,
+                strerror(errno));
+        return CG_WRITE_FAILED;
+    }
+    return CG_WRITTEN;
 }
 
 int cg_read(const struct cg_dir *dir, const char *file, char *buf, size_t len)

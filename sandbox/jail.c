@@ -225,25 +225,24 @@ static long clone_here(struct run *run, char *msg, size_t len)
 static int clone_init(struct run *run, char *msg, size_t len)
 {
     long pid = -1;
-    int warm = -2;
+    enum server_spawn_result spawned = SERVER_GONE;
     if (run->server != NULL) {
-        pid_t warm_pid;
+        pid_t server_pid;
         /* The server clones init into it; this process keeps no copy. */
         int netns = netns_pool_take(run->ctx->netns);
-        warm = server_spawn(run->server, &run->child, netns, &warm_pid, &run->pidfd,
-                            &run->server_generation, msg, len);
+        spawned = server_spawn(run->server, &run->child, netns, &server_pid, &run->pidfd,
+                               &run->server_generation, msg, len);
         if (netns >= 0)
             close(netns);
-        if (warm == 0)
-            pid = warm_pid;
-        else if (warm == -1)
+        if (spawned == SERVER_REFUSED)
             return -1;
+        pid = server_pid;
     }
     /* Without a server, or when it is gone: cloned here. */
-    if (warm == -2 && (pid = clone_here(run, msg, len)) < 0)
+    if (spawned == SERVER_GONE && (pid = clone_here(run, msg, len)) < 0)
         return -1;
     run->init_pid = (pid_t)pid;
-    run->init_is_remote = warm == 0;
+    run->init_is_remote = spawned == SERVER_SPAWNED;
     /* Only the child holds its ends now, so that end of file means it is gone. */
     close_fd(&run->stdin_pipe[0]);
     close_fd(&run->stdout_pipe[1]);

@@ -109,12 +109,17 @@ char **privs_exec_candidates(const char *argv0, char *const *envp, char *err, si
 int server_start(struct jail_context *ctx, const char *server_path, const char *const *args,
                  struct jail_server **out, char *err, size_t errlen);
 
-/* Asks the server to clone init for child (its descriptors
- * go along); the interpreter's process is init's parent. Returns 0 with init's
- * pid and a pidfd of it; -1 with a message when it refuses this one; -2 when
- * it is gone (the caller clones init itself). */
-int server_spawn(struct jail_server *server, const struct jail_child *child, int netns_fd,
-                 pid_t *pid, int *pidfd, unsigned *generation, char *msg, size_t len);
+enum server_spawn_result {
+    SERVER_SPAWNED, /* *pid and *pidfd are init's */
+    SERVER_REFUSED, /* the server refused this jail: msg says why */
+    SERVER_GONE,    /* the server is dead: the caller clones init itself */
+};
+
+/* Asks the server to clone init for child (its descriptors go along); the
+ * server's process is init's parent. */
+enum server_spawn_result server_spawn(struct jail_server *server, const struct jail_child *child,
+                                      int netns_fd, pid_t *pid, int *pidfd, unsigned *generation,
+                                      char *msg, size_t len);
 /* Init is dead: its parent may reap it now, and not before, so that its pid
  * names it for as long as jail_run uses it. generation is server_spawn's: a
  * server started since then did not clone it and is not told. */
@@ -163,12 +168,12 @@ int workspace_mount(const char *path, const char *source, uid_t uid, uint64_t di
 int workspace_unmount(const char *path);
 /* A workspace over a tmpfs someone else keeps mounted at path (a session's),
  * owned by uid: jails of ctx may run as uid while it lives, writing a file
- * replaces a file or symlink an earlier job left at its path, and freeing it
- * closes dirfd and calls release(release_arg) instead of unmounting. Takes
- * dirfd only on success. */
+ * replaces a file or symlink an earlier job left at its path, and closing it
+ * closes dirfd and calls release(release_arg, err, errlen) instead of
+ * unmounting. Takes dirfd only on success. */
 int workspace_adopt(struct jail_context *ctx, uid_t uid, const char *path, int dirfd,
-                    void (*release)(void *arg), void *release_arg, struct jail_workspace **out,
-                    char *err, size_t errlen);
+                    int (*release)(void *arg, char *err, size_t errlen), void *release_arg,
+                    struct jail_workspace **out, char *err, size_t errlen);
 
 /* ---- supervision (supervise.c) ---- */
 

@@ -54,6 +54,11 @@ struct jail_workspace;
 
 int jail_workspace_new(struct jail_context *ctx, uint64_t disk_bytes, struct jail_workspace **out,
                        char *err, size_t errlen);
+/* Frees ws (NULL is fine). -1 with a sentence when its tmpfs could not be
+ * unmounted (its uid then stays taken) or, for a session's, when its last
+ * use could not be recorded; ws is freed all the same. */
+int jail_workspace_close(struct jail_workspace *ws, char *err, size_t errlen);
+/* jail_workspace_close, for callers that have no use for what failed. */
 void jail_workspace_free(struct jail_workspace *ws);
 
 /* An O_PATH descriptor of the workspace root, for host-side openat() work. */

@@ -284,8 +284,9 @@ int jail_server_restart(struct jail_server *server, struct jail_context *ctx, ch
     return 0;
 }
 
-int server_spawn(struct jail_server *server, const struct jail_child *child, int netns_fd,
-                 pid_t *pid, int *pidfd, unsigned *generation, char *msg, size_t len)
+enum server_spawn_result server_spawn(struct jail_server *server, const struct jail_child *child,
+                                      int netns_fd, pid_t *pid, int *pidfd, unsigned *generation,
+                                      char *msg, size_t len)
 {
     const int fds[WARM_SPAWN_FDS_MAX] = {child->stdio[0], child->stdio[1],  child->stdio[2],
                                          child->go_fd,    child->report_fd, netns_fd};
@@ -294,7 +295,8 @@ int server_spawn(struct jail_server *server, const struct jail_child *child, int
     msgpack_unpacked reply;
     char word[16];
     size_t nfds = 0;
-    int received = -1, rc = -1;
+    int received = -1;
+    enum server_spawn_result rc = SERVER_REFUSED;
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     msgpack_unpacked_init(&reply);
@@ -303,7 +305,7 @@ int server_spawn(struct jail_server *server, const struct jail_child *child, int
     pthread_mutex_lock(&server->lock);
     if (server->gone) {
         snprintf(msg, len, "brig-zygote is gone");
-        rc = -2;
+        rc = SERVER_GONE;
         goto out;
     }
     if (send_buffer(server, &buf, fds, netns_fd >= 0 ? WARM_SPAWN_FDS_MAX : WARM_SPAWN_FDS, msg,
@@ -311,7 +313,7 @@ int server_spawn(struct jail_server *server, const struct jail_child *child, int
         receive(server, REPLY_TIMEOUT_MS, &reply, &received, 1, &nfds, msg, len) != 0) {
         /* A server that stops answering is as good as dead. */
         server->gone = true;
-        rc = -2;
+        rc = SERVER_GONE;
         goto out;
     }
     long long value;
@@ -322,7 +324,7 @@ int server_spawn(struct jail_server *server, const struct jail_child *child, int
         *pidfd = received;
         *generation = server->generation;
         received = -1;
-        rc = 0;
+        rc = SERVER_SPAWNED;
     } else if (what == NULL || strcmp(what, "error") != 0 ||
                warm_message_text(&reply.data, msg, len) != 0) {
         snprintf(msg, len, "brig-zygote answered a spawn with nonsense");

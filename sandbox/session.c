@@ -26,34 +26,36 @@ struct session_hold {
 
 /* ---- the tmpfs ---- */
 
-/* Opens the session's mount point. Returns 1 and an O_PATH descriptor when a
- * file system is mounted there, 0 when not, or -1. */
-static int open_mounted(const struct store *store, const char *id, int *fd_out, char *err,
-                        size_t errlen)
+enum mount_point { MOUNT_CHECK_FAILED = -1, NOT_MOUNTED, MOUNTED };
+
+/* Opens the session's mount point: MOUNTED and an O_PATH descriptor when a
+ * file system is mounted there. */
+static enum mount_point open_mounted(const struct store *store, const char *id, int *fd_out,
+                                     char *err, size_t errlen)
 {
     char name[SESSION_NAME_MAX];
     session_file(name, id, SUFFIX_WORK);
     int fd = openat(store->fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
-            return 0;
+            return NOT_MOUNTED;
         snprintf(err, errlen, "session %s: opening %s/%s: %s", id, store->path, name,
                  strerror(errno));
-        return -1;
+        return MOUNT_CHECK_FAILED;
     }
     struct stat mount_point, root;
     if (fstat(fd, &mount_point) != 0 || fstat(store->fd, &root) != 0) {
         snprintf(err, errlen, "session %s: checking %s/%s: %s", id, store->path, name,
                  strerror(errno));
         close(fd);
-        return -1;
+        return MOUNT_CHECK_FAILED;
     }
     if (mount_point.st_dev == root.st_dev) {
         close(fd);
-        return 0;
+        return NOT_MOUNTED;
     }
     *fd_out = fd;
-    return 1;
+    return MOUNTED;
 }
 
 /* The session's tmpfs as it is, or a new one when it has none (first use,
@@ -64,14 +66,14 @@ static int open_tmpfs(struct session_hold *hold, uint64_t quota_bytes, int *fd_o
     const struct store *store = &hold->store;
     const char *id = hold->id;
     struct session_meta old;
-    int missing = read_meta(store, id, &old, err, errlen);
-    if (missing < 0)
+    enum meta_read had = read_meta(store, id, &old, err, errlen);
+    if (had == META_FAILED)
         return -1;
-    if (!missing) {
-        int mounted = open_mounted(store, id, fd_out, err, errlen);
-        if (mounted < 0)
+    if (had == META_READ) {
+        enum mount_point mounted = open_mounted(store, id, fd_out, err, errlen);
+        if (mounted == MOUNT_CHECK_FAILED)
             return -1;
-        if (mounted) {
+        if (mounted == MOUNTED) {
             struct statfs fs;
             struct stat st;
             if (fstatfs(*fd_out, &fs) != 0 || fstat(*fd_out, &st) != 0) {
@@ -99,7 +101,7 @@ static int open_tmpfs(struct session_hold *hold, uint64_t quota_bytes, int *fd_o
         goto out;
     }
     struct session_meta meta = {.quota_bytes = quota_bytes};
-    if (session_uid_for(owner, missing ? NULL : &old.uid, &meta.uid, err, errlen) != 0)
+    if (session_uid_for(owner, had == META_READ ? &old.uid : NULL, &meta.uid, err, errlen) != 0)
         goto out;
     meta.created_ms = meta.last_used_ms = wall_ms();
     /* Recorded before the mount: a crash in between leaves metadata that
@@ -113,10 +115,10 @@ static int open_tmpfs(struct session_hold *hold, uint64_t quota_bytes, int *fd_o
     }
     if (workspace_mount(path, "brig-session", meta.uid, quota_bytes, err, errlen) != 0)
         goto out;
-    int mounted = open_mounted(store, id, fd_out, err, errlen);
-    if (mounted == 0)
+    enum mount_point mounted = open_mounted(store, id, fd_out, err, errlen);
+    if (mounted == NOT_MOUNTED)
         snprintf(err, errlen, "session %s: %s is not a mount point after mounting it", id, path);
-    if (mounted != 1)
+    if (mounted != MOUNTED)
         goto out;
     hold->meta = meta;
     rc = 0;
@@ -135,42 +137,44 @@ static void hold_free(struct session_hold *hold)
     free(hold);
 }
 
-/* jail_workspace_free() of a session's workspace: the tmpfs stays. */
-static void release_session(void *arg)
+/* jail_workspace_close() of a session's workspace: the tmpfs stays. */
+static int release_session(void *arg, char *err, size_t errlen)
 {
     struct session_hold *hold = arg;
     hold->meta.last_used_ms = wall_ms();
-    char err[512];
-    if (write_meta(&hold->store, hold->id, &hold->meta, err, sizeof(err)) != 0)
-        fprintf(stderr, "brig: recording the last use of a session: %s\n", err);
+    int rc = write_meta(&hold->store, hold->id, &hold->meta, err, errlen);
     hold_free(hold);
+    return rc;
 }
 
-int jail_session_acquire(struct jail_context *ctx, const char *root, const char *session_id,
-                         uint64_t quota_bytes, uint64_t timeout_ms, struct jail_workspace **out,
-                         char *err, size_t errlen)
+enum jail_session_result jail_session_acquire(struct jail_context *ctx, const char *root,
+                                              const char *session_id, uint64_t quota_bytes,
+                                              uint64_t timeout_ms, struct jail_workspace **out,
+                                              char *err, size_t errlen)
 {
     *out = NULL;
     if (check_session_id(session_id, err, errlen) != 0)
-        return -1;
+        return JAIL_SESSION_FAILED;
     if (quota_bytes == 0) {
         snprintf(err, errlen, "session %s: quota_bytes is 0", session_id);
-        return -1;
+        return JAIL_SESSION_FAILED;
     }
     struct session_hold *hold = calloc(1, sizeof(*hold));
     if (hold == NULL) {
         snprintf(err, errlen, "session %s: allocating: %s", session_id, strerror(errno));
-        return -1;
+        return JAIL_SESSION_FAILED;
     }
     hold->lock_fd = -1;
     snprintf(hold->id, sizeof(hold->id), "%s", session_id);
-    int rc = -1, workfd = -1;
+    enum jail_session_result rc = JAIL_SESSION_FAILED;
+    int workfd = -1;
     char *path = NULL;
-    if (store_open(root, true, &hold->store, err, errlen) != 0)
+    if (store_open(root, true, &hold->store, err, errlen) != STORE_OPENED)
         goto fail;
-    if ((rc = lock_session(&hold->store, session_id, timeout_ms, &hold->lock_fd, err, errlen)) != 0)
+    rc = lock_session(&hold->store, session_id, timeout_ms, &hold->lock_fd, err, errlen);
+    if (rc != JAIL_SESSION_OK)
         goto fail;
-    rc = -1;
+    rc = JAIL_SESSION_FAILED;
     if (open_tmpfs(hold, quota_bytes, &workfd, err, errlen) != 0)
         goto fail;
     if ((path = work_path(&hold->store, session_id)) == NULL) {
@@ -181,7 +185,7 @@ int jail_session_acquire(struct jail_context *ctx, const char *root, const char 
                         errlen) != 0)
         goto fail;
     free(path);
-    return 0;
+    return JAIL_SESSION_OK;
 
 fail:
     if (workfd >= 0)
@@ -193,9 +197,12 @@ fail:
 
 /* ---- removal ---- */
 
+enum removal { REMOVE_FAILED = -1, REMOVED, NO_SUCH_SESSION };
+
 /* Removes the locked session: its tmpfs, mount point, metadata, uid record
- * and, last, its lock file. Returns 0, 1 when there was no session, or -1. */
-static int remove_locked(const struct store *store, const char *id, char *err, size_t errlen)
+ * and, last, its lock file. */
+static enum removal remove_locked(const struct store *store, const char *id, char *err,
+                                  size_t errlen)
 {
     char work[SESSION_NAME_MAX], meta_name[SESSION_NAME_MAX], new_name[SESSION_NAME_MAX],
         lock[SESSION_NAME_MAX];
@@ -207,44 +214,44 @@ static int remove_locked(const struct store *store, const char *id, char *err, s
      * record is left behind then, and that uid goes unused. */
     struct session_meta meta;
     char meta_err[256];
-    bool have_meta = read_meta(store, id, &meta, meta_err, sizeof(meta_err)) == 0;
+    bool have_meta = read_meta(store, id, &meta, meta_err, sizeof(meta_err)) == META_READ;
     struct stat st;
     bool have_work = fstatat(store->fd, work, &st, AT_SYMLINK_NOFOLLOW) == 0;
     bool have_meta_file = fstatat(store->fd, meta_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (!have_work && !have_meta_file) {
         snprintf(err, errlen, "there is no session %s in %s", id, store->path);
         unlinkat(store->fd, lock, 0);
-        return 1;
+        return NO_SUCH_SESSION;
     }
     if (have_work) {
         char *path = work_path(store, id);
         if (path == NULL) {
             snprintf(err, errlen, "session %s: allocating: %s", id, strerror(errno));
-            return -1;
+            return REMOVE_FAILED;
         }
         int rc = workspace_unmount(path);
         if (rc != 0)
             snprintf(err, errlen, "session %s: unmounting %s: %s", id, path, strerror(errno));
         free(path);
         if (rc != 0)
-            return -1;
+            return REMOVE_FAILED;
         if (unlinkat(store->fd, work, AT_REMOVEDIR) != 0 && errno != ENOENT) {
             snprintf(err, errlen, "session %s: removing %s/%s: %s", id, store->path, work,
                      strerror(errno));
-            return -1;
+            return REMOVE_FAILED;
         }
     }
     if ((unlinkat(store->fd, meta_name, 0) != 0 && errno != ENOENT) ||
         (unlinkat(store->fd, new_name, 0) != 0 && errno != ENOENT)) {
         snprintf(err, errlen, "session %s: removing its metadata from %s: %s", id, store->path,
                  strerror(errno));
-        return -1;
+        return REMOVE_FAILED;
     }
     if (have_meta) {
         char *owner;
         if (asprintf(&owner, "%s/%s", store->path, id) < 0) {
             snprintf(err, errlen, "session %s: allocating: %s", id, strerror(errno));
-            return -1;
+            return REMOVE_FAILED;
         }
         session_uid_release(meta.uid, owner);
         free(owner);
@@ -252,27 +259,29 @@ static int remove_locked(const struct store *store, const char *id, char *err, s
     if (unlinkat(store->fd, lock, 0) != 0 && errno != ENOENT) {
         snprintf(err, errlen, "session %s: removing %s/%s: %s", id, store->path, lock,
                  strerror(errno));
-        return -1;
+        return REMOVE_FAILED;
     }
-    return 0;
+    return REMOVED;
 }
 
-int jail_session_remove(const char *root, const char *session_id, uint64_t timeout_ms, char *err,
-                        size_t errlen)
+enum jail_session_result jail_session_remove(const char *root, const char *session_id,
+                                             uint64_t timeout_ms, char *err, size_t errlen)
 {
     if (check_session_id(session_id, err, errlen) != 0)
-        return -1;
+        return JAIL_SESSION_FAILED;
     struct store store;
-    int opened = store_open(root, false, &store, err, errlen);
-    if (opened != 0) {
-        if (opened == 1)
+    enum store_opened opened = store_open(root, false, &store, err, errlen);
+    if (opened != STORE_OPENED) {
+        if (opened == STORE_ABSENT)
             snprintf(err, errlen, "there is no session %s: %s does not exist", session_id, root);
-        return -1;
+        return JAIL_SESSION_FAILED;
     }
     int lock_fd = -1;
-    int rc = lock_session(&store, session_id, timeout_ms, &lock_fd, err, errlen);
-    if (rc == 0) {
-        rc = remove_locked(&store, session_id, err, errlen) == 0 ? 0 : -1;
+    enum jail_session_result rc =
+        lock_session(&store, session_id, timeout_ms, &lock_fd, err, errlen);
+    if (rc == JAIL_SESSION_OK) {
+        if (remove_locked(&store, session_id, err, errlen) != REMOVED)
+            rc = JAIL_SESSION_FAILED;
         close(lock_fd);
     }
     store_close(&store);
@@ -356,9 +365,9 @@ static void report_session(const char *id, const struct session_meta *meta, int 
 long jail_session_list(const char *root, jail_session_fn fn, void *arg, char *err, size_t errlen)
 {
     struct store store;
-    int opened = store_open(root, false, &store, err, errlen);
-    if (opened != 0)
-        return opened == 1 ? 0 : -1;
+    enum store_opened opened = store_open(root, false, &store, err, errlen);
+    if (opened != STORE_OPENED)
+        return opened == STORE_ABSENT ? 0 : -1;
     struct id_list list;
     long count = -1;
     if (list_ids(&store, &list, err, errlen) != 0)
@@ -369,16 +378,17 @@ long jail_session_list(const char *root, jail_session_fn fn, void *arg, char *er
     char item_err[512];
     for (size_t i = 0; i < list.count; i++) {
         struct session_meta meta;
-        int missing = read_meta(&store, list.ids[i], &meta, item_err, sizeof(item_err));
-        if (missing == 0) {
+        enum meta_read had = read_meta(&store, list.ids[i], &meta, item_err, sizeof(item_err));
+        if (had == META_READ) {
             int fd;
-            int mounted = open_mounted(&store, list.ids[i], &fd, item_err, sizeof(item_err));
-            if (mounted >= 0) {
-                report_session(list.ids[i], &meta, mounted ? fd : -1, fn, arg);
+            enum mount_point mounted =
+                open_mounted(&store, list.ids[i], &fd, item_err, sizeof(item_err));
+            if (mounted != MOUNT_CHECK_FAILED) {
+                report_session(list.ids[i], &meta, mounted == MOUNTED ? fd : -1, fn, arg);
                 count++;
                 continue;
             }
-        } else if (missing == 1) { /* removed since the listing */
+        } else if (had == META_ABSENT) { /* removed since the listing */
             continue;
         }
         if (!failed)
@@ -399,9 +409,9 @@ int jail_session_sweep(const char *root, uint64_t ttl_ms, uint64_t now_ms, size_
 {
     *removed = 0;
     struct store store;
-    int opened = store_open(root, false, &store, err, errlen);
-    if (opened != 0)
-        return opened == 1 ? 0 : -1;
+    enum store_opened opened = store_open(root, false, &store, err, errlen);
+    if (opened != STORE_OPENED)
+        return opened == STORE_ABSENT ? 0 : -1;
     struct id_list list;
     if (list_ids(&store, &list, err, errlen) != 0) {
         store_close(&store);
@@ -414,27 +424,28 @@ int jail_session_sweep(const char *root, uint64_t ttl_ms, uint64_t now_ms, size_
     for (size_t i = 0; i < list.count; i++) {
         const char *id = list.ids[i];
         int lock_fd;
-        int locked = lock_session(&store, id, 0, &lock_fd, item_err, sizeof(item_err));
+        enum jail_session_result locked =
+            lock_session(&store, id, 0, &lock_fd, item_err, sizeof(item_err));
         if (locked == JAIL_SESSION_BUSY)
             continue;
-        int outcome = locked;
-        if (locked == 0) {
+        bool failed = locked == JAIL_SESSION_FAILED;
+        if (locked == JAIL_SESSION_OK) {
             /* Read again under the lock: it may have been used since the listing. */
             struct session_meta meta;
-            int missing = read_meta(&store, id, &meta, item_err, sizeof(item_err));
-            outcome = missing < 0 ? -1 : 0;
-            if (missing == 1 || (missing == 0 && now_ms > meta.last_used_ms &&
-                                 now_ms - meta.last_used_ms > ttl_ms)) {
-                int gone = remove_locked(&store, id, item_err, sizeof(item_err));
-                if (gone == 0)
+            enum meta_read had = read_meta(&store, id, &meta, item_err, sizeof(item_err));
+            failed = had == META_FAILED;
+            if (had == META_ABSENT || (had == META_READ && now_ms > meta.last_used_ms &&
+                                       now_ms - meta.last_used_ms > ttl_ms)) {
+                enum removal gone = remove_locked(&store, id, item_err, sizeof(item_err));
+                if (gone == REMOVED)
                     (*removed)++;
-                outcome = gone < 0 ? -1 : 0;
+                failed = gone == REMOVE_FAILED;
             }
             close(lock_fd);
         }
-        if (outcome != 0 && rc == 0)
+        if (failed && rc == 0)
             snprintf(err, errlen, "%s", item_err);
-        if (outcome != 0)
+        if (failed)
             rc = -1;
     }
     free(list.ids);

@@ -46,22 +46,26 @@ int check_session_id(const char *id, char *err, size_t errlen);
 /* name = id + suffix. */
 const char *session_file(char name[SESSION_NAME_MAX], const char *id, const char *suffix);
 
+enum store_opened { STORE_FAILED = -1, STORE_OPENED, STORE_ABSENT };
+
 /* Opens root (creating it, 0711, when create is set), which must be a real
- * directory of ours that nobody else may write in. Returns 0, 1 when it does
- * not exist and create is not set, or -1. */
-int store_open(const char *root, bool create, struct store *store, char *err, size_t errlen);
+ * directory of ours that nobody else may write in. STORE_ABSENT when it does
+ * not exist and create is not set. */
+enum store_opened store_open(const char *root, bool create, struct store *store, char *err,
+                             size_t errlen);
 void store_close(struct store *store);
 /* <root>/<id>.work, malloc'd. */
 char *work_path(const struct store *store, const char *id);
 
 /* Takes the session's flock, waiting up to timeout_ms by polling (flock has
- * no timeout of its own). Returns 0, JAIL_SESSION_BUSY or -1. */
-int lock_session(const struct store *store, const char *id, uint64_t timeout_ms, int *lock_fd,
-                 char *err, size_t errlen);
+ * no timeout of its own). */
+enum jail_session_result lock_session(const struct store *store, const char *id,
+                                      uint64_t timeout_ms, int *lock_fd, char *err, size_t errlen);
 
-/* Returns 0, 1 when the session has no metadata, or -1. */
-int read_meta(const struct store *store, const char *id, struct session_meta *meta, char *err,
-              size_t errlen);
+enum meta_read { META_FAILED = -1, META_READ, META_ABSENT };
+
+enum meta_read read_meta(const struct store *store, const char *id, struct session_meta *meta,
+                         char *err, size_t errlen);
 /* Replaces the metadata at once (a new file renamed over the old), so that a
  * reader without the lock never sees half of it. */
 int write_meta(const struct store *store, const char *id, const struct session_meta *meta,

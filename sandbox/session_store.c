@@ -57,25 +57,26 @@ void store_close(struct store *store)
     store->path = NULL;
 }
 
-int store_open(const char *root, bool create, struct store *store, char *err, size_t errlen)
+enum store_opened store_open(const char *root, bool create, struct store *store, char *err,
+                             size_t errlen)
 {
     store->fd = -1;
     store->path = NULL;
     if (root == NULL || root[0] != '/') {
         snprintf(err, errlen, "session: the root \"%s\" must be an absolute path",
                  root ? root : "");
-        return -1;
+        return STORE_FAILED;
     }
     if (create && mkdir(root, 0711) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "session: creating %s: %s", root, strerror(errno));
-        return -1;
+        return STORE_FAILED;
     }
     store->fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (store->fd < 0) {
         if (errno == ENOENT && !create)
-            return 1;
+            return STORE_ABSENT;
         snprintf(err, errlen, "session: opening %s: %s", root, strerror(errno));
-        return -1;
+        return STORE_FAILED;
     }
     struct stat st;
     if (fstat(store->fd, &st) != 0) {
@@ -100,11 +101,11 @@ int store_open(const char *root, bool create, struct store *store, char *err, si
         snprintf(err, errlen, "session: resolving %s: %s", root, strerror(errno));
         goto fail;
     }
-    return 0;
+    return STORE_OPENED;
 
 fail:
     store_close(store);
-    return -1;
+    return STORE_FAILED;
 }
 
 char *work_path(const struct store *store, const char *id)
@@ -115,20 +116,23 @@ char *work_path(const struct store *store, const char *id)
 
 /* ---- the lock ---- */
 
+enum lock_file { LOCK_CHECK_FAILED = -1, LOCK_UNLINKED, LOCK_LINKED };
+
 /* Whether fd is still the file at name: a remover unlinks the lock file
  * while others may be waiting on it, and they must then lock its successor. */
-static int lock_still_linked(int dirfd, const char *name, int fd)
+static enum lock_file lock_still_linked(int dirfd, const char *name, int fd)
 {
     struct stat held, linked;
     if (fstat(fd, &held) != 0)
-        return -1;
+        return LOCK_CHECK_FAILED;
     if (fstatat(dirfd, name, &linked, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno == ENOENT ? 0 : -1;
-    return held.st_dev == linked.st_dev && held.st_ino == linked.st_ino;
+        return errno == ENOENT ? LOCK_UNLINKED : LOCK_CHECK_FAILED;
+    return held.st_dev == linked.st_dev && held.st_ino == linked.st_ino ? LOCK_LINKED
+                                                                        : LOCK_UNLINKED;
 }
 
-int lock_session(const struct store *store, const char *id, uint64_t timeout_ms, int *lock_fd,
-                 char *err, size_t errlen)
+enum jail_session_result lock_session(const struct store *store, const char *id,
+                                      uint64_t timeout_ms, int *lock_fd, char *err, size_t errlen)
 {
     char name[SESSION_NAME_MAX];
     session_file(name, id, SUFFIX_LOCK);
@@ -139,20 +143,20 @@ int lock_session(const struct store *store, const char *id, uint64_t timeout_ms,
         if (fd < 0) {
             snprintf(err, errlen, "session %s: opening its lock %s/%s: %s", id, store->path, name,
                      strerror(errno));
-            return -1;
+            return JAIL_SESSION_FAILED;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-            int linked = lock_still_linked(store->fd, name, fd);
-            if (linked == 1) {
+            enum lock_file linked = lock_still_linked(store->fd, name, fd);
+            if (linked == LOCK_LINKED) {
                 *lock_fd = fd;
-                return 0;
+                return JAIL_SESSION_OK;
             }
             int saved = errno;
             close(fd);
-            if (linked < 0) {
+            if (linked == LOCK_CHECK_FAILED) {
                 snprintf(err, errlen, "session %s: checking its lock %s/%s: %s", id, store->path,
                          name, strerror(saved));
-                return -1;
+                return JAIL_SESSION_FAILED;
             }
             continue;
         }
@@ -161,7 +165,7 @@ int lock_session(const struct store *store, const char *id, uint64_t timeout_ms,
         if (saved != EWOULDBLOCK) {
             snprintf(err, errlen, "session %s: locking %s/%s: %s", id, store->path, name,
                      strerror(saved));
-            return -1;
+            return JAIL_SESSION_FAILED;
         }
         uint64_t waited_ms = monotonic_ns() / 1000000 - start_ms;
         if (waited_ms >= timeout_ms) {
@@ -179,18 +183,18 @@ int lock_session(const struct store *store, const char *id, uint64_t timeout_ms,
 
 /* ---- metadata ---- */
 
-int read_meta(const struct store *store, const char *id, struct session_meta *meta, char *err,
-              size_t errlen)
+enum meta_read read_meta(const struct store *store, const char *id, struct session_meta *meta,
+                         char *err, size_t errlen)
 {
     char name[SESSION_NAME_MAX];
     session_file(name, id, SUFFIX_META);
     int fd = openat(store->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
-            return 1;
+            return META_ABSENT;
         snprintf(err, errlen, "session %s: opening %s/%s: %s", id, store->path, name,
                  strerror(errno));
-        return -1;
+        return META_FAILED;
     }
     json_error_t error;
     json_t *doc = json_loadfd(fd, 0, &error);
@@ -201,7 +205,7 @@ int read_meta(const struct store *store, const char *id, struct session_meta *me
                        "created_ms", &created, "last_used_ms", &last_used) != 0) {
         snprintf(err, errlen, "session %s: reading %s/%s: %s", id, store->path, name, error.text);
         json_decref(doc);
-        return -1;
+        return META_FAILED;
     }
     json_decref(doc);
     if (uid < SESSION_UID_FIRST || uid > SESSION_UID_LAST || quota <= 0 || created < 0 ||
@@ -209,13 +213,13 @@ int read_meta(const struct store *store, const char *id, struct session_meta *me
         snprintf(err, errlen,
                  "session %s: %s/%s: uid, quota_bytes, created_ms or last_used_ms is out of range",
                  id, store->path, name);
-        return -1;
+        return META_FAILED;
     }
     meta->uid = (unsigned)uid;
     meta->quota_bytes = (uint64_t)quota;
     meta->created_ms = (uint64_t)created;
     meta->last_used_ms = (uint64_t)last_used;
-    return 0;
+    return META_READ;
 }
 
 int write_meta(const struct store *store, const char *id, const struct session_meta *meta,

@@ -21,8 +21,8 @@ struct jail_workspace {
     struct jail_context *ctx;
     uid_t uid;
     char *path;
-    int dirfd;                  /* O_PATH */
-    void (*release)(void *arg); /* adopted workspaces: called by free instead of unmounting */
+    int dirfd;                                           /* O_PATH */
+    int (*release)(void *arg, char *err, size_t errlen); /* adopted: instead of unmounting */
     void *release_arg;
     bool replace_files; /* adopted: a file an earlier job left is written anew */
 };
@@ -68,8 +68,8 @@ int workspace_mount(const char *path, const char *source, uid_t uid, uint64_t di
 }
 
 int workspace_adopt(struct jail_context *ctx, uid_t uid, const char *path, int dirfd,
-                    void (*release)(void *arg), void *release_arg, struct jail_workspace **out,
-                    char *err, size_t errlen)
+                    int (*release)(void *arg, char *err, size_t errlen), void *release_arg,
+                    struct jail_workspace **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct jail_workspace *ws = calloc(1, sizeof(*ws));
@@ -146,22 +146,34 @@ fail:
     return -1;
 }
 
-void jail_workspace_free(struct jail_workspace *ws)
+int jail_workspace_close(struct jail_workspace *ws, char *err, size_t errlen)
 {
     if (ws == NULL)
-        return;
+        return 0;
+    int rc = 0;
     if (ws->dirfd >= 0)
         close(ws->dirfd);
     if (ws->release != NULL) {
         uid_pool_remove_guest(&ws->ctx->uids, ws->uid);
-        ws->release(ws->release_arg);
+        rc = ws->release(ws->release_arg, err, errlen);
     } else if (workspace_unmount(ws->path) == 0) {
-        /* A uid that still owns a mounted tmpfs must not go to another job. */
         rmdir(ws->path);
         uid_pool_put(&ws->ctx->uids, ws->uid);
+    } else {
+        /* A uid that still owns a mounted tmpfs must not go to another job. */
+        snprintf(err, errlen, "workspace: unmounting %s: %s (its uid stays taken)", ws->path,
+                 strerror(errno));
+        rc = -1;
     }
     free(ws->path);
     free(ws);
+    return rc;
+}
+
+void jail_workspace_free(struct jail_workspace *ws)
+{
+    char ignored[256];
+    jail_workspace_close(ws, ignored, sizeof(ignored));
 }
 
 void workspace_sweep_stale(struct jail_context *ctx)
