@@ -3,6 +3,7 @@
  * reading and writing control files, always relative to an open directory
  * and never through a symbolic link. */
 #include "sandbox/cgroup_impl.h"
+#include "sandbox/fd.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -65,18 +66,15 @@ void cg_close(struct cg_dir *dir)
  * child gets (empty) control files named like the parent's. */
 static int fake_copy_control_files(const struct cg_dir *parent, const struct cg_dir *child)
 {
-    int fd = openat(parent->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *entries = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!entries) {
-        if (fd >= 0)
-            close(fd);
+    DIR *entries = dir_list_at(parent->fd, ".");
+    if (!entries)
         return -1;
-    }
     int rc = 0;
     struct dirent *entry;
     while (rc == 0 && (entry = readdir(entries))) {
         struct stat st;
-        if (fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+        if (fstatat(dirfd(entries), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISREG(st.st_mode))
             continue;
         int file =
             openat(child->fd, entry->d_name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -116,19 +114,15 @@ fail:
  * control files must go first, and subdirectories then make rmdir fail. */
 static int fake_remove_control_files(const struct cg_dir *parent, const char *name)
 {
-    int fd = openat(parent->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *entries = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!entries) {
-        if (fd >= 0)
-            close(fd);
+    DIR *entries = dir_list_at(parent->fd, name);
+    if (!entries)
         return -1;
-    }
     int rc = 0;
     struct dirent *entry;
     while (rc == 0 && (entry = readdir(entries))) {
         if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
             continue;
-        if (unlinkat(fd, entry->d_name, 0) < 0 && errno != EISDIR)
+        if (unlinkat(dirfd(entries), entry->d_name, 0) < 0 && errno != EISDIR)
             rc = -1;
     }
     closedir(entries);

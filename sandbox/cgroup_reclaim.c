@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sandbox/cgroup_impl.h"
+#include "sandbox/fd.h"
 #include "sandbox/owner.h"
 
 /* The owner of a jail cgroup named name, or false for any other name. */
@@ -33,14 +34,11 @@ static bool jail_group_owner(const char *name, struct owner *owner)
 static void reclaim_group(const struct cg_dir *brig, size_t *removed, size_t *failed, char *err,
                           size_t errlen)
 {
-    int fd = openat(brig->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *dir = dir_list_at(brig->fd, ".");
     if (dir == NULL) {
         if ((*failed)++ == 0)
             snprintf(err, errlen, "reclaiming jail cgroups: listing %s: %s", brig->path,
                      strerror(errno));
-        if (fd >= 0)
-            close(fd);
         return;
     }
     struct dirent *entry;
@@ -48,7 +46,8 @@ static void reclaim_group(const struct cg_dir *brig, size_t *removed, size_t *fa
         struct owner owner;
         struct stat st;
         if (!jail_group_owner(entry->d_name, &owner) || owner_alive(&owner) ||
-            fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+            fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(st.st_mode))
             continue;
         if (cg_rmdir(brig, entry->d_name) == 0)
             (*removed)++;

@@ -37,6 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox/fd.h"
 #include "sandbox/jail_host.h"
 
 struct run {
@@ -57,13 +58,6 @@ struct run {
     unsigned server_generation;
     int pidfd;
 };
-
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
 
 static void close_pipe(int pipe[2])
 {

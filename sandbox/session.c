@@ -13,6 +13,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "sandbox/fd.h"
 #include "sandbox/jail_host.h"
 #include "sandbox/session_impl.h"
 
@@ -300,12 +301,9 @@ static int list_ids(const struct store *store, struct id_list *list, char *err, 
 {
     list->ids = NULL;
     list->count = 0;
-    int listfd = openat(store->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *dir = listfd >= 0 ? fdopendir(listfd) : NULL;
+    DIR *dir = dir_list_at(store->fd, ".");
     if (dir == NULL) {
         snprintf(err, errlen, "session: listing %s: %s", store->path, strerror(errno));
-        if (listfd >= 0)
-            close(listfd);
         return -1;
     }
     size_t capacity = 0, suffix_len = strlen(SUFFIX_META);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sandbox/fd.h"
 #include "sandbox/session_impl.h"
 
 /* Host-wide, like user.c's uid locks, whatever the session root. */
@@ -39,12 +40,9 @@ static int taken_uids(int dirfd, unsigned **out, size_t *count, char *err, size_
 {
     *out = NULL;
     *count = 0;
-    int listfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *dir = listfd >= 0 ? fdopendir(listfd) : NULL;
+    DIR *dir = dir_list_at(dirfd, ".");
     if (dir == NULL) {
         snprintf(err, errlen, "session: listing %s: %s", SESSION_UID_DIR, strerror(errno));
-        if (listfd >= 0)
-            close(listfd);
         return -1;
     }
     size_t capacity = 0;

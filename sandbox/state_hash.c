@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sandbox/fd.h"
 #include "sandbox/session.h"
 
 #define HASH_MAX_DEPTH 128
@@ -174,14 +175,9 @@ static int read_names(struct tree_hash *h, int dirfd, char ***names, size_t *cou
 {
     *names = NULL;
     *count = 0;
-    int listfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *dir = listfd >= 0 ? fdopendir(listfd) : NULL;
-    if (dir == NULL) {
-        int saved = errno;
-        if (listfd >= 0)
-            close(listfd);
-        return hash_fail(h, "listing", saved);
-    }
+    DIR *dir = dir_list_at(dirfd, ".");
+    if (dir == NULL)
+        return hash_fail(h, "listing", errno);
     size_t capacity = 0;
     int rc = 0;
     struct dirent *entry;

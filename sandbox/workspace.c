@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sandbox/fd.h"
 #include "sandbox/jail_host.h"
 
 struct jail_workspace {
@@ -254,20 +255,6 @@ static int open_subdir(const struct jail_workspace *ws, int dirfd, const char *n
         return -1;
     }
     return fd;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, (const char *)data + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
 }
 
 int jail_workspace_write_file(struct jail_workspace *ws, const char *relpath, const void *data,
