@@ -166,7 +166,7 @@ static int open_beneath(int dirfd, const char *rel)
 }
 
 /* Detaches the mount at state/rel if the file system on top there is the one
- * listed, then removes the mount point when that leaves it empty. */
+ * listed. */
 static void detach(int state_fd, const char *rel, const struct found_mount *mount,
                    struct jail_reclaimed *out, char *err, size_t errlen)
 {
@@ -174,10 +174,11 @@ static void detach(int state_fd, const char *rel, const struct found_mount *moun
     owner_format(&mount->owner, who, sizeof(who));
     int fd = open_beneath(state_fd, rel);
     if (fd < 0) {
-        if (errno != ENOENT) /* unmounted and removed since the listing */
+        int saved = errno;
+        if (saved != ENOENT) /* unmounted and removed since the listing */
             reclaim_failed(out, err, errlen, "reaching %s, a workspace of dead process %s: %s%s",
-                           mount->point, who, strerror(errno),
-                           errno == ELOOP ? " (symbolic links are never followed)" : "");
+                           mount->point, who, strerror(saved),
+                           saved == ELOOP ? " (symbolic links are never followed)" : "");
         return;
     }
     struct stat st;
@@ -202,20 +203,10 @@ static void detach(int state_fd, const char *rel, const struct found_mount *moun
                        mount->point, who, strerror(saved));
         return;
     }
+    /* The empty mount point stays: a live process that took the dead one's
+     * uids since may be about to mount there (whoever holds them next
+     * removes it, workspace_sweep_stale). */
     out->mounts++;
-    /* An empty directory of brig's; rmdir fails on anything else. */
-    const char *slash = strrchr(rel, '/');
-    if (slash == NULL) {
-        unlinkat(state_fd, rel, AT_REMOVEDIR);
-        return;
-    }
-    char parent_rel[PATH_MAX];
-    snprintf(parent_rel, sizeof(parent_rel), "%.*s", (int)(slash - rel), rel);
-    int parent = open_beneath(state_fd, parent_rel);
-    if (parent >= 0) {
-        unlinkat(parent, slash + 1, AT_REMOVEDIR);
-        close(parent);
-    }
 }
 
 int reclaim_mounts(const char *mountinfo, const char *state_dir, struct jail_reclaimed *out,
