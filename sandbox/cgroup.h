@@ -50,4 +50,10 @@ int jail_cgroup_kill(struct jail_cgroup *cg, char *err, size_t errlen);
 /* Kills what is left, removes the cgroup directories, frees cg. */
 int jail_cgroup_destroy(struct jail_cgroup *cg, char *err, size_t errlen);
 
+/* Removes the empty jail cgroups of dead processes (see reclaim.h) in every
+ * hierarchy, counting them in *removed; each that stays counts in *failed,
+ * and the first to fail, when *failed was 0, says why in err. */
+void cgroup_reclaim(struct cgroup_backend *backend, size_t *removed, size_t *failed, char *err,
+                    size_t errlen);
+
 #endif

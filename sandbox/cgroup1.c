@@ -40,9 +40,11 @@ static int set_limits(struct jail_cgroup *cg, const struct jail_limits *limits, 
      * group's anonymous memory out of swap as far as the kernel can. */
     char text[24];
     snprintf(text, sizeof text, "%" PRIu64, limits->memory_bytes);
-    int memsw = cg_write_if_present(memory, "memory.memsw.limit_in_bytes", text, err, errlen);
-    if (memsw < 0 ||
-        (memsw == 0 && cg_write_if_present(memory, "memory.swappiness", "0", err, errlen) < 0))
+    enum cg_write_result memsw =
+        cg_write_if_present(memory, "memory.memsw.limit_in_bytes", text, err, errlen);
+    if (memsw == CG_WRITE_FAILED ||
+        (memsw == CG_FILE_ABSENT &&
+         cg_write_if_present(memory, "memory.swappiness", "0", err, errlen) == CG_WRITE_FAILED))
         return -1;
     if (cg_write_u64(cg_role_dir(cg, CG_PIDS), "pids.max", limits->pids, err, errlen) < 0)
         return -1;
@@ -88,27 +90,31 @@ static const struct cgroup_ops cgroup1_ops = {
     .usage = read_usage,
 };
 
-/* Opens root/<controller>, the hierarchy's mount point. Returns 1, 0 when
- * it is not there (or is a directory where nothing is mounted), -1 on error. */
-static int open_hierarchy(const struct cg_dir *root, enum cg_role role, struct cg_dir *mount,
-                          char *err, size_t errlen)
+enum hierarchy { HIERARCHY_ERROR = -1, HIERARCHY_ABSENT, HIERARCHY_MOUNTED };
+
+/* Opens root/<controller>, the hierarchy's mount point. HIERARCHY_ABSENT
+ * when it is not there, or is a directory where nothing is mounted. */
+static enum hierarchy open_hierarchy(const struct cg_dir *root, enum cg_role role,
+                                     struct cg_dir *mount, char *err, size_t errlen)
 {
     const char *controller = role_controller[role];
     struct stat st;
     /* The mount point may be a symlink (cpu -> cpu,cpuacct), made by the
      * host's init in the directory above cgroupfs, so it is followed. */
     if (fstatat(root->fd, controller, &st, 0) < 0 && errno == ENOENT)
-        return 0;
+        return HIERARCHY_ABSENT;
     if (cg_open(root, controller, true, mount, err, errlen) < 0)
-        return -1;
+        return HIERARCHY_ERROR;
     if (fstatat(mount->fd, role_control_file[role], &st, AT_SYMLINK_NOFOLLOW) == 0)
-        return 1;
-    int missing = errno == ENOENT ? 0 : -1;
-    if (missing < 0)
+        return HIERARCHY_MOUNTED;
+    enum hierarchy found = HIERARCHY_ABSENT;
+    if (errno != ENOENT) {
         cg_fail(err, errlen, "cannot stat %s/%s: %s", mount->path, role_control_file[role],
                 strerror(errno));
+        found = HIERARCHY_ERROR;
+    }
     cg_close(mount);
-    return missing;
+    return found;
 }
 
 /* brig's parent group in the hierarchy mounted at mount, below the process's
@@ -133,14 +139,14 @@ int cgroup1_detect(struct cgroup_backend *backend, const struct cg_dir *root, ch
     for (int role = 0; role < CG_ROLES; role++) {
         const char *controller = role_controller[role];
         struct cg_dir mount;
-        int found = open_hierarchy(root, role, &mount, err, errlen);
-        if (found < 0)
+        enum hierarchy found = open_hierarchy(root, role, &mount, err, errlen);
+        if (found == HIERARCHY_ERROR)
             return -1;
         /* The cpu controller only serves CPU quotas: without it a jail
          * asking for one is refused when it is created. */
-        if (found == 0 && role == CG_CPU)
+        if (found == HIERARCHY_ABSENT && role == CG_CPU)
             continue;
-        if (found == 0)
+        if (found == HIERARCHY_ABSENT)
             return cg_fail(err, errlen,
                            "no cgroup v1 %s hierarchy at %s/%s, and %s is not a cgroup2 mount: "
                            "mount the controller there (mount -t cgroup -o %s %s %s/%s) or run "

@@ -28,12 +28,12 @@ static int set_limits(struct jail_cgroup *cg, const struct jail_limits *limits, 
         return -1;
     /* Absent when the kernel does not account swap: then nothing can keep
      * the group from swapping, as on v1 without memsw. */
-    if (cg_write_if_present(dir, "memory.swap.max", "0", err, errlen) < 0)
+    if (cg_write_if_present(dir, "memory.swap.max", "0", err, errlen) == CG_WRITE_FAILED)
         return -1;
     /* On OOM, kill the whole jail rather than the one process the kernel
      * picks: otherwise a shell or test runner in the jail may outlive its
      * killed child and report a misleading result. Absent before 4.19. */
-    if (cg_write_if_present(dir, "memory.oom.group", "1", err, errlen) < 0)
+    if (cg_write_if_present(dir, "memory.oom.group", "1", err, errlen) == CG_WRITE_FAILED)
         return -1;
     if (cg_write_u64(dir, "pids.max", limits->pids, err, errlen) < 0)
         return -1;
@@ -64,7 +64,8 @@ static int read_usage(struct jail_cgroup *cg, struct cgroup_usage *usage)
  * fork can race the killer. */
 static int kill_all(struct jail_cgroup *cg, char *err, size_t errlen)
 {
-    return cg_write_if_present(&cg->dir[0], "cgroup.kill", "1", err, errlen);
+    return cg_write_if_present(&cg->dir[0], "cgroup.kill", "1", err, errlen) == CG_WRITE_FAILED ? -1
+                                                                                                : 0;
 }
 
 static const struct cgroup_ops cgroup2_ops = {

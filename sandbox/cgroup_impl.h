@@ -1,5 +1,6 @@
-/* Shared by cgroup.c, cgroup1.c and cgroup2.c: the backend's layout, the ops
- * a hierarchy version provides, and cgroupfs file helpers.
+/* Shared by cgroup.c, cgroup1.c, cgroup2.c and cgroup_reclaim.c: the
+ * backend's layout, the ops a hierarchy version provides, and the cgroupfs
+ * file helpers (cgroup_fs.c).
  *
  * Every helper works relative to an open directory (openat & co.) and opens
  * with O_NOFOLLOW | O_CLOEXEC. A "fake" directory is one that statfs says is
@@ -33,9 +34,9 @@ struct cgroup_ops {
     int (*set_limits)(struct jail_cgroup *cg, const struct jail_limits *limits, char *err,
                       size_t errlen);
     int (*usage)(struct jail_cgroup *cg, struct cgroup_usage *usage);
-    /* Kills the whole cgroup in one step where the kernel can. Returns 1 when
-     * done, 0 when the kernel cannot (the caller SIGKILLs member by member),
-     * -1 on error. NULL = never possible. */
+    /* Kills the whole cgroup in one step where the kernel can (the caller
+     * then SIGKILLs member by member whatever is left). 0, or -1 with a
+     * message. NULL = never possible. */
     int (*kill_all)(struct jail_cgroup *cg, char *err, size_t errlen);
 };
 
@@ -97,14 +98,18 @@ int cg_rmdir(const struct cg_dir *parent, const char *name);
 int cg_own_path(const struct cg_dir *mount, const char *controller, char *rel, size_t relsize,
                 char *err, size_t errlen);
 
+/* Opens dir/file with flags, never through a symbolic link. */
+int cg_open_file(const struct cg_dir *dir, const char *file, int flags);
+
 /* Writes value to dir/file (which must exist). Returns 0, or -1 with a message. */
 int cg_write(const struct cg_dir *dir, const char *file, const char *value, char *err,
              size_t errlen);
 int cg_write_u64(const struct cg_dir *dir, const char *file, uint64_t value, char *err,
                  size_t errlen);
-/* For control files some kernels lack: 1 written, 0 absent, -1 error. */
-int cg_write_if_present(const struct cg_dir *dir, const char *file, const char *value, char *err,
-                        size_t errlen);
+enum cg_write_result { CG_WRITE_FAILED = -1, CG_FILE_ABSENT, CG_WRITTEN };
+/* For control files some kernels lack; CG_WRITE_FAILED with a message. */
+enum cg_write_result cg_write_if_present(const struct cg_dir *dir, const char *file,
+                                         const char *value, char *err, size_t errlen);
 
 /* Reads dir/file into buf, NUL-terminated. Returns 0 or -1 with errno
  * (EFBIG when it does not fit). */

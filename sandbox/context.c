@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 
 #define DEFAULT_STATE_DIR "/run/brig"
 #define UID_LOCK_DIR DEFAULT_STATE_DIR "/uids"
@@ -185,10 +185,8 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         snprintf(err, errlen, "allocating the jail context: %s", strerror(errno));
         return -1;
     }
-    ctx->pid = getpid();
     pthread_mutex_init(&ctx->policy_hash_lock, NULL);
     ctx->ncpus = usable_cpus();
-    atomic_init(&ctx->jails_started, 0);
     ctx->state_dir = strdup(config->state_dir ? config->state_dir : DEFAULT_STATE_DIR);
     if (ctx->state_dir == NULL || (ctx->root_dir = join(ctx->state_dir, "root")) == NULL ||
         (ctx->ws_dir = join(ctx->state_dir, "ws")) == NULL) {
@@ -205,7 +203,8 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         make_private_dir(ctx->root_dir, 0700, err, errlen) != 0 ||
         check_reachable(ctx->ws_dir, err, errlen) != 0)
         goto fail;
-    if ((ctx->cap_last_cap = read_cap_last_cap(err, errlen)) < 0)
+    if ((ctx->cap_last_cap = read_cap_last_cap(err, errlen)) < 0 ||
+        owner_self(&ctx->owner, err, errlen) != 0)
         goto fail;
     if (uid_pool_claim(&ctx->uids, UID_LOCK_DIR, config->max_jails, err, errlen) != 0)
         goto fail;
@@ -218,7 +217,7 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         goto fail;
     static const char *const cold[] = {"--cold", NULL};
     if (config->spawner_path != NULL &&
-        warm_server_start(ctx, config->spawner_path, cold, &ctx->spawner, err, errlen) != 0)
+        server_start(ctx, config->spawner_path, cold, &ctx->spawner, err, errlen) != 0)
         goto fail;
     if (config->netns_pool > 0 &&
         netns_pool_start(config->netns_pool, &ctx->netns, err, errlen) != 0)
@@ -231,7 +230,7 @@ fail:
     return -1;
 }
 
-struct jail_warm *jail_context_spawner(struct jail_context *ctx)
+struct jail_server *jail_context_spawner(struct jail_context *ctx)
 {
     return ctx->spawner;
 }
@@ -241,7 +240,7 @@ void jail_context_free(struct jail_context *ctx)
     if (ctx == NULL)
         return;
     netns_pool_stop(ctx->netns);
-    jail_warm_free(ctx->spawner);
+    jail_server_free(ctx->spawner);
     mnt_plan_free(&ctx->base_plan);
     seccomp_policy_free(ctx->seccomp);
     pthread_mutex_destroy(&ctx->policy_hash_lock);

@@ -35,7 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_child.h"
 
 int fail_at(struct jail_fail *fail, const char *step, int err)
 {
@@ -96,6 +96,13 @@ static int contain(const struct jail_child *child, struct jail_fail *fail)
 {
     if (user_become_jail_user(fail) != 0)
         return -1;
+    /* The kernel clears the parent-death signal when the uid changes. Set
+     * again, init, and with it the jail, dies with whoever cloned it (a
+     * worker killed with SIGKILL, or its spawner, which dies with the
+     * worker). A worker that died in between leaves the go pipe at end of
+     * file for the next wait. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        return fail_at(fail, "set the parent-death signal again", errno);
     if (mnt_enter_new_root(child->root, child->base, child->job, fail) != 0)
         return -1;
     if (sethostname(JAIL_HOSTNAME, strlen(JAIL_HOSTNAME)) != 0)

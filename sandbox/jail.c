@@ -27,15 +27,18 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/fd.h"
+#include "sandbox/jail_host.h"
 
 struct run {
     struct jail_context *ctx;
@@ -49,19 +52,12 @@ struct run {
     int stdin_pipe[2], stdout_pipe[2], stderr_pipe[2], go_pipe[2], report_pipe[2];
     struct jail_cgroup *cgroup;
     pid_t init_pid;
-    struct jail_warm *server; /* what clones init: the spec's warm one, the context's
+    struct jail_server *server; /* what clones init: the spec's warm one, the context's
                                  spawner, or NULL (this thread) */
-    bool init_is_remote;      /* the server's child, which that process reaps */
+    bool init_is_remote;        /* the server's child, which that process reaps */
     unsigned server_generation;
     int pidfd;
 };
-
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
 
 static void close_pipe(int pipe[2])
 {
@@ -153,6 +149,21 @@ static int open_pipes(struct run *run, char *msg, size_t len)
             return -1;
         }
     }
+    /* The job reopens its stdio by name (/dev/stdout is /proc/self/fd/1),
+     * and the kernel then checks the pipe's inode: pipe2 made it this
+     * process's, mode 0600, out of the jail user's reach. Opened to others
+     * in the direction the job holds, and no more, those opens work while
+     * the job still cannot write into its stdin or read its output back,
+     * and, owning nothing, cannot change the mode; chowning the pipes to the
+     * jail's uid would have given it all three. Nobody else gets at them:
+     * /proc/<pid>/fd of a jail's process or of this one needs ptrace rights
+     * over it. */
+    if (fchmod(run->stdin_pipe[0], S_IRUSR | S_IWUSR | S_IROTH) != 0 ||
+        fchmod(run->stdout_pipe[0], S_IRUSR | S_IWUSR | S_IWOTH) != 0 ||
+        fchmod(run->stderr_pipe[0], S_IRUSR | S_IWUSR | S_IWOTH) != 0) {
+        snprintf(msg, len, "opening the job's stdio pipes to the jail user: %s", strerror(errno));
+        return -1;
+    }
     /* The supervisor's ends never block; the child's are plain. */
     int parent_ends[] = {run->stdin_pipe[1], run->stdout_pipe[0], run->stderr_pipe[0],
                          run->report_pipe[0]};
@@ -171,11 +182,17 @@ static int open_pipes(struct run *run, char *msg, size_t len)
     return 0;
 }
 
+/* Jails started by this process, for their cgroups' names. */
+static atomic_uint jails_started;
+
 static int create_cgroup(struct run *run, char *msg, size_t len)
 {
-    char name[64];
-    snprintf(name, sizeof(name), "%d-%u", (int)run->ctx->pid,
-             atomic_fetch_add(&run->ctx->jails_started, 1));
+    /* Named after this process by pid and start time, and numbered across
+     * its contexts: unique on the host for its uptime, even when a pid comes
+     * back, and jail_reclaim can tell whose it is. */
+    char owner[48], name[64];
+    owner_format(&run->ctx->owner, owner, sizeof(owner));
+    snprintf(name, sizeof(name), "%s-%u", owner, atomic_fetch_add(&jails_started, 1));
     /* One more pid than the job's: init, which is brig's, not the job's. */
     struct jail_limits limits = run->spec->limits;
     limits.pids += 1;
@@ -202,25 +219,24 @@ static long clone_here(struct run *run, char *msg, size_t len)
 static int clone_init(struct run *run, char *msg, size_t len)
 {
     long pid = -1;
-    int warm = -2;
+    enum server_spawn_result spawned = SERVER_GONE;
     if (run->server != NULL) {
-        pid_t warm_pid;
+        pid_t server_pid;
         /* The server clones init into it; this process keeps no copy. */
         int netns = netns_pool_take(run->ctx->netns);
-        warm = warm_spawn(run->server, &run->child, netns, &warm_pid, &run->pidfd,
-                          &run->server_generation, msg, len);
+        spawned = server_spawn(run->server, &run->child, netns, &server_pid, &run->pidfd,
+                               &run->server_generation, msg, len);
         if (netns >= 0)
             close(netns);
-        if (warm == 0)
-            pid = warm_pid;
-        else if (warm == -1)
+        if (spawned == SERVER_REFUSED)
             return -1;
+        pid = server_pid;
     }
     /* Without a server, or when it is gone: cloned here. */
-    if (warm == -2 && (pid = clone_here(run, msg, len)) < 0)
+    if (spawned == SERVER_GONE && (pid = clone_here(run, msg, len)) < 0)
         return -1;
     run->init_pid = (pid_t)pid;
-    run->init_is_remote = warm == 0;
+    run->init_is_remote = spawned == SERVER_SPAWNED;
     /* Only the child holds its ends now, so that end of file means it is gone. */
     close_fd(&run->stdin_pipe[0]);
     close_fd(&run->stdout_pipe[1]);
@@ -411,7 +427,7 @@ static void release_run(struct run *run)
     if (run->cgroup != NULL)
         jail_cgroup_destroy(run->cgroup, ignored, sizeof(ignored));
     if (run->init_is_remote)
-        warm_release(run->server, run->init_pid, run->server_generation);
+        server_release(run->server, run->init_pid, run->server_generation);
     close_fd(&run->pidfd);
     close_pipe(run->stdin_pipe);
     close_pipe(run->stdout_pipe);

@@ -33,7 +33,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/fd.h"
+#include "sandbox/jail_host.h"
 
 #define NOSUID_NODEV (MS_NOSUID | MS_NODEV)
 #define READ_ONLY (MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -473,18 +474,11 @@ static int op_write_file(const struct mnt_op *op)
     int fd = open(op->target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    size_t len = strlen(op->source), done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, op->source + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int saved = errno;
-            close(fd);
-            errno = saved;
-            return -1;
-        }
-        done += (size_t)n;
+    if (write_all(fd, op->source, strlen(op->source)) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
     }
     return close(fd);
 }

@@ -27,7 +27,11 @@ UNIT_TESTS += test_cgroup
 UNIT_TESTS += test_session
 test_jail_SRCS := tests/unit/tree.c
 test_session_SRCS := tests/unit/tree.c
-test_cgroup_SRCS := tests/unit/tree.c
+test_cgroup_SRCS := tests/unit/tree.c tests/unit/dead_owner.c
+UNIT_TESTS += test_reclaim
+test_reclaim_SRCS := tests/unit/tree.c tests/unit/dead_owner.c
+# A worker with a spawner is killed too.
+$(BUILD)/tests/test_reclaim: $(BUILD)/bin/brig-zygote
 UNIT_TESTS += test_warm
 test_warm_SRCS := tests/unit/tree.c
 # It starts the real server.

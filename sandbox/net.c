@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_child.h"
 
 int net_loopback_up(struct jail_fail *fail)
 {

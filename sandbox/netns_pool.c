@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 
 struct netns_pool {
     pthread_mutex_t lock;
@@ -64,6 +64,17 @@ static void *maker_main(void *arg)
     return NULL;
 }
 
+/* The pool's memory, locks and namespaces, once its thread is gone. */
+static void pool_free(struct netns_pool *pool)
+{
+    for (size_t i = 0; i < pool->count; i++)
+        close(pool->fds[i]);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->changed);
+    free(pool->fds);
+    free(pool);
+}
+
 int netns_pool_start(size_t size, struct netns_pool **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -79,10 +90,7 @@ int netns_pool_start(size_t size, struct netns_pool **out, char *err, size_t err
     int rc = pthread_create(&pool->maker, NULL, maker_main, pool);
     if (rc != 0) {
         snprintf(err, errlen, "starting the network namespace maker: %s", strerror(rc));
-        pthread_mutex_destroy(&pool->lock);
-        pthread_cond_destroy(&pool->changed);
-        free(pool->fds);
-        free(pool);
+        pool_free(pool);
         return -1;
     }
     *out = pool;
@@ -98,12 +106,7 @@ void netns_pool_stop(struct netns_pool *pool)
     pthread_cond_signal(&pool->changed);
     pthread_mutex_unlock(&pool->lock);
     pthread_join(pool->maker, NULL);
-    for (size_t i = 0; i < pool->count; i++)
-        close(pool->fds[i]);
-    pthread_mutex_destroy(&pool->lock);
-    pthread_cond_destroy(&pool->changed);
-    free(pool->fds);
-    free(pool);
+    pool_free(pool);
 }
 
 int netns_pool_take(struct netns_pool *pool)

@@ -179,16 +179,16 @@ int runtime_table_start_warm(struct runtime_table *table, struct jail_context *c
             snprintf(err, errlen, "%s", why);
             return -1;
         }
-        if (jail_warm_start(ctx, server_path, (const char *const *)runtime->warm_preload,
-                            &runtime->warm, why, sizeof(why)) != 0) {
+        if (jail_server_start_warm(ctx, server_path, (const char *const *)runtime->warm_preload,
+                                   &runtime->warm, why, sizeof(why)) != 0) {
             snprintf(err, errlen, "runtime %s: starting warm: %s", runtime->name, why);
             return -1;
         }
-        if (strcmp(jail_warm_version(runtime->warm), version) != 0) {
+        if (strcmp(jail_server_version(runtime->warm), version) != 0) {
             snprintf(err, errlen,
                      "runtime %s: its warm interpreter is %s but its version command says %s",
-                     runtime->name, jail_warm_version(runtime->warm), version);
-            jail_warm_free(runtime->warm);
+                     runtime->name, jail_server_version(runtime->warm), version);
+            jail_server_free(runtime->warm);
             runtime->warm = NULL;
             return -1;
         }

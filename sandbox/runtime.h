@@ -23,7 +23,7 @@
  *
  * "warm": {"preload": ["numpy", "pandas"]} (optional, Python runtimes only)
  * opts the runtime into warm starts: a server with those modules imported
- * (sandbox.h, struct jail_warm) clones each run's jail, so a script that
+ * (sandbox.h, struct jail_server) clones each run's jail, so a script that
  * imports them does not pay for it. The version command must name the
  * server's interpreter ("Python 3.11.2"), or the table does not start. */
 #ifndef BRIG_SANDBOX_RUNTIME_H
@@ -55,7 +55,7 @@ struct runtime {
     /* "warm": {"preload": ["numpy", ...]}: NULL-terminated modules, or NULL
      * when the runtime always starts cold. */
     char **warm_preload;
-    struct jail_warm *warm; /* its server, once runtime_table_start_warm ran */
+    struct jail_server *warm; /* its server, once runtime_table_start_warm ran */
 
     pthread_mutex_t version_lock;
     char *version_text; /* the cached first line, once known */

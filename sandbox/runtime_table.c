@@ -346,7 +346,7 @@ static void runtime_release(struct runtime *runtime)
     string_array_free(runtime->run);
     string_array_free(runtime->version);
     string_array_free(runtime->warm_preload);
-    jail_warm_free(runtime->warm);
+    jail_server_free(runtime->warm);
     free(runtime->version_text);
     pthread_mutex_destroy(&runtime->version_lock);
 }

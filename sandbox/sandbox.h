@@ -54,6 +54,11 @@ struct jail_workspace;
 
 int jail_workspace_new(struct jail_context *ctx, uint64_t disk_bytes, struct jail_workspace **out,
                        char *err, size_t errlen);
+/* Frees ws (NULL is fine). -1 with a sentence when its tmpfs could not be
+ * unmounted (its uid then stays taken) or, for a session's, when its last
+ * use could not be recorded; ws is freed all the same. */
+int jail_workspace_close(struct jail_workspace *ws, char *err, size_t errlen);
+/* jail_workspace_close, for callers that have no use for what failed. */
 void jail_workspace_free(struct jail_workspace *ws);
 
 /* An O_PATH descriptor of the workspace root, for host-side openat() work. */
@@ -65,36 +70,44 @@ int jail_workspace_dirfd(const struct jail_workspace *ws);
 int jail_workspace_write_file(struct jail_workspace *ws, const char *relpath, const void *data,
                               size_t len, unsigned mode, char *err, size_t errlen);
 
-/* A warm interpreter: a pre-initialised Python (with the modules it was told
- * to preload) in a process of its own, the server, that never runs job code.
- * A jail_run given one has the server clone the jail's init instead of
- * cloning it here: init and the job are then copies of the initialised
- * interpreter, and the job runs its script in its copy instead of exec'ing
- * python3, so it starts without paying for the interpreter's start-up or its
- * imports. Everything else is the cold jail's: this process sends the server
- * the mount plans, the seccomp program and the rlimits, writes the id maps,
- * owns the cgroup and supervises. A job whose argv the server cannot run as
- * `python3 FILE ARGS...` or `python3 -c CODE ARGS...` is exec'd as usual.
- * If the server dies, later jails fall back to cold starts until
- * jail_warm_restart() brings up another. */
-struct jail_warm;
+/* A jail server: a brig-zygote process that clones jails' inits on this
+ * process's behalf. This process sends it the mount plans, the seccomp
+ * program and the rlimits, writes the id maps, owns the cgroup and
+ * supervises; the server only clones. There are two kinds:
+ *
+ * - the spawner (config.spawner_path, --cold), a small single-threaded
+ *   process that clones every cold jail of a context (see there);
+ * - a warm server: a pre-initialised Python (with the modules it was told to
+ *   preload) that never runs job code. A jail_run given one (spec.warm) has
+ *   it clone the jail's init: init and the job are then copies of the
+ *   initialised interpreter, and the job runs its script in its copy instead
+ *   of exec'ing python3, so it starts without paying for the interpreter's
+ *   start-up or its imports. A job whose argv the server cannot run as
+ *   `python3 FILE ARGS...` or `python3 -c CODE ARGS...` is exec'd as usual.
+ *
+ * If a server dies, later jails are cloned by this process (cold) until
+ * jail_server_restart() brings up another. */
+struct jail_server;
 
-/* Starts server_path (brig-zygote) with the modules to preload
- * (NULL-terminated, may be empty) and waits until it has imported them.
- * Call it from a thread that lives as long as the server should: the server
- * dies with it. */
-int jail_warm_start(struct jail_context *ctx, const char *server_path, const char *const *preload,
-                    struct jail_warm **out, char *err, size_t errlen);
-void jail_warm_free(struct jail_warm *warm);
-/* "Python 3.11.2" as the server reports its interpreter. */
-const char *jail_warm_version(const struct jail_warm *warm);
-/* Whether jails still start warm (the server has not died). */
-bool jail_warm_alive(struct jail_warm *warm);
+/* Starts a warm server: server_path (brig-zygote) with the modules to
+ * preload (NULL-terminated, may be empty), and waits until it has imported
+ * them. Call it from a thread that lives as long as the server should: the
+ * server dies with it. */
+int jail_server_start_warm(struct jail_context *ctx, const char *server_path,
+                           const char *const *preload, struct jail_server **out, char *err,
+                           size_t errlen);
+void jail_server_free(struct jail_server *server);
+/* "Python 3.11.2" as a warm server reports its interpreter; "cold" for the
+ * spawner. */
+const char *jail_server_version(const struct jail_server *server);
+/* Whether the server still clones jails (it has not died). */
+bool jail_server_alive(struct jail_server *server);
 /* After the server died: starts another with the same arguments, from the
- * calling thread (which it dies with, as for jail_warm_start). Refuses one
- * whose interpreter's version differs from the first's, so that what the
+ * calling thread (which it dies with, as for jail_server_start_warm). Refuses
+ * one whose interpreter's version differs from the first's, so that what the
  * audit store says ran stays true. 0 also when the server is alive. */
-int jail_warm_restart(struct jail_warm *warm, struct jail_context *ctx, char *err, size_t errlen);
+int jail_server_restart(struct jail_server *server, struct jail_context *ctx, char *err,
+                        size_t errlen);
 
 struct jail_spec {
     const char *const *argv; /* NULL-terminated; argv[0] absolute or found in the jail's PATH */
@@ -122,7 +135,7 @@ struct jail_spec {
      * namespace. */
     int (*on_network)(void *ctx, int netns_fd);
     void *network_ctx;
-    struct jail_warm *warm; /* optional: start the job from this warm interpreter */
+    struct jail_server *warm; /* optional: start the job from this warm server */
 };
 
 struct jail_capture {
@@ -177,8 +190,8 @@ const char *jail_policy_hash(struct jail_context *ctx);
 /* Which cgroup hierarchy is in use: "v1" or "v2". */
 const char *jail_cgroup_version(const struct jail_context *ctx);
 /* The server that clones the context's cold jails (config.spawner_path), or
- * NULL: a jail_warm, so jail_warm_alive() and jail_warm_restart() apply. */
-struct jail_warm *jail_context_spawner(struct jail_context *ctx);
+ * NULL. */
+struct jail_server *jail_context_spawner(struct jail_context *ctx);
 
 /* Runs spec to completion. Always fills out (setup failures become
  * BRIG_STATUS_SETUP_ERROR with a message); returns 0, or -1 when out->status

@@ -38,31 +38,33 @@
 #define JAIL_SESSION_ID_MAX 64
 #define JAIL_SESSION_DEFAULT_ROOT "/run/brig/sessions"
 
-/* What jail_session_acquire and jail_session_remove return when another
- * holder kept the session for all of timeout_ms. */
-#define JAIL_SESSION_BUSY 1
+/* What jail_session_acquire and jail_session_remove return. */
+enum jail_session_result {
+    JAIL_SESSION_FAILED = -1, /* err says why */
+    JAIL_SESSION_OK = 0,
+    JAIL_SESSION_BUSY = 1, /* another holder kept the session for all of timeout_ms */
+};
 
 /* Takes session_id (1-64 bytes of [A-Za-z0-9._:-], as in SCHEMA.md) for the
  * caller: creates it on first use, a tmpfs of quota_bytes (a quota that
  * differs from an existing session's applies from its next creation), and
  * returns its workspace. Jails given that workspace run as the session's uid.
- * jail_workspace_free() on it keeps the tmpfs mounted, records the time of
- * last use and lets the next holder in.
+ * jail_workspace_close() (or _free) on it keeps the tmpfs mounted, records
+ * the time of last use and lets the next holder in.
  *
  * One holder at a time, across threads and processes: waits up to
- * timeout_ms for the current one (0: does not wait). Returns 0,
- * JAIL_SESSION_BUSY when the session stayed held, or -1; err says why. */
-int jail_session_acquire(struct jail_context *ctx, const char *root, const char *session_id,
-                         uint64_t quota_bytes, uint64_t timeout_ms, struct jail_workspace **out,
-                         char *err, size_t errlen);
+ * timeout_ms for the current one (0: does not wait). */
+enum jail_session_result jail_session_acquire(struct jail_context *ctx, const char *root,
+                                              const char *session_id, uint64_t quota_bytes,
+                                              uint64_t timeout_ms, struct jail_workspace **out,
+                                              char *err, size_t errlen);
 
 /* Removes a session nobody holds (waiting up to timeout_ms for its holder):
  * unmounts its tmpfs and deletes its mount point, metadata, lock and uid
  * record. Unreadable metadata does not stop it (the uid record, unknown then,
- * stays). Returns 0, JAIL_SESSION_BUSY, or -1 (also when there is no such
- * session). */
-int jail_session_remove(const char *root, const char *session_id, uint64_t timeout_ms, char *err,
-                        size_t errlen);
+ * stays). JAIL_SESSION_FAILED also when there is no such session. */
+enum jail_session_result jail_session_remove(const char *root, const char *session_id,
+                                             uint64_t timeout_ms, char *err, size_t errlen);
 
 struct jail_session_info {
     char id[JAIL_SESSION_ID_MAX + 1];

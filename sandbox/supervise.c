@@ -18,7 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/fd.h"
+#include "sandbox/jail_host.h"
 
 #define NS_PER_MS 1000000ull
 
@@ -68,13 +69,6 @@ struct loop {
     uint64_t drain_deadline_ns;
     bool cgroup_killed;
 };
-
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
 
 static void stop_jail(struct loop *loop, brig_status reason)
 {

@@ -19,7 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 
 #define UID_RANGE_FIRST 0x70000000u
 #define UID_CHUNK 1024u

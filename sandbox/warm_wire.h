@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_child.h"
 
 /* Descriptors that travel with a spawn: stdin, stdout, stderr, go, report,
  * and optionally a ready network namespace to clone init into. */

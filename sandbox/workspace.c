@@ -15,14 +15,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/fd.h"
+#include "sandbox/jail_host.h"
 
 struct jail_workspace {
     struct jail_context *ctx;
     uid_t uid;
     char *path;
-    int dirfd;                  /* O_PATH */
-    void (*release)(void *arg); /* adopted workspaces: called by free instead of unmounting */
+    int dirfd;                                           /* O_PATH */
+    int (*release)(void *arg, char *err, size_t errlen); /* adopted: instead of unmounting */
     void *release_arg;
     bool replace_files; /* adopted: a file an earlier job left is written anew */
 };
@@ -68,8 +69,8 @@ int workspace_mount(const char *path, const char *source, uid_t uid, uint64_t di
 }
 
 int workspace_adopt(struct jail_context *ctx, uid_t uid, const char *path, int dirfd,
-                    void (*release)(void *arg), void *release_arg, struct jail_workspace **out,
-                    char *err, size_t errlen)
+                    int (*release)(void *arg, char *err, size_t errlen), void *release_arg,
+                    struct jail_workspace **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct jail_workspace *ws = calloc(1, sizeof(*ws));
@@ -121,7 +122,11 @@ int jail_workspace_new(struct jail_context *ctx, uint64_t disk_bytes, struct jai
         snprintf(err, errlen, "workspace: creating %s: %s", ws->path, strerror(errno));
         goto fail;
     }
-    if (workspace_mount(ws->path, "brig-workspace", ws->uid, disk_bytes, err, errlen) != 0) {
+    /* The source names this process, for jail_reclaim after a crash. */
+    char source[64];
+    snprintf(source, sizeof(source), "%s", WORKSPACE_SOURCE_PREFIX);
+    owner_format(&ctx->owner, source + strlen(source), sizeof(source) - strlen(source));
+    if (workspace_mount(ws->path, source, ws->uid, disk_bytes, err, errlen) != 0) {
         rmdir(ws->path);
         goto fail;
     }
@@ -142,22 +147,34 @@ fail:
     return -1;
 }
 
-void jail_workspace_free(struct jail_workspace *ws)
+int jail_workspace_close(struct jail_workspace *ws, char *err, size_t errlen)
 {
     if (ws == NULL)
-        return;
+        return 0;
+    int rc = 0;
     if (ws->dirfd >= 0)
         close(ws->dirfd);
     if (ws->release != NULL) {
         uid_pool_remove_guest(&ws->ctx->uids, ws->uid);
-        ws->release(ws->release_arg);
+        rc = ws->release(ws->release_arg, err, errlen);
     } else if (workspace_unmount(ws->path) == 0) {
-        /* A uid that still owns a mounted tmpfs must not go to another job. */
         rmdir(ws->path);
         uid_pool_put(&ws->ctx->uids, ws->uid);
+    } else {
+        /* A uid that still owns a mounted tmpfs must not go to another job. */
+        snprintf(err, errlen, "workspace: unmounting %s: %s (its uid stays taken)", ws->path,
+                 strerror(errno));
+        rc = -1;
     }
     free(ws->path);
     free(ws);
+    return rc;
+}
+
+void jail_workspace_free(struct jail_workspace *ws)
+{
+    char ignored[256];
+    jail_workspace_close(ws, ignored, sizeof(ignored));
 }
 
 void workspace_sweep_stale(struct jail_context *ctx)
@@ -238,20 +255,6 @@ static int open_subdir(const struct jail_workspace *ws, int dirfd, const char *n
         return -1;
     }
     return fd;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, (const char *)data + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
 }
 
 int jail_workspace_write_file(struct jail_workspace *ws, const char *relpath, const void *data,

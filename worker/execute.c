@@ -208,7 +208,8 @@ out:
         publish_log_chunk(slot->publisher, &live.origin, BRIG_STREAM_STDOUT, NULL, 0, true);
         publish_log_chunk(slot->publisher, &live.origin, BRIG_STREAM_STDERR, NULL, 0, true);
     }
-    jail_workspace_free(ws);
+    if (jail_workspace_close(ws, err, sizeof(err)) < 0)
+        log_warn(task->job_id, "closing the workspace: %s", err);
     free(env);
     free((void *)args);
 }

@@ -18,7 +18,7 @@
 
 struct kept_server {
     const char *name; /* "spawner" or a runtime's name */
-    struct jail_warm *server;
+    struct jail_server *server;
     bool down;
     uint64_t next_try_ms;
     unsigned backoff_ms;
@@ -53,14 +53,14 @@ static void check(struct server_keeper *keeper, struct kept_server *kept)
 {
     char what[128], err[512];
     uint64_t now = monotonic_ms();
-    if (now < kept->next_try_ms || jail_warm_alive(kept->server))
+    if (now < kept->next_try_ms || jail_server_alive(kept->server))
         return;
     describe(kept, what, sizeof(what));
     if (!kept->down) {
         log_warn(NULL, "%s died; jobs start without it until it is back", what);
         kept->down = true;
     }
-    if (jail_warm_restart(kept->server, keeper->jail, err, sizeof(err)) == 0) {
+    if (jail_server_restart(kept->server, keeper->jail, err, sizeof(err)) == 0) {
         log_info(NULL, "%s is back (restarted)", what);
         metrics_server_restarted(kept->name);
         kept->down = false;
@@ -96,7 +96,7 @@ static void *keeper_main(void *arg)
     return NULL;
 }
 
-static void keep(struct server_keeper *keeper, const char *name, struct jail_warm *server)
+static void keep(struct server_keeper *keeper, const char *name, struct jail_server *server)
 {
     if (server == NULL)
         return;

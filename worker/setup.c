@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/common.h"
+#include "sandbox/reclaim.h"
 #include "sandbox/runtime_locate.h"
 #include "sandbox/self_path.h"
 #include "worker/egress_audit.h"
@@ -102,6 +103,14 @@ static int open_jails(struct worker *w, const char *zygote)
         log_error(NULL, "the jail cannot work here: %s", err);
         return -1;
     }
+    /* What a worker killed with -9 left: its jobs' workspaces, still
+     * mounted, and its jails' cgroups. */
+    struct jail_reclaimed reclaimed;
+    if (jail_reclaim(w->jail, &reclaimed, err, sizeof(err)) < 0)
+        log_warn(NULL, "reclaiming what dead workers left: %s", err);
+    if (reclaimed.mounts || reclaimed.cgroups)
+        log_info(NULL, "reclaimed what dead workers left: %zu workspace(s), %zu cgroup(s)",
+                 reclaimed.mounts, reclaimed.cgroups);
     readiness_pass(READY_JAILS);
     return 0;
 }
@@ -138,7 +147,7 @@ static int open_runtimes(struct worker *w, const char *zygote)
             snprintf(modules + strlen(modules), sizeof(modules) - strlen(modules), "%s%s",
                      k ? ", " : "", rt->warm_preload[k]);
         log_info(NULL, "runtime %s starts warm: %s with %s preloaded", rt->name,
-                 jail_warm_version(rt->warm), modules[0] ? modules : "nothing");
+                 jail_server_version(rt->warm), modules[0] ? modules : "nothing");
     }
     return 0;
 }

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_child.h"
 
 /* Initialises the interpreter as `python3` would be, imports each module of
  * preload (NULL-terminated) and freezes what it made, so that copies of the

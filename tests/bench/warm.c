@@ -18,7 +18,7 @@
 #define WARMUP_ROUNDS 3
 
 /* Microseconds, or -1 when the job did not print 1 and succeed. */
-static double time_python(struct jail_context *ctx, struct jail_warm *warm, const char *code)
+static double time_python(struct jail_context *ctx, struct jail_server *warm, const char *code)
 {
     const char *argv[] = {"python3", "-c", code, NULL};
     struct jail_spec spec = {.argv = argv, .warm = warm};
@@ -36,8 +36,8 @@ static double time_python(struct jail_context *ctx, struct jail_warm *warm, cons
 }
 
 /* Both starts of code, rounds times, interleaved. */
-static int compare(struct jail_context *ctx, struct jail_warm *warm, const char *code, long rounds,
-                   const char *cold_label, const char *warm_label)
+static int compare(struct jail_context *ctx, struct jail_server *warm, const char *code,
+                   long rounds, const char *cold_label, const char *warm_label)
 {
     struct samples cold = {0}, hot = {0};
     int rc = -1;
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 {
     struct jail_context_config config = {.max_jails = 2};
     struct jail_context *ctx = NULL;
-    struct jail_warm *warm = NULL;
+    struct jail_server *warm = NULL;
     char err[1024], *end = NULL;
     int rc = 1;
 
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     }
     const char *preload[] = {"numpy", "pandas", NULL};
     if (jail_context_new(&config, &ctx, err, sizeof(err)) < 0 ||
-        jail_warm_start(ctx, argv[1], preload, &warm, err, sizeof(err)) < 0) {
+        jail_server_start_warm(ctx, argv[1], preload, &warm, err, sizeof(err)) < 0) {
         fprintf(stderr, "bench_warm: %s\n", err);
         goto out;
     }
@@ -89,7 +89,7 @@ int main(int argc, char **argv)
         goto out;
     rc = 0;
 out:
-    jail_warm_free(warm);
+    jail_server_free(warm);
     jail_context_free(ctx);
     return rc;
 }

@@ -486,6 +486,19 @@ def test_no_descriptor_is_inherited(tmp_path):
     assert_contained(run)
 
 
+def test_stdio_reopened_by_name_reaches_nothing_more(tmp_path):
+    """/dev/std* and /proc/self/fd/0-2 open in the direction the job has, and
+    no further: not the other end of a pipe, not its owner or mode, not
+    another process's descriptors."""
+    given = tmp_path / "stdin.txt"
+    given.write_text("from the host\n")
+    run = jail(tmp_path, "stdio", options=("--stdin", str(given)))
+    assert_contained(run)
+    reopened = [line for line in run.lines("NOTE") if line.startswith("reopened ")]
+    assert len(reopened) == 7, run.describe()
+    assert "read through /dev/stdin: from the host" in run.lines("NOTE"), run.describe()
+
+
 def test_host_environment_does_not_leak(tmp_path):
     secret = secrets.token_hex(16)
     needles = tmp_path / "needles"

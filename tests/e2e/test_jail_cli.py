@@ -220,6 +220,17 @@ def test_stdin_from_a_file_and_from_stdin(tmp_path):
     assert proc.stdout.strip() == b"0"
 
 
+def test_stdio_reopens_by_name():
+    """Shell redirections to /dev/stderr, cat /dev/stdin, tee /dev/stderr and
+    open("/dev/stdout", "w") work as on a host."""
+    script = ("echo to-stderr > /dev/stderr; cat /dev/stdin; echo tee | tee /dev/stderr; "
+              "python3 -c 'open(\"/dev/stdout\", \"w\").write(\"python\\n\")'")
+    proc, _ = jail("-q", "--stdin", "-", "--", "/bin/sh", "-c", script, stdin=b"input\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"input\ntee\npython\n"
+    assert proc.stderr == b"to-stderr\ntee\n"
+
+
 def test_env_is_passed_and_the_host_env_does_not_leak():
     proc, _ = jail("--env", "GREETING=hello world", "--env", "EMPTY=", "--", "env",
                    env={"HOST_SECRET": "leaked"})

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "sandbox/cgroup.h"
+#include "tests/unit/dead_owner.h"
 #include "tests/unit/tree.h"
 
 #define MiB (1024 * 1024)
@@ -71,7 +72,7 @@ static FILE *must_open(const char *path, const char *mode)
 
 static void put(const struct fixture *f, const char *rel, const char *content)
 {
-    char path[256];
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", f->root, rel);
     FILE *file = must_open(path, "w");
     fputs(content, file);
@@ -80,7 +81,7 @@ static void put(const struct fixture *f, const char *rel, const char *content)
 
 static void make_dir(const struct fixture *f, const char *rel)
 {
-    char path[256];
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", f->root, rel);
     assert_int_equal(mkdir(path, 0755), 0);
 }
@@ -89,7 +90,7 @@ static void make_dir(const struct fixture *f, const char *rel)
 static const char *slurp(const struct fixture *f, const char *rel)
 {
     static char content[1024];
-    char path[256];
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", f->root, rel);
     FILE *file = must_open(path, "r");
     size_t n = fread(content, 1, sizeof content - 1, file);
@@ -100,7 +101,7 @@ static const char *slurp(const struct fixture *f, const char *rel)
 
 static bool exists(const struct fixture *f, const char *rel)
 {
-    char path[256];
+    char path[512];
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", f->root, rel);
     return lstat(path, &st) == 0;
@@ -571,6 +572,105 @@ static void test_v1_without_cpu_refuses_quota(void **state)
     OK(f, jail_cgroup_destroy(cg, f->err, sizeof f->err));
 }
 
+/* ---- reclaiming the groups of dead processes ---- */
+
+/* brig/<owner><suffix> in dir, with a control file as a jail's has. */
+static void owned_group(const struct fixture *f, const char *dir, const struct owner *owner,
+                        const char *suffix, char *name, size_t len)
+{
+    char text[48], rel[256];
+    owner_format(owner, text, sizeof text);
+    snprintf(name, len, "%s%s", text, suffix);
+    snprintf(rel, sizeof rel, "%s/%s", dir, name);
+    make_dir(f, rel);
+    snprintf(rel, sizeof rel, "%s/%s/pids.max", dir, name);
+    put(f, rel, "64");
+}
+
+static void test_reclaim_removes_only_the_empty_groups_of_the_dead(void **state)
+{
+    struct fixture *f = *state;
+    make_v2_tree(f, "cpu memory pids\n");
+    OK(f, cgroup_backend_detect(f->root, &f->backend, f->err, sizeof f->err));
+    struct owner dead = dead_owner(), self, live, reused, legacy_dead, legacy_live;
+    pid_t child = idle_child();
+    assert_int_equal(owner_of(child, &live), 0);
+    OK(f, owner_self(&self, f->err, sizeof f->err));
+    /* A live pid that names another process than the one it once was. */
+    reused = (struct owner){.pid = live.pid, .start = live.start + 1};
+    char gone[3][64], kept[4][64], in_use[64], rel[256];
+    owned_group(f, "brig", &dead, "-1", gone[0], sizeof gone[0]);
+    owned_group(f, "brig", &reused, "-2", gone[1], sizeof gone[1]);
+    /* Before start times were in the names: "<pid>-<n>". */
+    legacy_dead = (struct owner){.pid = dead.pid, .start = 3};
+    owned_group(f, "brig", &legacy_dead, "", gone[2], sizeof gone[2]);
+    owned_group(f, "brig", &live, "-4", kept[0], sizeof kept[0]);
+    owned_group(f, "brig", &self, "-5", kept[1], sizeof kept[1]);
+    legacy_live = (struct owner){.pid = live.pid, .start = 6};
+    owned_group(f, "brig", &legacy_live, "", kept[2], sizeof kept[2]);
+    snprintf(kept[3], sizeof kept[3], "%d-not-a-jail", (int)dead.pid);
+    snprintf(rel, sizeof rel, "brig/%s", kept[3]);
+    make_dir(f, rel);
+    /* Dead, but with a child group: rmdir refuses it, and that is said. */
+    owned_group(f, "brig", &dead, "-7", in_use, sizeof in_use);
+    snprintf(rel, sizeof rel, "brig/%s/child", in_use);
+    make_dir(f, rel);
+    /* A link in brig's group named like a dead jail's is not a group. */
+    char at[256], target[256], link_name[64];
+    make_dir(f, "elsewhere");
+    owned_group(f, "elsewhere", &dead, "-8", link_name, sizeof link_name);
+    snprintf(at, sizeof at, "%s/brig/%s-9", f->root, link_name);
+    snprintf(target, sizeof target, "%s/elsewhere/%s", f->root, link_name);
+    assert_int_equal(symlink(target, at), 0);
+
+    size_t removed = 0, failed = 0;
+    cgroup_reclaim(f->backend, &removed, &failed, f->err, sizeof f->err);
+    reap(child);
+    assert_int_equal(removed, 3);
+    assert_int_equal(failed, 1);
+    assert_contains(f->err, in_use);
+    assert_contains(f->err, strerror(ENOTEMPTY));
+    for (int i = 0; i < 3; i++) {
+        snprintf(rel, sizeof rel, "brig/%.63s", gone[i]);
+        if (exists(f, rel))
+            fail_msg("%s of a dead process is still there", rel);
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(rel, sizeof rel, "brig/%.63s", kept[i]);
+        if (!exists(f, rel))
+            fail_msg("%s was removed", rel);
+    }
+    snprintf(rel, sizeof rel, "elsewhere/%s/pids.max", link_name);
+    assert_true(exists(f, rel));
+}
+
+/* On v1 a jail has a group in every hierarchy: all of them go. */
+static void test_reclaim_covers_every_v1_hierarchy(void **state)
+{
+    struct fixture *f = *state;
+    make_v1_tree(f, V1_SEPARATE);
+    OK(f, cgroup_backend_detect(f->root, &f->backend, f->err, sizeof f->err));
+    static const char *const hierarchies[] = {"memory", "pids", "cpuacct", "cpu"};
+    struct owner dead = dead_owner(), self;
+    OK(f, owner_self(&self, f->err, sizeof f->err));
+    char gone[64], kept[64], dir[64], rel[256];
+    for (int i = 0; i < 4; i++) {
+        snprintf(dir, sizeof dir, "%s/brig", hierarchies[i]);
+        owned_group(f, dir, &dead, "-1", gone, sizeof gone);
+        owned_group(f, dir, &self, "-2", kept, sizeof kept);
+    }
+    size_t removed = 0, failed = 0;
+    cgroup_reclaim(f->backend, &removed, &failed, f->err, sizeof f->err);
+    assert_int_equal(removed, 4);
+    assert_int_equal(failed, 0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(rel, sizeof rel, "%s/brig/%s", hierarchies[i], gone);
+        assert_false(exists(f, rel));
+        snprintf(rel, sizeof rel, "%s/brig/%s", hierarchies[i], kept);
+        assert_true(exists(f, rel));
+    }
+}
+
 /* ---- this host's real cgroup v1 ---- */
 
 static const char *const v1_controllers[] = {"memory", "pids", "cpuacct", "cpu"};
@@ -1027,6 +1127,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_v1_without_cpuacct, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v1_empty_memory_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v1_without_cpu_refuses_quota, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_removes_only_the_empty_groups_of_the_dead,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_covers_every_v1_hierarchy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_lifecycle, real_setup, real_teardown),
         cmocka_unit_test_setup_teardown(test_real_oom, real_setup, real_teardown),
         cmocka_unit_test_setup_teardown(test_real_pids_limit, real_setup, real_teardown),

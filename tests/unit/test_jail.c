@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "sandbox/jail_impl.h"
+#include "sandbox/jail_host.h"
 #include "sandbox/sandbox.h"
 #include "tests/unit/tree.h"
 
@@ -360,6 +360,31 @@ static void test_stdin_reaches_the_program(void **state)
     free(data);
 }
 
+/* Programs reopen their stdio by name: shell redirections to /dev/stderr,
+ * cat /dev/stdin, tee /dev/stderr, open("/dev/stdout", "w"). The names are
+ * links to /proc/self/fd/N, and each opens in the direction the job has. */
+static void test_stdio_reopens_by_name(void **state)
+{
+    (void)state;
+    const char *argv[] = {"/bin/sh", "-c",
+                          "for n in in out err; do readlink /dev/std$n >&2; done\n"
+                          "echo to-stderr > /dev/stderr\n"
+                          "cat /dev/stdin\n"
+                          "echo through-tee | tee /dev/stderr\n"
+                          "echo by-fd > /proc/self/fd/1\n"
+                          "python3 -c 'open(\"/dev/stdout\", \"w\").write(\"python\\n\")'\n",
+                          NULL};
+    struct jail_spec spec = spec_for(argv);
+    spec.stdin_data = "input\n";
+    spec.stdin_len = 6;
+    struct jail_outcome out = run_spec(&spec);
+    assert_status(&out, BRIG_STATUS_OK);
+    assert_string_equal(out.err.data, "/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\n"
+                                      "to-stderr\nthrough-tee\n");
+    assert_string_equal(out.out.data, "input\nthrough-tee\nby-fd\npython\n");
+    jail_outcome_free(&out);
+}
+
 struct collected {
     char text[2][4096];
     size_t len[2];
@@ -629,7 +654,7 @@ static unsigned count_jail_groups(const char *dir, const char *prefix, bool in_b
     return found;
 }
 
-/* Cgroups of this process's jails, named <pid>-<n>, in every hierarchy. */
+/* Cgroups of this process's jails, named <pid>-<start>-<n>, in every hierarchy. */
 static unsigned jail_cgroups_left(void)
 {
     FILE *mounts = fopen("/proc/self/mountinfo", "r");
@@ -742,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_work_is_writable_and_usr_is_not),
         cmocka_unit_test(test_environment_is_clean),
         cmocka_unit_test(test_stdin_reaches_the_program),
+        cmocka_unit_test(test_stdio_reopens_by_name),
         cmocka_unit_test(test_live_output_arrives_in_chunks),
         cmocka_unit_test(test_concurrent_jails_get_different_uids),
         cmocka_unit_test(test_extra_binds),

@@ -4,6 +4,7 @@
  * Needs root, user namespaces and cgroups. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -485,6 +486,26 @@ static const struct jail_session_info *find(const struct listing *listing, const
     return NULL;
 }
 
+/* Closing a session's workspace records its last use; when that fails, the
+ * caller is told (the library prints nothing), and the session is free for
+ * the next holder all the same. */
+static void test_close_reports_a_last_use_it_cannot_record(void **state)
+{
+    (void)state;
+    char blocker[PATH_MAX], err[512];
+    struct jail_workspace *ws = acquire("unrecorded", QUOTA);
+    /* Where the new metadata is written before it is renamed into place. */
+    snprintf(blocker, sizeof(blocker), "%s/unrecorded.json.new", root);
+    assert_int_equal(mkdir(blocker, 0700), 0);
+    assert_int_equal(jail_workspace_close(ws, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "session unrecorded"));
+    assert_non_null(strstr(err, strerror(EISDIR)));
+    assert_int_equal(rmdir(blocker), 0);
+    ws = acquire("unrecorded", QUOTA);
+    assert_int_equal(jail_workspace_close(ws, err, sizeof(err)), 0);
+    remove_session("unrecorded");
+}
+
 static void test_list_shows_usage(void **state)
 {
     (void)state;
@@ -809,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_lock_serializes_holders),
         cmocka_unit_test(test_lock_serializes_processes),
         cmocka_unit_test(test_remove_waits_for_the_holder_then_unmounts),
+        cmocka_unit_test(test_close_reports_a_last_use_it_cannot_record),
         cmocka_unit_test(test_list_shows_usage),
         cmocka_unit_test(test_sweep_removes_only_idle_sessions),
         cmocka_unit_test(test_a_corrupt_session_hides_no_other),

@@ -27,7 +27,7 @@
 #include "tests/unit/tree.h"
 
 static struct jail_context *ctx;
-static struct jail_warm *warm;
+static struct jail_server *warm;
 static char state_dir[64];
 static char zygote_path[PATH_MAX];
 
@@ -48,8 +48,8 @@ static int setup(void **state)
         return -1;
     }
     const char *preload[] = {"numpy", NULL};
-    if (jail_warm_start(ctx, zygote_path, preload, &warm, err, sizeof(err)) != 0) {
-        fprintf(stderr, "jail_warm_start: %s\n", err);
+    if (jail_server_start_warm(ctx, zygote_path, preload, &warm, err, sizeof(err)) != 0) {
+        fprintf(stderr, "jail_server_start_warm: %s\n", err);
         return -1;
     }
     return 0;
@@ -58,7 +58,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    jail_warm_free(warm);
+    jail_server_free(warm);
     jail_context_free(ctx);
     remove_tree(state_dir);
     return 0;
@@ -93,8 +93,8 @@ static void assert_ok(const struct jail_outcome *out)
 static void test_server_reports_its_interpreter(void **state)
 {
     (void)state;
-    assert_true(strncmp(jail_warm_version(warm), "Python 3.", 9) == 0);
-    assert_true(jail_warm_alive(warm));
+    assert_true(strncmp(jail_server_version(warm), "Python 3.", 9) == 0);
+    assert_true(jail_server_alive(warm));
 }
 
 static void test_warm_job_starts_with_the_preloaded_modules(void **state)
@@ -264,6 +264,52 @@ static void test_pooled_network_namespaces(void **state)
     jail_outcome_free(&first.out);
     jail_outcome_free(&second.out);
     jail_context_free(pooled);
+    remove_tree(dir);
+}
+
+/* Programs reopen their stdio by name (see test_jail.c): in a warm job, its
+ * children, and a cold jail the spawner cloned. */
+static void test_stdio_reopens_by_name(void **state)
+{
+    (void)state;
+    const char *warm_argv[] = {
+        "python3", "-c",
+        "import subprocess\n"
+        "print([__import__('os').readlink('/dev/std' + n) for n in ('in', 'out', 'err')], "
+        "flush=True)\n"
+        "data = open('/dev/stdin').read()\n"
+        "with open('/dev/stdout', 'w') as out:\n"
+        "    out.write('python ' + data)\n"
+        "with open('/dev/stderr', 'w') as err:\n"
+        "    err.write('to-stderr\\n')\n"
+        "subprocess.run(['sh', '-c', 'echo child > /dev/stderr; echo tee | tee /dev/stderr'])\n",
+        NULL};
+    struct jail_spec spec = python_spec(warm_argv, true);
+    spec.stdin_data = "input\n";
+    spec.stdin_len = 6;
+    struct jail_outcome out;
+    jail_run(ctx, &spec, &out);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "['/proc/self/fd/0', '/proc/self/fd/1', '/proc/self/fd/2']\n"
+                                      "python input\ntee\n");
+    assert_string_equal(out.err.data, "to-stderr\nchild\ntee\n");
+    jail_outcome_free(&out);
+
+    char dir[64];
+    struct jail_context *spawning = pooled_context(dir, sizeof(dir));
+    const char *cold_argv[] = {"/bin/sh", "-c",
+                               "echo to-stderr > /dev/stderr; cat /dev/stdin; echo tee | tee "
+                               "/dev/stderr; echo by-fd > /proc/self/fd/1",
+                               NULL};
+    spec = python_spec(cold_argv, false);
+    spec.stdin_data = "input\n";
+    spec.stdin_len = 6;
+    jail_run(spawning, &spec, &out);
+    assert_ok(&out);
+    assert_string_equal(out.out.data, "input\ntee\nby-fd\n");
+    assert_string_equal(out.err.data, "to-stderr\ntee\n");
+    jail_outcome_free(&out);
+    jail_context_free(spawning);
     remove_tree(dir);
 }
 
@@ -531,9 +577,10 @@ static void test_preload_failure_names_the_module(void **state)
 {
     (void)state;
     char err[512];
-    struct jail_warm *broken;
+    struct jail_server *broken;
     const char *preload[] = {"json", "brig_no_such_module", NULL};
-    assert_int_equal(jail_warm_start(ctx, zygote_path, preload, &broken, err, sizeof(err)), -1);
+    assert_int_equal(jail_server_start_warm(ctx, zygote_path, preload, &broken, err, sizeof(err)),
+                     -1);
     assert_non_null(strstr(err, "preloading brig_no_such_module: ModuleNotFoundError"));
 }
 
@@ -547,7 +594,7 @@ static void test_jobs_start_cold_once_the_server_is_gone(void **state)
     struct jail_outcome out = run_python("import sys; print('numpy' in sys.modules)", true);
     assert_ok(&out);
     assert_string_equal(out.out.data, "False\n");
-    assert_false(jail_warm_alive(warm));
+    assert_false(jail_server_alive(warm));
     jail_outcome_free(&out);
 }
 
@@ -557,9 +604,9 @@ static void test_a_restarted_server_starts_jobs_warm_again(void **state)
     (void)state;
     char err[512];
     pid_t dead = find_child("brig-zygote", 0);
-    if (jail_warm_restart(warm, ctx, err, sizeof(err)) != 0)
-        fail_msg("jail_warm_restart: %s", err);
-    assert_true(jail_warm_alive(warm));
+    if (jail_server_restart(warm, ctx, err, sizeof(err)) != 0)
+        fail_msg("jail_server_restart: %s", err);
+    assert_true(jail_server_alive(warm));
     pid_t server = find_child("brig-zygote", 0);
     assert_true(server > 0 && server != dead);
     struct jail_outcome out = run_python("import sys; print('numpy' in sys.modules)", true);
@@ -568,11 +615,11 @@ static void test_a_restarted_server_starts_jobs_warm_again(void **state)
     jail_outcome_free(&out);
 }
 
-static void wait_until_dead(struct jail_warm *server)
+static void wait_until_dead(struct jail_server *server)
 {
-    for (int wait = 0; wait < 200 && jail_warm_alive(server); wait++)
+    for (int wait = 0; wait < 200 && jail_server_alive(server); wait++)
         usleep(10 * 1000);
-    assert_false(jail_warm_alive(server));
+    assert_false(jail_server_alive(server));
 }
 
 /* A server killed between jobs is noticed without a job failing over, and
@@ -582,12 +629,12 @@ static void test_a_server_that_dies_idle_is_noticed(void **state)
     (void)state;
     char err[512];
     pid_t server = find_child("brig-zygote", 0);
-    assert_int_equal(jail_warm_restart(warm, ctx, err, sizeof(err)), 0);
+    assert_int_equal(jail_server_restart(warm, ctx, err, sizeof(err)), 0);
     assert_int_equal(find_child("brig-zygote", 0), server);
     assert_int_equal(kill(server, SIGKILL), 0);
     wait_until_dead(warm);
-    if (jail_warm_restart(warm, ctx, err, sizeof(err)) != 0)
-        fail_msg("jail_warm_restart: %s", err);
+    if (jail_server_restart(warm, ctx, err, sizeof(err)) != 0)
+        fail_msg("jail_server_restart: %s", err);
     struct jail_outcome out = run_python("import sys; print('numpy' in sys.modules)", true);
     assert_ok(&out);
     assert_string_equal(out.out.data, "True\n");
@@ -602,7 +649,7 @@ static void test_a_dead_spawner_is_restarted(void **state)
     char dir[64], err[512];
     pid_t warm_server = find_child("brig-zygote", 0);
     struct jail_context *spawning = pooled_context(dir, sizeof(dir));
-    struct jail_warm *spawner = jail_context_spawner(spawning);
+    struct jail_server *spawner = jail_context_spawner(spawning);
     assert_non_null(spawner);
     assert_null(jail_context_spawner(ctx));
     pid_t pid = find_child("brig-zygote", warm_server);
@@ -615,9 +662,9 @@ static void test_a_dead_spawner_is_restarted(void **state)
     jail_run(spawning, &spec, &out);
     assert_ok(&out);
     jail_outcome_free(&out);
-    if (jail_warm_restart(spawner, spawning, err, sizeof(err)) != 0)
-        fail_msg("jail_warm_restart: %s", err);
-    assert_true(jail_warm_alive(spawner));
+    if (jail_server_restart(spawner, spawning, err, sizeof(err)) != 0)
+        fail_msg("jail_server_restart: %s", err);
+    assert_true(jail_server_alive(spawner));
     pid_t restarted = find_child("brig-zygote", warm_server);
     assert_true(restarted > 0 && restarted != pid);
     jail_run(spawning, &spec, &out);
@@ -636,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_warm_identity_and_limits_are_the_cold_ones),
         cmocka_unit_test(test_spawner_makes_the_same_jail),
         cmocka_unit_test(test_pooled_network_namespaces),
+        cmocka_unit_test(test_stdio_reopens_by_name),
         cmocka_unit_test(test_script_file_arguments_and_exit_status),
         cmocka_unit_test(test_uncaught_exception_prints_like_python),
         cmocka_unit_test(test_two_warm_jobs_cannot_see_each_other),
