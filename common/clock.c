@@ -15,6 +15,12 @@ int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+uint64_t monotonic_ns(void)
+{
+    struct timespec ts = now(CLOCK_MONOTONIC);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 double monotonic_seconds(void)
 {
     struct timespec ts = now(CLOCK_MONOTONIC);

@@ -1,5 +1,6 @@
 /* What every module of brig writes the same way: clocks, array sizes and
- * writing a whole buffer. */
+ * writing a whole buffer (here), and sizes and durations as people type
+ * them (common/units.h). */
 #ifndef BRIG_COMMON_H
 #define BRIG_COMMON_H
 
@@ -11,6 +12,8 @@
 
 /* Milliseconds of CLOCK_MONOTONIC: for deadlines and intervals. */
 int64_t monotonic_ms(void);
+/* Nanoseconds of CLOCK_MONOTONIC: for measuring short things. */
+uint64_t monotonic_ns(void);
 /* Seconds of CLOCK_MONOTONIC, with nanoseconds: for measuring. */
 double monotonic_seconds(void);
 /* Milliseconds since the epoch (CLOCK_REALTIME): for timestamps. */

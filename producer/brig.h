@@ -85,6 +85,9 @@ struct brig_client_config {
     brig_log_fn on_log; /* NULL: the logs topic is not read */
     void *log_ctx;
     bool submit_only; /* no consumer at all: submits only, every wait fails */
+    /* The largest job the broker keeps safely; 0 = BRIG_JOB_MAX_BYTES. A
+     * larger job is refused before it is sent (brig_discover_message_max). */
+    uint64_t message_max_bytes;
 };
 
 struct brig_client;
@@ -105,6 +108,13 @@ const char *brig_client_reply_topic(const struct brig_client *client);
  * $BRIG_BROKERS, else the address an embedded broker of a brig-worker on this
  * host published in its state directory. */
 int brig_discover_brokers(const char *given, char *buf, size_t len, char *err, size_t errlen);
+
+/* The largest message the broker found by brig_discover_brokers(given)
+ * keeps safely: for the embedded broker of a brig-worker on this host, what
+ * its state file says (it deletes older messages past a few MiB a
+ * partition); 0 (no limit beyond the schema's) for a broker given or in
+ * $BRIG_BROKERS. */
+uint64_t brig_discover_message_max(const char *given);
 
 /* A fresh random job id (24 hex digits). */
 void brig_new_id(char id[BRIG_ID_SIZE]);

@@ -11,7 +11,7 @@
 #include "producer/job_json.h"
 #include "producer/json_put.h"
 #include "producer/result_json.h"
-#include "sandbox/units.h"
+#include "common/units.h"
 
 static const char audit_help[] =
     "usage: brig audit ls [--since DURATION] [--status S] [--lang L] [--limit N] [--json]\n"

@@ -6,7 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sandbox/units.h"
+#include "common/common.h"
+#include "common/units.h"
 
 const char cli_exit_help[] =
     "Exit status: the program's own when it ran to the end, else\n"
@@ -51,6 +52,7 @@ int cli_client_config(const char *command, const struct cli_common *common,
         return -1;
     }
     config->brokers = buf;
+    config->message_max_bytes = brig_discover_message_max(common->brokers);
     config->topic_prefix = common->topic_prefix;
     config->client_id = "brig-cli";
     return 0;
@@ -150,11 +152,11 @@ void print_outputs(const struct brig_result *r, size_t stdout_from, size_t stder
 {
     fflush(stdout);
     if (r->stdout_data.len > stdout_from)
-        write_fully(STDOUT_FILENO, r->stdout_data.data + stdout_from,
-                    r->stdout_data.len - stdout_from);
+        write_all(STDOUT_FILENO, r->stdout_data.data + stdout_from,
+                  r->stdout_data.len - stdout_from);
     if (r->stderr_data.len > stderr_from)
-        write_fully(STDERR_FILENO, r->stderr_data.data + stderr_from,
-                    r->stderr_data.len - stderr_from);
+        write_all(STDERR_FILENO, r->stderr_data.data + stderr_from,
+                  r->stderr_data.len - stderr_from);
 }
 
 int cli_usage_error(const char *command, const char *message)

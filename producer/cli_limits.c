@@ -3,7 +3,8 @@
 #include <stdint.h>
 
 #include "producer/cli_options.h"
-#include "sandbox/units.h"
+#include "common/units.h"
+#include "common/common.h"
 
 #define LIMIT(field) offsetof(struct brig_limits, field)
 
@@ -42,7 +43,7 @@ static void format_value(enum cli_limit_unit unit, unsigned long long value, cha
     } sizes[] = {{'T', 40}, {'G', 30}, {'M', 20}, {'K', 10}};
     switch (unit) {
     case CLI_LIMIT_SIZE:
-        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
             if (value && value % (1ull << sizes[i].shift) == 0) {
                 snprintf(buf, len, "%llu%c", value >> sizes[i].shift, sizes[i].suffix);
                 return;

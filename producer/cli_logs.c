@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/common.h"
 #include "producer/cli_common.h"
 #include "producer/commands.h"
 #include "producer/json_bytes.h"
@@ -65,7 +66,7 @@ static void print_chunk(void *ctx, const struct brig_log_chunk *chunk)
                 (unsigned long long)chunk->attempt);
     p->attempt = chunk->attempt;
     int fd = chunk->stream == BRIG_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO;
-    p->failed = p->failed || write_fully(fd, chunk->data.data, chunk->data.len) < 0;
+    p->failed = p->failed || write_all(fd, chunk->data.data, chunk->data.len) < 0;
 }
 
 int cmd_logs(int argc, char **argv)

@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "producer/cli_limits.h"
-#include "sandbox/units.h"
+#include "common/units.h"
+#include "common/common.h"
 
 enum option_id {
     OPT_LANG = 'l',
@@ -58,7 +59,7 @@ static const struct {
     {{"batch", required_argument, NULL, OPT_BATCH}, FOR_SUBMIT, false},
     {{"no-logs", no_argument, NULL, OPT_NO_LOGS}, FOR_SUBMIT, true},
 };
-#define OPTION_COUNT (sizeof option_table / sizeof option_table[0])
+#define OPTION_COUNT ARRAY_SIZE(option_table)
 
 bool cli_common_option(int id, const char *value, struct cli_common *common)
 {
@@ -97,7 +98,7 @@ int cli_parse_duration_ms(const char *text, uint64_t *ms, char *err, size_t errl
     } long_units[] = {{'m', 60}, {'h', 3600}, {'d', 86400}};
     size_t len = strlen(text);
     char number[64];
-    for (size_t i = 0; i < sizeof long_units / sizeof long_units[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(long_units); i++) {
         if (len < 2 || len >= sizeof number || text[len - 1] != long_units[i].suffix)
             continue;
         uint64_t seconds_ms;

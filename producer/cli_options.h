@@ -69,7 +69,7 @@ void job_command_options_free(struct job_command_options *opts);
 int job_options_build(const struct job_options *opts, struct brig_job *job, char *err,
                       size_t errlen);
 
-/* A duration as `brig` takes it: the forms of sandbox/units.h ("2", "1.5s",
+/* A duration as `brig` takes it: the forms of common/units.h ("2", "1.5s",
  * "250ms") and also minutes, hours and days ("10m", "2h", "7d"). */
 int cli_parse_duration_ms(const char *text, uint64_t *ms, char *err, size_t errlen);
 

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/common.h"
 #include "producer/cli_common.h"
 #include "producer/cli_limits.h"
 #include "producer/commands.h"
@@ -97,7 +98,7 @@ static void show_chunk(void *ctx, const struct brig_log_chunk *chunk)
         }
         /* A terminal that went away is no reason to stop waiting: the
          * result still comes, and the exit status with it. */
-        if (write_fully(s ? STDERR_FILENO : STDOUT_FILENO, chunk->data.data, chunk->data.len) == 0)
+        if (write_all(s ? STDERR_FILENO : STDOUT_FILENO, chunk->data.data, chunk->data.len) == 0)
             live->shown[s] += chunk->data.len;
         live->ended[s] = live->ended[s] || chunk->eos;
         pthread_cond_broadcast(&live->changed);

@@ -11,7 +11,7 @@
 #include "producer/cli_common.h"
 #include "producer/commands.h"
 #include "sandbox/session.h"
-#include "sandbox/units.h"
+#include "common/units.h"
 #include "worker/state_file.h"
 
 static const char session_help[] =

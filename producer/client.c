@@ -213,6 +213,7 @@ int brig_client_new(const struct brig_client_config *config, struct brig_client 
     }
     c->on_log = config->on_log;
     c->log_ctx = config->log_ctx;
+    c->message_max = config->message_max_bytes;
     snprintf(c->brokers, sizeof c->brokers, "%s", config->brokers);
     struct kafka_params params = {
         .brokers = c->brokers,

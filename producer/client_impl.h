@@ -20,6 +20,7 @@ struct brig_client {
     char reply_topic[BRIG_TOPIC_MAX + 1];
     char logs_topic[BRIG_TOPIC_MAX + 1];
     bool reply_topic_is_default; /* jobs then leave reply_topic out */
+    uint64_t message_max;        /* the largest job sent; 0 = the schema's bound */
     brig_log_fn on_log;
     void *log_ctx;
     struct kafka_diag diag;

@@ -25,6 +25,15 @@ int brig_discover_brokers(const char *given, char *buf, size_t len, char *err, s
     return broker_state_read(brig_state_dir(dir, sizeof dir), buf, len, err, errlen);
 }
 
+uint64_t brig_discover_message_max(const char *given)
+{
+    const char *env = getenv("BRIG_BROKERS");
+    if ((given && *given) || (env && *env))
+        return 0;
+    char dir[4096];
+    return broker_state_message_max(brig_state_dir(dir, sizeof dir));
+}
+
 void brig_new_id(char id[BRIG_ID_SIZE])
 {
     unsigned char bytes[12];

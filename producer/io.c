@@ -4,20 +4,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-int write_fully(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int read_fully(int fd, size_t max, char **data, size_t *len)
 {
     size_t cap = 65536, used = 0;

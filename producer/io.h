@@ -4,10 +4,6 @@
 
 #include <stddef.h>
 
-/* Writes all of data to fd, retrying short writes and EINTR; -1 with errno
- * on failure. */
-int write_fully(int fd, const char *data, size_t len);
-
 /* Reads fd to its end into a malloc'd buffer of *len bytes plus a NUL.
  * Returns 0, or -1 with errno: EFBIG when fd holds more than max bytes. */
 int read_fully(int fd, size_t max, char **data, size_t *len);

@@ -9,6 +9,7 @@
 #include "producer/json_put.h"
 #include "schema/error.h"
 #include "schema/netrule.h"
+#include "common/common.h"
 
 struct parse {
     msgpack_zone *arena;
@@ -166,7 +167,7 @@ static const struct {
     {"cpu_millis", offsetof(struct brig_limits, cpu_millis)},
     {"collect_bytes", offsetof(struct brig_limits, collect_bytes)},
 };
-#define LIMIT_FIELD_COUNT (sizeof limit_fields / sizeof limit_fields[0])
+#define LIMIT_FIELD_COUNT ARRAY_SIZE(limit_fields)
 
 static uint64_t *limit_slot(struct brig_limits *limits, size_t i)
 {

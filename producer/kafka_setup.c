@@ -1,4 +1,5 @@
 #include "producer/kafka_setup.h"
+#include "common/common.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,13 +10,6 @@
 #define RETRY_PAUSE_US 100000
 /* Room for the record batch framing around one message. */
 #define MESSAGE_OVERHEAD_BYTES 65536u
-
-int64_t kafka_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void kafka_diag_init(struct kafka_diag *diag)
 {
@@ -99,8 +93,7 @@ rd_kafka_t *kafka_producer_create(const struct kafka_params *params, unsigned de
     };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    return create(RD_KAFKA_PRODUCER, params, settings, sizeof settings / sizeof settings[0], conf,
-                  err, errlen);
+    return create(RD_KAFKA_PRODUCER, params, settings, ARRAY_SIZE(settings), conf, err, errlen);
 }
 
 rd_kafka_t *kafka_consumer_create(const struct kafka_params *params, bool partition_eof, char *err,
@@ -126,13 +119,13 @@ rd_kafka_t *kafka_consumer_create(const struct kafka_params *params, bool partit
         {"fetch.wait.max.ms", "50"},
         {"socket.connection.setup.timeout.ms", connect},
     };
-    return create(RD_KAFKA_CONSUMER, params, settings, sizeof settings / sizeof settings[0],
-                  rd_kafka_conf_new(), err, errlen);
+    return create(RD_KAFKA_CONSUMER, params, settings, ARRAY_SIZE(settings), rd_kafka_conf_new(),
+                  err, errlen);
 }
 
 static int remaining_ms(int64_t deadline)
 {
-    int64_t left = deadline - kafka_now_ms();
+    int64_t left = deadline - monotonic_ms();
     return left > 0 ? (int)left : 0;
 }
 
@@ -225,7 +218,7 @@ int kafka_assign(rd_kafka_t *consumer, const char *const *topics, size_t n_topic
                  enum brig_start start, const struct kafka_params *params, size_t *n_partitions,
                  char *err, size_t errlen)
 {
-    int64_t deadline = kafka_now_ms() + params->timeout_ms;
+    int64_t deadline = monotonic_ms() + params->timeout_ms;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
     int rc = -1;
     for (size_t i = 0; i < n_topics; i++) {

@@ -53,7 +53,4 @@ int kafka_assign(rd_kafka_t *consumer, const char *const *topics, size_t n_topic
                  enum brig_start start, const struct kafka_params *params, size_t *n_partitions,
                  char *err, size_t errlen);
 
-/* Milliseconds on the monotonic clock, for deadlines. */
-int64_t kafka_now_ms(void);
-
 #endif

@@ -7,6 +7,7 @@
 #include "brig_version.h"
 #include "producer/cli_common.h"
 #include "producer/commands.h"
+#include "common/common.h"
 
 static const char help[] =
     "usage: brig COMMAND [options]\n"
@@ -53,7 +54,7 @@ int main(int argc, char **argv)
         printf("brig %s\n", BRIG_VERSION);
         return fflush(stdout) == 0 ? 0 : CLI_EXIT_SETUP;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/common.h"
 #include "producer/io.h"
 #include "schema/paths.h"
 
@@ -94,7 +95,7 @@ static int write_file(int top, const struct brig_file *file, const char *dir, ch
     }
     if (fd >= 0) {
         step = "writing";
-        if (write_fully(fd, file->content.data, file->content.len) == 0)
+        if (write_all(fd, file->content.data, file->content.len) == 0)
             rc = 0;
     }
     if (rc < 0)

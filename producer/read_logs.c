@@ -17,6 +17,7 @@
 #include "producer/brig.h"
 #include "producer/kafka_setup.h"
 #include "producer/log_order.h"
+#include "common/common.h"
 
 #define POLL_MS 100
 /* How long log chunks may trail their job's result: they travel on another
@@ -172,8 +173,8 @@ static int verdict(struct trace *t, bool follow, int64_t *grace_end, char *err, 
         return BRIG_LOGS_NOT_STREAMED;
     }
     if (follow && *grace_end == 0)
-        *grace_end = kafka_now_ms() + LOG_GRACE_MS;
-    if (follow && kafka_now_ms() < *grace_end)
+        *grace_end = monotonic_ms() + LOG_GRACE_MS;
+    if (follow && monotonic_ms() < *grace_end)
         return READ_ON;
     if (t->chunk_seen)
         return 0;
@@ -192,7 +193,7 @@ static int find_job(rd_kafka_t *consumer, const struct kafka_params *params, str
         return -1;
     bool at_end = ends->assigned == 0;
     while (!at_end && !t->job_seen) {
-        if (kafka_now_ms() >= deadline) {
+        if (monotonic_ms() >= deadline) {
             snprintf(err, errlen, "looking for job %s on %s took longer than the timeout", t->id,
                      t->topics[0]);
             return BRIG_TIMED_OUT;
@@ -224,7 +225,7 @@ static int read_chunks(rd_kafka_t *consumer, const struct kafka_params *params, 
         int rc = at_end ? verdict(t, follow, &grace_end, err, errlen) : READ_ON;
         if (rc != READ_ON)
             return rc;
-        if (kafka_now_ms() >= deadline) {
+        if (monotonic_ms() >= deadline) {
             snprintf(err, errlen, "the logs of job %s did not end within %lld ms", t->id,
                      (long long)timeout_ms);
             return BRIG_TIMED_OUT;
@@ -288,7 +289,7 @@ int brig_read_logs(const struct brig_client_config *config, const char *id, bool
         .timeout_ms = config->timeout_ms ? config->timeout_ms : 5000,
         .diag = &diag,
     };
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : kafka_now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : monotonic_ms() + timeout_ms;
     int rc = -1;
     rd_kafka_t *consumer = kafka_consumer_create(&params, true, err, errlen);
     if (consumer && kafka_check_reachable(consumer, &params, err, errlen) == 0) {

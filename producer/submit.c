@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "producer/client_impl.h"
+#include "common/units.h"
 
 /* Deliveries of one call, counted down by the delivery reports (which run in
  * whichever thread polls the producer) under the client's lock. */
@@ -56,6 +57,23 @@ static const char *reply_topic_for(const struct brig_client *c, const char *aske
     return c->reply_topic_is_default ? NULL : c->reply_topic;
 }
 
+/* A job the broker would not keep is refused before it is sent. */
+static int check_size(const struct brig_client *c, size_t len, const char *what, char *err,
+                      size_t errlen)
+{
+    if (!c->message_max || len <= c->message_max)
+        return 0;
+    char size[32], max[32];
+    units_format_size(len, size, sizeof size);
+    units_format_size(c->message_max, max, sizeof max);
+    snprintf(err, errlen,
+             "%sthe job is %s, and the embedded broker at %s keeps messages of at most %s (it "
+             "deletes older ones past a few MiB a partition): send larger jobs through a Kafka "
+             "cluster (--brokers)",
+             what, size, c->brokers, max);
+    return -1;
+}
+
 static int prepare_job(const struct brig_client *c, const struct brig_job *job, const char *what,
                        struct outgoing *out, char *err, size_t errlen)
 {
@@ -74,6 +92,8 @@ static int prepare_job(const struct brig_client *c, const struct brig_job *job, 
         snprintf(err, errlen, "%sinvalid job: %s", what, why);
         return -1;
     }
+    if (check_size(c, out->value.size, what, err, errlen) < 0)
+        return -1;
     snprintf(out->id, sizeof out->id, "%s", copy.id);
     set_key(out, copy.session);
     return 0;
@@ -225,6 +245,8 @@ int brig_submit_raw(struct brig_client *c, const void *msgpack, size_t len, char
      * on the default topic, which this client may not be reading. */
     out->watched =
         job.reply_topic ? strcmp(job.reply_topic, c->reply_topic) == 0 : c->reply_topic_is_default;
+    if (check_size(c, len, "", err, errlen) < 0)
+        goto out;
     if (msgpack_sbuffer_write(&out->value, msgpack, len) != 0) {
         snprintf(err, errlen, "copying the job: %s", strerror(ENOMEM));
         goto out;

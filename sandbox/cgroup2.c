@@ -11,6 +11,7 @@
  * other processes share <own>, enabling fails with EBUSY and the message says
  * to run brig in a group of its own (systemd: Delegate=yes). */
 #include "sandbox/cgroup_impl.h"
+#include "common/common.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -86,7 +87,7 @@ static int require_controllers(const struct cg_dir *dir, const char *hint, bool 
                        strerror(errno));
     controllers[strcspn(controllers, "\n")] = '\0';
     static const char *const needed[] = {"memory", "pids"};
-    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++)
+    for (size_t i = 0; i < ARRAY_SIZE(needed); i++)
         if (!cg_word_in(controllers, needed[i]))
             return cg_fail(err, errlen,
                            "cgroup2 group %s does not offer the %s controller (its "

@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sandbox/units.h"
+#include "common/units.h"
 #include "schema/status.h"
 #include "schema/text.h"
+#include "common/common.h"
 
 enum option_id {
     OPT_MEM,
@@ -163,7 +164,7 @@ void cli_print_help(FILE *out, const struct jail_limits *defaults)
 
 static const struct option_def *find_option(const char *name, size_t len)
 {
-    for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
         if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
             return &options[i];
     }

@@ -6,12 +6,10 @@
 #include <dirent.h>
 #include <stddef.h>
 
+#include "common/common.h"
+
 /* Closes *fd when it is open and marks it closed (-1). */
 void close_fd(int *fd);
-
-/* Writes all of data, going on after EINTR and short writes. 0, or -1 with
- * errno. */
-int write_all(int fd, const void *data, size_t len);
 
 /* The directory name in dirfd ("." for dirfd itself), opened for listing,
  * never through a symbolic link. NULL with errno, nothing left open. */

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "sandbox/jail_child.h"
+#include "common/common.h"
 
 int fail_at(struct jail_fail *fail, const char *step, int err)
 {
@@ -131,7 +132,7 @@ _Noreturn void jail_exec_job(const struct jail_child *child)
     }
     /* Like a shell: the job's own problem, told on its stderr, 127 or 126. */
     const char *parts[] = {"brig: cannot run ", child->argv[0], ": ", strerrordesc_np(err), "\n"};
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
         if (parts[i] != NULL && write(STDERR_FILENO, parts[i], strlen(parts[i])) < 0)
             break;
     }

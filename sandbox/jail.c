@@ -39,6 +39,7 @@
 
 #include "sandbox/fd.h"
 #include "sandbox/jail_host.h"
+#include "common/common.h"
 
 struct run {
     struct jail_context *ctx;
@@ -143,7 +144,7 @@ static int open_pipes(struct run *run, char *msg, size_t len)
 {
     int *pipes[] = {run->stdin_pipe, run->stdout_pipe, run->stderr_pipe, run->go_pipe,
                     run->report_pipe};
-    for (size_t i = 0; i < sizeof(pipes) / sizeof(pipes[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(pipes); i++) {
         if (pipe2(pipes[i], O_CLOEXEC) != 0) {
             snprintf(msg, len, "creating the jail's pipes: %s", strerror(errno));
             return -1;
@@ -167,7 +168,7 @@ static int open_pipes(struct run *run, char *msg, size_t len)
     /* The supervisor's ends never block; the child's are plain. */
     int parent_ends[] = {run->stdin_pipe[1], run->stdout_pipe[0], run->stderr_pipe[0],
                          run->report_pipe[0]};
-    for (size_t i = 0; i < sizeof(parent_ends) / sizeof(parent_ends[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(parent_ends); i++) {
         if (fcntl(parent_ends[i], F_SETFL, O_NONBLOCK) != 0) {
             snprintf(msg, len, "making the jail's pipes non-blocking: %s", strerror(errno));
             return -1;

@@ -196,8 +196,6 @@ struct jail_supervisor {
  * limits, and returns once init is gone and the output is drained. */
 int supervise(struct jail_supervisor *sup, struct jail_outcome *out, char *err, size_t errlen);
 
-uint64_t monotonic_ns(void);
-
 /* jail_run writes to pipes whose reader may be gone: it blocks SIGPIPE in
  * its thread (a worker must not die of a job closing its stdin), and takes
  * the signal an EPIPE raised off the thread's queue. */

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include "sandbox/jail_host.h"
+#include "common/common.h"
 
 #define MIB (1024ull * 1024)
 
@@ -42,7 +43,7 @@ int limits_check(const struct jail_limits *limits, char *err, size_t errlen)
         {"tmp_bytes", limits->tmp_bytes},
         {"disk_bytes", limits->disk_bytes},
     };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
         if (fields[i].value == 0) {
             snprintf(err, errlen, "limits.%s is 0; every limit but cpu_millis must be set",
                      fields[i].name);

@@ -14,8 +14,9 @@
 #include "sandbox/runtime.h"
 #include "sandbox/runtime_locate.h"
 #include "sandbox/sandbox.h"
-#include "sandbox/units.h"
+#include "common/units.h"
 #include "schema/status.h"
+#include "common/common.h"
 
 /* Live pass-through of the program's output, cut at the output budget so the
  * terminal sees exactly what the capture keeps. */
@@ -25,19 +26,11 @@ struct passthrough {
     bool broken[3]; /* per fd: a write failed (a closed pipe), stop trying */
 };
 
-static void write_all(int fd, const char *data, size_t len, bool *broken)
+/* Writes to fd unless an earlier write to it failed (a closed pipe). */
+static void pass_through(int fd, const char *data, size_t len, bool *broken)
 {
-    while (len > 0 && !*broken) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            *broken = true;
-            return;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
+    if (!*broken && write_all(fd, data, len) < 0)
+        *broken = true;
 }
 
 static void pass_output(void *ctx, enum jail_stream stream, const char *data, size_t len)
@@ -48,7 +41,7 @@ static void pass_output(void *ctx, enum jail_stream stream, const char *data, si
     int fd = stream == JAIL_STDERR ? STDERR_FILENO : STDOUT_FILENO;
 
     pass->written += shown;
-    write_all(fd, data, shown, &pass->broken[fd]);
+    pass_through(fd, data, shown, &pass->broken[fd]);
 }
 
 /* The whole of path, or of stdin for "-". */
@@ -262,8 +255,8 @@ int main(int argc, char **argv)
     if (runtime != NULL) {
         runtime_run(ctx, runtime, code, code_len, (const char *const *)opts.program, &spec, &run);
         if (outcome->status == BRIG_STATUS_COMPILE_ERROR)
-            write_all(STDERR_FILENO, outcome->err.data, outcome->err.len,
-                      &pass.broken[STDERR_FILENO]);
+            pass_through(STDERR_FILENO, outcome->err.data, outcome->err.len,
+                         &pass.broken[STDERR_FILENO]);
     } else {
         jail_run(ctx, &spec, outcome);
     }

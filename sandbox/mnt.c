@@ -35,6 +35,7 @@
 
 #include "sandbox/fd.h"
 #include "sandbox/jail_host.h"
+#include "common/common.h"
 
 #define NOSUID_NODEV (MS_NOSUID | MS_NODEV)
 #define READ_ONLY (MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -130,7 +131,7 @@ static int plan_host_etc(struct mnt_plan *plan, const char *root)
         return -1;
     int rc = 0;
     for (int i = 0; i < n; i++) {
-        for (size_t p = 0; rc == 0 && p < sizeof(etc_patterns) / sizeof(etc_patterns[0]); p++) {
+        for (size_t p = 0; rc == 0 && p < ARRAY_SIZE(etc_patterns); p++) {
             if (fnmatch(etc_patterns[p], names[i]->d_name, 0) == 0) {
                 char path[PATH_MAX];
                 snprintf(path, sizeof(path), "/etc/%s", names[i]->d_name);
@@ -141,7 +142,7 @@ static int plan_host_etc(struct mnt_plan *plan, const char *root)
         free(names[i]);
     }
     free(names);
-    for (size_t i = 0; rc == 0 && i < sizeof(etc_nested) / sizeof(etc_nested[0]); i++)
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(etc_nested); i++)
         rc = plan_host_path(plan, root, etc_nested[i]);
     return rc;
 }
@@ -191,10 +192,10 @@ int mnt_plan_base(struct mnt_plan *plan, const char *root, char *err, size_t err
 
     rc |= mnt_plan_add(plan, root, MNT_TMPFS, "mode=0755,size=1m,nr_inodes=4096", "/", NOSUID_NODEV,
                        false, "mount the root tmpfs");
-    for (size_t i = 0; rc == 0 && i < sizeof(host_roots) / sizeof(host_roots[0]); i++)
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(host_roots); i++)
         rc = plan_host_path(plan, root, host_roots[i]);
 
-    for (size_t i = 0; rc == 0 && i < sizeof(etc_files) / sizeof(etc_files[0]); i++) {
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(etc_files); i++) {
         snprintf(label, sizeof(label), "write %s", etc_files[i].path);
         rc = mnt_plan_add(plan, root, MNT_FILE, etc_files[i].contents, etc_files[i].path, 0, false,
                           label);
@@ -205,12 +206,12 @@ int mnt_plan_base(struct mnt_plan *plan, const char *root, char *err, size_t err
     if (rc == 0)
         rc = mnt_plan_add(plan, root, MNT_TMPFS, "mode=0755,size=64k,nr_inodes=64", "/dev",
                           MS_NOSUID | MS_NOEXEC, false, "mount tmpfs on /dev");
-    for (size_t i = 0; rc == 0 && i < sizeof(device_nodes) / sizeof(device_nodes[0]); i++) {
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(device_nodes); i++) {
         snprintf(label, sizeof(label), "bind %s", device_nodes[i]);
         rc = mnt_plan_add(plan, root, MNT_DEVICE, device_nodes[i], device_nodes[i],
                           MS_NOSUID | MS_NOEXEC, false, label);
     }
-    for (size_t i = 0; rc == 0 && i < sizeof(device_links) / sizeof(device_links[0]); i++) {
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(device_links); i++) {
         snprintf(label, sizeof(label), "link %s", device_links[i][0]);
         rc = mnt_plan_add(plan, root, MNT_SYMLINK, device_links[i][1], device_links[i][0], 0, false,
                           label);
@@ -224,12 +225,12 @@ int mnt_plan_base(struct mnt_plan *plan, const char *root, char *err, size_t err
     if (rc == 0)
         rc = mnt_plan_add(plan, root, MNT_PROC, "hidepid=invisible", "/proc",
                           MS_NOSUID | MS_NODEV | MS_NOEXEC, false, "mount /proc");
-    for (size_t i = 0; rc == 0 && i < sizeof(proc_read_only) / sizeof(proc_read_only[0]); i++) {
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(proc_read_only); i++) {
         snprintf(label, sizeof(label), "make %s read-only", proc_read_only[i]);
         rc = mnt_plan_add(plan, root, MNT_READONLY, NULL, proc_read_only[i], READ_ONLY | MS_NOEXEC,
                           true, label);
     }
-    for (size_t i = 0; rc == 0 && i < sizeof(proc_masked) / sizeof(proc_masked[0]); i++) {
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(proc_masked); i++) {
         snprintf(label, sizeof(label), "mask %s", proc_masked[i]);
         rc = mnt_plan_add(plan, root, MNT_MASK, "/dev/null", proc_masked[i], READ_ONLY | MS_NOEXEC,
                           true, label);

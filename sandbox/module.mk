@@ -20,7 +20,7 @@ brig-zygote_SRCS := sandbox/zygote/main.c sandbox/zygote/python.c
 PYTHON_EMBED_CFLAGS = $(eval PYTHON_EMBED_CFLAGS := $$(shell pkg-config --cflags python3-embed))$(PYTHON_EMBED_CFLAGS)
 brig-zygote_LDLIBS = $(eval brig-zygote_LDLIBS := $$(shell pkg-config --libs python3-embed))$(brig-zygote_LDLIBS)
 $(BUILD)/obj/sandbox/zygote/python.o: OBJ_CFLAGS = $(PYTHON_EMBED_CFLAGS)
-UNIT_TESTS += test_units test_runtime test_runtime_run test_cli_args test_outcome_json
+UNIT_TESTS += test_runtime test_runtime_run test_cli_args test_outcome_json
 UNIT_TESTS += test_seccomp
 UNIT_TESTS += test_jail
 UNIT_TESTS += test_cgroup

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sandbox/jail_host.h"
+#include "common/common.h"
 
 int privs_drop(int cap_last_cap, struct jail_fail *fail)
 {
@@ -59,7 +60,7 @@ static const char *const default_env[] = {
     "HOME=/work",
     "LANG=C.UTF-8",
 };
-#define DEFAULT_ENV_COUNT (sizeof(default_env) / sizeof(default_env[0]))
+#define DEFAULT_ENV_COUNT ARRAY_SIZE(default_env)
 
 static size_t env_name_len(const char *entry)
 {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sandbox/units.h"
+#include "common/units.h"
 #include "schema/bounds.h"
 #include "schema/text.h"
 

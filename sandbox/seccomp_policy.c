@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "sandbox/seccomp_program.h" /* generated, in the build tree */
+#include "common/common.h"
 
 /* Loading order: the argument guard first, so that installing it never
  * depends on the allow-list admitting seccomp(2). */
@@ -69,7 +70,7 @@ int seccomp_policy_build(struct seccomp_policy **out, char *err, size_t errlen)
 {
     /* Resolved now so that naming a refused call later never allocates. */
     pthread_once(&syscall_names_once, resolve_syscall_names);
-    size_t total = sizeof(seccomp_builtin_program) / sizeof(seccomp_builtin_program[0]);
+    size_t total = ARRAY_SIZE(seccomp_builtin_program);
     struct sock_filter *program = (struct sock_filter *)seccomp_builtin_program;
     const struct sock_fprog filters[FILTER_COUNT] = {
         [FILTER_ARGUMENT_GUARD] = {.len = SECCOMP_BUILTIN_FIRST_LEN, .filter = program},

@@ -86,6 +86,7 @@
  * libseccomp's x86_64 filter treats as a foreign arch, take the bad-arch
  * action, KILL_PROCESS. */
 #include "sandbox/seccomp_rules.h"
+#include "common/common.h"
 
 #include <errno.h>
 #include <linux/netlink.h>
@@ -302,15 +303,14 @@ scmp_filter_ctx seccomp_rules_allowlist(char *err, size_t errlen)
     scmp_filter_ctx ctx = new_filter(SCMP_ACT_KILL_PROCESS, err, errlen);
     if (ctx == NULL)
         return NULL;
-    for (size_t i = 0; i < sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(allowed_syscalls); i++) {
         int rc = seccomp_rule_add_exact(ctx, SCMP_ACT_ALLOW, allowed_syscalls[i], 0);
         if (rc != 0) {
             describe_rule_failure(allowed_syscalls[i], rc, err, errlen);
             goto fail;
         }
     }
-    if (add_argument_rules(ctx, allowlist_rules,
-                           sizeof(allowlist_rules) / sizeof(allowlist_rules[0]), err, errlen) != 0)
+    if (add_argument_rules(ctx, allowlist_rules, ARRAY_SIZE(allowlist_rules), err, errlen) != 0)
         goto fail;
     return ctx;
 
@@ -324,8 +324,7 @@ scmp_filter_ctx seccomp_rules_argument_guard(char *err, size_t errlen)
     scmp_filter_ctx ctx = new_filter(SCMP_ACT_ALLOW, err, errlen);
     if (ctx == NULL)
         return NULL;
-    if (add_argument_rules(ctx, argument_guard_rules,
-                           sizeof(argument_guard_rules) / sizeof(argument_guard_rules[0]), err,
+    if (add_argument_rules(ctx, argument_guard_rules, ARRAY_SIZE(argument_guard_rules), err,
                            errlen) != 0) {
         seccomp_release(ctx);
         return NULL;

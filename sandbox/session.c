@@ -16,6 +16,7 @@
 #include "sandbox/fd.h"
 #include "sandbox/jail_host.h"
 #include "sandbox/session_impl.h"
+#include "common/common.h"
 
 /* An acquired session, until its workspace is freed. */
 struct session_hold {
@@ -104,7 +105,7 @@ static int open_tmpfs(struct session_hold *hold, uint64_t quota_bytes, int *fd_o
     struct session_meta meta = {.quota_bytes = quota_bytes};
     if (session_uid_for(owner, had == META_READ ? &old.uid : NULL, &meta.uid, err, errlen) != 0)
         goto out;
-    meta.created_ms = meta.last_used_ms = wall_ms();
+    meta.created_ms = meta.last_used_ms = (uint64_t)wall_clock_ms();
     /* Recorded before the mount: a crash in between leaves metadata that
      * keeps the uid this session's, and a next acquire mounts again. */
     if (write_meta(store, id, &meta, err, errlen) != 0)
@@ -142,7 +143,7 @@ static void hold_free(struct session_hold *hold)
 static int release_session(void *arg, char *err, size_t errlen)
 {
     struct session_hold *hold = arg;
-    hold->meta.last_used_ms = wall_ms();
+    hold->meta.last_used_ms = (uint64_t)wall_clock_ms();
     int rc = write_meta(&hold->store, hold->id, &hold->meta, err, errlen);
     hold_free(hold);
     return rc;

@@ -40,7 +40,6 @@ struct store {
 
 /* ---- session_store.c ---- */
 
-uint64_t wall_ms(void);
 bool session_id_ok(const char *id);
 int check_session_id(const char *id, char *err, size_t errlen);
 /* name = id + suffix. */

@@ -13,15 +13,9 @@
 
 #include "sandbox/jail_host.h"
 #include "sandbox/session_impl.h"
+#include "common/common.h"
 
 #define LOCK_POLL_MAX_MS 50
-
-uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 bool session_id_ok(const char *id)
 {

@@ -20,19 +20,13 @@
 
 #include "sandbox/fd.h"
 #include "sandbox/jail_host.h"
+#include "common/common.h"
 
 #define NS_PER_MS 1000000ull
 
 /* After init is gone its namespace is empty and the pipes are at end of
  * file; should one stay open anyway, the cgroup is killed, then it is dropped. */
 #define DRAIN_GRACE_NS (2000 * NS_PER_MS)
-
-uint64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 void block_sigpipe(sigset_t *saved)
 {

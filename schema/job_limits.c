@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "common/common.h"
+
 struct limit_spec {
     const char *name;
     size_t offset;
@@ -22,7 +24,7 @@ static const struct limit_spec limit_specs[] = {
     LIMIT(cpu_millis, BRIG_CPU_MILLIS),     LIMIT(collect_bytes, BRIG_COLLECT_BYTES),
 };
 
-#define LIMIT_COUNT (sizeof limit_specs / sizeof limit_specs[0])
+#define LIMIT_COUNT ARRAY_SIZE(limit_specs)
 
 static uint64_t *limit_slot(struct brig_limits *limits, const struct limit_spec *spec)
 {

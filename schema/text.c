@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/common.h"
+
 bool utf8_valid(const char *s, size_t len, size_t *bad_at)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -124,7 +126,7 @@ bool check_env_name(const char *s, size_t len, char *why, size_t whylen)
 {
     if (!check_charset(s, len, env_char, why, whylen))
         return false;
-    for (size_t i = 0; i < sizeof reserved_env_names / sizeof reserved_env_names[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(reserved_env_names); i++) {
         if (len == strlen(reserved_env_names[i]) && memcmp(s, reserved_env_names[i], len) == 0) {
             snprintf(why, whylen, "reserved name: the jail sets %s", reserved_env_names[i]);
             return false;

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "worker/audit_schema.h"
+#include "common/common.h"
 
 /* After a checkpoint, the WAL is truncated back to this size, so one large
  * batch does not leave a large file behind for the process's lifetime. */
@@ -94,22 +95,6 @@ struct audit_store {
     unsigned max_ms;
     uint64_t abandoned;
 };
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_clock_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool is_empty(const char *s)
 {
@@ -579,7 +564,7 @@ static int configure(struct audit_store *s, char *err, size_t errlen)
         snprintf(err, errlen, "audit store %s: switching to WAL mode: SQLite refused", s->path);
         return -1;
     }
-    for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(pragmas); i++) {
         if (sqlite3_exec(s->db, pragmas[i], NULL, NULL, NULL) != SQLITE_OK)
             return audit_sql_error(s->db, s->path, err, errlen, "%s", pragmas[i]);
     }

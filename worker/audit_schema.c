@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "common/common.h"
+
 /* Step i takes the schema from version i to version i + 1. Steps are never
  * edited once released: a change to the schema is a new step appended here
  * and documented in worker/AUDIT.md. */
@@ -171,7 +173,7 @@ static const char *const migration_steps[] = {
     ");",
 };
 
-#define MIGRATION_COUNT ((int)(sizeof migration_steps / sizeof migration_steps[0]))
+#define MIGRATION_COUNT ((int)ARRAY_SIZE(migration_steps))
 
 int audit_schema_version(void)
 {

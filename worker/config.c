@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "sandbox/session.h"
-#include "sandbox/units.h"
+#include "common/units.h"
 #include "schema/bounds.h"
 #include "worker/state_file.h"
 

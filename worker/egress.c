@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "worker/egress_internal.h"
+#include "common/common.h"
 
 #define PROXY_URL "http://127.0.0.1:" STRINGIFY(EGRESS_PROXY_PORT)
 
@@ -44,20 +45,6 @@ void egress_limits_default(struct egress_limits *limits)
         .connect_timeout_ms = 30000,
         .idle_timeout_ms = 300000,
     };
-}
-
-uint64_t egress_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void egress_wake(struct egress_proxy *p)
@@ -140,7 +127,7 @@ void egress_record(struct egress_proxy *p, const struct egress_job *job, const c
     r->port = port;
     r->allowed = allowed;
     r->reason = reason_copy;
-    r->ts_ms = wall_ms();
+    r->ts_ms = wall_clock_ms();
     pthread_mutex_unlock(&p->report_lock);
 }
 
@@ -210,7 +197,7 @@ static bool take_requests(struct egress_proxy *p)
 
 static void sweep(struct egress_proxy *p)
 {
-    uint64_t now = egress_now_ms();
+    uint64_t now = (uint64_t)monotonic_ms();
     if (now < p->next_sweep_ms)
         return;
     p->next_sweep_ms = now + TICK_MS;

@@ -14,6 +14,7 @@
 
 #include "schema/netrule.h"
 #include "worker/egress_internal.h"
+#include "common/common.h"
 
 static void record_verdict(struct egress_proxy *p, struct conn *c, bool allowed, const char *reason)
 {
@@ -29,7 +30,7 @@ void egress_conn_open(struct egress_proxy *p, struct conn *c, struct egress_job 
     c->upstream = (struct endpoint){.kind = ENDPOINT_UPSTREAM, .fd = -1};
     c->job = job;
     c->state = CONN_HEAD;
-    c->deadline_ms = egress_now_ms() + p->limits.head_timeout_ms;
+    c->deadline_ms = (uint64_t)monotonic_ms() + p->limits.head_timeout_ms;
     c->next = p->conns;
     if (p->conns)
         p->conns->prev = c;
@@ -106,7 +107,7 @@ static void answer(struct egress_proxy *p, struct conn *c, int status, const cha
     c->to_client.start = c->to_client.end = 0;
     buffer_put(&c->to_client, response, len > 0 ? (size_t)len : 0);
     c->state = CONN_ANSWER;
-    c->deadline_ms = egress_now_ms() + LINGER_MS;
+    c->deadline_ms = (uint64_t)monotonic_ms() + LINGER_MS;
     egress_watch(p, &c->client, EPOLLOUT);
 }
 
@@ -231,7 +232,7 @@ static void relay(struct egress_proxy *p, struct conn *c)
         return;
     }
     if (progress)
-        c->deadline_ms = egress_now_ms() + p->limits.idle_timeout_ms;
+        c->deadline_ms = (uint64_t)monotonic_ms() + p->limits.idle_timeout_ms;
     egress_watch(p, &c->client, interest(&c->client, &c->to_upstream, &c->to_client));
     egress_watch(p, &c->upstream, interest(&c->upstream, &c->to_client, &c->to_upstream));
 }
@@ -255,7 +256,7 @@ static void start_relay(struct egress_proxy *p, struct conn *c)
     buffer_put(&c->to_upstream, c->head + c->req.head_len, c->head_len - c->req.head_len);
     c->job->bytes += c->head_len;
     c->state = CONN_RELAY;
-    c->deadline_ms = egress_now_ms() + p->limits.idle_timeout_ms;
+    c->deadline_ms = (uint64_t)monotonic_ms() + p->limits.idle_timeout_ms;
     relay(p, c);
 }
 
@@ -355,7 +356,7 @@ static void start_resolve(struct egress_proxy *p, struct conn *c)
     snprintf(r->port, sizeof(r->port), "%u", (unsigned)c->req.port);
     c->resolve = r;
     c->state = CONN_RESOLVING;
-    c->deadline_ms = egress_now_ms() + p->limits.connect_timeout_ms;
+    c->deadline_ms = (uint64_t)monotonic_ms() + p->limits.connect_timeout_ms;
     egress_watch(p, &c->client, 0);
     pthread_mutex_lock(&p->lock);
     if (p->to_resolve_tail)

@@ -152,7 +152,6 @@ struct egress_proxy {
 };
 
 /* egress.c */
-uint64_t egress_now_ms(void); /* monotonic */
 void egress_wake(struct egress_proxy *p);
 /* Keeps the epoll set in step with what ep waits for; -1 with errno. */
 int egress_watch(struct egress_proxy *p, struct endpoint *ep, uint32_t events);

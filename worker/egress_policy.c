@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "schema/netrule.h"
+#include "common/common.h"
 
 /* ---- rule lists ---- */
 
@@ -328,7 +329,7 @@ static const struct {
 
 static bool ipv4_is_public(const unsigned char *addr)
 {
-    for (size_t i = 0; i < sizeof(special_v4) / sizeof(special_v4[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(special_v4); i++) {
         if (in_prefix(addr, &special_v4[i]))
             return false;
     }
@@ -342,11 +343,11 @@ bool egress_address_is_public(const struct sockaddr *sa)
     if (sa->sa_family != AF_INET6)
         return false;
     const unsigned char *addr = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-    for (size_t i = 0; i < sizeof(embedding_v6) / sizeof(embedding_v6[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(embedding_v6); i++) {
         if (in_prefix(addr, &embedding_v6[i].prefix))
             return ipv4_is_public(addr + embedding_v6[i].offset);
     }
-    for (size_t i = 0; i < sizeof(special_v6) / sizeof(special_v6[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(special_v6); i++) {
         if (in_prefix(addr, &special_v6[i]))
             return false;
     }

@@ -5,6 +5,7 @@
 
 #include "worker/embedded.h"
 #include "worker/log.h"
+#include "common/common.h"
 
 struct setting {
     const char *key, *value;
@@ -85,7 +86,7 @@ rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
         {"log_level", "4"},
     };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (apply(conf, settings, sizeof(settings) / sizeof(settings[0]), config, err, errlen) < 0) {
+    if (apply(conf, settings, ARRAY_SIZE(settings), config, err, errlen) < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -124,7 +125,7 @@ rd_kafka_t *kafka_producer_new(const struct worker_config *config,
         {"log_level", "4"},
     };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (apply(conf, settings, sizeof(settings) / sizeof(settings[0]), config, err, errlen) < 0) {
+    if (apply(conf, settings, ARRAY_SIZE(settings), config, err, errlen) < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -1,4 +1,5 @@
 #include "worker/log.h"
+#include "common/common.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -183,19 +184,6 @@ static char *json_line(const char *ts, enum log_level level, const char *job, co
 
 /* ---- output ---- */
 
-static void write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return; /* nowhere left to report it */
-        data += n;
-        len -= (size_t)n;
-    }
-}
-
 void log_vmessage(enum log_level level, const char *job, const char *fmt, va_list args)
 {
     if (!log_enabled(level))
@@ -211,7 +199,7 @@ void log_vmessage(enum log_level level, const char *job, const char *fmt, va_lis
     line = logger.format == LOG_FORMAT_JSON ? json_line(ts, level, job, text, &len)
                                             : text_line(ts, level, job, text, &len);
     if (line)
-        write_all(logger.fd, line, len);
+        (void)write_all(logger.fd, line, len); /* nowhere left to report a failure */
     pthread_mutex_unlock(&logger.lock);
     free(line);
     free(msg);

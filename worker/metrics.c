@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/common.h"
+
 static struct {
     struct metrics_registry *registry;
     struct metric *jobs, *job_duration, *queue_wait, *setup_failures;
@@ -19,7 +21,6 @@ static const double wait_seconds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
                                       0.5,   1,     2.5,  5,     10,   30,  60};
 static const double audit_seconds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                        0.01,   0.025,   0.05,   0.1,   0.25,   1};
-#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 int metrics_init(unsigned slots, char *err, size_t errlen)
 {
@@ -39,13 +40,13 @@ int metrics_init(unsigned slots, char *err, size_t errlen)
           .help = "Time a job held its slot: workspace, jail setup, run and teardown.",
           .labels = {"runtime"},
           .buckets = job_seconds,
-          .n_buckets = N(job_seconds)}},
+          .n_buckets = ARRAY_SIZE(job_seconds)}},
         {&metrics.queue_wait,
          {.type = METRIC_HISTOGRAM,
           .name = "brig_job_queue_wait_seconds",
           .help = "Time from a job's arrival at this worker to its start in a slot.",
           .buckets = wait_seconds,
-          .n_buckets = N(wait_seconds)}},
+          .n_buckets = ARRAY_SIZE(wait_seconds)}},
         {&metrics.setup_failures,
          {.type = METRIC_COUNTER,
           .name = "brig_jail_setup_failures_total",
@@ -75,7 +76,7 @@ int metrics_init(unsigned slots, char *err, size_t errlen)
           .name = "brig_audit_write_seconds",
           .help = "Time to commit a batch of audit records before offsets are stored.",
           .buckets = audit_seconds,
-          .n_buckets = N(audit_seconds)}},
+          .n_buckets = ARRAY_SIZE(audit_seconds)}},
         {&metrics.producer_errors,
          {.type = METRIC_COUNTER,
           .name = "brig_producer_errors_total",
@@ -110,7 +111,7 @@ int metrics_init(unsigned slots, char *err, size_t errlen)
         snprintf(err, errlen, "creating the metrics registry: out of memory");
         return -1;
     }
-    for (size_t i = 0; i < N(table); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
         *table[i].metric = metrics_registry_add(metrics.registry, &table[i].desc, err, errlen);
         if (!*table[i].metric) {
             metrics_free();

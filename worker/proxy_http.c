@@ -5,6 +5,7 @@
  * into the caller's buffer; a head still incomplete is parsed as far as it goes
  * only to refuse garbage early. */
 #include "worker/proxy_http.h"
+#include "common/common.h"
 
 #include <ctype.h>
 #include <http_parser.h>
@@ -252,7 +253,7 @@ static bool is_hop_by_hop(const char *buf, const struct proxy_request *req,
         "te",         "proxy-authenticate", "trailer",    "upgrade",
         "host",
     };
-    for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(dropped); i++) {
         if (span_is(buf, name, dropped[i]))
             return true;
     }

@@ -11,6 +11,7 @@
 
 #include "worker/log.h"
 #include "worker/metrics.h"
+#include "common/common.h"
 
 #define CHECK_INTERVAL_MS 1000
 #define BACKOFF_FIRST_MS 1000
@@ -33,13 +34,6 @@ struct server_keeper {
     bool stopping;
     pthread_t thread;
 };
-
-static uint64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-}
 
 static void describe(const struct kept_server *kept, char *buf, size_t len)
 {

@@ -2,6 +2,7 @@
 #include <Python.h>
 
 #include "sandbox/zygote/python.h"
+#include "common/common.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -181,7 +182,7 @@ int python_prepare(char *const *preload, char *version, size_t version_len, char
      * process, and a copy has only the thread that made it. */
     const char *single_threaded[] = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                      "NUMEXPR_NUM_THREADS"};
-    for (size_t i = 0; i < sizeof(single_threaded) / sizeof(single_threaded[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(single_threaded); i++)
         setenv(single_threaded[i], "1", 1);
     if (start_interpreter(err, errlen) != 0 || find_interpreter(err, errlen) != 0 ||
         load_bootstrap(err, errlen) != 0)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tests/attacks/attack.h"
+#include "common/common.h"
 
 /* The directory where a hierarchy would be mounted: "memory" for
  * "memory,..." and "systemd" for "name=systemd"; the v2 one may be at
@@ -42,7 +43,7 @@ static void try_hierarchy(const char *controllers, const char *path)
         {"memory.max", "max"},           {"pids.max", "max"},
         {"cpu.cfs_quota_us", "-1"},      {"cpu.max", "max"},
     };
-    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
         snprintf(file, sizeof(file), "%s%s/%s", mount_dir, path, limits[i][0]);
         if (access(file, F_OK) == 0)
             attack_write_must_fail(file, limits[i][1]);

@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 
 #include "tests/attacks/attack.h"
+#include "common/common.h"
 
 static bool harmless(const struct stat *st)
 {
@@ -39,11 +40,11 @@ int main(void)
                                "/dev/vda",     "/dev/nvme0n1",     "/dev/kvm",     "/dev/fuse",
                                "/dev/net/tun", "/dev/userfaultfd", "/dev/console", "/dev/tty0",
                                "/dev/vsock"};
-    for (size_t i = 0; i < sizeof(dangerous) / sizeof(dangerous[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(dangerous); i++)
         attack_open_must_fail(dangerous[i], O_RDONLY | O_NONBLOCK);
 
     const char *dirs[] = {"/work", "/tmp", "/dev"};
-    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         char path[64];
         snprintf(path, sizeof(path), "%s/brig-mem", dirs[i]);
         attack_must_fail(mknod(path, S_IFCHR | 0666, makedev(1, 1)), "mknod %s (1,1)", path);

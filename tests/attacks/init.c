@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tests/attacks/attack.h"
+#include "common/common.h"
 
 enum { STORM_ROUND = 100000, STORM_ROUNDS = 100 };
 
@@ -52,7 +53,7 @@ static void storm(void)
 int main(void)
 {
     const int fatal[] = {SIGKILL, SIGTERM, SIGSTOP, SIGINT, SIGHUP, SIGSEGV};
-    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(fatal); i++) {
         int result = kill(1, fatal[i]);
         attack_contained("signal %d to init returned %d %s; the test checks the outcome", fatal[i],
                          result, result < 0 ? attack_errno_name(errno) : "");

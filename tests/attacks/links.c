@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tests/attacks/attack.h"
+#include "common/common.h"
 
 static void try_symlink(const char *target, const char *link)
 {
@@ -47,7 +48,7 @@ int main(int argc, char **argv)
     try_symlink("/etc/shadow", "/work/link-to-shadow");
 
     const char *sources[] = {"/etc/passwd", "/usr/bin/su", "/usr/bin/env", argv[2]};
-    for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(sources); i++) {
         char link[64];
         snprintf(link, sizeof(link), "/work/hardlink-%zu", i);
         try_hardlinks(sources[i], link);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tests/attacks/attack.h"
+#include "common/common.h"
 
 enum { JOB_UID = 1000 };
 
@@ -80,7 +81,7 @@ static void check_capabilities(void)
                               "CapAmb:\t0000000000000000",
                               "NoNewPrivs:\t1",
                               "Seccomp:\t2"};
-    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(expected); i++) {
         if (strstr(status, expected[i]))
             attack_contained("/proc/self/status has %.*s %s", (int)strcspn(expected[i], "\t"),
                              expected[i], strchr(expected[i], '\t') + 1);

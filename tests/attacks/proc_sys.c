@@ -7,6 +7,7 @@
 #include <fcntl.h>
 
 #include "tests/attacks/attack.h"
+#include "common/common.h"
 
 static const char *const knobs[] = {
     "/proc/sysrq-trigger",
@@ -29,7 +30,7 @@ static const char *const knobs[] = {
 
 int main(void)
 {
-    for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(knobs); i++)
         attack_open_must_fail(knobs[i], O_WRONLY);
 
     attack_write_must_fail("/proc/self/oom_score_adj", "-1000");

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include "tests/attacks/attack.h"
+#include "common/common.h"
 
 static const struct {
     int resource;
@@ -23,7 +24,7 @@ int main(void)
         attack_escaped("RLIMIT_CORE allows core dumps of up to %llu bytes",
                        (unsigned long long)core.rlim_max);
 
-    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
         struct rlimit current;
         if (getrlimit(limits[i].resource, &current) != 0) {
             attack_must_fail(-1, "getrlimit %s", limits[i].name);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tests/attacks/attack.h"
+#include "common/common.h"
 
 struct name {
     const char *path;
@@ -88,7 +89,7 @@ static void read_fdinfo(int fd)
 
 int main(void)
 {
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
         reopen(&names[i]);
         attack_open_must_fail(names[i].path, other_direction(names[i].fd));
         attack_open_must_fail(names[i].path, O_RDWR);

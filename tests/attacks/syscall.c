@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "tests/attacks/attack.h"
+#include "common/common.h"
 
 #define X32_SYSCALL_BIT 0x40000000L
 /* The i386 numbers, which differ from x86-64's. */
@@ -527,7 +528,7 @@ static const struct {
 int main(int argc, char **argv)
 {
     if (argc == 2) {
-        for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
+        for (size_t i = 0; i < ARRAY_SIZE(attempts); i++) {
             if (strcmp(argv[1], attempts[i].mode) != 0)
                 continue;
             errno = 0;
@@ -538,7 +539,7 @@ int main(int argc, char **argv)
         }
     }
     fprintf(stderr, "usage: attack_syscall MODE, one of:");
-    for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(attempts); i++)
         fprintf(stderr, " %s", attempts[i].mode);
     fprintf(stderr, "\n");
     return 2;

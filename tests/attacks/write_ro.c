@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tests/attacks/attack.h"
+#include "common/common.h"
 
 #define PLANTED "brig-attack-write-ro"
 
@@ -41,10 +42,10 @@ int main(int argc, char **argv)
     if (argc != 2)
         attack_usage("attack_write_ro ATTACK_PROGRAM (this program's own path)");
     const char *dirs[] = {"/", "/usr", "/usr/bin", "/usr/lib", "/etc", "/attacks", "/proc"};
-    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
         try_create(dirs[i]);
     const char *files[] = {"/etc/passwd", "/usr/bin/env", argv[1]};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++)
         try_modify(files[i]);
     return attack_finish();
 }

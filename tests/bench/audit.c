@@ -12,31 +12,16 @@
 #include <unistd.h>
 
 #include "worker/audit.h"
+#include "common/common.h"
 
 #define JOB_BYTES 512
 #define RESULT_BYTES 1024
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int record_one_job(struct audit_store *store, long n, const unsigned char *job_bytes,
                           const unsigned char *result_bytes, char *err, size_t errlen)
 {
     char job_id[32];
-    int64_t message_id, attempt_id, number, ts = now_ms();
+    int64_t message_id, attempt_id, number, ts = wall_clock_ms();
     void *previous;
     size_t previous_len;
 
@@ -84,7 +69,7 @@ static int run(const char *dir, long jobs, long flush_every, const unsigned char
     snprintf(path, sizeof path, "%s/bench-audit.db", dir);
     if (audit_open(path, "bench", &store, err, sizeof err) < 0)
         goto fail;
-    start = now_seconds();
+    start = monotonic_seconds();
     for (long n = 0; n < jobs; n++) {
         if (record_one_job(store, n, job_bytes, result_bytes, err, sizeof err) < 0)
             goto fail;
@@ -93,7 +78,7 @@ static int run(const char *dir, long jobs, long flush_every, const unsigned char
     }
     if (audit_flush(store, err, sizeof err) < 0)
         goto fail;
-    seconds = now_seconds() - start;
+    seconds = monotonic_seconds() - start;
     if (flush_every)
         printf("audit: %ld jobs, commit every %ld job(s): %.0f jobs/s\n", jobs, flush_every,
                (double)jobs / seconds);
@@ -141,7 +126,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_audit: creating a directory in %s: %s\n", parent, strerror(errno));
         return 1;
     }
-    for (size_t i = 0; i < sizeof flush_every / sizeof flush_every[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(flush_every); i++) {
         if (run(dir, jobs, flush_every[i], job_bytes, result_bytes) < 0)
             rc = 1;
     }

@@ -29,6 +29,7 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/self_path.h"
 #include "tests/bench/stats.h"
+#include "common/common.h"
 
 #define WARMUP_ROUNDS 10
 #define IDLE_PAUSE_MS 50
@@ -51,9 +52,9 @@ static double time_jail_run(struct jail_context *ctx)
     struct jail_outcome outcome;
     jail_limits_default(&spec.limits);
 
-    uint64_t start = bench_now_ns();
+    uint64_t start = monotonic_ns();
     int rc = jail_run(ctx, &spec, &outcome);
-    uint64_t end = bench_now_ns();
+    uint64_t end = monotonic_ns();
     bool ok = rc == 0 && outcome.status == BRIG_STATUS_OK;
     if (!ok)
         fprintf(stderr, "bench_jail_run: jail_run of /bin/true ended %s: %s\n",
@@ -65,7 +66,7 @@ static double time_jail_run(struct jail_context *ctx)
 /* Microseconds, or -1 when /bin/true did not run to success. */
 static double time_fork_exec(int devnull)
 {
-    uint64_t start = bench_now_ns();
+    uint64_t start = monotonic_ns();
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "bench_jail_run: fork: %s\n", strerror(errno));
@@ -84,7 +85,7 @@ static double time_fork_exec(int devnull)
             return -1;
         }
     }
-    uint64_t end = bench_now_ns();
+    uint64_t end = monotonic_ns();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "bench_jail_run: /bin/true ended with wait status %#x\n", status);
         return -1;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tests/bench/stats.h"
+#include "common/common.h"
 
 #define WARMUP_ROUNDS 10
 #define SEPARATOR "::"
@@ -56,7 +57,7 @@ static int parse_commands(int argc, char **argv, struct command *commands, int m
 /* One run of cmd; its wall time in microseconds, or -1 when it failed. */
 static double run_once(const struct command *cmd, int devnull)
 {
-    uint64_t start = bench_now_ns();
+    uint64_t start = monotonic_ns();
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "bench_spawn: fork for %s: %s\n", cmd->label, strerror(errno));
@@ -76,7 +77,7 @@ static double run_once(const struct command *cmd, int devnull)
             return -1;
         }
     }
-    uint64_t end = bench_now_ns();
+    uint64_t end = monotonic_ns();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "bench_spawn: %s %s %d\n", cmd->label,
                 WIFEXITED(status) ? "exited with status" : "was killed by signal",

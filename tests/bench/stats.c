@@ -1,4 +1,5 @@
 #include "tests/bench/stats.h"
+#include "common/common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,11 +54,4 @@ void samples_print_row(struct samples *s, const char *label)
     printf("row label=%s n=%zu median_us=%.1f p99_us=%.1f min_us=%.1f mean_us=%.1f\n", label, s->n,
            median, percentile(s, 99), s->us[0], sum / (double)s->n);
     fflush(stdout);
-}
-
-uint64_t bench_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }

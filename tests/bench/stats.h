@@ -24,7 +24,4 @@ void samples_add(struct samples *s, double us);
 /* Sorts the samples and prints their summary row. */
 void samples_print_row(struct samples *s, const char *label);
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t bench_now_ns(void);
-
 #endif

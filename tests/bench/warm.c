@@ -14,6 +14,7 @@
 
 #include "sandbox/sandbox.h"
 #include "tests/bench/stats.h"
+#include "common/common.h"
 
 #define WARMUP_ROUNDS 3
 
@@ -24,9 +25,9 @@ static double time_python(struct jail_context *ctx, struct jail_server *warm, co
     struct jail_spec spec = {.argv = argv, .warm = warm};
     struct jail_outcome outcome;
     jail_limits_default(&spec.limits);
-    uint64_t start = bench_now_ns();
+    uint64_t start = monotonic_ns();
     jail_run(ctx, &spec, &outcome);
-    uint64_t end = bench_now_ns();
+    uint64_t end = monotonic_ns();
     bool ok = outcome.status == BRIG_STATUS_OK && strcmp(outcome.out.data, "1\n") == 0;
     if (!ok)
         fprintf(stderr, "bench_warm: %s start of %s ended %s: %s%s\n", warm ? "warm" : "cold", code,

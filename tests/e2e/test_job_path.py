@@ -8,7 +8,7 @@ import uuid
 import msgpack
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from conftest import bin_path
+from conftest import ROOT, bin_path
 from harness import Client, job, wait_for
 
 BROKER_PARTITIONS = 2
@@ -134,10 +134,17 @@ def test_jobs_deleted_before_they_were_read_are_reported(workers, client, broker
     w.start()
     wait_for(lambda: "deleted by the cluster before this worker read them" in w.log(),
              what="the worker reporting deleted jobs")
-    db = w.audit()
-    rows = db.execute("SELECT kafka_partition, first_offset, last_offset FROM "
-                      "skipped_offsets").fetchall()
-    db.close()
+
+    def skipped_rows():
+        db = w.audit()
+        try:
+            return db.execute("SELECT kafka_partition, first_offset, last_offset FROM "
+                              "skipped_offsets").fetchall()
+        finally:
+            db.close()
+
+    wait_for(skipped_rows, what="the skipped offsets in the audit store")
+    rows = skipped_rows()
     assert len(rows) == 1, rows
     partition, first_offset, last_offset = rows[0]
     skipped = last_offset - first_offset + 1
@@ -165,3 +172,48 @@ def test_sessions_live_under_the_state_dir(tmp_path, workers, client):
                             text=True)
     assert "nb1" in listed.stdout, listed.stderr
     assert w.proc.poll() is None
+
+
+def test_the_embedded_broker_refuses_what_it_cannot_keep(tmp_path):
+    """The embedded broker keeps about 5 MiB a partition and deletes older
+    messages, read or not: brig's clients refuse a job larger than its state
+    file's message_max_bytes before sending it, and a result over it becomes
+    the short internal_error that says so, instead of a message deleted
+    unread."""
+    state = tmp_path / "state"
+    env = dict(os.environ, BRIG_STATE_DIR=str(state), BRIG_DATA_DIR=str(tmp_path / "data"))
+    env.pop("BRIG_BROKERS", None)
+    worker = subprocess.Popen([bin_path("brig-worker")], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert worker.stdout.readline().startswith("brokers ")
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(3 << 20))
+        r = subprocess.run([bin_path("brig"), "run", "-f", str(big), "--", "true"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0
+        assert "embedded broker" in r.stderr and "at most 2.5 MiB" in r.stderr, r.stderr
+
+        import sys
+        sys.path.insert(0, str(ROOT / "producer" / "python"))
+        import brig
+        os.environ["BRIG_STATE_DIR"] = str(state)
+        try:
+            with brig.Client() as c:
+                try:
+                    c.submit_argv(["true"], stdin=b"x" * (3 << 20))
+                except brig.BrigError as e:
+                    assert "embedded broker" in str(e)
+                else:
+                    raise AssertionError("the Python client sent a job the broker cannot keep")
+        finally:
+            del os.environ["BRIG_STATE_DIR"]
+
+        r = subprocess.run([bin_path("brig"), "run", "--json", "--output-limit", "8M", "--",
+                            "sh", "-c", "head -c 3000000 /dev/zero"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert '"internal_error"' in r.stdout and "too large for the Kafka cluster" in r.stdout, \
+            r.stdout + r.stderr
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)

@@ -19,6 +19,7 @@
 
 #include "worker/audit.h"
 #include "worker/audit_schema.h"
+#include "common/common.h"
 
 struct fixture {
     char dir[64];
@@ -74,14 +75,6 @@ static void close_store(struct fixture *f)
 {
     OK(f, audit_close(f->store, f->err, sizeof f->err));
     f->store = NULL;
-}
-
-static int64_t wall_clock_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A second, read-only connection, as the brig audit CLI has. */

@@ -27,6 +27,7 @@
 #include "sandbox/cgroup.h"
 #include "tests/unit/dead_owner.h"
 #include "tests/unit/tree.h"
+#include "common/common.h"
 
 #define MiB (1024 * 1024)
 
@@ -223,7 +224,7 @@ static void test_v2_optional_files_absent(void **state)
     make_v2_tree(f, "memory pids\n");
     char path[128];
     const char *optional[] = {"memory.swap.max", "memory.oom.group", "memory.peak", "cgroup.kill"};
-    for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(optional); i++) {
         snprintf(path, sizeof path, "%s/%s", f->root, optional[i]);
         assert_int_equal(unlink(path), 0);
     }
@@ -334,7 +335,7 @@ static void test_bad_input(void **state)
     make_v2_tree(f, "cpu memory pids\n");
     OK(f, cgroup_backend_detect(f->root, &f->backend, f->err, sizeof f->err));
     const char *names[] = {"", ".", "..", "a/b", "../up"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
         assert_int_equal(
             jail_cgroup_create(f->backend, names[i], &good, &cg, f->err, sizeof f->err), -1);
         assert_contains(f->err, "name");
@@ -449,13 +450,13 @@ static void test_v1_detect_and_limits(void **state)
     OK(f, jail_cgroup_attach(cg, child, f->err, sizeof f->err));
     const char *procs[] = {"memory", "pids", "cpuacct", "cpu"};
     char rel[64];
-    for (size_t i = 0; i < sizeof procs / sizeof procs[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(procs); i++) {
         snprintf(rel, sizeof rel, "%s/brig/j/cgroup.procs", procs[i]);
         assert_string_equal(slurp(f, rel), text);
         put(f, rel, "");
     }
     OK(f, jail_cgroup_destroy(cg, f->err, sizeof f->err));
-    for (size_t i = 0; i < sizeof procs / sizeof procs[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(procs); i++) {
         snprintf(rel, sizeof rel, "%s/brig/j", procs[i]);
         assert_false(exists(f, rel));
     }
@@ -674,7 +675,7 @@ static void test_reclaim_covers_every_v1_hierarchy(void **state)
 /* ---- this host's real cgroup v1 ---- */
 
 static const char *const v1_controllers[] = {"memory", "pids", "cpuacct", "cpu"};
-#define N_V1 (sizeof v1_controllers / sizeof v1_controllers[0])
+#define N_V1 ARRAY_SIZE(v1_controllers)
 
 static bool real_v1_host(void)
 {

@@ -11,6 +11,7 @@
 
 #include "sandbox/cli_args.h"
 #include "schema/status.h"
+#include "common/common.h"
 
 static const struct jail_limits defaults = {
     .wall_ms = 10000,
@@ -34,7 +35,7 @@ static struct cli_options opts;
     {                                                                                              \
         "brig-jail", __VA_ARGS__, NULL                                                             \
     }
-#define ARGC(argv) ((int)(sizeof(argv) / sizeof(argv[0])) - 1)
+#define ARGC(argv) ((int)(sizeof(argv) / sizeof(argv[0])) - 1) /* argv: a compound literal */
 
 static int parse(int argc, char **argv)
 {
@@ -250,7 +251,7 @@ static void test_exit_status(void **state)
     outcome.status = BRIG_STATUS_SIGNALED;
     outcome.signal = 9;
     assert_int_equal(cli_exit_status(&outcome), 137);
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
         outcome.status = fixed[i].status;
         assert_int_equal(cli_exit_status(&outcome), fixed[i].expected);
     }

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "schema/schema.h"
+#include "common/common.h"
 #include "worker/collect.h"
 
 /* A workspace as the worker has one: a tmpfs of its own (here not nodev,
@@ -174,7 +175,7 @@ static void collect_ok(int root_fd, const char *const *patterns, size_t count, u
 #define COLLECT(t, max_bytes, c, ...)                                                              \
     do {                                                                                           \
         const char *patterns_[] = {__VA_ARGS__};                                                   \
-        collect_ok((t)->fd, patterns_, sizeof(patterns_) / sizeof(*patterns_), max_bytes, c);      \
+        collect_ok((t)->fd, patterns_, ARRAY_SIZE(patterns_), max_bytes, c);                       \
     } while (0)
 
 #define BUDGET (1u << 20)
@@ -242,7 +243,7 @@ static void glob_semantics(void **state)
     struct tree *t = *state;
     const char *names[] = {"a.txt",   "b.log",     "ab.txt",     ".hidden.txt",  "[x].txt",
                            "d/x.txt", "d/e/y.txt", "d/.h/z.txt", "d/e/f/g/w.log"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
         put_text(t, names[i], names[i]);
     static const struct {
         const char *pattern, *expected;
@@ -267,7 +268,7 @@ static void glob_semantics(void **state)
         {"nothing/*", ""},
         {"*.none", ""},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct collection c;
         COLLECT(t, BUDGET, &c, cases[i].pattern);
         if (strcmp(file_list(&c), cases[i].expected) != 0)
@@ -317,7 +318,7 @@ static void symlinked_directory_is_not_entered(void **state)
     struct tree *t = *state;
     put_symlink(t, "/etc", "dir");
     const char *patterns[] = {"dir/passwd", "dir/*", "**", "**/passwd"};
-    for (size_t i = 0; i < sizeof(patterns) / sizeof(*patterns); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(patterns); i++) {
         struct collection c;
         COLLECT(t, BUDGET, &c, patterns[i]);
         assert_int_equal(c.file_count, 0);
@@ -842,7 +843,7 @@ static void bad_arguments_are_refused(void **state)
     char err[256];
     struct collection c;
     const char *invalid[] = {"../x", "/etc/passwd", "a//b", "", "a/./b"};
-    for (size_t i = 0; i < sizeof(invalid) / sizeof(*invalid); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(invalid); i++) {
         const char *patterns[] = {"ok", invalid[i]};
         assert_int_equal(collect_files(t->fd, patterns, 2, BUDGET, &c, err, sizeof(err)), -1);
         assert_memory_equal(err, "collect[1]: ", 12);

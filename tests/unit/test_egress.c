@@ -42,6 +42,7 @@
 #include "worker/egress_policy.h"
 #include "worker/proxy_http.h"
 #include "tests/unit/tree.h"
+#include "common/common.h"
 
 #define FAKE_ZONE ".loopback.test"
 
@@ -154,7 +155,7 @@ static void test_ip_literals(void **state)
     expect_denied("127.0.0.1", "localhost", 80, "no rule");
     /* what inet_aton would take for 127.0.0.1 is no name and no address here */
     const char *odd[] = {"127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.0.0.01"};
-    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(odd); i++)
         expect_denied("localhost,127.0.0.1", odd[i], 80, "neither a valid host name nor");
 }
 
@@ -185,7 +186,7 @@ static void test_operator_list_parsing(void **state)
         {"a.com,*.com", "entry 2 \"*.com\": invalid wildcard"},
         {"a.com:0", "invalid port"},
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         char err[256] = "";
         assert_int_equal(egress_rules_parse(bad[i].text, &rules, err, sizeof(err)), -1);
         if (strstr(err, bad[i].error) == NULL)
@@ -325,11 +326,11 @@ static void test_public_addresses(void **state)
     };
     const char *public[] = {"8.8.8.8",         "172.32.0.1",     "151.101.0.223",
                             "2606:4700::1111", "::ffff:8.8.8.8", "2002:808:808::"};
-    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(special); i++) {
         if (is_public(special[i]))
             fail_msg("%s passed for public", special[i]);
     }
-    for (size_t i = 0; i < sizeof(public) / sizeof(public[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(public); i++) {
         if (!is_public(public[i]))
             fail_msg("%s passed for special", public[i]);
     }

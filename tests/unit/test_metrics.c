@@ -16,6 +16,7 @@
 
 #include "worker/metrics.h"
 #include "worker/metrics_registry.h"
+#include "common/common.h"
 
 #define STATS_SAMPLE BRIG_SOURCE_DIR "/tests/unit/data/rdkafka_stats_consumer.json"
 
@@ -257,7 +258,7 @@ static void invalid_descriptions_are_refused_by_name(void **state)
     };
     struct metrics_registry *registry = metrics_registry_new();
     add(registry, (struct metric_desc){.type = METRIC_COUNTER, .name = "dup", .help = "x"});
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         char err[256] = "";
         assert_null(metrics_registry_add(registry, &cases[i].desc, err, sizeof(err)));
         if (strncmp(err, cases[i].expected, strlen(cases[i].expected)) != 0)
@@ -415,7 +416,7 @@ static void worker_metrics_count_jobs_by_status_and_runtime(void **state)
         "brig_producer_errors_total 1\n",
         "brig_redeliveries_answered_total 2\n",
     };
-    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(expected); i++)
         if (!strstr(text, expected[i]))
             fail_msg("missing \"%s\" in:\n%s", expected[i], text);
     metrics_forget_lag(3);

@@ -24,6 +24,7 @@
 #include "worker/metrics.h"
 #include "worker/metrics_server.h"
 #include "worker/readiness.h"
+#include "common/common.h"
 
 struct response {
     int status;
@@ -248,7 +249,7 @@ static void start_errors_name_the_address(void **state)
     snprintf(in_use, sizeof(in_use), "binding the metrics server to %s: %s", taken,
              strerror(EADDRINUSE));
     cases[0].expected = in_use;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         err[0] = '\0';
         assert_int_equal(metrics_server_start(cases[i].addr, metrics_registry(), fake_ready,
                                               &f->readiness, &second, err, sizeof(err)),

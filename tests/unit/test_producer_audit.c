@@ -19,6 +19,7 @@
 #include "producer/commands.h"
 #include "schema/schema.h"
 #include "worker/audit.h"
+#include "common/common.h"
 
 static char dir[64], err[512];
 
@@ -236,7 +237,7 @@ static void test_bad_audit_command_lines(void **state)
         {"audit", "ls", "--limit", "-1", NULL},
         {"audit", "ls", "--status", "fine", NULL},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         int argc = 0;
         while (cases[i][argc])
             argc++;

@@ -22,6 +22,7 @@
 
 #include "producer/brig.h"
 #include "worker/broker.h"
+#include "common/common.h"
 
 #define PARTITIONS 3
 #define WAIT_MS 30000 /* generous: a loaded machine must not fail the test */
@@ -189,13 +190,6 @@ static void assert_stdout(const struct brig_result *r, const char *expected)
     assert_non_null(r->id);
     assert_int_equal(r->stdout_data.len, strlen(expected));
     assert_memory_equal(r->stdout_data.data, expected, r->stdout_data.len);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- tests ---- */
@@ -382,12 +376,12 @@ static void test_logs_in_order(void **state)
     assert_int_equal(result.attempt, 2);
     brig_result_free(&result);
     /* the chunks may trail the result: they travel on another topic */
-    int64_t deadline = now_ms() + WAIT_MS;
+    int64_t deadline = monotonic_ms() + WAIT_MS;
     for (;;) {
         pthread_mutex_lock(&logs.lock);
         int n = logs.chunks;
         pthread_mutex_unlock(&logs.lock);
-        if (n >= 6 || now_ms() > deadline)
+        if (n >= 6 || monotonic_ms() > deadline)
             break;
         struct timespec pause = {0, 20000000};
         nanosleep(&pause, NULL);
@@ -559,10 +553,10 @@ static void test_unreachable_broker(void **state)
     (void)state;
     struct brig_client_config config = {.brokers = "127.0.0.1:1", .timeout_ms = 1000};
     struct brig_client *client;
-    int64_t started = now_ms();
+    int64_t started = monotonic_ms();
     assert_int_equal(brig_client_new(&config, &client, err, sizeof err), -1);
     assert_null(client);
-    assert_true(now_ms() - started < 10000);
+    assert_true(monotonic_ms() - started < 10000);
     assert_non_null(strstr(err, "cannot reach the Kafka broker at 127.0.0.1:1 within 1000 ms"));
 
     struct brig_client_config no_brokers = {0};

@@ -15,10 +15,11 @@
 
 #include "producer/cli_common.h"
 #include "producer/cli_options.h"
+#include "common/common.h"
 
 /* A command line as an array, so that ARGC can count it. */
 #define ARGS(name, ...) char *name[] = {"run", __VA_ARGS__, NULL}
-#define ARGC(argv) ((int)(sizeof(argv) / sizeof(argv[0])) - 1)
+#define ARGC(argv) ((int)ARRAY_SIZE(argv) - 1)
 
 static char err[1024];
 static struct job_command_options opts;
@@ -183,8 +184,8 @@ static void test_limit_flags(void **state)
          offsetof(struct brig_limits, collect_bytes), 1024, 4 << 20},
     };
     /* each field of struct brig_limits once */
-    assert_int_equal(sizeof cases / sizeof cases[0], sizeof(struct brig_limits) / sizeof(uint64_t));
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(ARRAY_SIZE(cases), sizeof(struct brig_limits) / sizeof(uint64_t));
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         const char *values[] = {cases[i].min, cases[i].max};
         uint64_t expected[] = {cases[i].min_value, cases[i].max_value};
         for (size_t j = 0; j < 2; j++) {
@@ -230,7 +231,7 @@ static void test_durations(void **state)
     assert_int_equal(cli_parse_duration_ms("7d", &ms, err, sizeof err), 0);
     assert_int_equal(ms, 604800000ull);
     const char *bad[] = {"", "m", "h", "1x", "-1s", "1sm", "5msm", "1.m", "99999999999999999999d"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         if (cli_parse_duration_ms(bad[i], &ms, err, sizeof err) == 0)
             fail_msg("\"%s\" was taken as %llu ms", bad[i], (unsigned long long)ms);
     }
@@ -489,7 +490,7 @@ static void test_exit_status(void **state)
         {BRIG_STATUS_INTERNAL_ERROR, 0, 0, CLI_EXIT_SETUP},
         {BRIG_STATUS_REJECTED, 0, 0, BRIG_EXIT_REJECTED},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct brig_result r = {
             .status = cases[i].status,
             .has_exit_code = true,
@@ -504,7 +505,7 @@ static void test_exit_status(void **state)
                   CLI_EXIT_OOM,     CLI_EXIT_OUTPUT_LIMIT,  CLI_EXIT_SECCOMP,
                   CLI_EXIT_TIMEOUT, CLI_EXIT_SETUP};
     for (size_t i = 0; i < 2; i++) {
-        for (size_t j = 0; j < sizeof jail / sizeof jail[0]; j++)
+        for (size_t j = 0; j < ARRAY_SIZE(jail); j++)
             assert_int_not_equal(own[i], jail[j]);
     }
 }

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "producer/out_dir.h"
+#include "common/common.h"
 
 static char tmpdir[64], outdir[128], outside[128];
 static char err[1024];
@@ -63,11 +64,11 @@ static void test_valid_names(void **state)
     (void)state;
     char why[256];
     const char *good[] = {"a.txt", "out/a.txt", "deep/er/x.bin", ".hidden", "a..b"};
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    for (size_t i = 0; i < ARRAY_SIZE(good); i++)
         assert_true(out_name_valid(good[i], why, sizeof why));
     const char *bad[] = {"",   "/etc/passwd", "../up", "a/../../b", "a//b", "./a",
                          "a/", "a/.",         "..",    "a\nb",      "a\x01"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         if (out_name_valid(bad[i], why, sizeof why))
             fail_msg("\"%s\" was accepted", bad[i]);
     }

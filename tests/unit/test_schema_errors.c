@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "test_schema_support.h"
+#include "common/common.h"
 
 static void pack_text(msgpack_packer *pk, const char *s)
 {
@@ -248,7 +249,7 @@ static void test_utf8_strictness(void **state)
         {"\xe2\x82", 2, 0},         {"\x80", 1, 0},
         {"\xc3\x28", 2, 0},         {"\xff", 1, 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct brig_error err;
         int rc = decode_with_metadata_value(cases[i].bytes, cases[i].len, &err);
         if ((rc == 0) != cases[i].ok)

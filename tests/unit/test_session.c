@@ -26,6 +26,7 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/session.h"
 #include "tests/unit/tree.h"
+#include "common/common.h"
 
 #define KIB 1024ull
 #define MIB (1024ull * 1024)
@@ -347,7 +348,7 @@ static void test_ids_are_checked_and_never_escape(void **state)
     const char *bad[] = {
         "",    "a/b",      "a b",
         "x\n", "\xc3\xa9", "12345678901234567890123456789012345678901234567890123456789012345"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         struct jail_workspace *ws = NULL;
         char err[512];
         assert_int_equal(jail_session_acquire(ctx, root, bad[i], QUOTA, 0, &ws, err, sizeof(err)),
@@ -793,7 +794,7 @@ static void test_planted_symlinks_never_redirect_host_writes(void **state)
     ws = acquire("planter", QUOTA);
     const char *paths[] = {"etc/brig-planted", "sub/up/tmp/brig-planted", "dir/brig-planted"};
     char err[512];
-    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
         assert_int_equal(
             jail_workspace_write_file(ws, paths[i], "owned", 5, 0644, err, sizeof(err)), -1);
         assert_non_null(strstr(err, "symbolic link"));

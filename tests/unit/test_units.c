@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "sandbox/units.h"
+#include "common/units.h"
 
 static char err[256];
 

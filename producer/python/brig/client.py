@@ -14,7 +14,7 @@ last call.
 import threading
 import time
 
-from .discover import discover_brokers
+from .discover import discover_brokers, discover_message_max
 from .errors import BrigError, ClientClosed, JobTimeout, SchemaError
 from .kafka_setup import (Diagnostics, assign_at_end, check_reachable, create_consumer,
                           create_producer)
@@ -45,6 +45,7 @@ class Client:
         if reply_topic is not None:
             check_topic("reply_topic", reply_topic)
         self.brokers = discover_brokers(brokers)
+        self._message_max = discover_message_max(brokers)
         self.jobs_topic = f"{topic_prefix}.jobs"
         self.logs_topic = f"{topic_prefix}.logs"
         self.reply_topic = reply_topic or f"{topic_prefix}.results"
@@ -118,6 +119,11 @@ class Client:
     def _submit(self, job):
         value = encode_job(job)
         job_id = job["id"]
+        if self._message_max is not None and len(value) > self._message_max:
+            raise BrigError(f"job {job_id} is {len(value)} bytes, and the embedded broker at "
+                            f"{self.brokers} keeps messages of at most {self._message_max} bytes "
+                            f"(it deletes older ones past a few MiB a partition): send larger "
+                            f"jobs through a Kafka cluster (brokers=)")
         with self._cond:
             self._check_open()
             # Watched before it is produced: a fast result must find it.

@@ -36,3 +36,21 @@ def discover_brokers(given=None):
     if not first_line:
         raise BrokerNotFound(f"reading {path}: empty file")
     return first_line
+
+
+def discover_message_max(given=None):
+    """The largest message the broker discover_brokers(given) finds keeps
+    safely: what the state file of a brig-worker's embedded broker says (it
+    deletes older messages past a few MiB a partition); None for a broker
+    given or in $BRIG_BROKERS."""
+    if given or os.environ.get("BRIG_BROKERS"):
+        return None
+    try:
+        with open(os.path.join(state_dir(), "broker"), encoding="utf-8") as f:
+            for line in f.read().splitlines()[1:]:
+                name, _, value = line.partition(" ")
+                if name == "message_max_bytes" and value.isdigit():
+                    return int(value)
+    except OSError:
+        pass
+    return None

@@ -1,9 +1,11 @@
-#include "sandbox/units.h"
+#include "common/units.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "common/common.h"
 
 enum number_error { NUMBER_OK, NUMBER_EMPTY, NUMBER_MALFORMED, NUMBER_DECIMALS, NUMBER_OVERFLOW };
 
@@ -166,7 +168,7 @@ void units_format_size(uint64_t bytes, char *buf, size_t len)
         return;
     }
     value /= 1024;
-    while (value >= 1024 && unit + 1 < sizeof(units) / sizeof(units[0])) {
+    while (value >= 1024 && unit + 1 < ARRAY_SIZE(units)) {
         value /= 1024;
         unit++;
     }

@@ -9,8 +9,8 @@
  *   cpus      a number of cores with up to three decimals: "0.5", "2"
  *
  * Each parser returns 0, or -1 with a sentence in err that quotes the text. */
-#ifndef BRIG_SANDBOX_UNITS_H
-#define BRIG_SANDBOX_UNITS_H
+#ifndef BRIG_COMMON_UNITS_H
+#define BRIG_COMMON_UNITS_H
 
 #include <stddef.h>
 #include <stdint.h>
