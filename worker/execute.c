@@ -7,28 +7,13 @@
 #include "common/common.h"
 #include "sandbox/session.h"
 #include "worker/collect.h"
+#include "worker/job_spec.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
 
 /* How long a session job waits for a job of the same session that another
  * worker process of this host is still running (a partition that moved). */
 #define SESSION_WAIT_MS 60000
-
-static void jail_limits_from_job(const struct brig_job *job, struct jail_limits *limits)
-{
-    struct brig_limits effective;
-    brig_limits_resolve(&job->limits, &effective);
-    jail_limits_default(limits);
-    limits->wall_ms = effective.wall_ms;
-    limits->cpu_ms = effective.cpu_ms;
-    limits->memory_bytes = effective.memory_bytes;
-    limits->pids = effective.pids;
-    limits->output_bytes = effective.output_bytes;
-    limits->fsize_bytes = effective.fsize_bytes;
-    limits->disk_bytes = effective.disk_bytes;
-    limits->tmp_bytes = effective.tmp_bytes;
-    limits->cpu_millis = (uint32_t)effective.cpu_millis;
-}
 
 /* Where a job's live output goes. */
 struct live_output {
@@ -42,46 +27,6 @@ static void stream_output(void *ctx, enum jail_stream stream, const char *data, 
     publish_log_chunk(live->publisher, &live->origin,
                       stream == JAIL_STDOUT ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR, data, len,
                       false);
-}
-
-/* "K=V" strings for the jail, in one allocation with the pointer array; the
- * job's variables, then extra (NULL-terminated, or NULL), which win. */
-static char **environment_of(const struct brig_job *job, const char *const *extra)
-{
-    size_t n_extra = 0;
-    while (extra && extra[n_extra])
-        n_extra++;
-    size_t bytes = (job->env_count + n_extra + 1) * sizeof(char *);
-    for (size_t i = 0; i < job->env_count; i++)
-        bytes += strlen(job->env[i].name) + strlen(job->env[i].value) + 2;
-    char **env = malloc(bytes);
-    if (!env)
-        return NULL;
-    char *text = (char *)(env + job->env_count + n_extra + 1);
-    for (size_t i = 0; i < job->env_count; i++) {
-        env[i] = text;
-        text += sprintf(text, "%s=%s", job->env[i].name, job->env[i].value) + 1;
-    }
-    for (size_t i = 0; i < n_extra; i++)
-        env[job->env_count + i] = (char *)extra[i];
-    env[job->env_count + n_extra] = NULL;
-    return env;
-}
-
-/* What the jail runs after the program, NULL-terminated: for an argv job,
- * argv then args (SCHEMA.md section 5); for a runtime job, args (the runtime
- * puts its own command in front). */
-static const char **command_of(const struct brig_job *job)
-{
-    size_t n_argv = job->runtime ? 0 : job->argv_count;
-    const char **list = calloc(n_argv + job->args_count + 1, sizeof(char *));
-    if (!list)
-        return NULL;
-    if (n_argv)
-        memcpy(list, job->argv, n_argv * sizeof(char *));
-    if (job->args_count)
-        memcpy(list + n_argv, job->args, job->args_count * sizeof(char *));
-    return list;
 }
 
 static void fail_internal(struct jail_outcome *outcome, const char *what)
@@ -138,15 +83,15 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
     char err[512];
     int egress_opened =
         egress_job_open(slot->egress, job->id, &job->network, &egress, err, sizeof(err));
-    char **env = environment_of(job, egress ? egress_proxy_env : NULL);
-    const char **args = command_of(job);
+    char **env = job_environment(job, egress ? egress_proxy_env : NULL);
+    const char **args = job_command(job);
 
     struct jail_spec spec = {.env = (const char *const *)env, .cancel_fd = slot->cancel_fd};
     if (egress) {
         spec.on_network = egress_on_network;
         spec.network_ctx = egress;
     }
-    jail_limits_from_job(job, &spec.limits);
+    job_limits(job, &spec.limits);
     spec.stdin_data = job->stdin_data.data;
     spec.stdin_len = job->stdin_data.len;
     if (job->stream_logs) {

@@ -295,8 +295,8 @@ static void drain(struct worker *w)
         next = task->next;
         task_release(w, task, true);
     }
+    /* Committed when the consumer closes (enable.auto.commit). */
     store_offsets(w);
-    rd_kafka_commit(w->consumer, NULL, 0);
     log_info(NULL, "stopped; %u job(s) left unanswered", tasks_in_flight(w));
 }
 

@@ -138,8 +138,9 @@ static bool not_revoked(const struct task *task, void *parts)
 }
 
 /* Gives up the partitions' waiting jobs (their next owner gets them again),
- * lets running ones finish within the revoke timeout, stores and commits
- * what was answered, then forgets the partitions. */
+ * lets running ones finish within the revoke timeout, stores the offsets of
+ * what was answered (committed as the partitions are unassigned), then
+ * forgets the partitions. */
 static void revoke_partitions(struct worker *w, const rd_kafka_topic_partition_list_t *parts)
 {
     struct task *given_up = sched_take_unless(w->scheduler, not_revoked, (void *)parts);
@@ -151,8 +152,12 @@ static void revoke_partitions(struct worker *w, const rd_kafka_topic_partition_l
     int64_t deadline = monotonic_ms() + (int64_t)w->config->revoke_timeout_ms;
     while (outstanding_in(w, parts) > 0 && monotonic_ms() < deadline && !w->fatal)
         worker_turn(w);
+    /* librdkafka commits the stored offsets of partitions it unassigns
+     * (enable.auto.commit). A synchronous commit here could wait for ever:
+     * during a close, a member the group no longer knows waits for a join
+     * that never comes. */
     if (!w->fatal)
-        rd_kafka_commit(w->consumer, NULL, 0);
+        store_offsets(w);
 
     for (int i = 0; i < parts->cnt; i++) {
         struct partition_state *ps = partition_of(w, parts->elems[i].partition);
