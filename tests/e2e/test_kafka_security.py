@@ -64,6 +64,7 @@ def scram_client():
     """PYTHONPATH of a confluent-kafka whose librdkafka can do SCRAM with
     Kafka 4 (mk/kafka/scram-client.txt), installed from PyPI the first time."""
     if not (PYCLIENT / "confluent_kafka").is_dir():
+        subprocess.run([str(ROOT / "mk" / "deps.sh"), "python3-pip"], check=True)
         subprocess.run(
             ["/usr/bin/python3", "-m", "pip", "install", "--quiet", "--no-deps",
              "--only-binary=:all:", "--require-hashes", "--target", str(PYCLIENT),
