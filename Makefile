@@ -6,6 +6,8 @@
 #   make asan       unit tests under AddressSanitizer + UBSan
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 60)
 #   make bench      the benchmarks (not part of make test)
+#   make kafka      a local Apache Kafka (KRaft) in build/kafka, KAFKA_NODES=3 for three nodes;
+#                   make kafka-stop stops it (mk/kafka.sh)
 #   make format / make lint / make deps / make clean
 
 SHELL   := /bin/bash
@@ -57,7 +59,7 @@ include producer/module.mk worker/module.mk sandbox/module.mk schema/module.mk c
 LIBS = $(foreach m,$(LIB_MODULES),$(BUILD)/lib/libbrig_$(m).a)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all deps test unit e2e run asan fuzz bench format lint clean FORCE
+.PHONY: all deps test unit e2e run asan fuzz bench format lint clean kafka kafka-stop FORCE
 .DEFAULT_GOAL := all
 
 all: $(addprefix $(BUILD)/bin/,$(PROGRAMS))
@@ -143,6 +145,12 @@ fuzz-run: $(FUZZ_BINS)
 bench: all
 	mk/deps.sh bubblewrap linux-perf
 	tests/bench/run.sh $(BUILD)
+
+kafka:
+	mk/kafka.sh start
+
+kafka-stop:
+	mk/kafka.sh stop
 
 C_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:

@@ -5,6 +5,9 @@ import subprocess
 
 import pytest
 
+# Real-Kafka fixtures and the `kafka` marker.
+pytest_plugins = ("kafka_cluster",)
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("BRIG_BUILD", ROOT / "build"))
 

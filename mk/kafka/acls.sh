@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The ACLs brig's principals need on a cluster whose authorizer denies what no
+# ACL allows, added with Kafka's own AclCommand (the jars mk/kafka.sh fetched).
+#
+#   mk/kafka/acls.sh agent NAME [PREFIX]          User:NAME may
+#       write jobs to PREFIX.jobs,
+#       read (and create) its own reply topic PREFIX.reply.NAME,
+#       use consumer groups named brig-client-* (what brig's clients name theirs);
+#       nothing else: not another agent's reply topic, not PREFIX.results or .logs.
+#   mk/kafka/acls.sh worker NAME [PREFIX [GROUP]]  User:NAME may
+#       read PREFIX.jobs in consumer group GROUP (default brig-workers),
+#       write PREFIX.results, .logs, .dlq, .audit and replies to PREFIX.reply.*,
+#       create (and describe) topics named PREFIX.*.
+#   mk/kafka/acls.sh list
+#
+# PREFIX defaults to brig. The cluster is mk/kafka.sh's (KAFKA_DIR, default
+# build/kafka, through its PLAINTEXT listener, whose principal is a super
+# user), or any other one given by KAFKA_BOOTSTRAP and KAFKA_COMMAND_CONFIG (a
+# Java client properties file with an admin's credentials).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dir=${KAFKA_DIR:-$root/build/kafka}
+version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$root/mk/kafka/pom.xml")
+libs=$root/build/kafka-libs/$version
+
+die() {
+    echo "kafka-acls: $*" >&2
+    exit 1
+}
+
+[ -e "$libs/.complete" ] || die "the Kafka jars are not in $libs: run mk/kafka.sh start first"
+bootstrap=${KAFKA_BOOTSTRAP:-$(cat "$dir/bootstrap" 2>/dev/null)} ||
+    die "no cluster in $dir: run mk/kafka.sh start, or set KAFKA_BOOTSTRAP"
+connection=(--bootstrap-server "$bootstrap")
+[ -z "${KAFKA_COMMAND_CONFIG:-}" ] || connection+=(--command-config "$KAFKA_COMMAND_CONFIG")
+
+acl() {
+    java -Xmx256m -cp "$libs/*" org.apache.kafka.tools.AclCommand "${connection[@]}" "$@" >/dev/null ||
+        die "AclCommand $* failed"
+}
+
+name_arg() {
+    [[ ${1:-} =~ ^[A-Za-z0-9._-]+$ ]] || die "a principal name of [A-Za-z0-9._-] is needed, not '${1:-}'"
+}
+
+case ${1:-} in
+    agent)
+        name_arg "${2:-}"
+        principal=User:$2 prefix=${3:-brig}
+        acl --add --allow-principal "$principal" --operation Write --topic "$prefix.jobs"
+        acl --add --allow-principal "$principal" --operation Read --operation Create \
+            --topic "$prefix.reply.$2"
+        acl --add --allow-principal "$principal" --operation Read \
+            --resource-pattern-type prefixed --group brig-client-
+        ;;
+    worker)
+        name_arg "${2:-}"
+        principal=User:$2 prefix=${3:-brig} group=${4:-brig-workers}
+        acl --add --allow-principal "$principal" --operation Read --topic "$prefix.jobs" --group "$group"
+        acl --add --allow-principal "$principal" --operation Write --topic "$prefix.results" \
+            --topic "$prefix.logs" --topic "$prefix.dlq" --topic "$prefix.audit"
+        acl --add --allow-principal "$principal" --operation Write \
+            --resource-pattern-type prefixed --topic "$prefix.reply."
+        acl --add --allow-principal "$principal" --operation Create --operation Describe \
+            --operation DescribeConfigs --resource-pattern-type prefixed --topic "$prefix."
+        ;;
+    list)
+        java -Xmx256m -cp "$libs/*" org.apache.kafka.tools.AclCommand "${connection[@]}" --list
+        ;;
+    *) die "usage: mk/kafka/acls.sh agent NAME [PREFIX] | worker NAME [PREFIX [GROUP]] | list" ;;
+esac
