@@ -1,3 +1,3 @@
 LIB_MODULES += common
 common_SRCS := $(wildcard common/*.c)
-UNIT_TESTS += test_units
+UNIT_TESTS += test_units test_properties

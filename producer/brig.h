@@ -85,6 +85,12 @@ struct brig_client_config {
     brig_log_fn on_log; /* NULL: the logs topic is not read */
     void *log_ctx;
     bool submit_only; /* no consumer at all: submits only, every wait fails */
+    /* Kafka client properties (security, tuning), applied after brig's own:
+     * those of the file kafka_config (librdkafka properties, "key=value" a
+     * line; NULL: $BRIG_KAFKA_CONFIG, or none), then kafka_properties
+     * ("key=value" strings, NULL-terminated; NULL: none), which win. */
+    const char *kafka_config;
+    const char *const *kafka_properties;
     /* The largest job the broker keeps safely; 0 = BRIG_JOB_MAX_BYTES. A
      * larger job is refused before it is sent (brig_discover_message_max). */
     uint64_t message_max_bytes;

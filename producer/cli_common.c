@@ -52,6 +52,9 @@ int cli_client_config(const char *command, const struct cli_common *common,
         return -1;
     }
     config->brokers = buf;
+    config->kafka_config = common->kafka_config;
+    config->reply_topic = common->reply_topic;
+    config->kafka_properties = common->kafka_properties;
     config->message_max_bytes = brig_discover_message_max(common->brokers);
     config->topic_prefix = common->topic_prefix;
     config->client_id = "brig-cli";

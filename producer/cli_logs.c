@@ -28,7 +28,8 @@ static const char logs_help[] =
     "  --timeout T        give up after T (default and 0: never)\n"
     "  --json             one JSON object per chunk: attempt, stream, seq, data\n"
     "                     (a string, or {\"base64\": ...}), ts_ms, eos\n"
-    "  --brokers LIST, --topic-prefix P   as for brig run\n";
+    "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
+    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n";
 
 enum { OPT_TIMEOUT = 1100, OPT_JSON };
 
@@ -87,7 +88,7 @@ int cmd_logs(int argc, char **argv)
     int id;
     optind = 0;
     opterr = 0;
-    while ((id = getopt_long(argc, argv, "+:fh", options, NULL)) != -1) {
+    while ((id = getopt_long(argc, argv, "+:fh" CLI_COMMON_SHORT, options, NULL)) != -1) {
         if (id == 'h') {
             fputs(logs_help, stdout);
             return 0;
@@ -113,10 +114,13 @@ int cmd_logs(int argc, char **argv)
     cli_common_defaults(&common);
 
     struct brig_client_config config = {0};
-    if (cli_client_config("logs", &common, &config, brokers, sizeof brokers) < 0)
+    bool configured = cli_client_config("logs", &common, &config, brokers, sizeof brokers) == 0;
+    int rc = configured ? brig_read_logs(&config, job_id, follow, timeout_ms, print_chunk, &printer,
+                                         err, sizeof err)
+                        : -1;
+    cli_common_free(&common);
+    if (!configured)
         return CLI_EXIT_SETUP;
-    int rc =
-        brig_read_logs(&config, job_id, follow, timeout_ms, print_chunk, &printer, err, sizeof err);
     if (rc != 0)
         cli_error("logs", "%s", err);
     if (rc == BRIG_LOGS_NOT_STREAMED)

@@ -52,6 +52,8 @@ static const struct {
     {{"meta", required_argument, NULL, OPT_META}, FOR_BOTH, true},
     {{"brokers", required_argument, NULL, CLI_OPT_BROKERS}, FOR_BOTH, false},
     {{"topic-prefix", required_argument, NULL, CLI_OPT_TOPIC_PREFIX}, FOR_BOTH, false},
+    {{"kafka-config", required_argument, NULL, CLI_OPT_KAFKA_CONFIG}, FOR_BOTH, false},
+    {{"reply-topic", required_argument, NULL, CLI_OPT_REPLY_TOPIC}, FOR_BOTH, false},
     {{"help", no_argument, NULL, OPT_HELP}, FOR_BOTH, false},
     {{"json", no_argument, NULL, OPT_JSON}, FOR_RUN, false},
     {{"out", required_argument, NULL, OPT_OUT}, FOR_RUN, false},
@@ -63,13 +65,34 @@ static const struct {
 
 bool cli_common_option(int id, const char *value, struct cli_common *common)
 {
-    if (id == CLI_OPT_BROKERS)
+    if (id == CLI_OPT_BROKERS) {
         common->brokers = value;
-    else if (id == CLI_OPT_TOPIC_PREFIX)
+    } else if (id == CLI_OPT_TOPIC_PREFIX) {
         common->topic_prefix = value;
-    else
+    } else if (id == CLI_OPT_KAFKA_CONFIG) {
+        common->kafka_config = value;
+    } else if (id == CLI_OPT_REPLY_TOPIC) {
+        common->reply_topic = value;
+    } else if (id == 'X') {
+        /* NULL-terminated: a brig_client_config takes it as it is. */
+        const char **grown =
+            realloc(common->kafka_properties, (common->n_kafka_properties + 2) * sizeof(*grown));
+        if (!grown)
+            return false;
+        grown[common->n_kafka_properties++] = value;
+        grown[common->n_kafka_properties] = NULL;
+        common->kafka_properties = grown;
+    } else {
         return false;
+    }
     return true;
+}
+
+void cli_common_free(struct cli_common *common)
+{
+    free(common->kafka_properties);
+    common->kafka_properties = NULL;
+    common->n_kafka_properties = 0;
 }
 
 void cli_option_error(int id, char **argv, char *err, size_t errlen)
@@ -86,8 +109,11 @@ void cli_option_error(int id, char **argv, char *err, size_t errlen)
 void cli_common_defaults(struct cli_common *common)
 {
     const char *prefix = getenv("BRIG_TOPIC_PREFIX");
+    const char *reply = getenv("BRIG_REPLY_TOPIC");
     if (!common->topic_prefix && prefix && *prefix)
         common->topic_prefix = prefix;
+    if (!common->reply_topic && reply && *reply)
+        common->reply_topic = reply;
 }
 
 int cli_parse_duration_ms(const char *text, uint64_t *ms, char *err, size_t errlen)
@@ -311,7 +337,7 @@ int job_command_parse(enum job_command command, int argc, char **argv,
         int index = -1;
         /* "+": the first operand ends the options, so a program's own
          * options (brig run ls -l) stay its own. */
-        int id = getopt_long(argc, argv, "+:l:c:e:f:h", longopts, &index);
+        int id = getopt_long(argc, argv, "+:l:c:e:f:h" CLI_COMMON_SHORT, longopts, &index);
         if (id == -1)
             break;
         if (id == 'h')
@@ -342,4 +368,5 @@ void job_command_options_free(struct job_command_options *o)
     list_free(&job->collect);
     list_free(&job->allow);
     list_free(&job->meta);
+    cli_common_free(&o->common);
 }

@@ -13,8 +13,12 @@
 
 /* Options every command that talks to Kafka takes. */
 struct cli_common {
-    const char *brokers;      /* --brokers; NULL: discovered */
-    const char *topic_prefix; /* --topic-prefix, else $BRIG_TOPIC_PREFIX, else NULL */
+    const char *brokers;           /* --brokers; NULL: discovered */
+    const char *topic_prefix;      /* --topic-prefix, else $BRIG_TOPIC_PREFIX, else NULL */
+    const char *kafka_config;      /* --kafka-config; NULL: $BRIG_KAFKA_CONFIG */
+    const char *reply_topic;       /* --reply-topic, else $BRIG_REPLY_TOPIC, else NULL */
+    const char **kafka_properties; /* -X KEY=VALUE, NULL-terminated (or NULL) */
+    size_t n_kafka_properties;
 };
 
 /* A list of option values, pointing into argv. */
@@ -79,15 +83,22 @@ int cli_parse_timeout(const char *text, int64_t *timeout_ms, char *err, size_t e
 
 /* For the getopt_long() tables of the other commands: the options of
  * struct cli_common, with ids no short option can have. */
-enum { CLI_OPT_BROKERS = 1000, CLI_OPT_TOPIC_PREFIX };
+enum { CLI_OPT_BROKERS = 1000, CLI_OPT_TOPIC_PREFIX, CLI_OPT_KAFKA_CONFIG, CLI_OPT_REPLY_TOPIC };
 #define CLI_COMMON_OPTIONS                                                                         \
     {"brokers", required_argument, NULL, CLI_OPT_BROKERS},                                         \
+        {"topic-prefix", required_argument, NULL, CLI_OPT_TOPIC_PREFIX},                           \
+        {"reply-topic", required_argument, NULL, CLI_OPT_REPLY_TOPIC},                             \
     {                                                                                              \
-        "topic-prefix", required_argument, NULL, CLI_OPT_TOPIC_PREFIX                              \
+        "kafka-config", required_argument, NULL, CLI_OPT_KAFKA_CONFIG                              \
     }
+/* The short option of struct cli_common: -X KEY=VALUE. */
+#define CLI_COMMON_SHORT "X:"
 
-/* Stores a CLI_COMMON_OPTIONS option; false when id is not one. */
+/* Stores a CLI_COMMON_OPTIONS option (or -X); false when id is not one, or
+ * when out of memory. */
 bool cli_common_option(int id, const char *value, struct cli_common *common);
+/* Frees what cli_common_option() allocated. */
+void cli_common_free(struct cli_common *common);
 
 /* The message for getopt_long()'s '?' (unknown option) or ':' (missing
  * value), with opterr = 0 and ':' leading the short options. */

@@ -24,7 +24,8 @@ static const char replay_help[] =
     "  --timeout T        how long to wait for the replay (default 600s; 0 = forever)\n"
     "  --json             {\"verdict\", \"original\", \"replay\", \"differences\": [...],\n"
     "                     \"original_result\", \"replay_result\"}\n"
-    "  --brokers LIST, --topic-prefix P   as for brig run\n"
+    "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
+    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n"
     "\n"
     "Exit status: 0 reproduced, 1 differs, 118 no answer, 125 brig failed, 2 usage.\n";
 
@@ -52,7 +53,7 @@ static int parse(int argc, char **argv, struct replay_options *o, char *err, siz
     o->timeout_ms = CLI_RUN_TIMEOUT_MS;
     optind = 0;
     opterr = 0;
-    while ((id = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+    while ((id = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, options, NULL)) != -1) {
         if (id == 'h')
             return 1;
         if (id == OPT_AUDIT_DB) {
@@ -217,5 +218,6 @@ out:
     brig_result_free(&replay);
     brig_result_free(&original);
     brig_job_free(&job);
+    cli_common_free(&o.common);
     return rc;
 }

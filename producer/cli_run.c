@@ -58,6 +58,11 @@ static const char run_help_rest[] =
     "                         embedded broker of a local brig-worker)\n"
     "      --topic-prefix P   topics P.jobs, P.results, P.logs (default\n"
     "                         $BRIG_TOPIC_PREFIX, else brig)\n"
+    "      --reply-topic T    where results come back (default $BRIG_REPLY_TOPIC,\n"
+    "                         else P.results); an agent's own under Kafka ACLs\n"
+    "      --kafka-config F   librdkafka properties, KEY=VALUE a line: TLS, SASL,\n"
+    "                         tuning (default $BRIG_KAFKA_CONFIG)\n"
+    "  -X KEY=VALUE           one more property, after the file's; repeatable\n"
     "\n";
 
 static void print_help(void)

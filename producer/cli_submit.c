@@ -27,7 +27,8 @@ static const char submit_help[] =
     "                 {\"base64\": ...}. Every line is checked before any job is sent:\n"
     "                 a bad line is reported with its number and field and nothing is\n"
     "                 submitted. The ids print one per line.\n"
-    "  --brokers LIST, --topic-prefix P   as for brig run\n";
+    "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
+    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n";
 
 static int submit_batch(const struct job_command_options *o, struct brig_client_config *config)
 {

@@ -18,7 +18,8 @@ static const char wait_help[] =
     "\n"
     "  --timeout T        how long to wait (default 600s; 0 = forever)\n"
     "  --json             print the results as JSON\n"
-    "  --brokers LIST, --topic-prefix P   as for brig run\n"
+    "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
+    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n"
     "\n"
     "Exit status: with one id, as for brig run; with several, 0 when every job\n"
     "succeeded, else the status of the first that did not, 118 when a result is\n"
@@ -68,7 +69,7 @@ int cmd_wait(int argc, char **argv)
     int id;
     optind = 0;
     opterr = 0;
-    while ((id = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+    while ((id = getopt_long(argc, argv, "+:h" CLI_COMMON_SHORT, options, NULL)) != -1) {
         if (id == 'h') {
             fputs(wait_help, stdout);
             return 0;
@@ -121,5 +122,6 @@ out:
         brig_result_free(&results[i]);
     free(results);
     brig_client_free(client);
+    cli_common_free(&common);
     return rc;
 }

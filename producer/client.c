@@ -220,12 +220,14 @@ int brig_client_new(const struct brig_client_config *config, struct brig_client 
         .client_id = config->client_id ? config->client_id : "brig-client",
         .timeout_ms = config->timeout_ms ? config->timeout_ms : DEFAULT_TIMEOUT_MS,
         .diag = &c->diag,
+        .properties = &c->kafka,
     };
     unsigned delivery_ms =
         params.timeout_ms > MIN_DELIVERY_TIMEOUT_MS ? params.timeout_ms : MIN_DELIVERY_TIMEOUT_MS;
     const char *topics[2] = {c->reply_topic, c->logs_topic};
     size_t n_partitions;
     if (set_topics(c, config, err, errlen) < 0 ||
+        kafka_load_properties(config, &c->kafka, err, errlen) < 0 ||
         !(c->producer =
               kafka_producer_create(&params, delivery_ms, submit_delivery_report, err, errlen)) ||
         kafka_check_reachable(c->producer, &params, err, errlen) < 0)
@@ -271,6 +273,7 @@ void brig_client_free(struct brig_client *c)
         rd_kafka_destroy(c->producer);
     watch_table_free(&c->watches);
     kafka_diag_destroy(&c->diag);
+    properties_free(&c->kafka);
     pthread_cond_destroy(&c->arrived);
     pthread_mutex_destroy(&c->lock);
     free(c);

@@ -24,6 +24,7 @@ struct brig_client {
     brig_log_fn on_log;
     void *log_ctx;
     struct kafka_diag diag;
+    struct property_list kafka; /* the caller's Kafka properties */
 
     /* Guards watches, failure and every delivery count. */
     pthread_mutex_t lock;

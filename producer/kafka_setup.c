@@ -11,6 +11,21 @@
 /* Room for the record batch framing around one message. */
 #define MESSAGE_OVERHEAD_BYTES 65536u
 
+int kafka_load_properties(const struct brig_client_config *config, struct property_list *list,
+                          char *err, size_t errlen)
+{
+    struct property_list overrides = {0};
+    for (size_t i = 0; config->kafka_properties && config->kafka_properties[i]; i++) {
+        if (properties_add(&overrides, config->kafka_properties[i], err, errlen) < 0) {
+            properties_free(&overrides);
+            return -1;
+        }
+    }
+    int rc = properties_load(list, config->kafka_config, &overrides, err, errlen);
+    properties_free(&overrides);
+    return rc;
+}
+
 void kafka_diag_init(struct kafka_diag *diag)
 {
     pthread_mutex_init(&diag->lock, NULL);
@@ -25,11 +40,22 @@ void kafka_diag_destroy(struct kafka_diag *diag)
 static void remember_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 {
     (void)rk;
-    (void)code;
     struct kafka_diag *diag = opaque;
     pthread_mutex_lock(&diag->lock);
     snprintf(diag->last_error, sizeof diag->last_error, "%s", reason);
+    /* No retry cures these: say so now rather than after the timeout. */
+    if (code == RD_KAFKA_RESP_ERR__AUTHENTICATION || code == RD_KAFKA_RESP_ERR__SSL ||
+        code == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED)
+        diag->refused = true;
     pthread_mutex_unlock(&diag->lock);
+}
+
+static bool refused(struct kafka_diag *diag)
+{
+    pthread_mutex_lock(&diag->lock);
+    bool r = diag->refused;
+    pthread_mutex_unlock(&diag->lock);
+    return r;
 }
 
 static void discard_log(const rd_kafka_t *rk, int level, const char *facility, const char *line)
@@ -54,6 +80,14 @@ static rd_kafka_t *create(rd_kafka_type_t type, const struct kafka_params *param
             RD_KAFKA_CONF_OK) {
             snprintf(err, errlen, "Kafka setting %s=%s: %s", settings[i].key, settings[i].value,
                      why);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; params->properties && i < params->properties->count; i++) {
+        const struct property *p = &params->properties->items[i];
+        if (rd_kafka_conf_set(conf, p->key, p->value, why, sizeof why) != RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "Kafka property %s=%s: %s", p->key, p->value, why);
             rd_kafka_conf_destroy(conf);
             return NULL;
         }
@@ -133,17 +167,28 @@ int kafka_check_reachable(rd_kafka_t *rk, const struct kafka_params *params, cha
                           size_t errlen)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, NULL, &md, (int)params->timeout_ms);
-    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_metadata_destroy(md);
-        return 0;
-    }
-    /* Serve the error callback, which has the reason in words. */
-    rd_kafka_poll(rk, 0);
+    rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    int64_t deadline = monotonic_ms() + params->timeout_ms;
+    /* In short steps, serving the error callback (it has the reason in
+     * words), so that a refusal ends the wait at once. */
+    do {
+        rc = rd_kafka_metadata(rk, 0, NULL, &md, 250);
+        if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_metadata_destroy(md);
+            return 0;
+        }
+        rd_kafka_poll(rk, 0);
+    } while (!refused(params->diag) && monotonic_ms() < deadline);
     pthread_mutex_lock(&params->diag->lock);
-    snprintf(err, errlen, "cannot reach the Kafka broker at %s within %u ms: %s", params->brokers,
-             params->timeout_ms,
-             params->diag->last_error[0] ? params->diag->last_error : rd_kafka_err2str(rc));
+    if (params->diag->refused)
+        snprintf(err, errlen,
+                 "the Kafka broker at %s refused this client: %s (check the security properties: "
+                 "--kafka-config, -X)",
+                 params->brokers, params->diag->last_error);
+    else
+        snprintf(err, errlen, "cannot reach the Kafka broker at %s within %u ms: %s",
+                 params->brokers, params->timeout_ms,
+                 params->diag->last_error[0] ? params->diag->last_error : rd_kafka_err2str(rc));
     pthread_mutex_unlock(&params->diag->lock);
     return -1;
 }

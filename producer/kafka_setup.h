@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/properties.h"
 #include "producer/brig.h"
 
 /* The last error librdkafka reported on a handle ("127.0.0.1:1/bootstrap:
@@ -17,6 +18,7 @@
 struct kafka_diag {
     pthread_mutex_t lock;
     char last_error[512];
+    bool refused; /* the cluster refused the client: credentials, certificate */
 };
 
 void kafka_diag_init(struct kafka_diag *diag);
@@ -27,7 +29,13 @@ struct kafka_params {
     const char *client_id;
     unsigned timeout_ms; /* to reach the broker and to position a consumer */
     struct kafka_diag *diag;
+    const struct property_list *properties; /* the caller's, applied last */
 };
+
+/* The properties a client config asks for (its file, then its strings) into
+ * list; -1 with err naming the file line or the string. */
+int kafka_load_properties(const struct brig_client_config *config, struct property_list *list,
+                          char *err, size_t errlen);
 
 /* An idempotent producer whose deliveries fail after delivery_timeout_ms;
  * dr_cb gets each delivery report from rd_kafka_poll(). */

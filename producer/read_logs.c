@@ -283,15 +283,19 @@ int brig_read_logs(const struct brig_client_config *config, const char *id, bool
     struct ends ends = {0};
     struct kafka_diag diag;
     kafka_diag_init(&diag);
+    struct property_list kafka = {0};
     struct kafka_params params = {
         .brokers = config->brokers,
         .client_id = config->client_id ? config->client_id : "brig-client",
         .timeout_ms = config->timeout_ms ? config->timeout_ms : 5000,
         .diag = &diag,
+        .properties = &kafka,
     };
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : monotonic_ms() + timeout_ms;
     int rc = -1;
-    rd_kafka_t *consumer = kafka_consumer_create(&params, true, err, errlen);
+    rd_kafka_t *consumer = kafka_load_properties(config, &kafka, err, errlen) == 0
+                               ? kafka_consumer_create(&params, true, err, errlen)
+                               : NULL;
     if (consumer && kafka_check_reachable(consumer, &params, err, errlen) == 0) {
         rc = find_job(consumer, &params, &t, &ends, deadline, err, errlen);
         if (rc == 0)
@@ -308,5 +312,6 @@ int brig_read_logs(const struct brig_client_config *config, const char *id, bool
         rd_kafka_destroy(consumer);
     }
     kafka_diag_destroy(&diag);
+    properties_free(&kafka);
     return rc;
 }

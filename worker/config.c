@@ -39,14 +39,16 @@ static const char usage[] =
     "  --drain-timeout T     on SIGTERM, how long in-flight jobs may finish (default 30s)\n"
     "  --revoke-timeout T    on a rebalance, how long a revoked partition's jobs may\n"
     "                        finish before they are stopped (default 10s)\n"
-    "  --partitions N        partitions of the embedded broker's topics (default 4)\n"
+    "  --partitions N        partitions of the topics the worker creates (default: 4\n"
+    "                        on the embedded broker, 12 on a cluster)\n"
     "  --sessions-dir DIR    session workspaces, shared by the workers of this host\n"
     "                        (BRIG_SESSIONS_DIR; default <state dir>/sessions)\n"
     "  --session-quota SIZE  size of a new session's workspace (default 256M)\n"
     "  --session-ttl T       idle time after which a session is removed (default 1h;\n"
     "                        0 = never)\n"
-    "  -X KEY=VALUE          a librdkafka property for every client (security, tuning);\n"
-    "                        repeatable\n"
+    "  --kafka-config FILE   librdkafka properties, one KEY=VALUE a line (security,\n"
+    "                        tuning) for every Kafka client (BRIG_KAFKA_CONFIG)\n"
+    "  -X KEY=VALUE          one more property, after the file's; repeatable\n"
     "  --metrics-addr HOST:PORT\n"
     "                        serve /metrics (Prometheus), /healthz and /readyz there\n"
     "                        (BRIG_METRICS_ADDR; default: not served)\n"
@@ -62,26 +64,6 @@ static char *option_or_env(const char *value, const char *env, const char *fallb
     if (!v || !*v)
         v = fallback;
     return v ? strdup(v) : NULL;
-}
-
-static int add_property(struct worker_config *config, const char *text, char *err, size_t errlen)
-{
-    const char *eq = strchr(text, '=');
-    if (!eq || eq == text) {
-        snprintf(err, errlen, "-X %s: expected KEY=VALUE", text);
-        return -1;
-    }
-    struct kafka_property *grown =
-        realloc(config->properties, (config->n_properties + 1) * sizeof(*grown));
-    if (!grown) {
-        snprintf(err, errlen, "-X %s: out of memory", text);
-        return -1;
-    }
-    config->properties = grown;
-    grown[config->n_properties].key = strndup(text, (size_t)(eq - text));
-    grown[config->n_properties].value = strdup(eq + 1);
-    config->n_properties++;
-    return 0;
 }
 
 static int parse_duration(const char *name, const char *text, uint64_t *ms, char *err,
@@ -133,6 +115,7 @@ enum {
     OPT_LOG_LEVEL,
     OPT_HELP,
     OPT_VERSION,
+    OPT_KAFKA_CONFIG,
 };
 
 int worker_config_parse(int argc, char **argv, struct worker_config *config, char *err,
@@ -160,19 +143,22 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"kafka-config", required_argument, NULL, OPT_KAFKA_CONFIG},
         {0},
     };
     const char *brokers = NULL, *group = NULL, *prefix = NULL, *concurrency = NULL;
     const char *audit_db = NULL, *data_dir = NULL, *state_dir = NULL, *worker_id = NULL;
     const char *runtimes = NULL, *sessions_dir = NULL, *egress_allow = NULL;
     const char *metrics_addr = NULL, *log_format = NULL, *log_level = NULL;
+    const char *kafka_config = NULL;
+    struct property_list overrides = {0}; /* -X, applied after --kafka-config */
     uint64_t number;
     int opt;
 
     memset(config, 0, sizeof(*config));
     config->drain_timeout_ms = 30000;
     config->revoke_timeout_ms = 10000;
-    config->partitions = 4;
+    config->partitions = 0; /* the default of wherever the topics are made */
     config->session_quota_bytes = 256ull << 20;
     config->session_ttl_ms = 3600ull * 1000;
 
@@ -213,16 +199,16 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         case OPT_DRAIN:
             if (parse_duration("--drain-timeout", optarg, &config->drain_timeout_ms, err, errlen) <
                 0)
-                return -1;
+                goto fail;
             break;
         case OPT_REVOKE:
             if (parse_duration("--revoke-timeout", optarg, &config->revoke_timeout_ms, err,
                                errlen) < 0)
-                return -1;
+                goto fail;
             break;
         case OPT_PARTITIONS:
             if (parse_count("--partitions", optarg, 1, 1024, &number, err, errlen) < 0)
-                return -1;
+                goto fail;
             config->partitions = (int)number;
             break;
         case OPT_SESSIONS_DIR:
@@ -232,13 +218,13 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
             char why[256];
             if (units_parse_size(optarg, &config->session_quota_bytes, why, sizeof(why)) < 0) {
                 snprintf(err, errlen, "--session-quota: %s", why);
-                return -1;
+                goto fail;
             }
             break;
         }
         case OPT_SESSION_TTL:
             if (parse_duration("--session-ttl", optarg, &config->session_ttl_ms, err, errlen) < 0)
-                return -1;
+                goto fail;
             break;
         case OPT_METRICS_ADDR:
             metrics_addr = optarg;
@@ -250,24 +236,31 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
             log_level = optarg;
             break;
         case 'X':
-            if (add_property(config, optarg, err, errlen) < 0)
-                return -1;
+            if (properties_add(&overrides, optarg, err, errlen) < 0)
+                goto fail;
+            break;
+        case OPT_KAFKA_CONFIG:
+            kafka_config = optarg;
             break;
         case OPT_HELP:
             fputs(usage, stdout);
+            properties_free(&overrides);
             return 1;
         case OPT_VERSION:
             printf("brig-worker %s\n", BRIG_VERSION);
+            properties_free(&overrides);
             return 1;
         default:
             snprintf(err, errlen, "unknown or incomplete option %s (see --help)", argv[optind - 1]);
-            return -1;
+            goto fail;
         }
     }
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument %s (see --help)", argv[optind]);
-        return -1;
+        goto fail;
     }
+    if (properties_load(&config->properties, kafka_config, &overrides, err, errlen) < 0)
+        goto fail;
 
     char buf[4096];
     config->brokers = option_or_env(brokers, "BRIG_BROKERS", NULL);
@@ -318,6 +311,10 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         config->concurrency = (unsigned)number;
     }
     return 0;
+
+fail:
+    properties_free(&overrides);
+    return -1;
 }
 
 void worker_config_free(struct worker_config *config)
@@ -333,11 +330,7 @@ void worker_config_free(struct worker_config *config)
     free(config->egress_allow);
     free(config->sessions_dir);
     free(config->metrics_addr);
-    for (size_t i = 0; i < config->n_properties; i++) {
-        free(config->properties[i].key);
-        free(config->properties[i].value);
-    }
-    free(config->properties);
+    properties_free(&config->properties);
     memset(config, 0, sizeof(*config));
 }
 

@@ -7,12 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/properties.h"
 #include "worker/log.h"
-
-struct kafka_property {
-    char *key;
-    char *value;
-};
 
 struct worker_config {
     char *brokers;        /* NULL: start the embedded broker */
@@ -31,9 +27,9 @@ struct worker_config {
     int partitions; /* of the embedded broker's topics */
     char *sessions_dir;
     uint64_t session_quota_bytes;
-    uint64_t session_ttl_ms;           /* 0 = sessions never expire */
-    struct kafka_property *properties; /* -X key=value, applied last */
-    size_t n_properties;
+    uint64_t session_ttl_ms; /* 0 = sessions never expire */
+    /* Kafka client properties: --kafka-config's, then -X's; applied last */
+    struct property_list properties;
     char *metrics_addr; /* HOST:PORT of /metrics /healthz /readyz; NULL: none */
     enum log_format log_format;
     enum log_level log_level;

@@ -23,9 +23,9 @@ static int apply(rd_kafka_conf_t *conf, const struct setting *settings, size_t n
             return -1;
         }
     }
-    /* The operator's -X properties come last, so they can tune anything. */
-    for (size_t i = 0; i < config->n_properties; i++) {
-        const struct kafka_property *p = &config->properties[i];
+    /* The operator's properties come last, so they can tune anything. */
+    for (size_t i = 0; i < config->properties.count; i++) {
+        const struct property *p = &config->properties.items[i];
         if (rd_kafka_conf_set(conf, p->key, p->value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
             snprintf(err, errlen, "-X %s=%s: %s", p->key, p->value, why);
             return -1;
@@ -77,12 +77,20 @@ rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
         /* Consumer lag and broker connections for the metrics and /readyz:
          * librdkafka computes them anyway; no request to the cluster. */
         {"statistics.interval.ms", "5000"},
-        /* Kafka answers a waiting fetch as soon as data arrives, but the
-         * embedded mock broker holds it for the whole wait, so with it the
-         * wait is kept short. Measured with sh -c true at 100 jobs/s, c=2:
-         * 5 ms gave p50 9.5 ms; 1 ms gives 7.5 ms, for about 5 % more of a
-         * core while idle (the consumer and the broker wake every 1 ms). */
-        {"fetch.wait.max.ms", config->embedded_broker ? "1" : "100"},
+        /* Kafka answers a waiting fetch as soon as data arrives, so the
+         * wait only bounds idle fetches; the embedded mock broker holds a
+         * fetch for the whole wait, so with it the wait is kept short.
+         * Measured with sh -c true at 100 jobs/s, c=2: 5 ms gave p50 9.5 ms;
+         * 1 ms gives 7.5 ms, for about 5 % more of a core while idle (the
+         * consumer and the broker wake every 1 ms). */
+        {"fetch.wait.max.ms", config->embedded_broker ? "1" : "500"},
+        /* Partitions move only when they must: a member joining or leaving
+         * takes or gives up only its share, so the others' running jobs and
+         * sessions stay where they are (KIP-429). */
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        /* Partitions added to the jobs topic are consumed within seconds
+         * (librdkafka's default looks every 5 minutes). */
+        {"topic.metadata.refresh.interval.ms", "10000"},
         {"log_level", "4"},
     };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -97,6 +105,38 @@ rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
     if (rk)
         rd_kafka_poll_set_consumer(rk);
     return rk;
+}
+
+/* The admin client's last error that no retry will cure (credentials,
+ * certificates), for the sentence that tells the operator what to fix. */
+static void remember_fatal_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    char *last = opaque;
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL ||
+        err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
+        err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+        err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED)
+        snprintf(last, KAFKA_ERROR_MAX, "%s", reason);
+}
+
+rd_kafka_t *kafka_admin_new(const struct worker_config *config, char *last_error, char *err,
+                            size_t errlen)
+{
+    const struct setting settings[] = {
+        {"bootstrap.servers", config->brokers},
+        {"client.id", config->worker_id},
+        {"log_level", "3"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (apply(conf, settings, ARRAY_SIZE(settings), config, err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    last_error[0] = '\0';
+    rd_kafka_conf_set_error_cb(conf, remember_fatal_error);
+    rd_kafka_conf_set_opaque(conf, last_error);
+    return create(RD_KAFKA_PRODUCER, conf, "admin client", err, errlen);
 }
 
 rd_kafka_t *kafka_producer_new(const struct worker_config *config,

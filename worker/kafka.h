@@ -29,4 +29,12 @@ rd_kafka_t *kafka_producer_new(const struct worker_config *config,
                                void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                void *opaque, char *err, size_t errlen);
 
+#define KAFKA_ERROR_MAX 512
+
+/* A short-lived client for admin requests (topics.c). last_error (of
+ * KAFKA_ERROR_MAX bytes) receives, from the client's poll, the last error
+ * that retrying does not cure: credentials, certificates, authorization. */
+rd_kafka_t *kafka_admin_new(const struct worker_config *config, char *last_error, char *err,
+                            size_t errlen);
+
 #endif

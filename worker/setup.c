@@ -23,6 +23,7 @@
 #include "worker/metrics_server.h"
 #include "worker/readiness.h"
 #include "worker/server_keeper.h"
+#include "worker/topics.h"
 #include "worker/worker.h"
 
 /* The backlog of received jobs before the consumer is paused. Pausing purges
@@ -184,13 +185,18 @@ static int open_audit(struct worker *w, struct worker_config *config)
     return 0;
 }
 
+/* Partitions of the embedded broker's topics without --partitions: enough
+ * for a few workers on one machine. */
+#define EMBEDDED_PARTITIONS 4
+
 static int open_broker(struct worker *w, struct worker_config *config)
 {
     if (config->brokers)
         return 0;
     const char *topics[] = {w->topic_jobs, w->topic_results, w->topic_logs, w->topic_dlq};
     char err[512];
-    if (embedded_broker_open(config->state_dir, topics, ARRAY_SIZE(topics), config->partitions,
+    if (embedded_broker_open(config->state_dir, topics, ARRAY_SIZE(topics),
+                             config->partitions ? config->partitions : EMBEDDED_PARTITIONS,
                              &w->broker, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);
         return -1;
@@ -226,11 +232,39 @@ static int on_statistics(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
+/* How long a job may wait in the jobs topic for a worker: past it the
+ * cluster deletes it unread (logged, counted and audited when a worker
+ * comes to it). A week of backlog is an outage, not a queue. */
+#define JOBS_RETENTION_MS "604800000"
+
+static int prepare_topics(struct worker *w)
+{
+    static const char *const jobs_configs[][2] = {{"max.message.bytes", "20971520"},
+                                                  {"retention.ms", JOBS_RETENTION_MS},
+                                                  {"retention.bytes", "-1"},
+                                                  {0}};
+    static const char *const no_configs[][2] = {{0}};
+    const struct topic_need needs[] = {
+        {.name = w->topic_jobs, .configs = jobs_configs, .large_messages = true},
+        {.name = w->topic_results, .configs = topic_large_messages, .large_messages = true},
+        {.name = w->topic_logs, .configs = no_configs},
+        {.name = w->topic_dlq, .configs = topic_large_messages, .large_messages = true},
+    };
+    char err[1024];
+    if (topics_prepare(w->config, needs, ARRAY_SIZE(needs), err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int open_kafka(struct worker *w)
 {
     char err[512];
     const struct publisher_topics topics = {
         .results = w->topic_results, .logs = w->topic_logs, .dlq = w->topic_dlq};
+    if (!w->broker && prepare_topics(w) < 0)
+        return -1;
     w->consumer = kafka_consumer_new(w->config, on_rebalance, on_statistics, w, err, sizeof(err));
     if (!w->consumer || publisher_new(w->config, &topics, &w->publisher, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);

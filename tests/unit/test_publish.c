@@ -54,15 +54,14 @@ static int scenario(void)
     char err[512];
     if (embedded_broker_start(1, topics, 3, 1, &broker, err, sizeof(err)) < 0)
         return 10;
-    struct kafka_property props[] = {
+    struct property props[] = {
         {"queue.buffering.max.messages", "10"},
         {"message.timeout.ms", "300"},
     };
     struct worker_config config = {
         .brokers = (char *)embedded_broker_bootstraps(broker),
         .worker_id = "w",
-        .properties = props,
-        .n_properties = ARRAY_SIZE(props),
+        .properties = {.items = props, .count = ARRAY_SIZE(props)},
     };
     const struct publisher_topics names = {"t.results", "t.logs", "t.dlq"};
     struct publisher *p;

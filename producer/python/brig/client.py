@@ -18,6 +18,7 @@ from .discover import discover_brokers, discover_message_max
 from .errors import BrigError, ClientClosed, JobTimeout, SchemaError
 from .kafka_setup import (Diagnostics, assign_at_end, check_reachable, create_consumer,
                           create_producer)
+from .kafka_setup import kafka_properties as kafka_properties_of
 from .logs import read_logs
 from .messages import decode_result
 from .schema import build_job, check_topic, encode_job, job_key
@@ -37,10 +38,14 @@ class Client:
         do not read each other's results; with a real Kafka cluster that
         topic must exist or auto-creation must be on.
     delivery_timeout: seconds for the broker to take a job.
+    kafka_config: a file of librdkafka properties ("key=value" a line: TLS,
+        SASL, tuning); None is $BRIG_KAFKA_CONFIG, or none.
+    kafka_properties: a dict of more properties, which win over the file's.
     """
 
     def __init__(self, brokers=None, topic_prefix="brig", reply_topic=None, client_id=None,
-                 connect_timeout=5.0, delivery_timeout=10.0):
+                 connect_timeout=5.0, delivery_timeout=10.0, kafka_config=None,
+                 kafka_properties=None):
         check_topic("topic_prefix", topic_prefix)
         if reply_topic is not None:
             check_topic("reply_topic", reply_topic)
@@ -65,14 +70,15 @@ class Client:
         self._closed = False
 
         self._diag = Diagnostics()
+        self.kafka_properties = kafka_properties_of(kafka_config, kafka_properties)
         self._consumer = create_consumer(self.brokers, self.client_id, connect_timeout,
-                                         self._diag)
+                                         self._diag, extra=self.kafka_properties)
         try:
             check_reachable(self._consumer, self.brokers, connect_timeout, self._diag)
             # Positioned before any submit, so no result can slip past.
             assign_at_end(self._consumer, self.reply_topic, time.monotonic() + connect_timeout)
             self._producer = create_producer(self.brokers, self.client_id, delivery_timeout,
-                                             self._diag)
+                                             self._diag, extra=self.kafka_properties)
         except BaseException:
             self._consumer.close()
             raise
@@ -265,7 +271,7 @@ class Client:
         them: give a timeout); without, up to what the logs topic holds now.
         JobTimeout when timeout seconds run out first."""
         return read_logs(self.brokers, self.logs_topic, self.client_id, job_id, follow, timeout,
-                         self.connect_timeout)
+                         self.connect_timeout, self.kafka_properties)
 
     # --- the consumer thread ------------------------------------------------------
 

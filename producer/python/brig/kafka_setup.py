@@ -2,10 +2,12 @@
 producer and consumers, checking the broker answers, and positioning a
 consumer on every partition of a topic."""
 import logging
+import os
 import threading
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer,
+                             TopicPartition)
 
 from .errors import BrigError, BrokerUnreachable
 from .schema import JOB_MAX_BYTES, new_job_id
@@ -18,23 +20,58 @@ kafka_log.addHandler(logging.NullHandler())
 _RETRY_PAUSE_S = 0.1
 
 
+# Errors no retry cures: the cluster refused the client's credentials or
+# certificate. A client stops waiting as soon as one arrives.
+_REFUSALS = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
+
+
 class Diagnostics:
     """The last error librdkafka reported, for messages that say why."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self.last_error = ""
+        self.refused = False
 
     def on_error(self, error):
         with self._lock:
             self.last_error = error.str()
+            self.refused = self.refused or error.code() in _REFUSALS
 
     def reason(self, fallback):
         with self._lock:
             return self.last_error or fallback
 
 
-def create_producer(brokers, client_id, delivery_timeout_s, diag):
+def read_properties(path):
+    """librdkafka properties of a file: "key=value" a line, blank lines and
+    lines starting with # or ! skipped (as brig's C programs read them)."""
+    properties = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                text = line.strip()
+                if not text or text[0] in "#!":
+                    continue
+                key, eq, value = text.partition("=")
+                if not eq or not key.strip():
+                    raise BrigError(f"{path} line {number}: {text}: expected KEY=VALUE")
+                properties[key.strip()] = value.strip()
+    except OSError as e:
+        raise BrigError(f"reading Kafka properties from {path}: {e.strerror}") from None
+    return properties
+
+
+def kafka_properties(kafka_config=None, properties=None):
+    """The caller's Kafka properties: the file kafka_config (None:
+    $BRIG_KAFKA_CONFIG, or none), then properties, which win."""
+    path = kafka_config or os.environ.get("BRIG_KAFKA_CONFIG")
+    merged = read_properties(path) if path else {}
+    merged.update(properties or {})
+    return merged
+
+
+def create_producer(brokers, client_id, delivery_timeout_s, diag, extra=None):
     return Producer({
         "bootstrap.servers": brokers,
         "client.id": client_id,
@@ -48,10 +85,11 @@ def create_producer(brokers, client_id, delivery_timeout_s, diag):
         "message.max.bytes": JOB_MAX_BYTES + (64 << 10),
         "error_cb": diag.on_error,
         "logger": kafka_log,
+        **(extra or {}),
     })
 
 
-def create_consumer(brokers, client_id, connect_timeout_s, diag, partition_eof=False):
+def create_consumer(brokers, client_id, connect_timeout_s, diag, partition_eof=False, extra=None):
     return Consumer({
         "bootstrap.servers": brokers,
         "client.id": client_id,
@@ -69,19 +107,31 @@ def create_consumer(brokers, client_id, connect_timeout_s, diag, partition_eof=F
         "socket.connection.setup.timeout.ms": int(connect_timeout_s * 1000),
         "error_cb": diag.on_error,
         "logger": kafka_log,
+        **(extra or {}),
     })
 
 
 def check_reachable(consumer, brokers, timeout_s, diag):
     """Raises BrokerUnreachable unless the cluster answers a metadata request
     within timeout_s."""
-    try:
-        consumer.list_topics(timeout=timeout_s)
-    except KafkaException as e:
-        consumer.poll(0)  # serves the error callback, which has the reason in words
-        raise BrokerUnreachable(
-            f"cannot reach the Kafka broker at {brokers} within {timeout_s:g} s: "
-            f"{diag.reason(e.args[0].str())}") from None
+    deadline = time.monotonic() + timeout_s
+    # In short steps, serving the error callback (it has the reason in
+    # words), so that a refused login ends the wait at once.
+    while True:
+        try:
+            consumer.list_topics(timeout=0.25)
+            return
+        except KafkaException as e:
+            consumer.poll(0)
+            if diag.refused:
+                raise BrokerUnreachable(
+                    f"the Kafka broker at {brokers} refused this client: {diag.reason('')} "
+                    f"(check kafka_config / kafka_properties: security.protocol, sasl.*, "
+                    f"ssl.ca.location)") from None
+            if time.monotonic() >= deadline:
+                raise BrokerUnreachable(
+                    f"cannot reach the Kafka broker at {brokers} within {timeout_s:g} s: "
+                    f"{diag.reason(e.args[0].str())}") from None
 
 
 def topic_partitions(consumer, topic, deadline):

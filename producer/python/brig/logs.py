@@ -13,14 +13,15 @@ from .messages import LogChunk, decode_log_chunk
 _POLL_S = 0.1
 
 
-def read_logs(brokers, topic, client_id, job_id, follow, timeout, connect_timeout):
+def read_logs(brokers, topic, client_id, job_id, follow, timeout, connect_timeout,
+              kafka_properties=None):
     """Yields LogChunk(stream, data) of job_id in order. With follow, until
     both streams of the job's latest attempt have ended; without, until the
     end of the topic as it was when reading began. JobTimeout when timeout
     (seconds, None for none) runs out first."""
     diag = Diagnostics()
     consumer = create_consumer(brokers, client_id, connect_timeout, diag,
-                               partition_eof=not follow)
+                               partition_eof=not follow, extra=kafka_properties)
     try:
         check_reachable(consumer, brokers, connect_timeout, diag)
         partitions = assign_at_beginning(consumer, topic, time.monotonic() + connect_timeout)
