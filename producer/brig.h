@@ -107,6 +107,10 @@ int brig_client_new(const struct brig_client_config *config, struct brig_client 
  * received and never waited for. NULL is a no-op. */
 void brig_client_free(struct brig_client *client);
 
+/* With on_log given: NULL, or why the client reads no live output (its
+ * principal may not read the logs topic); results still carry the output. */
+const char *brig_client_logs_unavailable(const struct brig_client *client);
+
 /* The topic the client's results come back on. */
 const char *brig_client_reply_topic(const struct brig_client *client);
 

@@ -196,6 +196,11 @@ int cmd_run(int argc, char **argv)
     rc = CLI_EXIT_SETUP;
     if (cli_client_open("run", &o.common, &config, &client) < 0)
         goto out;
+    if (brig_client_logs_unavailable(client)) {
+        fprintf(stderr, "brig run: no live output: %s; the output comes with the result\n",
+                brig_client_logs_unavailable(client));
+        job.stream_logs = false;
+    }
     if (brig_submit(client, &job, id, err, sizeof err) < 0) {
         cli_error("run", "%s", err);
         goto out;

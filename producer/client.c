@@ -242,6 +242,13 @@ int brig_client_new(const struct brig_client_config *config, struct brig_client 
         if (brig_watch(c, config->watch_ids[i], err, errlen) < 0)
             goto fail;
     }
+    /* Live output is a convenience the result does without: a principal the
+     * ACLs keep off the shared logs topic still runs jobs. */
+    if (c->on_log && !kafka_topic_authorized(c->consumer, c->logs_topic, &params)) {
+        snprintf(c->logs_unavailable, sizeof c->logs_unavailable,
+                 "this client may not read %s (Kafka ACLs)", c->logs_topic);
+        c->on_log = NULL;
+    }
     if (kafka_assign(c->consumer, topics, c->on_log ? 2 : 1, config->start, &params, &n_partitions,
                      err, errlen) < 0)
         goto fail;
@@ -277,6 +284,11 @@ void brig_client_free(struct brig_client *c)
     pthread_cond_destroy(&c->arrived);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+const char *brig_client_logs_unavailable(const struct brig_client *client)
+{
+    return client->logs_unavailable[0] ? client->logs_unavailable : NULL;
 }
 
 const char *brig_client_reply_topic(const struct brig_client *client)

@@ -22,6 +22,7 @@ struct brig_client {
     bool reply_topic_is_default; /* jobs then leave reply_topic out */
     uint64_t message_max;        /* the largest job sent; 0 = the schema's bound */
     brig_log_fn on_log;
+    char logs_unavailable[BRIG_TOPIC_MAX + 128]; /* why live output is off; "" = it is not */
     void *log_ctx;
     struct kafka_diag diag;
     struct property_list kafka; /* the caller's Kafka properties */

@@ -193,6 +193,21 @@ int kafka_check_reachable(rd_kafka_t *rk, const struct kafka_params *params, cha
     return -1;
 }
 
+bool kafka_topic_authorized(rd_kafka_t *rk, const char *topic, const struct kafka_params *params)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    bool authorized = true;
+    if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, (int)params->timeout_ms) == 0) {
+        authorized = !(md->topic_cnt == 1 &&
+                       md->topics[0].err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+        rd_kafka_metadata_destroy(md);
+    }
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    return authorized;
+}
+
 /* Appends every partition of topic to list, at the offset start says. */
 static int add_topic(rd_kafka_t *rk, const char *topic, enum brig_start start, int64_t deadline,
                      rd_kafka_topic_partition_list_t *list, char *err, size_t errlen)
@@ -223,6 +238,14 @@ static int add_topic(rd_kafka_t *rk, const char *topic, enum brig_start start, i
                                                            : "no partitions";
         if (md)
             rd_kafka_metadata_destroy(md);
+        /* Waiting does not grant access: a topic this principal may not
+         * read is said at once (a hand-assigned consumer would retry it in
+         * silence for ever). */
+        if (e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+            why = "this client's principal may not use it (Kafka ACLs): give it its own reply "
+                  "topic (--reply-topic) that the ACLs allow";
+            break;
+        }
         if (remaining_ms(deadline) == 0)
             break;
         usleep(RETRY_PAUSE_US);

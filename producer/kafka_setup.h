@@ -48,6 +48,10 @@ rd_kafka_t *kafka_producer_create(const struct kafka_params *params, unsigned de
 rd_kafka_t *kafka_consumer_create(const struct kafka_params *params, bool partition_eof, char *err,
                                   size_t errlen);
 
+/* Whether this client's principal may use topic: false only when the
+ * cluster says it is not authorized (Kafka ACLs). */
+bool kafka_topic_authorized(rd_kafka_t *rk, const char *topic, const struct kafka_params *params);
+
 /* Fails, saying why, when no broker answers within params->timeout_ms. */
 int kafka_check_reachable(rd_kafka_t *rk, const struct kafka_params *params, char *err,
                           size_t errlen);

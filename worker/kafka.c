@@ -1,6 +1,9 @@
 #include "worker/kafka.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "worker/embedded.h"
@@ -172,4 +175,69 @@ rd_kafka_t *kafka_producer_new(const struct worker_config *config,
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, opaque);
     return create(RD_KAFKA_PRODUCER, conf, "producer", err, errlen);
+}
+
+struct destroy_call {
+    rd_kafka_t *rk;
+    int flags;
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    bool done, abandoned;
+};
+
+static void destroy_call_free(struct destroy_call *call)
+{
+    pthread_mutex_destroy(&call->lock);
+    pthread_cond_destroy(&call->done_cond);
+    free(call);
+}
+
+static void *destroy_thread(void *arg)
+{
+    struct destroy_call *call = arg;
+    rd_kafka_destroy_flags(call->rk, call->flags);
+    pthread_mutex_lock(&call->lock);
+    call->done = true;
+    bool abandoned = call->abandoned;
+    pthread_cond_signal(&call->done_cond);
+    pthread_mutex_unlock(&call->lock);
+    if (abandoned)
+        destroy_call_free(call);
+    return NULL;
+}
+
+bool kafka_destroy_bounded(rd_kafka_t *rk, int flags, int timeout_ms)
+{
+    struct destroy_call *call = calloc(1, sizeof(*call));
+    pthread_t thread;
+    if (!call) {
+        rd_kafka_destroy_flags(rk, flags);
+        return true;
+    }
+    *call = (struct destroy_call){.rk = rk, .flags = flags};
+    pthread_mutex_init(&call->lock, NULL);
+    pthread_cond_init(&call->done_cond, NULL);
+    if (pthread_create(&thread, NULL, destroy_thread, call) != 0) {
+        destroy_call_free(call);
+        rd_kafka_destroy_flags(rk, flags);
+        return true;
+    }
+    pthread_detach(thread);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&call->lock);
+    while (!call->done && pthread_cond_timedwait(&call->done_cond, &call->lock, &until) == 0)
+        ;
+    bool done = call->done;
+    call->abandoned = !done;
+    pthread_mutex_unlock(&call->lock);
+    if (done)
+        destroy_call_free(call);
+    return done;
 }

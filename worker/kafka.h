@@ -5,6 +5,7 @@
 #define BRIG_WORKER_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "worker/config.h"
@@ -28,6 +29,12 @@ rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
 rd_kafka_t *kafka_producer_new(const struct worker_config *config,
                                void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                void *opaque, char *err, size_t errlen);
+
+/* Destroys rk, waiting at most timeout_ms: librdkafka 2.0.2's destroy can
+ * wait for ever for its own thread (seen after the subscribed topic was
+ * deleted). Past the bound the handle is left to the process's exit, and
+ * false is returned. */
+bool kafka_destroy_bounded(rd_kafka_t *rk, int flags, int timeout_ms);
 
 #define KAFKA_ERROR_MAX 512
 

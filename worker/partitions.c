@@ -140,8 +140,13 @@ static bool not_revoked(const struct task *task, void *parts)
 /* Gives up the partitions' waiting jobs (their next owner gets them again),
  * lets running ones finish within the revoke timeout, stores the offsets of
  * what was answered (committed as the partitions are unassigned), then
- * forgets the partitions. */
-static void revoke_partitions(struct worker *w, const rd_kafka_topic_partition_list_t *parts)
+ * forgets the partitions. Partitions lost (the group gave them to another
+ * member while this one could not reach it) are someone else's already:
+ * nothing is stored for them, and their jobs still running finish (within
+ * their own limits) and are answered, a second answer where the new owner
+ * runs them again. */
+static void revoke_partitions(struct worker *w, const rd_kafka_topic_partition_list_t *parts,
+                              bool lost)
 {
     struct task *given_up = sched_take_unless(w->scheduler, not_revoked, (void *)parts);
     for (struct task *task = given_up, *next; task; task = next) {
@@ -156,7 +161,7 @@ static void revoke_partitions(struct worker *w, const rd_kafka_topic_partition_l
      * (enable.auto.commit). A synchronous commit here could wait for ever:
      * during a close, a member the group no longer knows waits for a join
      * that never comes. */
-    if (!w->fatal)
+    if (!w->fatal && !lost)
         store_offsets(w);
 
     for (int i = 0; i < parts->cnt; i++) {
@@ -218,7 +223,14 @@ void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partit
             rd_kafka_pause_partitions(rk, parts);
         log_info(NULL, "assigned %d partition(s)", parts->cnt);
     } else {
-        revoke_partitions(w, parts);
+        bool lost = rd_kafka_assignment_lost(rk);
+        if (lost)
+            log_warn(NULL,
+                     "lost %d partition(s): the group gave them to another member while this "
+                     "worker could not reach it; their waiting jobs are given up and no offset is "
+                     "stored for them",
+                     parts->cnt);
+        revoke_partitions(w, parts, lost);
         if (cooperative)
             rd_kafka_incremental_unassign(rk, parts);
         else

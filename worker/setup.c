@@ -374,6 +374,33 @@ static void free_tasks(struct worker *w)
     free_list(w->starting);
 }
 
+/* Leaves the group within a bound: a plain rd_kafka_consumer_close() can
+ * wait for ever (seen with a member the group no longer knew, and with its
+ * topic deleted). The close runs in librdkafka's thread; its rebalance
+ * events come here and are handled as the callback would. */
+static void close_consumer(struct worker *w)
+{
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(w->consumer);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(w->consumer, queue);
+    if (error) {
+        log_warn(NULL, "leaving the consumer group: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    int64_t give_up = monotonic_ms() + (int64_t)w->config->revoke_timeout_ms + 5000;
+    while (!error && !rd_kafka_consumer_closed(w->consumer) && monotonic_ms() < give_up) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, 100);
+        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            on_rebalance(w->consumer, rd_kafka_event_error(ev),
+                         rd_kafka_event_topic_partition_list(ev), w);
+        if (ev)
+            rd_kafka_event_destroy(ev);
+    }
+    if (!error && !rd_kafka_consumer_closed(w->consumer))
+        log_warn(NULL, "leaving the consumer group did not finish in time; the group drops this "
+                       "member at its session timeout");
+    rd_kafka_queue_destroy(queue);
+}
+
 int worker_close(struct worker *w)
 {
     char err[512];
@@ -383,7 +410,7 @@ int worker_close(struct worker *w)
     /* Leaving the group revokes the partitions (partitions.c), which may
      * still take a turn of the loop: everything else is still there. */
     if (w->consumer)
-        rd_kafka_consumer_close(w->consumer);
+        close_consumer(w);
     free_tasks(w);
     slot_pool_free(w->slots);
     sched_free(w->scheduler);
@@ -401,8 +428,9 @@ int worker_close(struct worker *w)
     /* The clients go before the broker they may be connected to. */
     if (w->consumer_queue)
         rd_kafka_queue_destroy(w->consumer_queue);
-    if (w->consumer)
-        rd_kafka_destroy(w->consumer);
+    if (w->consumer &&
+        !kafka_destroy_bounded(w->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE, 10000))
+        log_warn(NULL, "the Kafka consumer did not shut down within 10 s; left to the exit");
     publisher_free(w->publisher);
     embedded_broker_close(w->broker);
     if (w->cancel_fd >= 0)

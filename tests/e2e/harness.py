@@ -62,7 +62,7 @@ class Worker:
     """One brig-worker process with its own audit store under tmp."""
 
     def __init__(self, tmp, bootstrap, name, concurrency=2, group="brig-test", extra=(),
-                 env=None):
+                 env=None, wrap=None):
         self.name = name
         self.audit_db = str(tmp / f"audit-{name}.db")
         self.log_path = tmp / f"worker-{name}.log"
@@ -71,13 +71,14 @@ class Worker:
                      "--state-dir", str(tmp / "state"), "--worker-id", name,
                      *QUICK_GROUP_SETTINGS, *extra]
         self.env = dict(os.environ, **(env or {}))
+        self.wrap = wrap  # argv -> argv: e.g. run inside a test host's namespace
         self.proc = None
         self.start()
 
     def start(self):
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
-                                     env=self.env)
+        argv = self.wrap(self.args) if self.wrap else self.args
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         log.close()
 
     def log(self):

@@ -147,6 +147,12 @@ def topic_partitions(consumer, topic, deadline):
                 return sorted(entry.partitions)
             if entry is not None and entry.error is not None:
                 why = entry.error.str()
+                # Waiting does not grant access; a hand-assigned consumer
+                # would retry it in silence for ever.
+                if entry.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                    raise BrigError(f"reading the partitions of topic {topic}: this client's "
+                                    f"principal may not use it (Kafka ACLs): give it its own "
+                                    f"reply topic (reply_topic=) that the ACLs allow")
         except KafkaException as e:
             why = e.args[0].str()
         if time.monotonic() >= deadline:
