@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 
 import kafka_load
 
@@ -220,21 +221,24 @@ def drain_timeout(jobs):
 
 
 @contextlib.contextmanager
-def session(report, build, workdir, name, concurrency, embedded, extra=()):
+def session(report, build, workdir, name, concurrency, embedded, extra=(), cluster=None,
+            prefix=kafka_load.PREFIX):
     """A worker (with its embedded broker, or with brig-test-broker) and a
     client that has seen it answer; all stopped on the way out. A worker that
     does not exit 0 fails the benchmark, unless something already did."""
     broker = worker = client = None
     failed = True
     try:
-        if not embedded:
+        if not embedded and not cluster:
             broker = kafka_load.TestBroker(build)
             report.placeholders[broker.bootstrap] = "$BOOTSTRAP"
             report.command(f"test broker for {name}", broker.command)
-        worker = kafka_load.Worker(build, workdir, name, concurrency,
-                                   broker.bootstrap if broker else None, extra)
+        bootstrap = cluster or (broker.bootstrap if broker else None)
+        worker = kafka_load.Worker(build, workdir, name, concurrency, bootstrap, extra, prefix)
         report.command(f"worker {name}", worker.command)
-        client = kafka_load.Client(worker.bootstrap)
+        if cluster:
+            worker.wait_assigned()
+        client = kafka_load.Client(worker.bootstrap, prefix)
         kafka_load.warm_up(client, sh_true)
         yield worker, client
         failed = False
@@ -289,6 +293,42 @@ def bench_latency_and_throughput(report, build, workdir, concurrency, with_pytho
             report.row("4. cost per job", f"worker CPU (self + spawner) per job, {BURST_JOBS} jobs at once, "
                        f"{tag}, embedded broker included", stats["completed"], "", "",
                        f"{cpu_ms / stats['completed']:.2f} ms")
+
+
+KAFKA_BENCH_DIR = os.path.join("build", "kafka-bench")
+
+
+def bench_real_kafka(report, build, workdir, concurrency):
+    """The same jobs at the same rates through a real three-node Apache Kafka
+    (acks=all, replication 3, min.insync.replicas 2), beside the embedded
+    broker's figures above."""
+    section = "3b. end to end (real Kafka, 3 nodes, acks=all)"
+    tag = f"c={concurrency}"
+    print(f"== {section}, {tag}", flush=True)
+    env = dict(os.environ, KAFKA_DIR=KAFKA_BENCH_DIR, KAFKA_NODES="3")
+    subprocess.run(["mk/kafka.sh", "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+    try:
+        with open(os.path.join(KAFKA_BENCH_DIR, "bootstrap")) as f:
+            bootstrap = f.read().strip()
+        report.placeholders[bootstrap] = "$KAFKA"
+        report.command("Kafka cluster", ["KAFKA_DIR=build/kafka-bench", "KAFKA_NODES=3",
+                                          "mk/kafka.sh", "start"])
+        prefix = f"bench{uuid.uuid4().hex[:8]}"
+        with session(report, build, workdir, f"kafka-c{concurrency}", concurrency, False,
+                     extra=["--partitions", "6"], cluster=bootstrap,
+                     prefix=prefix) as (worker, client):
+            for rate in RATES:
+                stats = kafka_load.offered_rate(client, sh_true, rate, RATE_SECONDS,
+                                                drain_timeout(rate * RATE_SECONDS))
+                report.row(section, f"sh -c true at {rate} jobs/s for {RATE_SECONDS} s, {tag}",
+                           stats["submitted"], ms(stats["p50_ms"]), ms(stats["p99_ms"]),
+                           completed_figure(stats), "", "")
+            stats = kafka_load.burst(client, sh_true, BURST_JOBS, drain_timeout(BURST_JOBS))
+            report.row(section, f"sh -c true, {BURST_JOBS} jobs at once, {tag}",
+                       stats["submitted"], ms(stats["p50_ms"]), ms(stats["p99_ms"]),
+                       f"{throughput(stats)}; {completed_figure(stats)}", "", "")
+    finally:
+        subprocess.run(["mk/kafka.sh", "stop"], env=env, stdout=subprocess.DEVNULL)
 
 
 def bench_cost(report, build, workdir, concurrency):
@@ -572,6 +612,7 @@ def main():
         bench_jail_run(report, args.build)
         bench_latency_and_throughput(report, args.build, workdir, nproc, with_python=True)
         bench_latency_and_throughput(report, args.build, workdir, 2 * nproc, with_python=False)
+        bench_real_kafka(report, args.build, workdir, nproc)
         bench_cost(report, args.build, workdir, nproc)
         bench_audit(report, args.build, workdir)
         bench_warm(report, args.build, workdir, nproc)

@@ -93,13 +93,13 @@ class Worker:
     """brig-worker with its audit store and state under workdir. With no
     bootstrap it starts its embedded broker and says where on stdout."""
 
-    def __init__(self, build, workdir, name, concurrency, bootstrap=None, extra=()):
+    def __init__(self, build, workdir, name, concurrency, bootstrap=None, extra=(), prefix=PREFIX):
         state_dir = os.path.join(workdir, f"state-{name}")
         self.command = [os.path.join(build, "bin", "brig-worker"),
                         "--concurrency", str(concurrency),
                         "--state-dir", state_dir,
                         "--audit-db", os.path.join(workdir, f"audit-{name}.db"),
-                        "--worker-id", name, *extra]
+                        "--worker-id", name, "--topic-prefix", prefix, *extra]
         if bootstrap:
             self.command += ["--brokers", bootstrap]
         self.log_path = os.path.join(workdir, f"worker-{name}.log")
@@ -123,6 +123,15 @@ class Worker:
     def log(self):
         with open(self.log_path, errors="replace") as log:
             return log.read()
+
+    def wait_assigned(self, timeout=90):
+        """Waits until the worker holds partitions (on a cluster, its topics
+        exist from then on)."""
+        deadline = time.monotonic() + timeout
+        while 'msg="assigned ' not in self.log():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"brig-worker got no partitions:\n{self.log()}")
+            time.sleep(0.1)
 
     def cpu_seconds(self):
         """utime + stime of the worker process itself (all its threads, the
@@ -166,13 +175,15 @@ class Client:
     """Submits jobs and records, per job id, when it was submitted and when
     its result arrived (time.monotonic), with the result's fields."""
 
-    def __init__(self, bootstrap):
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    def __init__(self, bootstrap, prefix=PREFIX):
+        self.prefix = prefix
+        # acks=all: a job is on every in-sync replica before it counts as sent.
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": "all"})
         self.consumer = Consumer({"bootstrap.servers": bootstrap,
                                   "group.id": "brig-bench-" + uuid.uuid4().hex,
                                   "enable.auto.commit": False,
                                   "fetch.wait.max.ms": CLIENT_FETCH_WAIT_MS})
-        topic = f"{PREFIX}.results"
+        topic = f"{prefix}.results"
         partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         self.submitted = {}  # id -> (monotonic seconds, wall-clock ms)
@@ -202,7 +213,7 @@ class Client:
         value = msgpack.packb(job, use_bin_type=True)
         with self.lock:
             self.submitted[job["id"]] = (time.monotonic(), time.time() * 1000)
-        self.producer.produce(f"{PREFIX}.jobs", value=value, key=job["id"])
+        self.producer.produce(f"{self.prefix}.jobs", value=value, key=job["id"])
         self.producer.poll(0)
 
     def wait(self, ids, timeout):
