@@ -126,6 +126,14 @@ int brig_discover_brokers(const char *given, char *buf, size_t len, char *err, s
  * $BRIG_BROKERS. */
 uint64_t brig_discover_message_max(const char *given);
 
+/* Asks the workers to cancel job id (SCHEMA.md section 8a) and returns once
+ * the broker has the request: a waiting job is answered `cancelled` unrun, a
+ * running one is stopped and answered `cancelled`; a job already answered,
+ * or unknown, is left as it is. by: who asks, for the audit (NULL: not
+ * said). The answer comes as the job's result. */
+int brig_cancel(struct brig_client *client, const char *id, const char *by, char *err,
+                size_t errlen);
+
 /* A fresh random job id (24 hex digits). */
 void brig_new_id(char id[BRIG_ID_SIZE]);
 

@@ -485,11 +485,11 @@ static int parse(int argc, char **argv, struct audit_options *o, char *err, size
             break;
         case OPT_STATUS:
             if (!brig_status_parse(optarg, &status)) {
-                snprintf(err, errlen,
-                         "--status %s: not a status (ok, failed, signaled, timeout, "
-                         "cpu_timeout, oom, output_limit, seccomp, compile_error, "
-                         "setup_error, rejected, internal_error)",
-                         optarg);
+                char names[256] = "";
+                for (int i = 0; i < BRIG_STATUS_COUNT; i++)
+                    snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                             i ? ", " : "", brig_status_name((brig_status)i));
+                snprintf(err, errlen, "--status %s: not a status (%s)", optarg, names);
                 return -1;
             }
             o->filter.status = optarg;

@@ -18,13 +18,16 @@ const char cli_exit_help[] =
     "  125    the jail could not be built, or brig failed (e.g. broker unreachable)\n"
     "  117    the job was rejected as invalid\n"
     "  118    no answer within the timeout\n"
+    "  130    the job was cancelled (brig cancel, or Ctrl-C in brig run)\n"
     "  2      bad usage\n"
-    "(the codes of brig-jail, plus 117 and 118)\n";
+    "(the codes of brig-jail, plus 117, 118 and 130)\n";
 
 int result_exit_status(const struct brig_result *r)
 {
     if (r->status == BRIG_STATUS_REJECTED)
         return BRIG_EXIT_REJECTED;
+    if (r->status == BRIG_STATUS_CANCELLED)
+        return BRIG_EXIT_CANCELLED;
     struct jail_outcome outcome = {
         .status = r->status,
         .exit_code = r->exit_code,

@@ -18,6 +18,7 @@
 enum {
     BRIG_EXIT_REJECTED = 117,  /* the worker refused the job as invalid */
     BRIG_EXIT_NO_ANSWER = 118, /* no result within the timeout */
+    BRIG_EXIT_CANCELLED = 130, /* the job was cancelled (as a shell's Ctrl-C) */
 };
 
 /* The exit-status table, for the help of run and wait. */
@@ -38,6 +39,9 @@ int cli_client_open(const char *command, const struct cli_common *common,
  * buf. Prints the error itself. */
 int cli_client_config(const char *command, const struct cli_common *common,
                       struct brig_client_config *config, char *buf, size_t len);
+
+/* "$USER@host": who asks for a cancel, unless the user says. */
+void cli_default_requester(char *buf, size_t len);
 
 /* Colour on stream: only on a terminal, and never when NO_COLOR is set. */
 bool cli_colour(FILE *stream);

@@ -1,6 +1,7 @@
 /* brig run: submit a job, stream its output live, save its collected files,
  * and exit as the job did. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -111,6 +112,57 @@ static void show_chunk(void *ctx, const struct brig_log_chunk *chunk)
     pthread_mutex_unlock(&live->lock);
 }
 
+/* Ctrl-C: the first asks the workers to cancel the job, and brig run goes
+ * on waiting for its answer; the second leaves at once. */
+static volatile sig_atomic_t interrupts;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupts++;
+}
+
+#define LEFT_ON_INTERRUPT 2
+#define WAIT_STEP_MS 100
+
+/* brig_wait in short steps, so that Ctrl-C is acted on at once. Returns as
+ * brig_wait does, or LEFT_ON_INTERRUPT. */
+static int wait_interruptible(struct brig_client *client, const char *id, int64_t timeout_ms,
+                              struct brig_result *result, char *err, size_t errlen)
+{
+    struct sigaction sa = {.sa_handler = on_interrupt}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : monotonic_ms() + timeout_ms;
+    bool asked = false;
+    int rc;
+    for (;;) {
+        int64_t left = deadline - monotonic_ms();
+        rc = brig_wait(client, id, left < WAIT_STEP_MS ? (left > 0 ? left : 0) : WAIT_STEP_MS,
+                       result, err, errlen);
+        if (rc != BRIG_TIMED_OUT || monotonic_ms() >= deadline)
+            break;
+        if (interrupts >= 2) {
+            rc = LEFT_ON_INTERRUPT;
+            break;
+        }
+        if (interrupts == 1 && !asked) {
+            char by[BRIG_CONTROL_BY_MAX + 1], why[512];
+            cli_default_requester(by, sizeof(by));
+            asked = true;
+            if (brig_cancel(client, id, by, why, sizeof(why)) < 0)
+                cli_error("run", "asking to cancel job %s: %s", id, why);
+            else
+                fprintf(stderr,
+                        "brig run: cancelling job %s (Ctrl-C again to leave without "
+                        "waiting)\n",
+                        id);
+        }
+    }
+    sigaction(SIGINT, &old, NULL);
+    return rc;
+}
+
 static void live_init(struct live_output *live)
 {
     pthread_condattr_t attr;
@@ -205,7 +257,12 @@ int cmd_run(int argc, char **argv)
         cli_error("run", "%s", err);
         goto out;
     }
-    int waited = brig_wait(client, id, o.timeout_ms, &result, err, sizeof err);
+    int waited = wait_interruptible(client, id, o.timeout_ms, &result, err, sizeof err);
+    if (waited == LEFT_ON_INTERRUPT) {
+        fprintf(stderr, "brig run: left without waiting; `brig wait %s` shows its answer\n", id);
+        rc = BRIG_EXIT_CANCELLED;
+        goto out;
+    }
     if (waited != 0) {
         cli_error("run", "%s", err);
         if (waited == BRIG_TIMED_OUT) {

@@ -37,6 +37,7 @@ static int set_topics(struct brig_client *c, const struct brig_client_config *co
 {
     const char *prefix = config->topic_prefix ? config->topic_prefix : "brig";
     if (topic_name(c->jobs_topic, prefix, "jobs", "topic prefix", err, errlen) < 0 ||
+        topic_name(c->control_topic, prefix, "control", "topic prefix", err, errlen) < 0 ||
         topic_name(c->logs_topic, prefix, "logs", "topic prefix", err, errlen) < 0)
         return -1;
     if (config->reply_topic)

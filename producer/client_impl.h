@@ -17,6 +17,7 @@ struct brig_client {
     rd_kafka_t *consumer;
     char brokers[1024];
     char jobs_topic[BRIG_TOPIC_MAX + 1];
+    char control_topic[BRIG_TOPIC_MAX + 1];
     char reply_topic[BRIG_TOPIC_MAX + 1];
     char logs_topic[BRIG_TOPIC_MAX + 1];
     bool reply_topic_is_default; /* jobs then leave reply_topic out */

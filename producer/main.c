@@ -21,6 +21,7 @@ static const char help[] =
     "  audit     ls / show what the workers recorded\n"
     "  session   ls / rm the session workspaces of this host\n"
     "  replay    run a recorded job again and compare\n"
+    "  cancel    stop jobs, or answer them cancelled before they run\n"
     "\n"
     "`brig COMMAND --help` describes each. The broker is --brokers, else\n"
     "$BRIG_BROKERS, else the embedded broker of a brig-worker on this host (found\n"
@@ -33,7 +34,7 @@ static const struct {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"run", cmd_run},     {"submit", cmd_submit}, {"wait", cmd_wait},       {"logs", cmd_logs},
-    {"audit", cmd_audit}, {"replay", cmd_replay}, {"session", cmd_session},
+    {"audit", cmd_audit}, {"replay", cmd_replay}, {"session", cmd_session}, {"cancel", cmd_cancel},
 };
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/common.h"
 #include "producer/client_impl.h"
 #include "common/units.h"
 
@@ -18,6 +19,7 @@ struct delivery {
 };
 
 struct outgoing {
+    const char *topic; /* NULL: the jobs topic */
     msgpack_sbuffer value;
     char id[BRIG_ID_SIZE];
     char key[BRIG_ID_SIZE];
@@ -114,7 +116,7 @@ static int produce_one(struct brig_client *c, struct outgoing *out)
 {
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            c->producer, RD_KAFKA_V_TOPIC(c->jobs_topic),
+            c->producer, RD_KAFKA_V_TOPIC(out->topic ? out->topic : c->jobs_topic),
             RD_KAFKA_V_KEY(out->key, strlen(out->key)),
             RD_KAFKA_V_VALUE(out->value.data, out->value.size),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(out), RD_KAFKA_V_END);
@@ -169,8 +171,10 @@ static int publish(struct brig_client *c, struct outgoing *outs, size_t n, char 
         return 0;
     forget_all(c, outs, n, true);
     if (n == 1)
-        snprintf(err, errlen, "publishing job %s to %s at %s: %s", outs[0].id, c->jobs_topic,
-                 c->brokers, rd_kafka_err2str(outs[0].err));
+        snprintf(err, errlen, "publishing %s %s to %s at %s: %s",
+                 outs[0].topic ? "the request about job" : "job", outs[0].id,
+                 outs[0].topic ? outs[0].topic : c->jobs_topic, c->brokers,
+                 rd_kafka_err2str(outs[0].err));
     else
         snprintf(err, errlen,
                  "%zu of %zu jobs were not delivered to %s at %s (the others were); the first, "
@@ -259,5 +263,29 @@ out:
     if (out)
         outgoing_free(out, 1);
     brig_job_free(&job);
+    return rc;
+}
+
+int brig_cancel(struct brig_client *c, const char *id, const char *by, char *err, size_t errlen)
+{
+    struct brig_control request = {
+        .op = BRIG_CONTROL_CANCEL, .id = id, .by = by, .ts_ms = (uint64_t)wall_clock_ms()};
+    struct brig_error error;
+    struct outgoing *out = outgoing_new(1, err, errlen);
+    int rc = -1;
+    if (!out)
+        return -1;
+    out->topic = c->control_topic;
+    if (brig_control_encode(&request, &out->value, &error) < 0) {
+        char why[sizeof error.field + sizeof error.reason + 8];
+        brig_error_format(&error, why, sizeof why);
+        snprintf(err, errlen, "invalid cancel: %s", why);
+        goto out;
+    }
+    snprintf(out->id, sizeof out->id, "%s", id);
+    snprintf(out->key, sizeof out->key, "%s", id);
+    rc = publish(c, out, 1, err, errlen);
+out:
+    outgoing_free(out, 1);
     return rc;
 }

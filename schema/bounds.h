@@ -5,6 +5,9 @@
 #define BRIG_SCHEMA_BOUNDS_H
 
 #define BRIG_SCHEMA_VERSION 1
+/* Results are version 2 when their status is one version 1 lacks
+ * (`cancelled`); readers speak both. */
+#define BRIG_RESULT_VERSION_MAX 2
 
 /* Whole messages. A dead letter carries a whole job plus its own fields,
  * its key of at most BRIG_DEAD_LETTER_KEY_MAX among them. */
@@ -66,6 +69,10 @@
 
 /* Log chunk. */
 #define BRIG_LOG_DATA_MAX_BYTES (64u << 10)
+
+/* Control message. */
+#define BRIG_CONTROL_MAX_BYTES 4096u
+#define BRIG_CONTROL_BY_MAX 128 /* who asked */
 
 /* Dead letter. */
 #define BRIG_DEAD_LETTER_DATA_MAX BRIG_JOB_MAX_BYTES

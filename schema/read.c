@@ -366,22 +366,29 @@ int read_files(struct decoder *d, const msgpack_object *o, const char *field, si
     return 0;
 }
 
-static int read_version(struct decoder *d, const msgpack_object *v)
+static int read_version(struct decoder *d, const msgpack_object *v, uint64_t max_version)
 {
     if (read_required(d, v, "v") < 0)
         return -1;
     if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ||
-        (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 != BRIG_SCHEMA_VERSION)) {
-        char shown[24];
+        (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+         (v->via.u64 < BRIG_SCHEMA_VERSION || v->via.u64 > max_version))) {
+        char shown[24], spoken[48];
         if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
             snprintf(shown, sizeof shown, "%lld", (long long)v->via.i64);
         else
             snprintf(shown, sizeof shown, "%llu", (unsigned long long)v->via.u64);
-        return error_set(d->err, "v", "unsupported version %s: this reader speaks version %d",
-                         shown, BRIG_SCHEMA_VERSION);
+        if (max_version > BRIG_SCHEMA_VERSION)
+            snprintf(spoken, sizeof spoken, "versions %d to %llu", BRIG_SCHEMA_VERSION,
+                     (unsigned long long)max_version);
+        else
+            snprintf(spoken, sizeof spoken, "version %d", BRIG_SCHEMA_VERSION);
+        return error_set(d->err, "v", "unsupported version %s: this reader speaks %s", shown,
+                         spoken);
     }
     if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         return wrong_type(d, v, "v", "unsigned integer");
+    d->version = v->via.u64;
     return 0;
 }
 
@@ -419,7 +426,8 @@ int decode_message(const struct message_kind *kind, const void *buf, size_t len,
     }
     const msgpack_object *values[MESSAGE_MAX_FIELDS];
     if (read_fields(&d, &up.data, "", kind->fields, kind->field_count, values, true) < 0 ||
-        read_version(&d, values[0]) < 0)
+        read_version(&d, values[0], kind->max_version ? kind->max_version : BRIG_SCHEMA_VERSION) <
+            0)
         goto done;
     rc = kind->decode(&d, values, out);
 done:

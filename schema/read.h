@@ -15,6 +15,7 @@
 struct decoder {
     msgpack_zone *arena;
     struct brig_error *err;
+    uint64_t version; /* the message's v, once read */
 };
 
 /* Text is a msgpack str of min (0 or 1) to max bytes, valid UTF-8, without
@@ -30,6 +31,8 @@ struct text_rule {
 /* One kind of message. fields[0] is "v"; decode gets the value of each field
  * in fields order, NULL where the field is absent or nil. */
 struct message_kind {
+    /* The newest v this reader speaks of the kind; 0 means 1. */
+    uint64_t max_version;
     size_t max_bytes;
     const char *const *fields;
     size_t field_count;

@@ -77,6 +77,9 @@ static int decode_status(struct decoder *d, const msgpack_object *o, brig_status
         return -1;
     if (!brig_status_parse(name, status))
         return error_set(d->err, "status", "unknown status: not one of the closed set");
+    if (*status == BRIG_STATUS_CANCELLED && d->version < 2)
+        return error_set(d->err, "status",
+                         "unknown status: cancelled is a status of results of version 2");
     return 0;
 }
 
@@ -218,6 +221,7 @@ static int decode_result(struct decoder *d, const msgpack_object *const *f, void
 }
 
 static const struct message_kind result_kind = {
+    .max_version = BRIG_RESULT_VERSION_MAX,
     .max_bytes = BRIG_RESULT_MAX_BYTES,
     .fields = result_fields,
     .field_count = RES_FIELD_COUNT,
@@ -259,7 +263,9 @@ int brig_result_encode(const struct brig_result *r, msgpack_sbuffer *out, struct
     struct map_mark top, inner;
     writer_init(&w, out);
     write_map_begin(&w, &top);
-    write_uint(&w, &top, "v", BRIG_SCHEMA_VERSION);
+    /* Version 1 readers do not know cancelled: such a result is version 2,
+     * every other stays version 1 (SCHEMA.md section 3). */
+    write_uint(&w, &top, "v", r->status == BRIG_STATUS_CANCELLED ? 2 : BRIG_SCHEMA_VERSION);
     write_text(&w, &top, "id", r->id);
     write_uint(&w, &top, "attempt", r->attempt);
     write_text(&w, &top, "status", brig_status_name(r->status));

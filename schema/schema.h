@@ -179,6 +179,20 @@ struct brig_dead_letter {
     msgpack_zone *arena;
 };
 
+/* A request to the workers, on <prefix>.control, which every worker reads
+ * whole (SCHEMA.md section 9). */
+enum brig_control_op {
+    BRIG_CONTROL_CANCEL = 1, /* stop job id, or answer it cancelled unrun */
+};
+
+struct brig_control {
+    enum brig_control_op op;
+    const char *id; /* the job */
+    const char *by; /* who asked, as the client says; NULL = not said */
+    uint64_t ts_ms; /* when it was asked */
+    msgpack_zone *arena;
+};
+
 /* Each decoder returns 0, or -1 with err filled and *out zeroed. */
 int brig_job_decode(const void *buf, size_t len, struct brig_job *out, struct brig_error *err);
 int brig_result_decode(const void *buf, size_t len, struct brig_result *out,
@@ -187,6 +201,8 @@ int brig_log_chunk_decode(const void *buf, size_t len, struct brig_log_chunk *ou
                           struct brig_error *err);
 int brig_dead_letter_decode(const void *buf, size_t len, struct brig_dead_letter *out,
                             struct brig_error *err);
+int brig_control_decode(const void *buf, size_t len, struct brig_control *out,
+                        struct brig_error *err);
 
 /* Each encoder appends one message to out and returns 0, or -1 with err
  * filled and out unchanged. */
@@ -197,6 +213,8 @@ int brig_log_chunk_encode(const struct brig_log_chunk *chunk, msgpack_sbuffer *o
                           struct brig_error *err);
 int brig_dead_letter_encode(const struct brig_dead_letter *letter, msgpack_sbuffer *out,
                             struct brig_error *err);
+int brig_control_encode(const struct brig_control *control, msgpack_sbuffer *out,
+                        struct brig_error *err);
 
 /* Release what a decoder allocated and zero the struct; harmless on a
  * zeroed or caller-built struct. */
@@ -204,6 +222,7 @@ void brig_job_free(struct brig_job *job);
 void brig_result_free(struct brig_result *result);
 void brig_log_chunk_free(struct brig_log_chunk *chunk);
 void brig_dead_letter_free(struct brig_dead_letter *letter);
+void brig_control_free(struct brig_control *control);
 
 /* Best effort on a job that failed to decode (truncated, wrong types, ...):
  * finds a valid top-level "id" and, if there is one, a valid "reply_topic"

@@ -15,6 +15,7 @@ static const char *const status_names[BRIG_STATUS_COUNT] = {
     [BRIG_STATUS_SETUP_ERROR] = "setup_error",
     [BRIG_STATUS_REJECTED] = "rejected",
     [BRIG_STATUS_INTERNAL_ERROR] = "internal_error",
+    [BRIG_STATUS_CANCELLED] = "cancelled",
 };
 
 const char *brig_status_name(brig_status status)

@@ -18,6 +18,7 @@ typedef enum {
     BRIG_STATUS_SETUP_ERROR,    /* the jail could not be built */
     BRIG_STATUS_REJECTED,       /* the job itself was invalid */
     BRIG_STATUS_INTERNAL_ERROR, /* brig failed for reasons of its own */
+    BRIG_STATUS_CANCELLED,      /* stopped, or never started, on request (result v2) */
     BRIG_STATUS_COUNT
 } brig_status;
 

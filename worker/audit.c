@@ -33,6 +33,7 @@ enum statement {
     STMT_FINAL_RESULT,
     STMT_INSERT_REDELIVERY,
     STMT_INSERT_SKIPPED,
+    STMT_INSERT_CANCEL,
     STMT_INSERT_DEAD_LETTER,
     STMT_INSERT_CONNECTION,
     STMT_COUNT
@@ -70,6 +71,9 @@ static const char *const statement_sql[STMT_COUNT] = {
     [STMT_INSERT_REDELIVERY] =
         "INSERT INTO redeliveries (job_id, message_id, answered_with, worker_id, ts_ms)"
         " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_INSERT_CANCEL] =
+        "INSERT INTO cancellations (job_id, requested_by, requested_ms, received_ms, state,"
+        " worker_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_INSERT_SKIPPED] =
         "INSERT INTO skipped_offsets (topic, kafka_partition, first_offset, last_offset,"
         " worker_id, detected_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -418,6 +422,25 @@ int audit_record_redelivery(struct audit_store *s, const char *job_id, int64_t m
         (message_id > 0 ? sqlite3_bind_int64(stmt, 2, message_id) : sqlite3_bind_null(stmt, 2)) ||
         sqlite3_bind_int64(stmt, 3, answered_with) || bind_text(stmt, 4, s->worker_id) ||
         sqlite3_bind_int64(stmt, 5, ts_ms))
+        return statement_failed(s, stmt, err, errlen, "binding %s", what);
+    return run_write(s, stmt, err, errlen, what);
+}
+
+int audit_record_cancel(struct audit_store *s, const char *job_id, const char *by,
+                        int64_t requested_ms, int64_t received_ms, const char *state, char *err,
+                        size_t errlen)
+{
+    sqlite3_stmt *stmt = s->stmts[STMT_INSERT_CANCEL];
+    char what[128];
+
+    if (is_empty(job_id))
+        return bad_argument(s, err, errlen, "job_id", "missing");
+    if (start_write(s, err, errlen) < 0)
+        return -1;
+    snprintf(what, sizeof what, "recording a cancel of job %s", job_id);
+    if (bind_text(stmt, 1, job_id) || bind_text(stmt, 2, by) ||
+        sqlite3_bind_int64(stmt, 3, requested_ms) || sqlite3_bind_int64(stmt, 4, received_ms) ||
+        bind_text(stmt, 5, state) || bind_text(stmt, 6, s->worker_id))
         return statement_failed(s, stmt, err, errlen, "binding %s", what);
     return run_write(s, stmt, err, errlen, what);
 }

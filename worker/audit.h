@@ -142,6 +142,14 @@ int audit_record_skipped(struct audit_store *store, const char *topic, int32_t p
                          int64_t first_offset, int64_t last_offset, int64_t detected_ms, char *err,
                          size_t errlen);
 
+/* A cancel request for job_id that this worker acted on: the job was
+ * "waiting" (answered cancelled unrun), "running" (stopped), or "not yet
+ * arrived" (answered cancelled unrun when it came). by: who asked, NULL when
+ * not said. */
+int audit_record_cancel(struct audit_store *store, const char *job_id, const char *by,
+                        int64_t requested_ms, int64_t received_ms, const char *state, char *err,
+                        size_t errlen);
+
 /* A message that was refused, now: reason says why, field names the
  * offending field (NULL when it is not about one field). */
 int audit_record_dead_letter(struct audit_store *store, int64_t message_id, const char *reason,

@@ -171,6 +171,19 @@ static const char *const migration_steps[] = {
     "    worker_id       TEXT    NOT NULL,"
     "    detected_ms     INTEGER NOT NULL"
     ");",
+
+    /* 4: cancel requests a worker acted on (SCHEMA.md section 8a). */
+    "CREATE TABLE cancellations ("
+    "    id           INTEGER PRIMARY KEY,"
+    "    job_id       TEXT    NOT NULL,"
+    "    requested_by TEXT,"
+    "    requested_ms INTEGER NOT NULL,"
+    "    received_ms  INTEGER NOT NULL,"
+    "    state        TEXT    NOT NULL"
+    "                 CHECK (state IN ('waiting', 'running', 'not yet arrived')),"
+    "    worker_id    TEXT    NOT NULL"
+    ");"
+    "CREATE INDEX cancellations_by_job ON cancellations (job_id);",
 };
 
 #define MIGRATION_COUNT ((int)ARRAY_SIZE(migration_steps))

@@ -86,7 +86,7 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
     char **env = job_environment(job, egress ? egress_proxy_env : NULL);
     const char **args = job_command(job);
 
-    struct jail_spec spec = {.env = (const char *const *)env, .cancel_fd = slot->cancel_fd};
+    struct jail_spec spec = {.env = (const char *const *)env, .cancel_fd = task->cancel_fd};
     if (egress) {
         spec.on_network = egress_on_network;
         spec.network_ctx = egress;
@@ -176,11 +176,16 @@ void execute_task(const struct slot_env *slot, struct task *task)
     int64_t finished_ms = wall_clock_ms();
 
     bool exited = exited_by_itself(outcome.status);
-    if (outcome.cancelled)
+    if (outcome.cancelled && atomic_load(&task->stop_reason) == TASK_STOP_CANCEL) {
+        outcome.status = BRIG_STATUS_CANCELLED;
+        snprintf(task->error, sizeof(task->error), "cancelled while it ran%s%s",
+                 task->cancelled_by[0] ? " by " : "", task->cancelled_by);
+    } else if (outcome.cancelled) {
         snprintf(task->error, sizeof(task->error),
                  "the worker shut down before the job finished (its drain timeout ran out)");
-    else
+    } else {
         snprintf(task->error, sizeof(task->error), "%s", outcome.message);
+    }
     task->outcome = (struct audit_outcome){
         .finished_ms = finished_ms,
         .status = outcome.status,

@@ -19,8 +19,6 @@ struct slot_env {
     const struct runtime_table *runtimes;
     struct egress_proxy *egress;
     struct publisher *publisher; /* for live output only */
-    /* Written, it stops every running jail: the worker's drain timeout. */
-    int cancel_fd;
 };
 
 /* Runs task's job and leaves its outcome in task->outcome and its encoded

@@ -197,7 +197,7 @@ void intake(struct worker *w, const rd_kafka_message_t *msg)
     if (audit_record_job(w->audit, job->id, task->message_id, task->runtime_name, job->session,
                          job->replay_of, task->raw, task->raw_len, err, sizeof(err)) < 0)
         log_audit_error(job->id, "recording a job", err);
-    if (answered_from_store(w, task))
+    if (answered_from_store(w, task) || cancelled_before_arrival(w, task))
         return;
     if (sched_add(w->scheduler, task) == SCHED_FOLLOWS)
         log_info(job->id, "delivered again while its first delivery is in flight; it will get "

@@ -110,6 +110,31 @@ rd_kafka_t *kafka_consumer_new(const struct worker_config *config,
     return rk;
 }
 
+rd_kafka_t *kafka_reader_new(const struct worker_config *config, char *err, size_t errlen)
+{
+    char group[300];
+    /* A group id is required of a consumer, even one that never joins. */
+    snprintf(group, sizeof(group), "%s-reader-%s", config->group, config->worker_id);
+    const struct setting settings[] = {
+        {"bootstrap.servers", config->brokers},
+        {"group.id", group},
+        {"client.id", config->worker_id},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"fetch.wait.max.ms", config->embedded_broker ? "1" : "500"},
+        {"log_level", "4"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (apply(conf, settings, ARRAY_SIZE(settings), config, err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_t *rk = create(RD_KAFKA_CONSUMER, conf, "control reader", err, errlen);
+    if (rk)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
 /* The admin client's last error that no retry will cure (credentials,
  * certificates), for the sentence that tells the operator what to fix. */
 static void remember_fatal_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)

@@ -38,6 +38,10 @@ bool kafka_destroy_bounded(rd_kafka_t *rk, int flags, int timeout_ms);
 
 #define KAFKA_ERROR_MAX 512
 
+/* A consumer outside the worker's group, given its partitions by hand, that
+ * commits nothing (control.c). */
+rd_kafka_t *kafka_reader_new(const struct worker_config *config, char *err, size_t errlen);
+
 /* A short-lived client for admin requests (topics.c). last_error (of
  * KAFKA_ERROR_MAX bytes) receives, from the client's poll, the last error
  * that retrying does not cure: credentials, certificates, authorization. */

@@ -130,6 +130,14 @@ static void start_jobs(struct worker *w)
         w->starting = task->next;
         w->n_starting--;
         task->next = NULL;
+        /* Its own stop switch: a cancel, or the drain timeout, stops this
+         * job's jail and no other. Without one the job still runs, and
+         * only its own limits stop it. */
+        task->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (task->cancel_fd < 0)
+            log_error(task->job_id, "creating its stop switch: %s", strerror(errno));
+        else if (atomic_load(&task->stop_reason) != TASK_STOP_NONE)
+            eventfd_write(task->cancel_fd, 1); /* stopped before it started */
         /* Only this thread submits and slots only free up, so a slot counted
          * free by take_startable() is still free. */
         bool taken = slot_pool_submit(w->slots, task);
@@ -217,6 +225,7 @@ void worker_turn(struct worker *w)
     if (egress_audit_drain(w->egress, w->audit, err, sizeof(err)) < 0)
         log_error(NULL, "%s", err);
     take_finished(w);
+    cancel_poll(w); /* before anything starts: a cancelled job must not */
     take_startable(w);
     if (commit_audit(w) == 0) {
         publish_answers(w);
@@ -242,10 +251,15 @@ static void consume(struct worker *w, int timeout_ms)
     }
 }
 
+static void stop_for_drain(struct task *task, void *ctx)
+{
+    (void)ctx;
+    task_stop(task, TASK_STOP_DRAIN, NULL);
+}
+
 static void stop_running_jobs(struct worker *w)
 {
-    if (eventfd_write(w->cancel_fd, 1) < 0)
-        log_error(NULL, "stopping the running jobs: %s", strerror(errno));
+    sched_for_each_running(w->scheduler, stop_for_drain, NULL);
 }
 
 static bool not_anything(const struct task *task, void *ctx)

@@ -157,6 +157,12 @@ void metrics_job_rejected(const char *runtime)
         count_job(runtime, BRIG_STATUS_REJECTED);
 }
 
+void metrics_job_cancelled(const char *runtime)
+{
+    if (metrics.registry)
+        count_job(runtime, BRIG_STATUS_CANCELLED);
+}
+
 void metrics_job_started(double queue_wait_seconds)
 {
     if (metrics.registry)

@@ -43,6 +43,9 @@ struct metrics_registry *metrics_registry(void);
  * was not checked against the table. */
 void metrics_job_ran(const char *runtime, brig_status status, double seconds_in_slot);
 void metrics_job_rejected(const char *runtime);
+/* A job answered cancelled without running (one stopped while running
+ * counts through metrics_job_ran). */
+void metrics_job_cancelled(const char *runtime);
 void metrics_job_started(double queue_wait_seconds);
 void metrics_set_slots_busy(unsigned busy);
 void metrics_dead_letter(void);

@@ -232,6 +232,18 @@ struct task *sched_take_unless(struct scheduler *s, bool (*keep_fn)(const struct
     return taken;
 }
 
+struct task *sched_find(struct scheduler *s, const char *id)
+{
+    return leader_of(s, id);
+}
+
+void sched_for_each_running(struct scheduler *s, void (*fn)(struct task *task, void *ctx),
+                            void *ctx)
+{
+    for (unsigned i = 0; i < s->n_running; i++)
+        fn(s->running[i], ctx);
+}
+
 unsigned sched_pending(const struct scheduler *s)
 {
     return s->n_pending;

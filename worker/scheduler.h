@@ -63,6 +63,13 @@ struct task *sched_finish(struct scheduler *s, struct task *task);
 struct task *sched_take_unless(struct scheduler *s, bool (*keep_fn)(const struct task *, void *),
                                void *ctx);
 
+/* The pending or running job with this id (its first delivery), or NULL. */
+struct task *sched_find(struct scheduler *s, const char *id);
+
+/* Calls fn for each running job. */
+void sched_for_each_running(struct scheduler *s, void (*fn)(struct task *task, void *ctx),
+                            void *ctx);
+
 unsigned sched_pending(const struct scheduler *s);
 unsigned sched_running(const struct scheduler *s);
 /* Pending jobs and followers: what a shutdown gives up. */

@@ -193,7 +193,8 @@ static int open_broker(struct worker *w, struct worker_config *config)
 {
     if (config->brokers)
         return 0;
-    const char *topics[] = {w->topic_jobs, w->topic_results, w->topic_logs, w->topic_dlq};
+    const char *topics[] = {w->topic_jobs, w->topic_results, w->topic_logs, w->topic_dlq,
+                            w->topic_control};
     char err[512];
     if (embedded_broker_open(config->state_dir, topics, ARRAY_SIZE(topics),
                              config->partitions ? config->partitions : EMBEDDED_PARTITIONS,
@@ -244,11 +245,14 @@ static int prepare_topics(struct worker *w)
                                                   {"retention.bytes", "-1"},
                                                   {0}};
     static const char *const no_configs[][2] = {{0}};
+    /* Requests are read from CONTROL_LOOKBACK_MS back; a day is plenty. */
+    static const char *const control_configs[][2] = {{"retention.ms", "86400000"}, {0}};
     const struct topic_need needs[] = {
         {.name = w->topic_jobs, .configs = jobs_configs, .large_messages = true},
         {.name = w->topic_results, .configs = topic_large_messages, .large_messages = true},
         {.name = w->topic_logs, .configs = no_configs},
         {.name = w->topic_dlq, .configs = topic_large_messages, .large_messages = true},
+        {.name = w->topic_control, .partitions = 1, .configs = control_configs},
     };
     char err[1024];
     if (topics_prepare(w->config, needs, ARRAY_SIZE(needs), err, sizeof(err)) < 0) {
@@ -271,6 +275,10 @@ static int open_kafka(struct worker *w)
         return -1;
     }
     w->consumer_queue = rd_kafka_queue_get_consumer(w->consumer);
+    if (cancel_open(w, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
     return 0;
 }
 
@@ -297,18 +305,12 @@ static int open_slots(struct worker *w)
         log_error(NULL, "creating the scheduler: out of memory");
         return -1;
     }
-    w->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (w->cancel_fd < 0) {
-        log_error(NULL, "creating the jobs' stop switch: %s", strerror(errno));
-        return -1;
-    }
     w->slot_env = (struct slot_env){
         .config = w->config,
         .jail = w->jail,
         .runtimes = w->runtimes,
         .egress = w->egress,
         .publisher = w->publisher,
-        .cancel_fd = w->cancel_fd,
     };
     const struct slot_pool_ops ops = {
         .run = run_in_slot, .run_ctx = &w->slot_env, .wake = wake_main_loop, .wake_ctx = w};
@@ -322,13 +324,14 @@ static int open_slots(struct worker *w)
 int worker_open(struct worker *w, struct worker_config *config)
 {
     char zygote[PATH_MAX], err[512];
-    *w = (struct worker){.config = config, .cancel_fd = -1};
+    *w = (struct worker){.config = config};
     w->answering_tail = &w->answering;
     w->starting_tail = &w->starting;
     worker_topic(config, "jobs", w->topic_jobs, sizeof(w->topic_jobs));
     worker_topic(config, "results", w->topic_results, sizeof(w->topic_results));
     worker_topic(config, "logs", w->topic_logs, sizeof(w->topic_logs));
     worker_topic(config, "dlq", w->topic_dlq, sizeof(w->topic_dlq));
+    worker_topic(config, "control", w->topic_control, sizeof(w->topic_control));
     if (make_dir(config->state_dir, 0755) < 0 || open_metrics(w) < 0)
         return -1;
     /* brig-zygote, installed next to this program: it clones the jails and
@@ -431,10 +434,9 @@ int worker_close(struct worker *w)
     if (w->consumer &&
         !kafka_destroy_bounded(w->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE, 10000))
         log_warn(NULL, "the Kafka consumer did not shut down within 10 s; left to the exit");
+    cancel_close(w);
     publisher_free(w->publisher);
     embedded_broker_close(w->broker);
-    if (w->cancel_fd >= 0)
-        close(w->cancel_fd);
     runtime_table_free(w->runtimes);
     jail_context_free(w->jail);
     for (int32_t p = 0; p < w->n_partitions; p++)

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A copy of len bytes; never NULL for len 0, so that a copy is told apart
  * from a failed allocation. */
@@ -20,6 +21,7 @@ struct task *task_new(int32_t partition, uint64_t generation, int64_t offset, in
     if (!task)
         return NULL;
     task->stage = TASK_RECEIVED;
+    task->cancel_fd = -1;
     task->partition = partition;
     task->generation = generation;
     task->offset = offset;
@@ -43,6 +45,8 @@ void task_free(struct task *task)
 {
     if (!task)
         return;
+    if (task->cancel_fd >= 0)
+        close(task->cancel_fd);
     brig_job_free(&task->job);
     msgpack_sbuffer_destroy(&task->result);
     msgpack_sbuffer_destroy(&task->dead_letter);

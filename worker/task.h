@@ -19,11 +19,18 @@
 #define BRIG_WORKER_TASK_H
 
 #include <msgpack.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "schema/schema.h"
 #include "worker/audit.h"
+
+enum task_stop {
+    TASK_STOP_NONE,
+    TASK_STOP_DRAIN,  /* the worker's drain timeout ran out */
+    TASK_STOP_CANCEL, /* a cancel request (control.h) */
+};
 
 enum task_stage {
     TASK_RECEIVED,
@@ -51,6 +58,13 @@ struct task {
     bool decoded;
     char job_id[BRIG_ID_MAX + 1]; /* "" when not even the id could be read */
     char reply_topic[BRIG_TOPIC_MAX + 1];
+
+    /* Stopping it: an eventfd its jail watches (written, the jail is
+     * stopped), and why (set by the main loop before the write, read by the
+     * slot after the jail ended). */
+    int cancel_fd;
+    atomic_int stop_reason; /* enum task_stop */
+    char cancelled_by[BRIG_CONTROL_BY_MAX + 1];
 
     /* The attempt, for a task that runs. */
     const char *runtime_name; /* the table's canonical name; NULL for an argv job */

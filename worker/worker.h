@@ -70,11 +70,14 @@ struct partition_state {
 
 struct metrics_server;
 struct server_keeper;
+struct control_reader;
+struct cancel_memory;
 
 struct worker {
     const struct worker_config *config;
     char topic_jobs[BRIG_TOPIC_MAX + 1], topic_results[BRIG_TOPIC_MAX + 1];
     char topic_logs[BRIG_TOPIC_MAX + 1], topic_dlq[BRIG_TOPIC_MAX + 1];
+    char topic_control[BRIG_TOPIC_MAX + 1];
 
     /* The parts, made by worker_open() and freed by worker_close(). */
     struct metrics_server *metrics_server;
@@ -90,7 +93,8 @@ struct worker {
     struct scheduler *scheduler;
     struct slot_pool *slots;
     struct slot_env slot_env; /* what the slots see */
-    int cancel_fd;            /* an eventfd: written, it stops every running jail */
+    struct control_reader *control;
+    struct cancel_memory *cancels;
 
     /* Main loop state. */
     struct partition_state *partitions; /* indexed by partition number */
@@ -126,6 +130,16 @@ void worker_fail(struct worker *w, const char *fmt, ...) __attribute__((format(p
 void intake(struct worker *w, const rd_kafka_message_t *msg);
 /* Queues a task's answer for publishing after the next audit commit. */
 void answer_later(struct worker *w, struct task *task);
+
+/* cancel.c: requests from the control topic. */
+int cancel_open(struct worker *w, char *err, size_t errlen);
+void cancel_close(struct worker *w);
+/* Acts on the requests that arrived (main loop thread, each turn). */
+void cancel_poll(struct worker *w);
+/* At intake: a job whose cancel came first is answered cancelled unrun. */
+bool cancelled_before_arrival(struct worker *w, struct task *task);
+/* Stops a running task's jail, saying why; the first reason wins. */
+void task_stop(struct task *task, enum task_stop why, const char *by);
 
 /* partitions.c */
 struct partition_state *partition_of(struct worker *w, int32_t partition);

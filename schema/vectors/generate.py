@@ -79,6 +79,7 @@ FIELDS = {
     "log_chunk": ["id", "attempt", "stream", "seq", "data", "ts_ms", "eos"],
     "dead_letter": ["data", "data_truncated", "id", "topic", "partition", "offset", "key",
                     "key_truncated", "reason", "field", "received_ms", "worker_id"],
+    "control": ["op", "id", "by", "ts_ms"],
 }
 BYTES = {"code", "stdin", "stdout", "stderr", "data", "key"}
 USAGE = ["wall_us", "cpu_us", "peak_memory_bytes"]
@@ -155,6 +156,13 @@ def letter(**fields):
     message = {"v": 1, "data": b"\x81\xa1v\x01", "topic": "brig.jobs", "partition": 0,
                "offset": 41, "reason": "id: missing: this field is required",
                "received_ms": 1764000000000, "worker_id": "worker-a"}
+    message.update(fields)
+    return {k: v for k, v in message.items() if v is not DROP}
+
+
+def control(**fields):
+    message = {"v": 1, "op": "cancel", "id": "job-1", "by": "alice@laptop",
+               "ts_ms": 1764000000000}
     message.update(fields)
     return {k: v for k, v in message.items() if v is not DROP}
 
@@ -272,7 +280,7 @@ invalid("version_missing", "job", job(v=DROP), "v", "missing", "no v")
 invalid("version_2", "job", job(v=2), "v", "unsupported version", "a newer version")
 invalid("version_0", "job", job(v=0), "v", "unsupported version", "version 0 never existed")
 invalid("version_string", "job", job(v="1"), "v", "wrong type", "v as a string")
-invalid("version_2_result", "result", result(v=2, status="future"), "v", "unsupported version",
+invalid("version_2_job", "job", job(v=2, runtime=5), "v", "unsupported version",
         "the version is checked before any field of a newer message")
 
 # --- job fields --------------------------------------------------------------
@@ -502,6 +510,33 @@ invalid("dead_letter_key_type", "dead_letter", letter(key=7), "key", "wrong type
         "a key as an integer")
 invalid("dead_letter_data_type", "dead_letter", letter(data=[1]), "data", "wrong type",
         "data as an array")
+
+# --- cancelled results (version 2) -------------------------------------------
+
+valid("result_cancelled_v2", "result", result(v=2, status="cancelled",
+                                               error="cancelled by alice@laptop"),
+      "a cancelled job: status cancelled is a version 2 result's")
+valid("result_v2_ok", "result", result(v=2), "version 2 with a version 1 status")
+invalid("result_cancelled_v1", "result", result(status="cancelled"), "status",
+        "unknown status", "cancelled in a version 1 result")
+invalid("result_v3", "result", result(v=3), "v", "unsupported version",
+        "a result version this reader does not speak")
+
+# --- control messages --------------------------------------------------------
+
+valid("control_cancel", "control", control(), "a cancel, saying who asked")
+valid("control_cancel_minimal", "control", control(by=DROP), "a cancel that does not say who")
+invalid("control_op_unknown", "control", control(op="pause"), "op", "unknown op",
+        "an op the workers do not know")
+invalid("control_id_missing", "control", control(id=DROP), "id", "missing", "no job id")
+invalid("control_by_too_long", "control", control(by="x" * 129), "by", "too long",
+        "a requester of 129 bytes")
+invalid("control_by_newline", "control", control(by="a\nb"), "by", "control character",
+        "a requester with a line break")
+invalid("control_ts_missing", "control", control(ts_ms=DROP), "ts_ms", "missing",
+        "no time")
+invalid("control_v2", "control", control(v=2), "v", "unsupported version",
+        "control messages are version 1 only")
 
 
 def write(out):

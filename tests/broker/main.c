@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/common.h"
 #include "worker/broker.h"
 
 static int run_commands(struct embedded_broker *broker)
@@ -62,17 +63,18 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    static const char *const suffixes[] = {"jobs", "results", "logs", "dlq"};
-    char names[4][256];
-    const char *topics[4];
-    for (int i = 0; i < 4; i++) {
+    static const char *const suffixes[] = {"jobs", "results", "logs", "dlq", "control"};
+    char names[ARRAY_SIZE(suffixes)][256];
+    const char *topics[ARRAY_SIZE(suffixes)];
+    for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
         snprintf(names[i], sizeof(names[i]), "%s.%s", prefix, suffixes[i]);
         topics[i] = names[i];
     }
 
     char err[512];
     struct embedded_broker *broker;
-    if (embedded_broker_start(n_brokers, topics, 4, partitions, &broker, err, sizeof(err)) < 0) {
+    if (embedded_broker_start(n_brokers, topics, ARRAY_SIZE(topics), partitions, &broker, err,
+                              sizeof(err)) < 0) {
         fprintf(stderr, "brig-test-broker: %s\n", err);
         return 1;
     }

@@ -185,6 +185,14 @@ class Client:
         self.producer.poll(0)
         return message["id"] if message is not None else None
 
+    def cancel(self, job_id, by="test"):
+        """Asks the workers to cancel job_id (SCHEMA.md section 8a)."""
+        request = {"v": 1, "op": "cancel", "id": job_id, "ts_ms": int(time.time() * 1000)}
+        if by is not None:
+            request["by"] = by
+        self.producer.produce(f"{self.prefix}.control", value=msgpack.packb(request), key=job_id)
+        self.flush()
+
     def flush(self):
         remaining = self.producer.flush(30)
         assert remaining == 0, f"{remaining} jobs were not delivered to the broker"

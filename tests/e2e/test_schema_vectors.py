@@ -22,7 +22,9 @@ SPEC = ROOT / "schema" / "SCHEMA.md"
 
 # Bounds, as SCHEMA.md states them (not read from the C headers on purpose).
 MAX_BYTES = {"job": 16 << 20, "result": 16 << 20, "log_chunk": 1 << 20,
-             "dead_letter": (16 << 20) + (64 << 10)}
+             "dead_letter": (16 << 20) + (64 << 10), "control": 4096}
+# The newest version of each kind a reader speaks (results: 2, for cancelled).
+MAX_VERSION = {"result": 2}
 MAX_DEPTH, MAX_OBJECTS, MAX_TOP_KEYS, MAX_MAP_ENTRIES = 8, 16384, 64, 256
 UINT_MAX, TIME_MAX, ATTEMPT_MAX = 2**53 - 1, 253402300799999, 2**32 - 1
 LIMITS = {  # name: (min, max)
@@ -34,6 +36,7 @@ LIMITS = {  # name: (min, max)
 }
 STATUSES = {"ok", "failed", "signaled", "timeout", "cpu_timeout", "oom", "output_limit",
             "seccomp", "compile_error", "setup_error", "rejected", "internal_error"}
+STATUSES_V2 = STATUSES | {"cancelled"}
 
 
 class Refused(Exception):
@@ -452,7 +455,9 @@ RESULT = ["v", "id", "attempt", "status", "exit_code", "signal", "stdout", "stde
 LOG_CHUNK = ["v", "id", "attempt", "stream", "seq", "data", "ts_ms", "eos"]
 DEAD_LETTER = ["v", "data", "data_truncated", "id", "topic", "partition", "offset", "key",
                "key_truncated", "reason", "field", "received_ms", "worker_id"]
-KINDS = {"job": JOB, "result": RESULT, "log_chunk": LOG_CHUNK, "dead_letter": DEAD_LETTER}
+CONTROL = ["v", "op", "id", "by", "ts_ms"]
+KINDS = {"job": JOB, "result": RESULT, "log_chunk": LOG_CHUNK, "dead_letter": DEAD_LETTER,
+         "control": CONTROL}
 
 
 def read_job(f):
@@ -522,11 +527,11 @@ def read_job(f):
     return out
 
 
-def read_result(f):
+def read_result(f, version):
     out = {"id": text(required(f, "id"), "id", *ID),
            "attempt": uint(required(f, "attempt"), "attempt", 1, ATTEMPT_MAX)}
     status = text(required(f, "status"), "status", 1, 32)
-    if status not in STATUSES:
+    if status not in (STATUSES_V2 if version >= 2 else STATUSES):
         raise Refused("status", "unknown status")
     out["status"] = status
     if "exit_code" in f:
@@ -621,8 +626,19 @@ def read_dead_letter(f):
     return out
 
 
+def read_control(f):
+    op = text(required(f, "op"), "op", 1, 32)
+    if op != "cancel":
+        raise Refused("op", "unknown op")
+    out = {"op": op, "id": text(required(f, "id"), "id", *ID)}
+    if "by" in f:
+        out["by"] = text(f["by"], "by", 1, 128, single_line)
+    out["ts_ms"] = uint(required(f, "ts_ms"), "ts_ms", 1, TIME_MAX)
+    return out
+
+
 READERS = {"job": read_job, "result": read_result, "log_chunk": read_log_chunk,
-           "dead_letter": read_dead_letter}
+           "dead_letter": read_dead_letter, "control": read_control}
 
 
 def canonical(view):
@@ -640,9 +656,12 @@ def decode(kind, message):
         raise Refused("", "not a map")
     f = fields(top, "", set(KINDS[kind]), True)
     v = required(f, "v")
-    if isinstance(v, int) and not isinstance(v, bool) and v != 1:
+    newest = MAX_VERSION.get(kind, 1)
+    if isinstance(v, int) and not isinstance(v, bool) and not 1 <= v <= newest:
         raise Refused("v", "unsupported version")
-    uint(v, "v", 1, 1)
+    uint(v, "v", 1, newest)
+    if kind == "result":
+        return canonical(read_result(f, v))
     return canonical(READERS[kind](f))
 
 

@@ -194,6 +194,16 @@ json_t *log_chunk_json(const struct brig_log_chunk *c)
     return o;
 }
 
+json_t *control_json(const struct brig_control *c)
+{
+    json_t *o = json_object();
+    set_text(o, "op", c->op == BRIG_CONTROL_CANCEL ? "cancel" : NULL);
+    set_text(o, "id", c->id);
+    set_text(o, "by", c->by);
+    set_uint(o, "ts_ms", c->ts_ms);
+    return o;
+}
+
 json_t *dead_letter_json(const struct brig_dead_letter *l)
 {
     json_t *o = json_object();
@@ -243,6 +253,7 @@ DECODE_TO_JSON(job)
 DECODE_TO_JSON(result)
 DECODE_TO_JSON(log_chunk)
 DECODE_TO_JSON(dead_letter)
+DECODE_TO_JSON(control)
 
 json_t *decode_to_json(const char *kind, const void *buf, size_t len, int reencode,
                        struct brig_error *err)
@@ -255,6 +266,8 @@ json_t *decode_to_json(const char *kind, const void *buf, size_t len, int reenco
         return log_chunk_decode_to_json(buf, len, reencode, err);
     if (strcmp(kind, "dead_letter") == 0)
         return dead_letter_decode_to_json(buf, len, reencode, err);
+    if (strcmp(kind, "control") == 0)
+        return control_decode_to_json(buf, len, reencode, err);
     snprintf(err->field, sizeof err->field, "%s", "");
     snprintf(err->reason, sizeof err->reason, "test: unknown kind %s", kind);
     return NULL;

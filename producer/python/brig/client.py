@@ -11,6 +11,8 @@ topic) are skipped without being decoded.
 Every method may be called from any number of threads at once; close() is the
 last call.
 """
+import getpass
+import socket
 import threading
 import time
 
@@ -21,7 +23,7 @@ from .kafka_setup import (Diagnostics, assign_at_end, check_reachable, create_co
 from .kafka_setup import kafka_properties as kafka_properties_of
 from .logs import read_logs
 from .messages import decode_result
-from .schema import build_job, check_topic, encode_job, job_key
+from .schema import build_job, check_topic, encode_cancel, encode_job, job_key
 
 _POLL_S = 0.1
 
@@ -52,6 +54,7 @@ class Client:
         self.brokers = discover_brokers(brokers)
         self._message_max = discover_message_max(brokers)
         self.jobs_topic = f"{topic_prefix}.jobs"
+        self.control_topic = f"{topic_prefix}.control"
         self.logs_topic = f"{topic_prefix}.logs"
         self.reply_topic = reply_topic or f"{topic_prefix}.results"
         for topic in (self.jobs_topic, self.logs_topic, self.reply_topic):
@@ -141,7 +144,8 @@ class Client:
             raise
         return job_id
 
-    def _produce(self, job_id, key, value):
+    def _produce(self, job_id, key, value, topic=None):
+        topic = topic or self.jobs_topic
         delivered = threading.Event()
         outcome = {}
 
@@ -154,22 +158,21 @@ class Client:
         deadline = time.monotonic() + self.delivery_timeout + 1.0
         while True:
             try:
-                self._producer.produce(self.jobs_topic, value=value, key=key,
-                                       on_delivery=on_delivery)
+                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
                 break
             except BufferError:  # the local queue is full: let it drain
                 self._producer.poll(_POLL_S)
                 if time.monotonic() >= deadline:
-                    raise BrigError(f"delivering job {job_id} to {self.jobs_topic}: the local "
+                    raise BrigError(f"delivering job {job_id} to {topic}: the local "
                                     f"send queue stayed full") from None
         while not delivered.is_set():
             self._producer.poll(_POLL_S)
             if time.monotonic() >= deadline and not delivered.is_set():
-                raise BrigError(f"delivering job {job_id} to {self.jobs_topic}: no delivery "
+                raise BrigError(f"delivering job {job_id} to {topic}: no delivery "
                                 f"report within {self.delivery_timeout:g} s "
                                 f"({self._diag.reason('no error reported')})")
         if outcome["err"] is not None:
-            raise BrigError(f"delivering job {job_id} to {self.jobs_topic}: "
+            raise BrigError(f"delivering job {job_id} to {topic}: "
                             f"{self._diag.reason(outcome['err'].str())}")
 
     # --- waiting --------------------------------------------------------------
@@ -257,6 +260,20 @@ class Client:
         if remaining <= 0:
             raise timed_out()
         self._cond.wait(remaining)
+
+    def cancel(self, job_id, by=None):
+        """Asks the workers to cancel job_id and returns once the broker has
+        the request: a waiting job is answered cancelled without running, a
+        running one is stopped and answered cancelled; a job already
+        answered, or unknown, is left as it is. The answer arrives as the
+        job's result (wait() returns it). by: who asks, for the workers'
+        audit stores (default user@host)."""
+        if by is None:
+            by = f"{getpass.getuser()}@{socket.gethostname()}"
+        value = encode_cancel(job_id, by, int(time.time() * 1000))
+        with self._cond:
+            self._check_open()
+        self._produce(job_id, job_id, value, topic=self.control_topic)
 
     def forget(self, job_id):
         """Stops watching job_id and drops its result if it came."""

@@ -14,7 +14,7 @@ import msgpack
 from .errors import SchemaError
 from .rules import (key_path, path_problem, runtime_name_problem, single_line_problem,
                     syscall_problem, token_problem)
-from .schema import SCHEMA_VERSION, STATUSES, TIME_MS_MAX
+from .schema import RESULT_VERSION_MAX, SCHEMA_VERSION, STATUSES, STATUSES_V2_ONLY, TIME_MS_MAX
 
 _UINT_MAX = (1 << 53) - 1
 
@@ -107,7 +107,7 @@ def _map_of_pairs(pairs):
     return result
 
 
-def _unpack(data):
+def _unpack(data, newest=1):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise SchemaError("", f"expected bytes, got {type(data).__name__}")
     try:
@@ -128,9 +128,9 @@ def _unpack(data):
     if isinstance(version, bool) or not isinstance(version, int):
         raise SchemaError("v", f"wrong type: expected unsigned integer, got "
                                f"{type(version).__name__}")
-    if version != SCHEMA_VERSION:
-        raise SchemaError("v", f"unsupported version {version}: this client speaks version "
-                               f"{SCHEMA_VERSION}")
+    if not SCHEMA_VERSION <= version <= newest:
+        spoken = f"versions 1 to {newest}" if newest > 1 else f"version {SCHEMA_VERSION}"
+        raise SchemaError("v", f"unsupported version {version}: this client speaks {spoken}")
     return {k: v for k, v in message.items() if v is not None}
 
 
@@ -260,8 +260,11 @@ _RESULT_FIELDS = {"v", "id", "attempt", "status", "exit_code", "signal", "stdout
 def decode_result(data):
     """A Result from the bytes of a Kafka message; SchemaError when they
     break the schema."""
-    message = _unpack(data)
+    message = _unpack(data, RESULT_VERSION_MAX)
     f = _Fields(message)
+    if message.get("status") in STATUSES_V2_ONLY and message["v"] < 2:
+        raise SchemaError("status", f"unknown status {message['status']!r}: a status of "
+                                    f"results of version 2")
     runtime_name = runtime_version = None
     if "runtime" in message:
         runtime = _Fields(_map("runtime", message["runtime"]), "runtime")

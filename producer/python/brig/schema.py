@@ -14,6 +14,8 @@ from .rules import (env_name_problem, key_path, path_problem, runtime_name_probl
                     token_problem, topic_problem)
 
 SCHEMA_VERSION = 1
+# Results are version 2 when their status is cancelled (SCHEMA.md section 3).
+RESULT_VERSION_MAX = 2
 
 JOB_MAX_BYTES = 16 << 20
 # Unix milliseconds up to the last one of 9999: catches microseconds sent by
@@ -22,7 +24,9 @@ TIME_MS_MAX = 253402300799999
 
 # The closed set of outcomes (schema/status.h).
 STATUSES = ("ok", "failed", "signaled", "timeout", "cpu_timeout", "oom", "output_limit",
-            "seccomp", "compile_error", "setup_error", "rejected", "internal_error")
+            "seccomp", "compile_error", "setup_error", "rejected", "internal_error", "cancelled")
+# The status a version 1 result may not have.
+STATUSES_V2_ONLY = ("cancelled",)
 
 # Every job limit: name -> (min, max, default). Absent means the default.
 LIMITS = {
@@ -214,3 +218,16 @@ def job_key(job):
     """The Kafka key: the session keeps a session's jobs in order on one
     partition; other jobs spread by id."""
     return job.get("session") or job["id"]
+
+
+def encode_cancel(job_id, by, ts_ms):
+    """msgpack bytes of a control message asking to cancel job_id
+    (SCHEMA.md section 8a)."""
+    _check("id", job_id, token_problem)
+    message = {"v": SCHEMA_VERSION, "op": "cancel", "id": job_id, "ts_ms": ts_ms}
+    if by is not None:
+        _check("by", by, lambda v: None if 1 <= len(v.encode()) <= 128 and "\n" not in v
+               and all(ord(c) >= 0x20 for c in v) else "1 to 128 bytes on one line, no control "
+               "characters")
+        message["by"] = by
+    return msgpack.packb(message, use_bin_type=True)
