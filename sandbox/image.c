@@ -28,7 +28,7 @@
 
 #include "common/common.h"
 #include "sandbox/fd.h"
-#include "sandbox/image.h"
+#include "sandbox/image_internal.h"
 #include "sandbox/jail_host.h"
 
 #define BUILDER_OUTPUT_MAX (64u << 10)
@@ -156,13 +156,7 @@ static int run_builder(const char *builder, const char *source, const char *imag
         snprintf(err, errlen, "starting %s: %s", builder, strerror(rc));
         return -1;
     }
-    char *output = malloc(BUILDER_OUTPUT_MAX + 1);
-    size_t len = 0;
-    ssize_t n = 0;
-    while (output != NULL && len < BUILDER_OUTPUT_MAX &&
-           ((n = read(out[0], output + len, BUILDER_OUTPUT_MAX - len)) > 0 ||
-            (n < 0 && errno == EINTR)))
-        len += n > 0 ? (size_t)n : 0;
+    char *output = image_read_all(out[0], BUILDER_OUTPUT_MAX);
     close(out[0]);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -171,7 +165,6 @@ static int run_builder(const char *builder, const char *source, const char *imag
         snprintf(err, errlen, "reading brig-image: out of memory");
         return -1;
     }
-    output[len] = '\0';
     rc = parse_builder(output, status, note, note_ctx, image, err, errlen);
     free(output);
     return rc;

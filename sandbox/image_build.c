@@ -194,16 +194,31 @@ static int unpack_child(const char *build_dir, const char *source, const char *s
     return rc == 0 ? 0 : 1;
 }
 
+char *image_read_all(int fd, size_t max)
+{
+    char *text = malloc(max + 1), spill[4096];
+    size_t len = 0;
+    for (;;) {
+        bool room = text != NULL && len < max;
+        ssize_t n = room ? read(fd, text + len, max - len) : read(fd, spill, sizeof(spill));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (room)
+            len += (size_t)n;
+    }
+    if (text != NULL)
+        text[len] = '\0';
+    return text;
+}
+
 /* The child's report: notes passed on, the digest kept, an error in err. */
 static int read_report(int fd, pid_t child, image_note_fn note, void *note_ctx,
                        char digest[IMAGE_DIGEST_SIZE], char *err, size_t errlen)
 {
-    char *text = malloc(REPORT_MAX + 1);
-    size_t len = 0;
-    ssize_t n = 0;
-    while (text != NULL && len < REPORT_MAX &&
-           ((n = read(fd, text + len, REPORT_MAX - len)) > 0 || (n < 0 && errno == EINTR)))
-        len += n > 0 ? (size_t)n : 0;
+    char *text = image_read_all(fd, REPORT_MAX);
+    size_t len = text != NULL ? strlen(text) : 0;
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
@@ -212,7 +227,6 @@ static int read_report(int fd, pid_t child, image_note_fn note, void *note_ctx,
     if (WIFSIGNALED(status))
         snprintf(err, errlen, "the unpacker was killed by signal %d", WTERMSIG(status));
     for (char *line = text, *end; text != NULL && line < text + len; line = end + 1) {
-        text[len] = '\0';
         end = strchr(line, '\n');
         if (end == NULL)
             break;

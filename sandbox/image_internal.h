@@ -97,6 +97,11 @@ int image_docker_layers(const struct image_files *files, struct image_layers *ou
 /* Hex SHA-256 of len bytes into hex (65 bytes). */
 void image_sha256_hex(const void *data, size_t len, char hex[65]);
 
+/* What a child says on fd until it closes it: the first max bytes,
+ * NUL-terminated, the rest read and dropped so that the child never blocks.
+ * NULL when out of memory (all of it still read). */
+char *image_read_all(int fd, size_t max);
+
 /* ---- digests (image_digest.c) ---- */
 
 /* "sha256:<hex>" of the tree below root_fd. */

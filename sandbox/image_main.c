@@ -13,7 +13,7 @@
 #include "sandbox/image.h"
 
 static const char usage[] =
-    "Usage: brig-image unpack [OPTIONS] IMAGE\n"
+    "usage: brig-image unpack [OPTIONS] IMAGE\n"
     "\n"
     "Unpacks IMAGE (an absolute path: a directory tree, an OCI image layout, or\n"
     "an OCI or docker save tarball) for brig's runtimes, once, and prints\n"

@@ -177,15 +177,18 @@ static void print_image_note(void *ctx, const char *text)
     fprintf(stderr, "brig-jail: runtime %s: image: %s\n", ((struct runtime *)ctx)->name, text);
 }
 
-/* The runtime's root image, unpacked by brig-image (next to this program)
- * into BRIG_IMAGES_DIR, or found there. */
+/* The runtime's root image, unpacked by brig-image into BRIG_IMAGES_DIR,
+ * or found there. brig-image is next to this program in a build tree, in
+ * ../sbin once installed. */
 static int open_image(struct jail_context *ctx, struct runtime *runtime, char *err, size_t errlen)
 {
     const char *dir = getenv("BRIG_IMAGES_DIR");
     char builder[PATH_MAX];
     if (runtime->image_path == NULL)
         return 0;
-    if (self_relative_path("brig-image", builder, sizeof(builder), err, errlen) != 0)
+    if (self_relative_path("brig-image", builder, sizeof(builder), err, errlen) != 0 ||
+        (access(builder, X_OK) != 0 &&
+         self_relative_path("../sbin/brig-image", builder, sizeof(builder), err, errlen) != 0))
         return -1;
     return runtime_open_image(runtime, ctx, builder,
                               dir != NULL && dir[0] ? dir : IMAGE_DEFAULT_DIR, print_image_note,

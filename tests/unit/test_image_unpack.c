@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -216,6 +218,33 @@ static void test_special_files_skipped(void **state)
     assert_false(exists(f->root, "dev/sda"));
     assert_false(exists(f->root, "fifo"));
     assert_true(exists(f->root, "kept"));
+}
+
+/* A directory tree is read without following its links; FIFOs are skipped
+ * with a note, sockets (libarchive's disk reader passes over them) without. */
+static void test_tree_specials_skipped_links_kept(void **state)
+{
+    struct fixture *f = *state;
+    char path[PATH_MAX];
+    assert_int_equal(mkdir(f->image, 0755), 0);
+    snprintf(path, sizeof(path), "%s/fifo", f->image);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/sock", f->image);
+    int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(sock, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    snprintf(path, sizeof(path), "%s/setuid", f->image);
+    assert_int_equal(close(open(path, O_CREAT | O_WRONLY, 0644)), 0);
+    assert_int_equal(chmod(path, 04755), 0);
+    snprintf(path, sizeof(path), "%s/outside-link", f->image);
+    assert_int_equal(symlink(f->outside, path), 0);
+    assert_int_equal(unpack_path(f, f->image), 0);
+    close(sock);
+    assert_non_null(strstr(f->notes, "the image: skipped the FIFO ./fifo"));
+    assert_false(exists(f->root, "sock"));
+    assert_false(exists(f->root, "fifo"));
+    assert_int_equal(mode_of(f, "setuid") & 07777, 0755);
+    assert_true(S_ISLNK(mode_of(f, "outside-link")));
 }
 
 /* Modes keep their rwx bits but lose setuid, setgid, sticky, and group and
@@ -494,6 +523,7 @@ int main(void)
         T(test_links_never_written_through),
         T(test_hardlinks_only_to_files_in_the_tree),
         T(test_special_files_skipped),
+        T(test_tree_specials_skipped_links_kept),
         T(test_modes_neutralised),
         T(test_whiteouts_apply_to_lower_layers),
         T(test_whiteouts_stay_in_the_tree),
