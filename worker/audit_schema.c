@@ -171,6 +171,11 @@ static const char *const migration_steps[] = {
     "    worker_id       TEXT    NOT NULL,"
     "    detected_ms     INTEGER NOT NULL"
     ");",
+
+    /* 4: the root image an attempt ran on (its runtime's "image"), by digest,
+     * so that audit and replay know the exact environment; NULL on the
+     * host's tree. */
+    "ALTER TABLE attempts ADD COLUMN image_digest TEXT;",
 };
 
 #define MIGRATION_COUNT ((int)ARRAY_SIZE(migration_steps))
