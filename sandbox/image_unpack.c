@@ -69,7 +69,7 @@ __attribute__((format(printf, 2, 3))) static int entry_fail(const struct entry_e
 void image_printable(const char *in, char *out, size_t len)
 {
     size_t n = 0, max = len > 204 ? 200 : len - 1;
-    for (; in[n] != '\0' && n < max; n++) {
+    for (; n < max && in[n] != '\0'; n++) {
         unsigned char c = (unsigned char)in[n];
         out[n] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
     }

@@ -26,12 +26,16 @@ while IFS= read -r l; do echo "marker: $l"; done < /etc/new-marker
 [ -e /etc/old-marker ] && echo "old marker seen" || echo "old marker gone"
 [ -e /usr/bin/python3 ] && echo "host python seen" || echo "no host python"
 echo /usr/bin/* /opt/data/*
-echo x > /usr/written 2>/dev/null && echo "wrote /usr" || echo "/usr is read-only"
+for p in /usr/written /etc/os-release /etc/new /opt/data/c /bin/new /lib/new; do
+    (echo x > $p) 2>/dev/null && echo "wrote $p"
+done
+echo "the image is read-only"
+while IFS= read -r l; do case $l in jail:*) echo "the jail's passwd";; esac; done < /etc/passwd
 """
 
 EXPECTED = (b'PRETTY_NAME="brig test image"\nID=brigtest\nmarker: upper layer\n'
             b"old marker gone\nno host python\n/usr/bin/dash /usr/bin/sh /opt/data/c\n"
-            b"/usr is read-only\n")
+            b"the image is read-only\nthe jail's passwd\n")
 
 
 @pytest.fixture(scope="module")
