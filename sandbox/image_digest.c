@@ -162,7 +162,8 @@ static int list_dir(struct walk *w, const char *rel, int *fd, char ***names, siz
         errno = saved;
         return -1;
     }
-    qsort(*names, *count, sizeof(**names), compare_names);
+    if (*count > 0)
+        qsort(*names, *count, sizeof(**names), compare_names);
     return 0;
 }
 
