@@ -16,7 +16,7 @@ CC      := gcc
 endif
 BUILD   ?= build
 PYTHON  := /usr/bin/python3
-PKGS    := rdkafka msgpack libseccomp sqlite3 libcrypto jansson
+PKGS    := rdkafka msgpack libseccomp sqlite3 libcrypto jansson libarchive
 
 # pkg-config runs once, at first use, after `deps` has installed the packages.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)

@@ -8,6 +8,8 @@ packages=(
     # build
     gcc make pkg-config
     librdkafka-dev libmsgpack-dev libseccomp-dev libsqlite3-dev libssl-dev libjansson-dev
+    # root images of runtimes: tar (OCI layouts, docker save) and their compressions
+    libarchive-dev
     libmicrohttpd-dev
     libhttp-parser-dev
     # the warm interpreter's server embeds Debian's CPython

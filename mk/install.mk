@@ -7,12 +7,13 @@
 #   bin/brig, bin/brig-jail          the client and the standalone jail
 #   sbin/brig-worker                 the pool: a root daemon, hence sbin and man 8
 #   sbin/brig-zygote                 warm runtimes' server, which the worker starts from its own directory
+#   sbin/brig-image                  unpacks runtimes' root images; the worker runs it from its own directory
 #   share/brig/runtimes.json         where the programs look first (<exe>/../share/brig)
 #   lib/libbrig.a                    the C client, static only
 #   include/brig/brig.h              its header, with the schema headers it
 #   include/brig/schema/*.h            includes (found through -I.../include/brig)
 #   lib/pkgconfig/brig.pc            from producer/brig.pc.in
-#   share/man/man1, man8             brig(1), brig-jail(1), brig-worker(8)
+#   share/man/man1, man8             brig(1), brig-jail(1), brig-worker(8), brig-image(8)
 #   lib/systemd/system/brig-worker.service
 # and `make uninstall` removes exactly those files, then the directories
 # that are brig's own (share/brig, include/brig) when they are left empty.
@@ -59,6 +60,7 @@ install: all $(LIBBRIG)
 	install -D -m 755 $(BUILD)/bin/brig-jail $(DESTDIR)$(BINDIR)/brig-jail
 	install -D -m 755 $(BUILD)/bin/brig-worker $(DESTDIR)$(SBINDIR)/brig-worker
 	install -D -m 755 $(BUILD)/bin/brig-zygote $(DESTDIR)$(SBINDIR)/brig-zygote
+	install -D -m 755 $(BUILD)/bin/brig-image $(DESTDIR)$(SBINDIR)/brig-image
 	install -D -m 644 sandbox/runtimes.json $(DESTDIR)$(DATADIR)/brig/runtimes.json
 	install -D -m 644 $(LIBBRIG) $(DESTDIR)$(LIBDIR)/libbrig.a
 	$(foreach h,$(LIBBRIG_HEADERS),install -D -m 644 $(h) $(call installed_header,$(h)) &&) true
@@ -76,7 +78,7 @@ install: all $(LIBBRIG)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/brig $(DESTDIR)$(BINDIR)/brig-jail $(DESTDIR)$(SBINDIR)/brig-worker
-	rm -f $(DESTDIR)$(SBINDIR)/brig-zygote
+	rm -f $(DESTDIR)$(SBINDIR)/brig-zygote $(DESTDIR)$(SBINDIR)/brig-image
 	rm -f $(DESTDIR)$(DATADIR)/brig/runtimes.json $(DESTDIR)$(LIBDIR)/libbrig.a
 	rm -f $(foreach h,$(LIBBRIG_HEADERS),$(call installed_header,$(h)))
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/brig.pc

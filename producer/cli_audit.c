@@ -249,6 +249,7 @@ static json_t *attempt_to_json(const struct audit_attempt_record *a)
     json_put_string(o, "runtime_name", a->runtime_name, &ok);
     json_put_string(o, "runtime_version", a->runtime_version, &ok);
     json_put_string(o, "policy_hash", a->policy_hash, &ok);
+    json_put_string(o, "image_digest", a->image_digest, &ok);
     json_put_string(o, "kernel", a->kernel, &ok);
     json_put_string(o, "error", a->error, &ok);
     json_put(o, "result", decoded_result_json(a->result, a->result_len), &ok);
@@ -375,6 +376,7 @@ static void print_attempt(const struct audit_attempt_record *a)
     if (name)
         printf("  runtime    %s %s\n", name, version ? version : "(version unknown)");
     printf("  policy     %s\n", a->policy_hash ? a->policy_hash : "-");
+    printf("  image      %s\n", a->image_digest ? a->image_digest : "- (the host's /usr and /etc)");
     if (a->kernel)
         printf("  kernel     %s\n", a->kernel);
     if (a->error)

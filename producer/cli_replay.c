@@ -17,13 +17,16 @@ static const char replay_help[] =
     "a new id, replay_of = ID and no deadline, waits for its result and compares\n"
     "it with the original run's final result: status, exit code, signal, stdout,\n"
     "stderr and every collected file (by SHA-256). Prints REPRODUCED, or DIFFERS\n"
-    "and each field that differs.\n"
+    "and each field that differs, then the environment both ran in (the runtime's\n"
+    "root image by digest, or the host's tree, and the jail policy hash) and\n"
+    "whether it changed, when the replay's worker recorded it in a store here.\n"
     "\n"
     "  --audit-db PATH    where the job was recorded (default: every audit-*.db in\n"
     "                     $BRIG_DATA_DIR, else /var/lib/brig)\n"
     "  --timeout T        how long to wait for the replay (default 600s; 0 = forever)\n"
     "  --json             {\"verdict\", \"original\", \"replay\", \"differences\": [...],\n"
-    "                     \"original_result\", \"replay_result\"}\n"
+    "                     \"original_result\", \"replay_result\", \"original_environment\",\n"
+    "                     \"replay_environment\" (null when not found)}\n"
     "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
     "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n"
     "\n"
@@ -76,9 +79,90 @@ static int parse(int argc, char **argv, struct replay_options *o, char *err, siz
     return 0;
 }
 
+/* Where a run ran, as its attempt's record says. */
+struct environment {
+    bool known;
+    char *image_digest; /* NULL: the host's /usr and /etc */
+    char *policy_hash;
+};
+
+static void environment_of(const struct audit_attempt_record *a, struct environment *env)
+{
+    env->known = true;
+    env->image_digest = a->image_digest ? strdup(a->image_digest) : NULL;
+    env->policy_hash = a->policy_hash ? strdup(a->policy_hash) : NULL;
+}
+
+static void environment_free(struct environment *env)
+{
+    free(env->image_digest);
+    free(env->policy_hash);
+}
+
+/* The replay's environment, from the stores the original was found in; its
+ * worker recorded the attempt before it answered. Unknown when that
+ * worker's store is elsewhere. */
+static void replay_environment(const struct replay_options *o, const char *replay_id,
+                               struct environment *env)
+{
+    struct audit_dbs dbs;
+    struct audit_job_record *record = NULL;
+    const char *db;
+    char err[1024];
+    if (audit_dbs_find(o->audit_db, &dbs, err, sizeof err) < 0)
+        return;
+    if (audit_dbs_show(&dbs, replay_id, &record, &db, err, sizeof err) > 0 &&
+        audit_final_attempt(record) != NULL)
+        environment_of(audit_final_attempt(record), env);
+    audit_job_record_free(record);
+    audit_dbs_free(&dbs);
+}
+
+static json_t *environment_json(const struct environment *env)
+{
+    if (!env->known)
+        return json_null();
+    json_t *o = json_object();
+    bool ok = o != NULL;
+    json_put(o, "image_digest", env->image_digest ? json_string(env->image_digest) : json_null(),
+             &ok);
+    json_put(o, "policy_hash", env->policy_hash ? json_string(env->policy_hash) : json_null(), &ok);
+    return json_done(o, ok);
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static void print_environment(const struct environment *original, const struct environment *replay)
+{
+    const char *host = "the host's /usr and /etc";
+    const char *image = original->image_digest ? original->image_digest : host;
+    if (!replay->known) {
+        printf("  environment: %s, policy %.16s (the replay's is not in the audit stores here)\n",
+               image, original->policy_hash ? original->policy_hash : "-");
+        return;
+    }
+    if (same_text(original->image_digest, replay->image_digest) &&
+        same_text(original->policy_hash, replay->policy_hash)) {
+        printf("  environment: %s, policy %.16s (the same)\n", image,
+               original->policy_hash ? original->policy_hash : "-");
+        return;
+    }
+    if (!same_text(original->image_digest, replay->image_digest))
+        printf("  note: the image changed: %s -> %s\n", image,
+               replay->image_digest ? replay->image_digest : host);
+    if (!same_text(original->policy_hash, replay->policy_hash))
+        printf("  note: the jail policy changed: %s -> %s\n",
+               original->policy_hash ? original->policy_hash : "-",
+               replay->policy_hash ? replay->policy_hash : "-");
+}
+
 static int report(const struct replay_options *o, const char *replay_id,
                   const struct brig_result *original, const struct brig_result *replay,
-                  const struct result_difference *diffs, long n)
+                  const struct result_difference *diffs, long n,
+                  const struct environment *original_env, const struct environment *replay_env)
 {
     const char *verdict = n == 0 ? "REPRODUCED" : "DIFFERS";
     if (o->json) {
@@ -101,6 +185,8 @@ static int report(const struct replay_options *o, const char *replay_id,
         json_put(out, "differences", list, &ok);
         json_put(out, "original_result", result_to_json(original), &ok);
         json_put(out, "replay_result", result_to_json(replay), &ok);
+        json_put(out, "original_environment", environment_json(original_env), &ok);
+        json_put(out, "replay_environment", environment_json(replay_env), &ok);
         return print_json_line(json_done(out, ok));
     }
     bool colour = cli_colour(stdout);
@@ -116,11 +202,13 @@ static int report(const struct replay_options *o, const char *replay_id,
         strcmp(original->runtime_version, replay->runtime_version) != 0)
         printf("  note: the runtime changed: %s -> %s\n", original->runtime_version,
                replay->runtime_version);
+    print_environment(original_env, replay_env);
     return fflush(stdout) == 0 ? 0 : -1;
 }
 
 /* The recorded job and its final result, from the audit stores. */
-static int load(const struct replay_options *o, struct brig_job *job, struct brig_result *original)
+static int load(const struct replay_options *o, struct brig_job *job, struct brig_result *original,
+                struct environment *env)
 {
     struct audit_dbs dbs;
     struct audit_job_record *record = NULL;
@@ -157,6 +245,7 @@ static int load(const struct replay_options *o, struct brig_job *job, struct bri
         brig_job_free(job);
         goto out;
     }
+    environment_of(final, env);
     rc = 0;
 out:
     audit_job_record_free(record);
@@ -171,12 +260,13 @@ int cmd_replay(int argc, char **argv)
     struct brig_result original = {0}, replay = {0};
     struct brig_client *client = NULL;
     struct result_difference *diffs = NULL;
+    struct environment original_env = {0}, replay_env = {0};
     char err[1024], replay_id[BRIG_ID_SIZE];
     int parsed = parse(argc, argv, &o, err, sizeof err);
     if (parsed != 0)
         return parsed > 0 ? (fputs(replay_help, stdout), 0) : cli_usage_error("replay", err);
     cli_common_defaults(&o.common);
-    int rc = load(&o, &job, &original);
+    int rc = load(&o, &job, &original, &original_env);
     if (rc != 0)
         return rc;
 
@@ -207,13 +297,16 @@ int cmd_replay(int argc, char **argv)
         cli_error("replay", "comparing the results: out of memory");
         goto out;
     }
-    if (report(&o, replay_id, &original, &replay, diffs, n) < 0) {
+    replay_environment(&o, replay_id, &replay_env);
+    if (report(&o, replay_id, &original, &replay, diffs, n, &original_env, &replay_env) < 0) {
         cli_error("replay", "writing the report failed");
         goto out;
     }
     rc = n == 0 ? 0 : 1;
 out:
     free(diffs);
+    environment_free(&original_env);
+    environment_free(&replay_env);
     brig_client_free(client);
     brig_result_free(&replay);
     brig_result_free(&original);

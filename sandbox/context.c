@@ -136,8 +136,9 @@ static char *join(const char *dir, const char *name)
 
 /* The jail builds its mounts from inside its own user namespace, as a host
  * uid that owns nothing, so it can only reach the state directory (its root
- * and the workspaces) through directories that let everyone search them. */
-static int check_reachable(const char *dir, char *err, size_t errlen)
+ * and the workspaces), or an image, through directories that let everyone
+ * search them. */
+int jail_check_reachable(const char *what, const char *dir, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s", dir);
@@ -151,10 +152,10 @@ static int check_reachable(const char *dir, char *err, size_t errlen)
         }
         if (!(st.st_mode & S_IXOTH)) {
             snprintf(err, errlen,
-                     "state directory %s is out of the jails' reach: %s is mode %04o and "
-                     "jails (unprivileged host uids) need to search it (chmod o+x, or choose "
-                     "another state directory)",
-                     dir, ancestor, (unsigned)(st.st_mode & 07777));
+                     "%s %s is out of the jails' reach: %s is mode %04o and jails "
+                     "(unprivileged host uids) need to search it (chmod o+x, or choose another "
+                     "place)",
+                     what, dir, ancestor, (unsigned)(st.st_mode & 07777));
             return -1;
         }
     }
@@ -201,7 +202,7 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         make_private_dir(ctx->state_dir, 0711, err, errlen) != 0 ||
         make_private_dir(ctx->ws_dir, 0711, err, errlen) != 0 ||
         make_private_dir(ctx->root_dir, 0700, err, errlen) != 0 ||
-        check_reachable(ctx->ws_dir, err, errlen) != 0)
+        jail_check_reachable("state directory", ctx->ws_dir, err, errlen) != 0)
         goto fail;
     if ((ctx->cap_last_cap = read_cap_last_cap(err, errlen)) < 0 ||
         owner_self(&ctx->owner, err, errlen) != 0)

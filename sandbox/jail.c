@@ -89,6 +89,12 @@ static int check_spec(const struct jail_context *ctx, const struct jail_spec *sp
         snprintf(msg, len, "spec.stdin_data is NULL but stdin_len is %zu", spec->stdin_len);
         return -1;
     }
+    if (spec->image != NULL && (spec->warm != NULL || jail_image_context(spec->image) != ctx)) {
+        snprintf(msg, len,
+                 "spec.image belongs to another jail context, or comes with a warm "
+                 "server (whose interpreter is the host's)");
+        return -1;
+    }
     if (spec->n_binds > 0 && spec->binds == NULL) {
         snprintf(msg, len, "spec.binds is NULL but n_binds is %zu", spec->n_binds);
         return -1;
@@ -129,7 +135,8 @@ static int prepare_child(struct run *run, char *msg, size_t len)
         return -1;
     struct jail_child *child = &run->child;
     child->root = run->ctx->root_dir;
-    child->base = &run->ctx->base_plan;
+    child->base = spec->image ? jail_image_plan(spec->image) : &run->ctx->base_plan;
+    child->own_base = spec->image != NULL;
     child->job = &run->job_plan;
     child->argv = (char *const *)spec->argv;
     child->envp = run->envp;

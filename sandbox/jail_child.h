@@ -22,6 +22,8 @@
 
 /* The job's uid and gid inside the jail. */
 #define JAIL_INSIDE_ID 1000
+/* The job's PATH unless it sets one. */
+#define JAIL_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 #define JAIL_HOSTNAME "brig"
 
 /* The clone flags of every jail's init. */
@@ -110,6 +112,7 @@ struct jail_child {
     const char *root;
     const struct mnt_plan *base;
     const struct mnt_plan *job;
+    bool own_base; /* base is not the server's (an image's): it goes with a spawn */
     int stdio[3];  /* the ends the child reads stdin from and writes output to */
     int go_fd;     /* read end: a byte once the ids are mapped, another once in the cgroup */
     int report_fd; /* write end of the report pipe */

@@ -78,6 +78,13 @@ int mnt_plan_job(struct mnt_plan *plan, const char *root, const struct jail_limi
 /* A line per operation, for the policy hash. */
 char *mnt_plan_describe(const struct mnt_plan *plan);
 
+/* ---- root images (image.c) ---- */
+
+/* The base plan of jails on an image, in place of the context's. */
+const struct mnt_plan *jail_image_plan(const struct jail_image *image);
+/* The context whose jails it was planned for. */
+const struct jail_context *jail_image_context(const struct jail_image *image);
+
 /* ---- network namespaces made ahead (netns_pool.c) ---- */
 
 struct netns_pool;
@@ -143,6 +150,10 @@ struct jail_context {
     pthread_mutex_t policy_hash_lock;
     char policy_hash[65]; /* "" until jail_policy_hash */
 };
+
+/* 0 when jails, as unprivileged host uids, can search every ancestor of dir;
+ * else -1 and a sentence that names dir as what ("state directory"). */
+int jail_check_reachable(const char *what, const char *dir, char *err, size_t errlen);
 
 /* ---- workspaces (workspace.c) ---- */
 

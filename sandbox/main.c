@@ -13,6 +13,7 @@
 #include "sandbox/outcome_json.h"
 #include "sandbox/runtime.h"
 #include "sandbox/runtime_locate.h"
+#include "sandbox/self_path.h"
 #include "sandbox/sandbox.h"
 #include "common/units.h"
 #include "schema/status.h"
@@ -171,6 +172,29 @@ static void setup_failed(struct jail_outcome *outcome, const char *message)
     outcome->message[len] = '\0';
 }
 
+static void print_image_note(void *ctx, const char *text)
+{
+    fprintf(stderr, "brig-jail: runtime %s: image: %s\n", ((struct runtime *)ctx)->name, text);
+}
+
+/* The runtime's root image, unpacked by brig-image into BRIG_IMAGES_DIR,
+ * or found there. brig-image is next to this program in a build tree, in
+ * ../sbin once installed. */
+static int open_image(struct jail_context *ctx, struct runtime *runtime, char *err, size_t errlen)
+{
+    const char *dir = getenv("BRIG_IMAGES_DIR");
+    char builder[PATH_MAX];
+    if (runtime->image_path == NULL)
+        return 0;
+    if (self_relative_path("brig-image", builder, sizeof(builder), err, errlen) != 0 ||
+        (access(builder, X_OK) != 0 &&
+         self_relative_path("../sbin/brig-image", builder, sizeof(builder), err, errlen) != 0))
+        return -1;
+    return runtime_open_image(runtime, ctx, builder,
+                              dir != NULL && dir[0] ? dir : IMAGE_DEFAULT_DIR, print_image_note,
+                              runtime, err, errlen);
+}
+
 int main(int argc, char **argv)
 {
     struct jail_limits defaults;
@@ -232,7 +256,8 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    if (jail_context_new(&config, &ctx, err, sizeof(err)) != 0) {
+    if (jail_context_new(&config, &ctx, err, sizeof(err)) != 0 ||
+        (runtime != NULL && open_image(ctx, runtime, err, sizeof(err)) != 0)) {
         setup_failed(outcome, err);
         goto report;
     }
@@ -267,7 +292,7 @@ report:
         struct outcome_json_context context = {
             .runtime_name = runtime != NULL ? runtime->name : NULL,
             .runtime_version = run.version,
-            .policy_hash = ctx != NULL ? jail_policy_hash(ctx) : NULL,
+            .policy_hash = ctx != NULL ? runtime_policy_hash(ctx, runtime) : NULL,
             .cgroup_version = ctx != NULL ? jail_cgroup_version(ctx) : NULL,
             .limits = &opts.limits,
         };

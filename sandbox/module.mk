@@ -1,5 +1,5 @@
 LIB_MODULES += sandbox
-sandbox_SRCS := $(filter-out sandbox/main.c sandbox/seccomp_gen.c,$(wildcard sandbox/*.c))
+sandbox_SRCS := $(filter-out sandbox/main.c sandbox/image_main.c sandbox/seccomp_gen.c,$(wildcard sandbox/*.c))
 # The seccomp program is compiled once, at build time: seccomp_gen runs the
 # rules through libseccomp and writes the BPF as a C array.
 SECCOMP_PROGRAM := $(BUILD)/gen/sandbox/seccomp_program.h
@@ -14,6 +14,9 @@ $(BUILD)/obj/sandbox/seccomp_policy.o: $(SECCOMP_PROGRAM)
 $(BUILD)/obj/sandbox/seccomp_policy.o: OBJ_CFLAGS = -I$(BUILD)/gen
 PROGRAMS += brig-jail
 brig-jail_SRCS := sandbox/main.c
+# Unpacks runtimes' root images, in a process of its own (sandbox/image.h).
+PROGRAMS += brig-image
+brig-image_SRCS := sandbox/image_main.c
 # The warm interpreter's server embeds CPython; nothing else links it.
 PROGRAMS += brig-zygote
 brig-zygote_SRCS := sandbox/zygote/main.c sandbox/zygote/python.c
@@ -32,6 +35,12 @@ UNIT_TESTS += test_reclaim
 test_reclaim_SRCS := tests/unit/tree.c tests/unit/dead_owner.c
 # A worker with a spawner is killed too.
 $(BUILD)/tests/test_reclaim: $(BUILD)/bin/brig-zygote
+# Root images: the writer against hostile images (in process), and brig-image,
+# its cache and the jails' plan on an image.
+UNIT_TESTS += test_image_unpack test_image
+test_image_unpack_SRCS := tests/unit/image_tar.c tests/unit/tree.c
+test_image_SRCS := tests/unit/image_tar.c tests/unit/tree.c
+$(BUILD)/tests/test_image: $(BUILD)/bin/brig-image
 UNIT_TESTS += test_warm
 test_warm_SRCS := tests/unit/tree.c
 # It starts the real server.

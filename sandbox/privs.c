@@ -56,7 +56,7 @@ void privs_reset_signals(void)
 }
 
 static const char *const default_env[] = {
-    "PATH=/usr/local/bin:/usr/bin:/bin",
+    "PATH=" JAIL_DEFAULT_PATH,
     "HOME=/work",
     "LANG=C.UTF-8",
 };

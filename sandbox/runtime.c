@@ -58,7 +58,8 @@ static char *version_line(const char *line, size_t len)
 static int version_from_jail(struct jail_context *ctx, const struct runtime *runtime,
                              char **version, char *err, size_t errlen)
 {
-    struct jail_spec spec = {.argv = (const char *const *)runtime->version};
+    struct jail_spec spec = {.argv = (const char *const *)runtime->version,
+                             .image = runtime->image};
     struct jail_outcome outcome;
     size_t line_len;
     int result = -1;
@@ -207,6 +208,7 @@ int runtime_run(struct jail_context *ctx, struct runtime *runtime, const char *c
 {
     struct jail_workspace *own_workspace = NULL;
     struct jail_spec step = *spec;
+    step.image = runtime->image;
     const char **argv = NULL;
     char err[256];
     int result = -1;

@@ -25,7 +25,18 @@
  * opts the runtime into warm starts: a server with those modules imported
  * (sandbox.h, struct jail_server) clones each run's jail, so a script that
  * imports them does not pay for it. The version command must name the
- * server's interpreter ("Python 3.11.2"), or the table does not start. */
+ * server's interpreter ("Python 3.11.2"), or the table does not start.
+ *
+ * "image": "/srv/images/py.tar" (optional) runs the runtime's jails on a root
+ * image (sandbox/image.h) instead of the host's /usr and /etc: an absolute
+ * path to a directory tree, an OCI layout or a docker save tarball. The
+ * object form bounds what it may unpack to (sizes in units.h's syntax):
+ *   "image": {"path": "/srv/images/py.tar", "max_file": "1G",
+ *             "max_total": "8G", "max_entries": 500000}
+ * runtime_open_image unpacks it (once: brig-image caches it), and
+ * refuses a runtime whose image lacks the programs its compile, run and
+ * version commands start. Not with "warm": the warm server is the host's
+ * Python. */
 #ifndef BRIG_SANDBOX_RUNTIME_H
 #define BRIG_SANDBOX_RUNTIME_H
 
@@ -33,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sandbox/image.h"
 #include "sandbox/sandbox.h"
 #include "schema/bounds.h"
 
@@ -56,6 +68,9 @@ struct runtime {
      * when the runtime always starts cold. */
     char **warm_preload;
     struct jail_server *warm; /* its server, once runtime_table_start_warm ran */
+    char *image_path;         /* "image": its path, or NULL for the host's tree */
+    struct image_limits image_limits;
+    struct jail_image *image; /* once runtime_open_image ran */
 
     pthread_mutex_t version_lock;
     char *version_text; /* the cached first line, once known */
@@ -78,6 +93,16 @@ void runtime_table_free(struct runtime_table *table);
  * version command names. On error, err names the runtime. */
 int runtime_table_start_warm(struct runtime_table *table, struct jail_context *ctx,
                              const char *server_path, char *err, size_t errlen);
+
+/* Unpacks (or finds unpacked) the runtime's image, when it has one, with
+ * builder (brig-image) into images_dir, and checks that the programs the
+ * runtime starts are in it. note gets what was skipped. On error, err names
+ * the runtime and the image. */
+int runtime_open_image(struct runtime *runtime, struct jail_context *ctx, const char *builder,
+                       const char *images_dir, image_note_fn note, void *note_ctx, char *err,
+                       size_t errlen);
+/* The policy hash of the runtime's jails: the image's, or the context's. */
+const char *runtime_policy_hash(struct jail_context *ctx, const struct runtime *runtime);
 
 /* By name or alias; NULL when the table has neither. */
 struct runtime *runtime_find(const struct runtime_table *table, const char *name);

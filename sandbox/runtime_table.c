@@ -257,10 +257,65 @@ static int parse_warm(const struct parse_place *place, const json_t *warm, struc
     return 0;
 }
 
+/* One of "image"'s bounds: a size like "1G", or a count. */
+static int parse_image_bound(const struct parse_place *place, const json_t *image, const char *key,
+                             bool size, uint64_t *out)
+{
+    const json_t *value = json_object_get(image, key);
+    char field[64], problem[192];
+    snprintf(field, sizeof(field), "image.%s", key);
+    if (value == NULL)
+        return 0;
+    if (!size && (!json_is_integer(value) || json_integer_value(value) <= 0))
+        return field_error(place, field, "must be a whole number greater than 0");
+    if (!size) {
+        *out = (uint64_t)json_integer_value(value);
+        return 0;
+    }
+    if (!json_is_string(value))
+        return field_error(place, field, "must be a size like \"4G\"");
+    if (units_parse_size(json_string_value(value), out, problem, sizeof(problem)) != 0)
+        return field_error(place, field, "%s", problem);
+    if (*out == 0)
+        return field_error(place, field, "must be greater than 0");
+    return 0;
+}
+
+/* "image": "/abs/path", or {"path": ..., "max_file", "max_total", "max_entries"}. */
+static int parse_image(const struct parse_place *place, const json_t *image,
+                       struct runtime *runtime)
+{
+    static const char *const known[] = {"path", "max_file", "max_total", "max_entries", NULL};
+    const json_t *path = json_is_object(image) ? json_object_get(image, "path") : image;
+    const char *field = json_is_object(image) ? "image.path" : "image";
+    image_limits_default(&runtime->image_limits);
+    if (!json_is_object(image) && !json_is_string(image))
+        return field_error(place, "image", "must be a path, or an object with \"path\"");
+    if (json_is_object(image) && (check_unknown_fields(place, image, "image.", known) != 0 ||
+                                  parse_image_bound(place, image, "max_file", true,
+                                                    &runtime->image_limits.file_bytes) != 0 ||
+                                  parse_image_bound(place, image, "max_total", true,
+                                                    &runtime->image_limits.total_bytes) != 0 ||
+                                  parse_image_bound(place, image, "max_entries", false,
+                                                    &runtime->image_limits.entries) != 0))
+        return -1;
+    if (path == NULL)
+        return field_error(place, field, "missing");
+    if (copy_string(place, path, field, &runtime->image_path) != 0)
+        return -1;
+    if (runtime->image_path[0] != '/')
+        return field_error(place, field, "\"%s\" must be an absolute path", runtime->image_path);
+    if (runtime->warm_preload != NULL)
+        return field_error(place, field,
+                           "a runtime with an image cannot start warm (the warm "
+                           "server is the host's Python)");
+    return 0;
+}
+
 static int parse_runtime(struct parse_place *place, const json_t *object, struct runtime *runtime)
 {
-    static const char *const known[] = {"name", "aliases", "source", "compile",
-                                        "run",  "version", "warm",   NULL};
+    static const char *const known[] = {"name",    "aliases", "source", "compile", "run",
+                                        "version", "warm",    "image",  NULL};
     const json_t *source = json_object_get(object, "source");
     const json_t *compile = json_object_get(object, "compile");
 
@@ -294,6 +349,9 @@ static int parse_runtime(struct parse_place *place, const json_t *object, struct
         return -1;
     const json_t *warm = json_object_get(object, "warm");
     if (warm != NULL && parse_warm(place, warm, runtime) != 0)
+        return -1;
+    const json_t *image = json_object_get(object, "image");
+    if (image != NULL && parse_image(place, image, runtime) != 0)
         return -1;
     return 0;
 }
@@ -347,6 +405,8 @@ static void runtime_release(struct runtime *runtime)
     string_array_free(runtime->version);
     string_array_free(runtime->warm_preload);
     jail_server_free(runtime->warm);
+    free(runtime->image_path);
+    jail_image_free(runtime->image);
     free(runtime->version_text);
     pthread_mutex_destroy(&runtime->version_lock);
 }

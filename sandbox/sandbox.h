@@ -43,6 +43,7 @@ enum jail_stream { JAIL_STDOUT = 1, JAIL_STDERR = 2 };
 typedef void (*jail_output_fn)(void *ctx, enum jail_stream stream, const char *data, size_t len);
 
 struct jail_context;
+struct jail_image;
 
 /* A job's /work: a size-limited tmpfs mounted on the host under the state
  * directory, owned (through the tmpfs uid=/gid= options, never a chown) by a
@@ -136,6 +137,9 @@ struct jail_spec {
     int (*on_network)(void *ctx, int netns_fd);
     void *network_ctx;
     struct jail_server *warm; /* optional: start the job from this warm server */
+    /* Optional: a root image (sandbox/image.h) of this context, mounted in
+     * place of the host's /usr and /etc; not with warm. */
+    const struct jail_image *image;
 };
 
 struct jail_capture {

@@ -71,7 +71,7 @@ void warm_pack_hello(msgpack_packer *pk, const char *root, int cap_last_cap,
 
 void warm_pack_spawn(msgpack_packer *pk, const struct jail_child *child)
 {
-    msgpack_pack_array(pk, 6);
+    msgpack_pack_array(pk, child->own_base ? 7 : 6);
     pack_text(pk, "spawn");
     pack_plan(pk, child->job);
     pack_strings(pk, child->argv);
@@ -86,6 +86,8 @@ void warm_pack_spawn(msgpack_packer *pk, const struct jail_child *child)
         msgpack_pack_uint64(pk, r->value.rlim_max);
         pack_text(pk, r->label);
     }
+    if (child->own_base)
+        pack_plan(pk, child->base);
 }
 
 void warm_pack_word_int(msgpack_packer *pk, const char *word, long long value)
@@ -269,15 +271,18 @@ int warm_unpack_spawn(const msgpack_object *msg, const char *root, struct warm_j
 {
     memset(out, 0, sizeof(*out));
     const msgpack_object *rlimits = element(msg, 5, MSGPACK_OBJECT_ARRAY);
-    if (msg->via.array.size != 6 ||
+    out->has_base = msg->via.array.size == 7;
+    if ((msg->via.array.size != 6 && !out->has_base) ||
         unpack_plan(element(msg, 1, MSGPACK_OBJECT_ARRAY), root, &out->plan) != 0 ||
+        (out->has_base &&
+         unpack_plan(element(msg, 6, MSGPACK_OBJECT_ARRAY), root, &out->base) != 0) ||
         copy_strings(element(msg, 2, MSGPACK_OBJECT_ARRAY), &out->argv) != 0 ||
         out->argv[0] == NULL ||
         copy_strings(element(msg, 3, MSGPACK_OBJECT_ARRAY), &out->envp) != 0 ||
         copy_strings(element(msg, 4, MSGPACK_OBJECT_ARRAY), &out->candidates) != 0 ||
         rlimits == NULL || rlimits->via.array.size != JAIL_RLIMITS) {
         snprintf(err, errlen,
-                 "the spawn is not [\"spawn\", plan, argv, envp, candidates, rlimits]");
+                 "the spawn is not [\"spawn\", plan, argv, envp, candidates, rlimits, base?]");
         goto fail;
     }
     for (int i = 0; i < JAIL_RLIMITS; i++) {
@@ -306,6 +311,7 @@ fail:
 void warm_job_free(struct warm_job *job)
 {
     mnt_plan_free(&job->plan);
+    mnt_plan_free(&job->base);
     free_strings(job->argv);
     free_strings(job->envp);
     free_strings(job->candidates);

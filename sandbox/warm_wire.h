@@ -5,7 +5,9 @@
  *   server -> worker   ["ready", interpreter version]  or  ["error", text]
  *   worker -> server   ["spawn", job plan, argv, envp, exec candidates, rlimits]
  *                      with the child's five descriptors (SCM_RIGHTS), and a
- *                      sixth when init goes into a ready network namespace
+ *                      sixth when init goes into a ready network namespace;
+ *                      a seventh element, a base plan, replaces the hello's
+ *                      for this jail (a root image's)
  *   server -> worker   ["spawned", pid] with a pidfd of init  or  ["error", text]
  *   worker -> server   ["reap", pid]
  *
@@ -16,6 +18,7 @@
 #define BRIG_SANDBOX_WARM_WIRE_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -39,6 +42,8 @@ struct warm_setup {
 /* One spawn's particulars, owned by the server until init is cloned. */
 struct warm_job {
     struct mnt_plan plan;
+    struct mnt_plan base; /* when has_base: in place of the hello's */
+    bool has_base;
     char **argv, **envp, **candidates; /* NULL-terminated */
     struct jail_rlimit rlimits[JAIL_RLIMITS];
     char *labels[JAIL_RLIMITS];

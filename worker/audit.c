@@ -57,8 +57,8 @@ static const char *const statement_sql[STMT_COUNT] = {
         " ON CONFLICT (job_id) DO NOTHING",
     [STMT_BEGIN_ATTEMPT] =
         "INSERT INTO attempts (job_id, attempt, worker_id, state, started_ms, runtime_name,"
-        " runtime_version, policy_hash, kernel)"
-        " SELECT ?1, COUNT(*) + 1, ?2, 'running', ?3, ?4, ?5, ?6, ?7"
+        " runtime_version, policy_hash, kernel, image_digest)"
+        " SELECT ?1, COUNT(*) + 1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8"
         " FROM attempts WHERE job_id = ?1 RETURNING id, attempt",
     [STMT_END_ATTEMPT] =
         "UPDATE attempts SET state = 'finished', finished_ms = ?2, status = ?3, exit_code = ?4,"
@@ -301,8 +301,8 @@ int audit_record_job(struct audit_store *s, const char *job_id, int64_t message_
 
 int audit_attempt_begin(struct audit_store *s, const char *job_id, int64_t started_ms,
                         const char *runtime_name, const char *runtime_version,
-                        const char *policy_hash, int64_t *attempt_id, int64_t *attempt_number,
-                        char *err, size_t errlen)
+                        const char *policy_hash, const char *image_digest, int64_t *attempt_id,
+                        int64_t *attempt_number, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = s->stmts[STMT_BEGIN_ATTEMPT];
 
@@ -313,7 +313,7 @@ int audit_attempt_begin(struct audit_store *s, const char *job_id, int64_t start
     if (bind_text(stmt, 1, job_id) || bind_text(stmt, 2, s->worker_id) ||
         sqlite3_bind_int64(stmt, 3, started_ms) || bind_text(stmt, 4, runtime_name) ||
         bind_text(stmt, 5, runtime_version) || bind_text(stmt, 6, policy_hash) ||
-        bind_text(stmt, 7, s->kernel))
+        bind_text(stmt, 7, s->kernel) || bind_text(stmt, 8, image_digest))
         return statement_failed(s, stmt, err, errlen, "binding an attempt of job %s", job_id);
     if (sqlite3_step(stmt) != SQLITE_ROW)
         return statement_failed(s, stmt, err, errlen,

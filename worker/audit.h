@@ -94,11 +94,12 @@ int audit_record_job(struct audit_store *store, const char *job_id, int64_t mess
 
 /* Starts attempt number (previous attempts of the job + 1), state 'running',
  * for a job already recorded. runtime_name (NULL for an argv job),
- * runtime_version, policy_hash: NULL = unknown. */
+ * runtime_version, policy_hash: NULL = unknown. image_digest: the root
+ * image's digest, NULL when the job runs on the host's tree. */
 int audit_attempt_begin(struct audit_store *store, const char *job_id, int64_t started_ms,
                         const char *runtime_name, const char *runtime_version,
-                        const char *policy_hash, int64_t *attempt_id, int64_t *attempt_number,
-                        char *err, size_t errlen);
+                        const char *policy_hash, const char *image_digest, int64_t *attempt_id,
+                        int64_t *attempt_number, char *err, size_t errlen);
 
 struct audit_outcome {
     int64_t finished_ms;
@@ -226,6 +227,7 @@ struct audit_attempt_record {
     size_t result_len;
     char *state_before; /* a session job's workspace state hashes */
     char *state_after;
+    char *image_digest; /* the root image it ran on; NULL: the host's tree */
 };
 
 /* A delivery of the job answered without running (audit_record_redelivery). */

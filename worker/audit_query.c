@@ -26,7 +26,7 @@ static const char job_sql[] =
 static const char attempts_sql[] =
     "SELECT id, attempt, worker_id, state, started_ms, finished_ms, status, exit_code, signal,"
     " wall_us, cpu_us, peak_memory_bytes, runtime_name, runtime_version, policy_hash, kernel,"
-    " error, result, state_before, state_after FROM attempts WHERE job_id = ?1"
+    " error, result, state_before, state_after, image_digest FROM attempts WHERE job_id = ?1"
     " ORDER BY attempt";
 
 static const char redeliveries_sql[] =
@@ -220,6 +220,7 @@ static void read_attempt(sqlite3_stmt *stmt, void *row, bool *oom)
     a->result = copy_blob(stmt, 17, &a->result_len, oom);
     a->state_before = copy_text(stmt, 18, oom);
     a->state_after = copy_text(stmt, 19, oom);
+    a->image_digest = copy_text(stmt, 20, oom);
 }
 
 static void read_redelivery(sqlite3_stmt *stmt, void *row, bool *oom)
@@ -355,6 +356,7 @@ void audit_job_record_free(struct audit_job_record *job)
         free(a->runtime_version);
         free(a->state_before);
         free(a->state_after);
+        free(a->image_digest);
         free(a->policy_hash);
         free(a->kernel);
         free(a->error);

@@ -172,7 +172,12 @@ static const char *const migration_steps[] = {
     "    detected_ms     INTEGER NOT NULL"
     ");",
 
-    /* 4: cancel requests a worker acted on (SCHEMA.md section 8a). */
+    /* 4: the root image an attempt ran on (its runtime's "image"), by digest,
+     * so that audit and replay know the exact environment; NULL on the
+     * host's tree. */
+    "ALTER TABLE attempts ADD COLUMN image_digest TEXT;",
+
+    /* 5: cancel requests a worker acted on (SCHEMA.md section 8a). */
     "CREATE TABLE cancellations ("
     "    id           INTEGER PRIMARY KEY,"
     "    job_id       TEXT    NOT NULL,"

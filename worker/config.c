@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sandbox/image.h"
 #include "sandbox/session.h"
 #include "common/units.h"
 #include "schema/bounds.h"
@@ -32,6 +33,8 @@ static const char usage[] =
     "  --state-dir DIR       (BRIG_STATE_DIR; default /run/brig)\n"
     "  --worker-id ID        (BRIG_WORKER_ID; default host name and pid)\n"
     "  --runtimes FILE       runtime table (BRIG_RUNTIMES)\n"
+    "  --images-dir DIR      where the runtimes' root images are unpacked, once\n"
+    "                        (BRIG_IMAGES_DIR; default /var/cache/brig/images)\n"
     "  --egress-allow RULES  what jobs may reach through the egress proxy, at most:\n"
     "                        comma-separated host, *.suffix, address, each with an\n"
     "                        optional :port (BRIG_EGRESS_ALLOW; default none: a job\n"
@@ -103,6 +106,7 @@ enum {
     OPT_STATE_DIR,
     OPT_WORKER_ID,
     OPT_RUNTIMES,
+    OPT_IMAGES_DIR,
     OPT_EGRESS_ALLOW,
     OPT_DRAIN,
     OPT_REVOKE,
@@ -131,6 +135,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"worker-id", required_argument, NULL, OPT_WORKER_ID},
         {"runtimes", required_argument, NULL, OPT_RUNTIMES},
+        {"images-dir", required_argument, NULL, OPT_IMAGES_DIR},
         {"egress-allow", required_argument, NULL, OPT_EGRESS_ALLOW},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"revoke-timeout", required_argument, NULL, OPT_REVOKE},
@@ -148,7 +153,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     };
     const char *brokers = NULL, *group = NULL, *prefix = NULL, *concurrency = NULL;
     const char *audit_db = NULL, *data_dir = NULL, *state_dir = NULL, *worker_id = NULL;
-    const char *runtimes = NULL, *sessions_dir = NULL, *egress_allow = NULL;
+    const char *runtimes = NULL, *sessions_dir = NULL, *egress_allow = NULL, *images_dir = NULL;
     const char *metrics_addr = NULL, *log_format = NULL, *log_level = NULL;
     const char *kafka_config = NULL;
     struct property_list overrides = {0}; /* -X, applied after --kafka-config */
@@ -192,6 +197,9 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
             break;
         case OPT_RUNTIMES:
             runtimes = optarg;
+            break;
+        case OPT_IMAGES_DIR:
+            images_dir = optarg;
             break;
         case OPT_EGRESS_ALLOW:
             egress_allow = optarg;
@@ -279,6 +287,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->data_dir = option_or_env(data_dir, "BRIG_DATA_DIR", "/var/lib/brig");
     config->state_dir = state_dir ? strdup(state_dir) : strdup(brig_state_dir(buf, sizeof(buf)));
     config->runtimes = option_or_env(runtimes, "BRIG_RUNTIMES", NULL);
+    config->images_dir = option_or_env(images_dir, "BRIG_IMAGES_DIR", IMAGE_DEFAULT_DIR);
     config->egress_allow = option_or_env(egress_allow, "BRIG_EGRESS_ALLOW", NULL);
     config->sessions_dir = sessions_dir
                                ? strdup(sessions_dir)
@@ -327,6 +336,7 @@ void worker_config_free(struct worker_config *config)
     free(config->state_dir);
     free(config->worker_id);
     free(config->runtimes);
+    free(config->images_dir);
     free(config->egress_allow);
     free(config->sessions_dir);
     free(config->metrics_addr);

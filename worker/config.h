@@ -21,6 +21,7 @@ struct worker_config {
     char *state_dir;
     char *worker_id;
     char *runtimes;     /* runtime table; NULL: the default search */
+    char *images_dir;   /* where brig-image keeps runtimes' root images unpacked */
     char *egress_allow; /* the operator's egress allow-list; NULL: no job gets network */
     uint64_t drain_timeout_ms;
     uint64_t revoke_timeout_ms;

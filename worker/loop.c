@@ -77,9 +77,12 @@ static void take_startable(struct worker *w)
         if (!task)
             break;
         task->started_ms = wall_clock_ms();
+        const struct runtime *rt =
+            task->runtime_name ? runtime_find(w->runtimes, task->runtime_name) : NULL;
         if (audit_attempt_begin(w->audit, task->job_id, task->started_ms, task->runtime_name, NULL,
-                                jail_policy_hash(w->jail), &task->attempt_id, &task->attempt_number,
-                                err, sizeof(err)) < 0) {
+                                runtime_policy_hash(w->jail, rt),
+                                rt && rt->image ? jail_image_digest(rt->image) : NULL,
+                                &task->attempt_id, &task->attempt_number, err, sizeof(err)) < 0) {
             log_audit_error(task->job_id, "recording an attempt", err);
             task->attempt_number = 1;
         }

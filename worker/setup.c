@@ -116,6 +116,32 @@ static int open_jails(struct worker *w, const char *zygote)
     return 0;
 }
 
+static void log_image_note(void *ctx, const char *text)
+{
+    log_warn(NULL, "runtime %s: image: %s", ((const struct runtime *)ctx)->name, text);
+}
+
+/* Root images, unpacked by brig-image (installed next to this program) the
+ * first time; a runtime whose image cannot be used stops the start. */
+static int open_images(struct worker *w)
+{
+    char builder[PATH_MAX], err[1536];
+    for (size_t i = 0; i < w->runtimes->count; i++) {
+        struct runtime *rt = &w->runtimes->runtimes[i];
+        if (rt->image_path == NULL)
+            continue;
+        if (self_relative_path("brig-image", builder, sizeof(builder), err, sizeof(err)) < 0 ||
+            runtime_open_image(rt, w->jail, builder, w->config->images_dir, log_image_note, rt, err,
+                               sizeof(err)) < 0) {
+            log_error(NULL, "%s", err);
+            return -1;
+        }
+        log_info(NULL, "runtime %s: image %s, %s, jail policy %.16s", rt->name, rt->image_path,
+                 jail_image_digest(rt->image), jail_image_policy_hash(rt->image));
+    }
+    return 0;
+}
+
 static int open_runtimes(struct worker *w, const char *zygote)
 {
     char err[512], path[4096];
@@ -124,6 +150,8 @@ static int open_runtimes(struct worker *w, const char *zygote)
         log_error(NULL, "%s", err);
         return -1;
     }
+    if (open_images(w) < 0)
+        return -1;
     /* Learnt now, once: a version probe is a jail of its own, and during a job
      * it would need a host uid beyond the slots'. */
     for (size_t i = 0; i < w->runtimes->count; i++) {

@@ -130,7 +130,7 @@ static void spawn(const struct warm_setup *setup, bool warm, const msgpack_objec
     }
     struct jail_child child = {
         .root = setup->root,
-        .base = &setup->base,
+        .base = job.has_base ? &job.base : &setup->base,
         .job = &job.plan,
         .stdio = {fds[0], fds[1], fds[2]},
         .go_fd = fds[3],

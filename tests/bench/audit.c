@@ -51,7 +51,7 @@ static int record_one_job(struct audit_store *store, long n, const unsigned char
         audit_final_result(store, job_id, &previous, &previous_len, NULL, err, errlen) < 0 ||
         audit_attempt_begin(store, job_id, ts, "python", "3.11.2",
                             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                            &attempt_id, &number, err, errlen) < 0 ||
+                            NULL, &attempt_id, &number, err, errlen) < 0 ||
         audit_attempt_end(store, attempt_id, &outcome, result_bytes, RESULT_BYTES, err, errlen) < 0)
         return -1;
     free(previous);

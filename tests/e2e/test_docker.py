@@ -253,7 +253,7 @@ def owning_package(path):
 @needs_apt
 def test_runtime_stage_has_every_shared_library_of_the_programs(image_packages):
     cache = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
-    for program in ("brig", "brig-jail", "brig-worker", "brig-zygote"):
+    for program in ("brig", "brig-jail", "brig-worker", "brig-zygote", "brig-image"):
         dynamic = subprocess.run(["readelf", "-d", str(BUILD / "bin" / program)],
                                  capture_output=True, text=True, check=True).stdout
         for soname in re.findall(r"\(NEEDED\)\s+Shared library: \[(.+)\]", dynamic):

@@ -18,11 +18,12 @@ PREFIX = "/usr/local"
 # Generous: the nested make may have to link libbrig on a loaded machine.
 TIMEOUT = 600
 
-PROGRAMS = {"bin/brig": "brig", "bin/brig-jail": "brig-jail", "sbin/brig-worker": "brig-worker"}
+PROGRAMS = {"bin/brig": "brig", "bin/brig-jail": "brig-jail", "sbin/brig-worker": "brig-worker",
+            "sbin/brig-image": "brig-image"}
 # Started by the worker, from the worker's directory; it takes no options.
 HELPER_PROGRAMS = ["sbin/brig-zygote"]
 MAN_PAGES = ["share/man/man1/brig.1", "share/man/man1/brig-jail.1",
-             "share/man/man8/brig-worker.8"]
+             "share/man/man8/brig-worker.8", "share/man/man8/brig-image.8"]
 DATA_FILES = ["share/brig/runtimes.json", "lib/libbrig.a", "include/brig/brig.h",
               "include/brig/schema/schema.h", "include/brig/schema/bounds.h",
               "include/brig/schema/status.h", "lib/pkgconfig/brig.pc",
@@ -221,6 +222,8 @@ def test_man_pages_document_every_option_of_the_help(staged):
                      help_text(staged, "bin/brig-jail"), "brig-jail --help")
     assert_documents(man_source(staged, "share/man/man8/brig-worker.8"),
                      help_text(staged, "sbin/brig-worker"), "brig-worker --help")
+    assert_documents(man_source(staged, "share/man/man8/brig-image.8"),
+                     help_text(staged, "sbin/brig-image"), "brig-image --help")
 
     source = man_source(staged, "share/man/man1/brig.1")
     top = help_text(staged, "bin/brig")

@@ -149,7 +149,7 @@ static int64_t begin_attempt(struct fixture *f, const char *job_id, int64_t star
 {
     int64_t attempt_id, ignored;
 
-    OK(f, audit_attempt_begin(f->store, job_id, started_ms, "python", "3.11.2", "policy-hash",
+    OK(f, audit_attempt_begin(f->store, job_id, started_ms, "python", "3.11.2", "policy-hash", NULL,
                               &attempt_id, number ? number : &ignored, f->err, sizeof f->err));
     return attempt_id;
 }
@@ -247,11 +247,11 @@ static void test_abandoned_attempts_marked_on_open(void **state)
         if (audit_open(f->path, "worker-1", &store, err, sizeof err) < 0 ||
             audit_record_job(store, "job-a", 0, "python", NULL, NULL, "x", 1, err, sizeof err) <
                 0 ||
-            audit_attempt_begin(store, "job-a", 1, "python", NULL, NULL, &attempt_id, &number, err,
-                                sizeof err) < 0 ||
+            audit_attempt_begin(store, "job-a", 1, "python", NULL, NULL, NULL, &attempt_id, &number,
+                                err, sizeof err) < 0 ||
             audit_attempt_end(store, attempt_id, &outcome, "r", 1, err, sizeof err) < 0 ||
-            audit_attempt_begin(store, "job-a", 3, "python", NULL, NULL, &attempt_id, &number, err,
-                                sizeof err) < 0 ||
+            audit_attempt_begin(store, "job-a", 3, "python", NULL, NULL, NULL, &attempt_id, &number,
+                                err, sizeof err) < 0 ||
             audit_flush(store, err, sizeof err) < 0) {
             fprintf(stderr, "child: %s\n", err);
             _exit(1);
@@ -431,6 +431,8 @@ static void test_migration_moves_replayed_attempts(void **state)
     assert_int_equal(job->n_redeliveries, 1);
     assert_int_equal(job->redeliveries[0].answered_with, 7);
     assert_int_equal(job->redeliveries[0].ts_ms, 3);
+    /* Migration 4: runs from before images ran on the host's tree. */
+    assert_null(job->attempts[0].image_digest);
     audit_job_record_free(job);
     assert_int_equal(query_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE name = "
                                         "'attempts_v2'"),
@@ -649,7 +651,7 @@ static void test_show_returns_every_attempt(void **state)
     OK(f, audit_record_message(f->store, &msg, &message_id, f->err, sizeof f->err));
     OK(f, audit_record_job(f->store, "job-a", message_id, "python", "session-9", "job-0", raw,
                            sizeof raw - 1, f->err, sizeof f->err));
-    OK(f, audit_attempt_begin(f->store, "job-a", 1100, "python", "3.11.2", "abcd", &first_id,
+    OK(f, audit_attempt_begin(f->store, "job-a", 1100, "python", "3.11.2", "abcd", NULL, &first_id,
                               &number, f->err, sizeof f->err));
     struct audit_outcome killed = {
         .finished_ms = 1200,
@@ -662,8 +664,8 @@ static void test_show_returns_every_attempt(void **state)
         .error = "mounting /work: No space left on device",
     };
     OK(f, audit_attempt_end(f->store, first_id, &killed, NULL, 0, f->err, sizeof f->err));
-    OK(f, audit_attempt_begin(f->store, "job-a", 1300, "python", NULL, NULL, &second_id, &number,
-                              f->err, sizeof f->err));
+    OK(f, audit_attempt_begin(f->store, "job-a", 1300, "python", NULL, NULL, NULL, &second_id,
+                              &number, f->err, sizeof f->err));
     struct audit_outcome ok = {
         .finished_ms = 1400,
         .status = BRIG_STATUS_OK,
@@ -759,7 +761,7 @@ static void test_job_without_runtime_or_message(void **state)
     open_store(f);
     OK(f,
        audit_record_job(f->store, "job-argv", 0, NULL, NULL, NULL, "x", 1, f->err, sizeof f->err));
-    OK(f, audit_attempt_begin(f->store, "job-argv", 5, NULL, NULL, NULL, &attempt_id, &number,
+    OK(f, audit_attempt_begin(f->store, "job-argv", 5, NULL, NULL, NULL, NULL, &attempt_id, &number,
                               f->err, sizeof f->err));
     OK(f, audit_flush(f->store, f->err, sizeof f->err));
     job = show(f, "job-argv");
@@ -770,6 +772,32 @@ static void test_job_without_runtime_or_message(void **state)
     assert_null(job->topic);
     assert_int_equal(job->n_attempts, 1);
     assert_null(job->attempts[0].runtime_name);
+    audit_job_record_free(job);
+}
+
+/* A runtime with a root image: its digest goes with the attempt, next to
+ * the policy hash; a job on the host's tree has none. */
+static void test_attempt_records_image_digest(void **state)
+{
+    struct fixture *f = *state;
+    static const char digest[] =
+        "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+    int64_t attempt_id, number;
+
+    open_store(f);
+    add_job(f, "job-image", "debian", 1000);
+    add_job(f, "job-host", "python", 1000);
+    OK(f, audit_attempt_begin(f->store, "job-image", 1100, "debian", NULL, "image-policy", digest,
+                              &attempt_id, &number, f->err, sizeof f->err));
+    OK(f, audit_attempt_begin(f->store, "job-host", 1100, "python", NULL, "host-policy", NULL,
+                              &attempt_id, &number, f->err, sizeof f->err));
+    OK(f, audit_flush(f->store, f->err, sizeof f->err));
+    struct audit_job_record *job = show(f, "job-image");
+    assert_string_equal(job->attempts[0].image_digest, digest);
+    assert_string_equal(job->attempts[0].policy_hash, "image-policy");
+    audit_job_record_free(job);
+    job = show(f, "job-host");
+    assert_null(job->attempts[0].image_digest);
     audit_job_record_free(job);
 }
 
@@ -857,7 +885,7 @@ static void test_bad_writes_reported_and_batch_kept(void **state)
                      -1);
     assert_non_null(strstr(f->err, "message.topic: missing"));
 
-    assert_int_equal(audit_attempt_begin(f->store, "job-unknown", 1, "python", NULL, NULL,
+    assert_int_equal(audit_attempt_begin(f->store, "job-unknown", 1, "python", NULL, NULL, NULL,
                                          &attempt_id, &number, f->err, sizeof f->err),
                      -1);
     assert_non_null(strstr(f->err, "job-unknown"));
@@ -962,6 +990,7 @@ int main(void)
         T(test_show_returns_every_attempt),
         T(test_record_job_keeps_first_delivery),
         T(test_job_without_runtime_or_message),
+        T(test_attempt_records_image_digest),
         T(test_dead_letters_stored),
         T(test_connections_stored),
         T(test_bad_writes_reported_and_batch_kept),

@@ -40,7 +40,7 @@ static void record_with(const char *db, const char *worker, const char *job_id, 
     if (audit_open(db, worker, &store, err, sizeof err) < 0 ||
         audit_record_job(store, job_id, 0, runtime, NULL, NULL, raw.data, raw.size, err,
                          sizeof err) < 0 ||
-        audit_attempt_begin(store, job_id, 1700000000000, runtime, "3.11", "abc", &attempt_id,
+        audit_attempt_begin(store, job_id, 1700000000000, runtime, "3.11", "abc", NULL, &attempt_id,
                             &number, err, sizeof err) < 0)
         fail_msg("%s", err);
     struct audit_outcome outcome = {
