@@ -9,17 +9,7 @@ import subprocess
 import urllib.request
 
 from conftest import ROOT, bin_path
-from harness import Worker, free_port, job, wait_for
-
-
-def warm_table(tmp_path, preload):
-    table = json.loads((ROOT / "sandbox" / "runtimes.json").read_text())
-    python = next(r for r in table["runtimes"] if r["name"] == "python")
-    data = dict(python, name="python-data", aliases=[], warm={"preload": preload})
-    table["runtimes"].append(data)
-    path = tmp_path / "runtimes.json"
-    path.write_text(json.dumps(table))
-    return path
+from harness import Worker, free_port, job, wait_for, warm_table
 
 
 def test_warm_runtime_runs_jobs_in_the_preloaded_interpreter(tmp_path, broker, client):
