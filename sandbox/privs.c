@@ -55,10 +55,12 @@ void privs_reset_signals(void)
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
 }
 
-/* MPLBACKEND: Debian's /etc/matplotlibrc names TkAgg, and a jail has no
- * display. MPLCONFIGDIR and XDG_CACHE_HOME: what matplotlib, pip, fontconfig
- * and the like keep for themselves goes to /tmp, not into /work among the
- * job's files (where a session's quota would pay for it). */
+/* MPLBACKEND: Debian's /etc/matplotlibrc names TkAgg, which a jail, with
+ * no display, cannot use (without python3-tk matplotlib falls back to Agg
+ * itself; with it, plotting fails). MPLCONFIGDIR and XDG_CACHE_HOME: what
+ * matplotlib, pip, fontconfig and the like keep for themselves goes to
+ * /tmp, not into /work among the job's files (where a session's quota would
+ * pay for it). */
 static const char *const default_env[] = {
     "PATH=" JAIL_DEFAULT_PATH,
     "HOME=/work",

@@ -362,11 +362,12 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->state_dir = state_dir ? strdup(state_dir) : strdup(brig_state_dir(buf, sizeof(buf)));
     config->runtimes = option_or_env(runtimes, "BRIG_RUNTIMES", NULL);
     config->egress_allow = option_or_env(egress_allow, "BRIG_EGRESS_ALLOW", NULL);
-    if (config->n_binds == 0 && add_binds_from_env(config, err, errlen) < 0)
+    bool binds_from_env = config->n_binds == 0;
+    if (binds_from_env && add_binds_from_env(config, err, errlen) < 0)
         return -1;
     char why[512];
     if (jail_binds_check(config->binds, config->n_binds, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "--ro-bind %s", why);
+        snprintf(err, errlen, "%s %s", binds_from_env ? "BRIG_RO_BINDS:" : "--ro-bind", why);
         return -1;
     }
     config->sessions_dir = sessions_dir

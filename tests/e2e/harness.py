@@ -84,6 +84,13 @@ class Worker:
     def log(self):
         return self.log_path.read_text(errors="replace")
 
+    def wait_consuming(self, timeout=60):
+        """Returns once the worker consumes jobs; fails at once, with its
+        log, when it exits instead."""
+        wait_for(lambda: self.proc.poll() is not None or " consuming " in self.log(),
+                 timeout=timeout, what=f"worker {self.name} to start")
+        assert self.proc.poll() is None, self.log()
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 

@@ -92,6 +92,7 @@ def pool(tmp_path_factory):
         "--ro-bind", f"{wheels}:/opt/wheels", "--ro-bind", f"{tarballs}:/opt/npm",
         "--job-env", "PIP_FIND_LINKS=/opt/wheels",
         "--egress-allow", ",".join(ONLINE_HOSTS)])
+    worker.wait_consuming()
     yield client, worker
     try:
         assert worker.stop() == 0, worker.log()
