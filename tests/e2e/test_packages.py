@@ -107,9 +107,11 @@ def pool(tmp_path_factory):
 
 
 def run(client, code, runtime="bash", **fields):
-    jid = client.submit(job(code, runtime=runtime, **fields))
+    # Room for a loaded machine and a slow index.
+    limits = {"wall_ms": 300000, "cpu_ms": 120000}
+    jid = client.submit(job(code, runtime=runtime, limits=limits, **fields))
     client.flush()
-    (result,) = client.wait([jid], timeout=180)[jid]
+    (result,) = client.wait([jid], timeout=360)[jid]
     return result
 
 
