@@ -1,5 +1,5 @@
-/* What every module of brig writes the same way: clocks, array sizes and
- * writing a whole buffer (here), and sizes and durations as people type
+/* What every module of brig writes the same way: clocks, array sizes,
+ * writing a whole buffer and lists of strings (here), and sizes and durations as people type
  * them (common/units.h). */
 #ifndef BRIG_COMMON_H
 #define BRIG_COMMON_H
@@ -22,5 +22,12 @@ int64_t wall_clock_ms(void);
 /* Writes all len bytes to fd, retrying short writes and EINTR. Returns 0, or
  * -1 with errno set. */
 int write_all(int fd, const void *data, size_t len);
+
+/* NULL-terminated lists of strings (argv, environments): the length (0 for
+ * NULL), a deep copy (NULL when out of memory), and freeing one (NULL is
+ * fine). */
+size_t strv_len(const char *const *list);
+char **strv_copy(const char *const *list);
+void strv_free(char **list);
 
 #endif

@@ -18,8 +18,11 @@ packages=(
     libcmocka-dev python3 python3-pytest python3-msgpack python3-confluent-kafka
     # runtimes the jail ships with (sandbox/runtimes.json)
     bash nodejs node-typescript
-    # what the warm interpreter's tests preload
-    python3-numpy python3-pandas
+    # what a job finds for Python (README "What a job can use"): the data
+    # stack (and pytest, above), fonts for its charts, time zones; pip and
+    # venv for the sessions' own packages
+    python3-numpy python3-pandas python3-matplotlib python3-scipy
+    fonts-dejavu-core fontconfig tzdata python3-venv python3-pip
     # the host tools the jail and its tests use
     iproute2 procps
     # checks of the man pages, the systemd unit and the compose file

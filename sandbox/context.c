@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/common.h"
 #include "sandbox/jail_host.h"
 
 #define DEFAULT_STATE_DIR "/run/brig"
@@ -75,7 +76,44 @@ static unsigned usable_cpus(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
-/* SHA-256 of the seccomp program, the mounts and the default limits. */
+/* The environment every job starts from, a line per variable. */
+static char *describe_env(const struct jail_context *ctx)
+{
+    char err[256];
+    char **envp = privs_build_env((const char *const *)ctx->env, NULL, err, sizeof(err));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = envp != NULL ? open_memstream(&text, &len) : NULL;
+    for (size_t i = 0; out != NULL && envp[i] != NULL; i++)
+        fprintf(out, "env %s\n", envp[i]);
+    if (out != NULL && fclose(out) != 0) {
+        free(text);
+        text = NULL;
+    }
+    free(envp);
+    return text;
+}
+
+/* The operator's part of every jail: binds and environment, checked. */
+static int take_operator_config(struct jail_context *ctx, const struct jail_context_config *config,
+                                char *err, size_t errlen)
+{
+    char **envp = privs_build_env(config->env, NULL, err, errlen);
+    if (envp == NULL)
+        return -1;
+    free(envp);
+    if ((ctx->env = strv_copy(config->env)) == NULL) {
+        snprintf(err, errlen, "copying the jails' environment: %s", strerror(errno));
+        return -1;
+    }
+    if (config->n_binds > 0 && config->binds == NULL) {
+        snprintf(err, errlen, "config.binds is NULL but n_binds is %zu", config->n_binds);
+        return -1;
+    }
+    return jail_binds_check(config->binds, config->n_binds, err, errlen);
+}
+
+/* SHA-256 of the seccomp program, the mounts, the environment and the default limits. */
 static int hash_policy(struct jail_context *ctx, char *err, size_t errlen)
 {
     struct jail_limits limits;
@@ -90,6 +128,7 @@ static int hash_policy(struct jail_context *ctx, char *err, size_t errlen)
     char *base_text = mnt_plan_describe(&ctx->base_plan);
     char *job_text = mnt_plan_describe(&job_plan);
     mnt_plan_free(&job_plan);
+    char *env_text = describe_env(ctx);
     char identity[512];
     snprintf(identity, sizeof(identity),
              "uid=%d gid=%d hostname=%s\n"
@@ -113,7 +152,8 @@ static int hash_policy(struct jail_context *ctx, char *err, size_t errlen)
         EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
         EVP_DigestUpdate(md, program, program_len) == 1 &&
         EVP_DigestUpdate(md, base_text, strlen(base_text)) == 1 &&
-        EVP_DigestUpdate(md, job_text, strlen(job_text)) == 1 &&
+        EVP_DigestUpdate(md, job_text, strlen(job_text)) == 1 && env_text != NULL &&
+        EVP_DigestUpdate(md, env_text, strlen(env_text)) == 1 &&
         EVP_DigestUpdate(md, identity, strlen(identity)) == 1 &&
         EVP_DigestFinal_ex(md, digest, &digest_len) == 1 && digest_len == 32) {
         for (unsigned i = 0; i < digest_len; i++)
@@ -125,6 +165,7 @@ static int hash_policy(struct jail_context *ctx, char *err, size_t errlen)
     EVP_MD_CTX_free(md);
     free(base_text);
     free(job_text);
+    free(env_text);
     return rc;
 }
 
@@ -214,7 +255,10 @@ int jail_context_new(const struct jail_context_config *config, struct jail_conte
         goto fail;
     if (seccomp_policy_build(&ctx->seccomp, err, errlen) != 0)
         goto fail;
-    if (mnt_plan_base(&ctx->base_plan, ctx->root_dir, err, errlen) != 0)
+    if (take_operator_config(ctx, config, err, errlen) != 0 ||
+        mnt_plan_base(&ctx->base_plan, ctx->root_dir, err, errlen) != 0 ||
+        mnt_plan_binds(&ctx->base_plan, ctx->root_dir, config->binds, config->n_binds, err,
+                       errlen) != 0)
         goto fail;
     static const char *const cold[] = {"--cold", NULL};
     if (config->spawner_path != NULL &&
@@ -243,6 +287,7 @@ void jail_context_free(struct jail_context *ctx)
     netns_pool_stop(ctx->netns);
     jail_server_free(ctx->spawner);
     mnt_plan_free(&ctx->base_plan);
+    strv_free(ctx->env);
     seccomp_policy_free(ctx->seccomp);
     pthread_mutex_destroy(&ctx->policy_hash_lock);
     if (ctx->cgroups != NULL)

@@ -129,7 +129,8 @@ static int prepare_child(struct run *run, char *msg, size_t len)
     if (mnt_plan_job(&run->job_plan, run->ctx->root_dir, &spec->limits, work, spec->binds,
                      spec->n_binds, msg, len) != 0)
         return -1;
-    if ((run->envp = privs_build_env(spec->env, msg, len)) == NULL)
+    if ((run->envp = privs_build_env((const char *const *)run->ctx->env, spec->env, msg, len)) ==
+        NULL)
         return -1;
     if ((run->exec_candidates = privs_exec_candidates(spec->argv[0], run->envp, msg, len)) == NULL)
         return -1;

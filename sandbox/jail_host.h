@@ -77,6 +77,15 @@ int mnt_plan_job(struct mnt_plan *plan, const char *root, const struct jail_limi
                  size_t errlen);
 /* A line per operation, for the policy hash. */
 char *mnt_plan_describe(const struct mnt_plan *plan);
+/* Whether path is absolute and names where it seems to: no ".", ".." or
+ * empty components, which could point outside the new root; not "/". */
+bool mnt_path_ok(const char *path);
+
+/* ---- the operator's binds (mnt_binds.c) ---- */
+
+/* Appends config.binds (jail_binds_check'ed) to the base plan, read-only. */
+int mnt_plan_binds(struct mnt_plan *plan, const char *root, const struct jail_bind *binds,
+                   size_t n_binds, char *err, size_t errlen);
 
 /* ---- root images (image.c) ---- */
 
@@ -102,9 +111,11 @@ void limits_to_rlimits(const struct jail_limits *limits, struct jail_rlimit out[
 
 /* ---- the job's environment (privs.c) ---- */
 
-/* The job's environment: PATH, HOME, LANG, then env, where an entry of env
- * replaces a default of the same name. NULL-terminated, one allocation. */
-char **privs_build_env(const char *const *env, char *err, size_t errlen);
+/* The job's environment: the defaults (PATH, HOME, LANG, MPLBACKEND,
+ * MPLCONFIGDIR, XDG_CACHE_HOME), then base (the context's), then env, where an entry
+ * replaces an earlier one of the same name. NULL-terminated; the entries are
+ * the callers' strings. */
+char **privs_build_env(const char *const *base, const char *const *env, char *err, size_t errlen);
 /* Where execve looks for argv0: argv0 itself when it has a '/', else each
  * directory of the PATH in envp. NULL-terminated, one allocation. */
 char **privs_exec_candidates(const char *argv0, char *const *envp, char *err, size_t errlen);
@@ -142,6 +153,7 @@ struct jail_context {
     struct seccomp_policy *seccomp;
     struct uid_pool uids;
     struct mnt_plan base_plan;
+    char **env; /* config.env, NULL-terminated */
     unsigned ncpus;
     int cap_last_cap;
     struct owner owner;          /* this process: named in its cgroups and workspace mounts */

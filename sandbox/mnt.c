@@ -113,14 +113,20 @@ static int plan_host_path(struct mnt_plan *plan, const char *root, const char *p
 static const char *const host_roots[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"};
 
 /* What of the host's /etc runtimes need: the loader cache, alternatives
- * (python3, java... are links through it), certificates, time zone, and the
+ * (python3, java... are links through it), certificates, time zone, fonts
+ * (fontconfig refuses to start without its configuration), Debian's
+ * matplotlibrc (matplotlib refuses to import without one), and the
  * configuration of the installed language runtimes. Nothing with secrets or
  * credentials (shadow, ssl/private, pip.conf, npmrc, gitconfig). */
 static const char *const etc_patterns[] = {
-    "ld.so.cache", "alternatives", "localtime", "timezone", "mime.types", "protocols",
-    "services",    "python3*",     "java-*",    "fpc*.cfg", "gnucobol",   "perl",
+    "ld.so.cache", "alternatives", "localtime", "timezone",     "mime.types",
+    "protocols",   "services",     "python3*",  "java-*",       "fpc*.cfg",
+    "gnucobol",    "perl",         "fonts",     "matplotlibrc",
 };
-static const char *const etc_nested[] = {"/etc/ssl/certs", "/etc/ssl/openssl.cnf"};
+/* Below /etc and elsewhere: fontconfig's system cache saves every job that
+ * draws text a scan of the fonts (it is what fc-cache made at install). */
+static const char *const host_nested[] = {"/etc/ssl/certs", "/etc/ssl/openssl.cnf",
+                                          "/var/cache/fontconfig"};
 
 static int plan_host_etc(struct mnt_plan *plan, const char *root)
 {
@@ -142,8 +148,8 @@ static int plan_host_etc(struct mnt_plan *plan, const char *root)
         free(names[i]);
     }
     free(names);
-    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(etc_nested); i++)
-        rc = plan_host_path(plan, root, etc_nested[i]);
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(host_nested); i++)
+        rc = plan_host_path(plan, root, host_nested[i]);
     return rc;
 }
 
@@ -243,9 +249,7 @@ int mnt_plan_base(struct mnt_plan *plan, const char *root, char *err, size_t err
     return 0;
 }
 
-/* A path inside the jail must be absolute and name where it seems to: no
- * ".", ".." or empty components, which could point outside the new root. */
-static bool jail_path_ok(const char *path)
+bool mnt_path_ok(const char *path)
 {
     if (path[0] != '/' || strcmp(path, "/") == 0 || strlen(path) >= PATH_MAX / 2)
         return false;
@@ -281,7 +285,7 @@ int mnt_plan_job(struct mnt_plan *plan, const char *root, const struct jail_limi
             snprintf(err, errlen, "binds[%zu].src must be an absolute host path", i);
             return -1;
         }
-        if (dest == NULL || !jail_path_ok(dest)) {
+        if (dest == NULL || !mnt_path_ok(dest)) {
             snprintf(err, errlen,
                      "binds[%zu].dst \"%s\" must be an absolute path below / without \".\", "
                      "\"..\" or empty components",

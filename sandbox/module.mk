@@ -19,13 +19,15 @@ PROGRAMS += brig-image
 brig-image_SRCS := sandbox/image_main.c
 # The warm interpreter's server embeds CPython; nothing else links it.
 PROGRAMS += brig-zygote
-brig-zygote_SRCS := sandbox/zygote/main.c sandbox/zygote/python.c
+brig-zygote_SRCS := sandbox/zygote/main.c sandbox/zygote/python.c sandbox/zygote/view.c
 PYTHON_EMBED_CFLAGS = $(eval PYTHON_EMBED_CFLAGS := $$(shell pkg-config --cflags python3-embed))$(PYTHON_EMBED_CFLAGS)
 brig-zygote_LDLIBS = $(eval brig-zygote_LDLIBS := $$(shell pkg-config --libs python3-embed))$(brig-zygote_LDLIBS)
 $(BUILD)/obj/sandbox/zygote/python.o: OBJ_CFLAGS = $(PYTHON_EMBED_CFLAGS)
 UNIT_TESTS += test_runtime test_runtime_run test_cli_args test_outcome_json
 UNIT_TESTS += test_seccomp
 UNIT_TESTS += test_jail
+UNIT_TESTS += test_binds
+test_binds_SRCS := tests/unit/tree.c
 UNIT_TESTS += test_cgroup
 UNIT_TESTS += test_session
 test_jail_SRCS := tests/unit/tree.c

@@ -55,10 +55,19 @@ void privs_reset_signals(void)
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
 }
 
+/* MPLBACKEND: Debian's /etc/matplotlibrc names TkAgg, which a jail, with
+ * no display, cannot use (without python3-tk matplotlib falls back to Agg
+ * itself; with it, plotting fails). MPLCONFIGDIR and XDG_CACHE_HOME: what
+ * matplotlib, pip, fontconfig and the like keep for themselves goes to
+ * /tmp, not into /work among the job's files (where a session's quota would
+ * pay for it). */
 static const char *const default_env[] = {
     "PATH=" JAIL_DEFAULT_PATH,
     "HOME=/work",
     "LANG=C.UTF-8",
+    "MPLBACKEND=Agg",
+    "MPLCONFIGDIR=/tmp/matplotlib",
+    "XDG_CACHE_HOME=/tmp/.cache",
 };
 #define DEFAULT_ENV_COUNT ARRAY_SIZE(default_env)
 
@@ -67,18 +76,46 @@ static size_t env_name_len(const char *entry)
     return strcspn(entry, "=");
 }
 
-char **privs_build_env(const char *const *env, char *err, size_t errlen)
+static size_t env_count(const char *const *env)
 {
     size_t n = 0;
-    for (; env != NULL && env[n] != NULL; n++) {
-        size_t name = env_name_len(env[n]);
-        if (name == 0 || env[n][name] != '=') {
-            snprintf(err, errlen, "env[%zu] \"%.40s\" is not NAME=VALUE", n, env[n]);
-            return NULL;
+    while (env != NULL && env[n] != NULL)
+        n++;
+    return n;
+}
+
+static int check_env(const char *const *env, const char *what, char *err, size_t errlen)
+{
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+        size_t name = env_name_len(env[i]);
+        if (name == 0 || env[i][name] != '=') {
+            snprintf(err, errlen, "%s[%zu] \"%.40s\" is not NAME=VALUE", what, i, env[i]);
+            return -1;
         }
     }
+    return 0;
+}
+
+/* Puts entry in envp[0..*count), replacing one of the same name. */
+static void set_entry(char **envp, size_t *count, const char *entry)
+{
+    size_t name = env_name_len(entry);
+    size_t slot = 0;
+    while (slot < *count &&
+           !(env_name_len(envp[slot]) == name && memcmp(envp[slot], entry, name) == 0))
+        slot++;
+    envp[slot] = (char *)entry;
+    if (slot == *count)
+        (*count)++;
+}
+
+char **privs_build_env(const char *const *base, const char *const *env, char *err, size_t errlen)
+{
+    if (check_env(base, "the jails' environment", err, errlen) != 0 ||
+        check_env(env, "env", err, errlen) != 0)
+        return NULL;
     /* The entries point at the caller's strings, which outlive the jail. */
-    char **envp = calloc(DEFAULT_ENV_COUNT + n + 1, sizeof(*envp));
+    char **envp = calloc(DEFAULT_ENV_COUNT + env_count(base) + env_count(env) + 1, sizeof(*envp));
     if (envp == NULL) {
         snprintf(err, errlen, "allocating the environment: %s", strerror(errno));
         return NULL;
@@ -86,16 +123,10 @@ char **privs_build_env(const char *const *env, char *err, size_t errlen)
     size_t count = 0;
     for (size_t i = 0; i < DEFAULT_ENV_COUNT; i++)
         envp[count++] = (char *)default_env[i];
-    for (size_t i = 0; i < n; i++) {
-        size_t name = env_name_len(env[i]);
-        size_t slot = 0;
-        while (slot < count &&
-               !(env_name_len(envp[slot]) == name && memcmp(envp[slot], env[i], name) == 0))
-            slot++;
-        envp[slot] = (char *)env[i];
-        if (slot == count)
-            count++;
-    }
+    for (size_t i = 0; base != NULL && base[i] != NULL; i++)
+        set_entry(envp, &count, base[i]);
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+        set_entry(envp, &count, env[i]);
     envp[count] = NULL;
     return envp;
 }

@@ -30,6 +30,9 @@ struct jail_limits {
 
 void jail_limits_default(struct jail_limits *limits);
 
+/* Every job's PATH, unless its environment says otherwise. */
+#define JAIL_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
 struct jail_bind {
     const char *src; /* host path */
     const char *dst; /* path inside the jail; NULL = same as src */
@@ -112,7 +115,8 @@ int jail_server_restart(struct jail_server *server, struct jail_context *ctx, ch
 
 struct jail_spec {
     const char *const *argv; /* NULL-terminated; argv[0] absolute or found in the jail's PATH */
-    const char *const *env;  /* NULL-terminated "K=V" list added to PATH, HOME=/work, LANG */
+    const char *const *env;  /* NULL-terminated "K=V" list added to the defaults (PATH,
+                                HOME=/work, LANG...) and the context's */
     struct jail_workspace *workspace; /* /work; NULL = a fresh one of limits.disk_bytes,
                                          gone with the jail */
     const char *workdir;           /* instead of a workspace: a host directory bound read-write at
@@ -179,16 +183,28 @@ struct jail_context_config {
      * for the spawner's jails, made by a thread of the context while jails
      * run. Each serves one jail only. 0 = every jail makes its own. */
     unsigned netns_pool;
+    /* Optional: host paths bound read-only into every jail, checked here
+     * (rules in mnt_binds.c: err names the path), and "NAME=VALUE" entries
+     * every job's environment gets after the defaults and before its own.
+     * Both are part of the policy hash, and warm interpreters start with
+     * them. */
+    const struct jail_bind *binds;
+    size_t n_binds;
+    const char *const *env;
 };
+
+/* Checks binds as config.binds takes them, against the host as it is now:
+ * err names the path and what is wrong with it. */
+int jail_binds_check(const struct jail_bind *binds, size_t n_binds, char *err, size_t errlen);
 
 /* Returns 0, or -1 with a sentence in err that says what is missing. */
 int jail_context_new(const struct jail_context_config *config, struct jail_context **out, char *err,
                      size_t errlen);
 void jail_context_free(struct jail_context *ctx);
 
-/* A hex SHA-256 of what the jail enforces (the seccomp program, mounts and
- * default limits): recorded with every run so a replay can tell whether the
- * policy changed. */
+/* A hex SHA-256 of what the jail enforces (the seccomp program, mounts,
+ * the environment's defaults and default limits): recorded with every run
+ * so a replay can tell whether the policy changed. */
 const char *jail_policy_hash(struct jail_context *ctx);
 
 /* Which cgroup hierarchy is in use: "v1" or "v2". */

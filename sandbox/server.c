@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/common.h"
 #include "sandbox/jail_host.h"
 #include "sandbox/warm_wire.h"
 
@@ -36,28 +37,29 @@ struct jail_server {
     char **args; /* NULL-terminated; for a restart */
 };
 
-static void free_args(char **args)
-{
-    for (size_t i = 0; args != NULL && args[i] != NULL; i++)
-        free(args[i]);
-    free(args);
-}
+/* The server's environment is a job's, so that what a warm interpreter
+ * read of it while it imported (MPLBACKEND, HOME...) is what a cold one
+ * reads; but for its PATH, where python3 must be Debian's interpreter that
+ * brig-zygote embeds, from which it takes its prefix. */
+static const char *const server_path_env[] = {"PATH=/usr/bin:/bin", NULL};
 
-/* The server's environment: it sets what its interpreter needs itself. */
-static char *const server_env[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL};
-
-static int spawn_server(struct jail_server *server, const char *server_path,
-                        const char *const *args, int server_end, char *err, size_t errlen)
+static int spawn_server(struct jail_context *ctx, struct jail_server *server,
+                        const char *server_path, const char *const *args, int server_end, char *err,
+                        size_t errlen)
 {
-    size_t n = 0;
-    while (args != NULL && args[n] != NULL)
-        n++;
+    char **env = privs_build_env((const char *const *)ctx->env, server_path_env, err, errlen);
+    if (env == NULL)
+        return -1;
+    size_t n = strv_len(args);
     char **argv = calloc(n + 2, sizeof(*argv));
     posix_spawn_file_actions_t actions;
     int rc = posix_spawn_file_actions_init(&actions);
     if (argv == NULL || rc != 0) {
         snprintf(err, errlen, "starting brig-zygote: %s", strerror(argv ? rc : errno));
+        if (rc == 0)
+            posix_spawn_file_actions_destroy(&actions);
         free(argv);
+        free(env);
         return -1;
     }
     argv[0] = (char *)server_path;
@@ -67,9 +69,10 @@ static int spawn_server(struct jail_server *server, const char *server_path,
      * end of a socketpair, and the first took the lowest free descriptor. */
     rc = posix_spawn_file_actions_adddup2(&actions, server_end, SERVER_SOCKET_FD);
     if (rc == 0)
-        rc = posix_spawn(&server->pid, server_path, &actions, NULL, argv, server_env);
+        rc = posix_spawn(&server->pid, server_path, &actions, NULL, argv, env);
     posix_spawn_file_actions_destroy(&actions);
     free(argv);
+    free(env);
     if (rc != 0) {
         snprintf(err, errlen, "starting brig-zygote %s: %s", server_path, strerror(rc));
         server->pid = 0;
@@ -152,21 +155,6 @@ int jail_server_start_warm(struct jail_context *ctx, const char *server_path,
     return server_start(ctx, server_path, preload, out, err, errlen);
 }
 
-static char **copy_args(const char *const *args)
-{
-    size_t n = 0;
-    while (args != NULL && args[n] != NULL)
-        n++;
-    char **copy = calloc(n + 1, sizeof(*copy));
-    for (size_t i = 0; copy != NULL && i < n; i++) {
-        if ((copy[i] = strdup(args[i])) == NULL) {
-            free_args(copy);
-            return NULL;
-        }
-    }
-    return copy;
-}
-
 int server_start(struct jail_context *ctx, const char *server_path, const char *const *args,
                  struct jail_server **out, char *err, size_t errlen)
 {
@@ -182,7 +170,7 @@ int server_start(struct jail_context *ctx, const char *server_path, const char *
     server->sock = -1;
     pthread_mutex_init(&server->lock, NULL);
     if ((server->server_path = strdup(server_path)) == NULL ||
-        (server->args = copy_args(args)) == NULL) {
+        (server->args = strv_copy(args)) == NULL) {
         snprintf(err, errlen, "allocating a jail server: %s", strerror(errno));
         goto fail;
     }
@@ -199,7 +187,7 @@ int server_start(struct jail_context *ctx, const char *server_path, const char *
         }
     }
     server->sock = pair[0];
-    if (spawn_server(server, server_path, args, pair[1], err, errlen) != 0)
+    if (spawn_server(ctx, server, server_path, args, pair[1], err, errlen) != 0)
         goto fail;
     close(pair[1]);
     pair[1] = -1;
@@ -230,7 +218,7 @@ void jail_server_free(struct jail_server *server)
     pthread_mutex_destroy(&server->lock);
     free(server->reply);
     free(server->server_path);
-    free_args(server->args);
+    strv_free(server->args);
     free(server);
 }
 

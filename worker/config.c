@@ -8,9 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/common.h"
 #include "sandbox/image.h"
 #include "sandbox/session.h"
 #include "common/units.h"
+#include "sandbox/session.h"
 #include "schema/bounds.h"
 #include "worker/state_file.h"
 
@@ -35,6 +37,12 @@ static const char usage[] =
     "  --runtimes FILE       runtime table (BRIG_RUNTIMES)\n"
     "  --images-dir DIR      where the runtimes' root images are unpacked, once\n"
     "                        (BRIG_IMAGES_DIR; default /var/cache/brig/images)\n"
+    "  --ro-bind SRC[:DST]   bind host path SRC read-only into every jail at DST\n"
+    "                        (default: SRC): a wheelhouse, an npm cache; repeatable\n"
+    "                        (BRIG_RO_BINDS: comma-separated)\n"
+    "  --job-env NAME=VALUE  put NAME=VALUE in every job's environment (a job's own\n"
+    "                        env still wins), e.g. PIP_FIND_LINKS=/opt/wheels;\n"
+    "                        repeatable\n"
     "  --egress-allow RULES  what jobs may reach through the egress proxy, at most:\n"
     "                        comma-separated host, *.suffix, address, each with an\n"
     "                        optional :port (BRIG_EGRESS_ALLOW; default none: a job\n"
@@ -67,6 +75,62 @@ static char *option_or_env(const char *value, const char *env, const char *fallb
     if (!v || !*v)
         v = fallback;
     return v ? strdup(v) : NULL;
+}
+
+/* SRC or SRC:DST; the paths themselves are the jail's to check. */
+static int add_bind(struct worker_config *config, const char *text, char *err, size_t errlen)
+{
+    struct jail_bind *grown = realloc(config->binds, (config->n_binds + 1) * sizeof(*grown));
+    char *src = grown ? strdup(text) : NULL;
+    if (!src) {
+        if (grown)
+            config->binds = grown;
+        snprintf(err, errlen, "--ro-bind %s: out of memory", text);
+        return -1;
+    }
+    config->binds = grown;
+    char *dst = strchr(src, ':');
+    if (dst)
+        *dst++ = '\0';
+    grown[config->n_binds++] = (struct jail_bind){.src = src, .dst = dst};
+    return 0;
+}
+
+/* BRIG_RO_BINDS, when no --ro-bind was given. */
+static int add_binds_from_env(struct worker_config *config, char *err, size_t errlen)
+{
+    const char *list = getenv("BRIG_RO_BINDS");
+    char *copy = list && *list ? strdup(list) : NULL;
+    int rc = 0;
+    if (list && *list && !copy) {
+        snprintf(err, errlen, "BRIG_RO_BINDS: out of memory");
+        return -1;
+    }
+    char *save = NULL;
+    for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && rc == 0;
+         item = strtok_r(NULL, ",", &save))
+        rc = add_bind(config, item, err, errlen);
+    free(copy);
+    return rc;
+}
+
+static int add_job_env(struct worker_config *config, const char *text, char *err, size_t errlen)
+{
+    const char *eq = strchr(text, '=');
+    if (!eq || eq == text) {
+        snprintf(err, errlen, "--job-env %s: expected NAME=VALUE", text);
+        return -1;
+    }
+    size_t n = strv_len((const char *const *)config->job_env);
+    char **grown = realloc(config->job_env, (n + 2) * sizeof(*grown));
+    if (grown)
+        config->job_env = grown;
+    if (!grown || !(grown[n] = strdup(text))) {
+        snprintf(err, errlen, "--job-env %s: out of memory", text);
+        return -1;
+    }
+    grown[n + 1] = NULL;
+    return 0;
 }
 
 static int parse_duration(const char *name, const char *text, uint64_t *ms, char *err,
@@ -108,6 +172,8 @@ enum {
     OPT_RUNTIMES,
     OPT_IMAGES_DIR,
     OPT_EGRESS_ALLOW,
+    OPT_RO_BIND,
+    OPT_JOB_ENV,
     OPT_DRAIN,
     OPT_REVOKE,
     OPT_PARTITIONS,
@@ -137,6 +203,8 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"runtimes", required_argument, NULL, OPT_RUNTIMES},
         {"images-dir", required_argument, NULL, OPT_IMAGES_DIR},
         {"egress-allow", required_argument, NULL, OPT_EGRESS_ALLOW},
+        {"ro-bind", required_argument, NULL, OPT_RO_BIND},
+        {"job-env", required_argument, NULL, OPT_JOB_ENV},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"revoke-timeout", required_argument, NULL, OPT_REVOKE},
         {"partitions", required_argument, NULL, OPT_PARTITIONS},
@@ -203,6 +271,14 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
             break;
         case OPT_EGRESS_ALLOW:
             egress_allow = optarg;
+            break;
+        case OPT_RO_BIND:
+            if (add_bind(config, optarg, err, errlen) < 0)
+                goto fail;
+            break;
+        case OPT_JOB_ENV:
+            if (add_job_env(config, optarg, err, errlen) < 0)
+                goto fail;
             break;
         case OPT_DRAIN:
             if (parse_duration("--drain-timeout", optarg, &config->drain_timeout_ms, err, errlen) <
@@ -289,6 +365,14 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->runtimes = option_or_env(runtimes, "BRIG_RUNTIMES", NULL);
     config->images_dir = option_or_env(images_dir, "BRIG_IMAGES_DIR", IMAGE_DEFAULT_DIR);
     config->egress_allow = option_or_env(egress_allow, "BRIG_EGRESS_ALLOW", NULL);
+    bool binds_from_env = config->n_binds == 0;
+    if (binds_from_env && add_binds_from_env(config, err, errlen) < 0)
+        return -1;
+    char why[512];
+    if (jail_binds_check(config->binds, config->n_binds, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s %s", binds_from_env ? "BRIG_RO_BINDS:" : "--ro-bind", why);
+        return -1;
+    }
     config->sessions_dir = sessions_dir
                                ? strdup(sessions_dir)
                                : strdup(brig_sessions_dir(config->state_dir, buf, sizeof(buf)));
@@ -338,6 +422,10 @@ void worker_config_free(struct worker_config *config)
     free(config->runtimes);
     free(config->images_dir);
     free(config->egress_allow);
+    for (size_t i = 0; i < config->n_binds; i++)
+        free((char *)config->binds[i].src);
+    free(config->binds);
+    strv_free(config->job_env);
     free(config->sessions_dir);
     free(config->metrics_addr);
     properties_free(&config->properties);

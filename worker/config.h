@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/properties.h"
+#include "sandbox/sandbox.h"
 #include "worker/log.h"
 
 struct worker_config {
@@ -20,9 +21,12 @@ struct worker_config {
     char *data_dir; /* where audit stores live by default */
     char *state_dir;
     char *worker_id;
-    char *runtimes;     /* runtime table; NULL: the default search */
-    char *images_dir;   /* where brig-image keeps runtimes' root images unpacked */
-    char *egress_allow; /* the operator's egress allow-list; NULL: no job gets network */
+    char *runtimes;          /* runtime table; NULL: the default search */
+    char *images_dir;        /* where brig-image keeps runtimes' root images unpacked */
+    char *egress_allow;      /* the operator's egress allow-list; NULL: no job gets network */
+    struct jail_bind *binds; /* --ro-bind, in every jail; src and dst are one allocation */
+    size_t n_binds;
+    char **job_env; /* --job-env NAME=VALUE, in every job's environment; NULL-terminated */
     uint64_t drain_timeout_ms;
     uint64_t revoke_timeout_ms;
     int partitions; /* of the embedded broker's topics */

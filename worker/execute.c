@@ -10,6 +10,7 @@
 #include "worker/job_spec.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
+#include "worker/session_env.h"
 
 /* How long a session job waits for a job of the same session that another
  * worker process of this host is still running (a partition that moved). */
@@ -64,6 +65,8 @@ static int open_workspace(const struct slot_env *env, struct task *task, uint64_
         outcome->status = BRIG_STATUS_SETUP_ERROR;
         return -1;
     }
+    if (session_env_prepare(env->jail, *ws, err, sizeof(err)) < 0)
+        log_warn(task->job_id, "session %s: %s", session, err);
     if (jail_workspace_state_hash(*ws, task->state_before, err, sizeof(err)) < 0)
         log_warn(task->job_id, "hashing session %s before the run: %s", session, err);
     return 0;
@@ -83,7 +86,9 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
     char err[512];
     int egress_opened =
         egress_job_open(slot->egress, job->id, &job->network, &egress, err, sizeof(err));
-    char **env = job_environment(job, egress ? egress_proxy_env : NULL);
+    bool in_session = job->session && job->session[0];
+    char **env = job_environment(job, in_session ? session_env_vars : NULL,
+                                 egress ? egress_proxy_env : NULL);
     const char **args = job_command(job);
 
     struct jail_spec spec = {.env = (const char *const *)env, .cancel_fd = task->cancel_fd};

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/common.h"
+
 void job_limits(const struct brig_job *job, struct jail_limits *limits)
 {
     struct brig_limits effective;
@@ -20,25 +22,28 @@ void job_limits(const struct brig_job *job, struct jail_limits *limits)
     limits->cpu_millis = (uint32_t)effective.cpu_millis;
 }
 
-char **job_environment(const struct brig_job *job, const char *const *extra)
+char **job_environment(const struct brig_job *job, const char *const *before,
+                       const char *const *after)
 {
-    size_t n_extra = 0;
-    while (extra && extra[n_extra])
-        n_extra++;
-    size_t bytes = (job->env_count + n_extra + 1) * sizeof(char *);
+    size_t n_before = strv_len(before), n_after = strv_len(after);
+    size_t count = n_before + job->env_count + n_after;
+    size_t bytes = (count + 1) * sizeof(char *);
     for (size_t i = 0; i < job->env_count; i++)
         bytes += strlen(job->env[i].name) + strlen(job->env[i].value) + 2;
     char **env = malloc(bytes);
     if (!env)
         return NULL;
-    char *text = (char *)(env + job->env_count + n_extra + 1);
+    char *text = (char *)(env + count + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < n_before; i++)
+        env[n++] = (char *)before[i];
     for (size_t i = 0; i < job->env_count; i++) {
-        env[i] = text;
+        env[n++] = text;
         text += sprintf(text, "%s=%s", job->env[i].name, job->env[i].value) + 1;
     }
-    for (size_t i = 0; i < n_extra; i++)
-        env[job->env_count + i] = (char *)extra[i];
-    env[job->env_count + n_extra] = NULL;
+    for (size_t i = 0; i < n_after; i++)
+        env[n++] = (char *)after[i];
+    env[n] = NULL;
     return env;
 }
 

@@ -10,9 +10,11 @@
 void job_limits(const struct brig_job *job, struct jail_limits *limits);
 
 /* "K=V" strings for the jail, in one allocation with the pointer array (free
- * the array): the job's variables, then extra (NULL-terminated, or NULL),
- * which the jail applies last. NULL when out of memory. */
-char **job_environment(const struct brig_job *job, const char *const *extra);
+ * the array): before, the job's variables, then after (each NULL-terminated,
+ * or NULL); the jail applies them in that order, a later one replacing an
+ * earlier one of the same name. NULL when out of memory. */
+char **job_environment(const struct brig_job *job, const char *const *before,
+                       const char *const *after);
 
 /* What the jail runs after the program, NULL-terminated (free the array):
  * for an argv job, argv then args (SCHEMA.md section 5); for a runtime job,

@@ -99,6 +99,9 @@ static int open_jails(struct worker *w, const char *zygote)
         .spawner_path = zygote,
         /* A slot rarely starts two jails before the maker has made the next. */
         .netns_pool = w->config->concurrency < 16 ? w->config->concurrency : 16,
+        .binds = w->config->binds,
+        .n_binds = w->config->n_binds,
+        .env = (const char *const *)w->config->job_env,
     };
     if (jail_context_new(&jail_config, &w->jail, err, sizeof(err)) < 0) {
         log_error(NULL, "the jail cannot work here: %s", err);

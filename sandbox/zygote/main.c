@@ -25,6 +25,7 @@
 #include "brig_version.h"
 #include "sandbox/warm_wire.h"
 #include "sandbox/zygote/python.h"
+#include "sandbox/zygote/view.h"
 
 #define WORKER_SOCKET_FD 3
 
@@ -202,6 +203,20 @@ static int quiet_stdio(void)
     return 0;
 }
 
+/* The interpreter, made in a jail's filesystem (view.h). */
+static int prepare_warm(const struct warm_setup *setup, char *const *preload, char *version,
+                        size_t version_len, char *err, size_t errlen)
+{
+    int host_ns;
+    if (view_enter(setup->root, &setup->base, &host_ns, err, errlen) != 0)
+        return -1;
+    if (python_prepare(preload, version, version_len, err, errlen) != 0) {
+        close(host_ns);
+        return -1;
+    }
+    return view_leave(host_ns, err, errlen);
+}
+
 int main(int argc, char **argv)
 {
     char version[128], err[512], word[16];
@@ -243,7 +258,7 @@ int main(int argc, char **argv)
     if (!warm)
         snprintf(version, sizeof(version), "cold");
     if (warm_unpack_hello(&msg.data, &setup, err, sizeof(err)) != 0 ||
-        (warm && python_prepare(argv + 1, version, sizeof(version), err, sizeof(err)) != 0)) {
+        (warm && prepare_warm(&setup, argv + 1, version, sizeof(version), err, sizeof(err)) != 0)) {
         reply_text("error", err);
         return 1;
     }

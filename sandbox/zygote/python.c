@@ -4,9 +4,11 @@
 #include "sandbox/zygote/python.h"
 #include "common/common.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,7 +17,7 @@
  * server: the job's own code only ever runs inside run(). Each job is a new
  * process, so nothing it changes reaches the server or another job. */
 static const char bootstrap_source[] =
-    "import atexit, builtins, os, signal, site, sys, types\n"
+    "import atexit, builtins, importlib, os, signal, site, sys, types\n"
     "\n"
     "def _exit_status(e):\n"
     "    code = e.code\n"
@@ -39,7 +41,41 @@ static const char bootstrap_source[] =
     "            status = 120\n"
     "    return status\n"
     "\n"
-    "def run(mode, target, args, env):\n"
+    "_system_sites = set(site.getsitepackages())\n"
+    "\n"
+    "def _venv(executable):\n"
+    "    bin_dir = os.path.dirname(executable)\n"
+    "    for home in (bin_dir, os.path.dirname(bin_dir)):\n"
+    "        if os.path.isfile(os.path.join(home, 'pyvenv.cfg')):\n"
+    "            return home\n"
+    "    return None\n"
+    "\n"
+    "# What site.main() adds for a python3 started as executable, in its order\n"
+    "# and before the server's own site-packages: the user's, then a venv's\n"
+    "# (the C side runs only venvs that include the system's packages).\n"
+    "def _site(executable):\n"
+    "    sys.executable = executable\n"
+    "    first = next((i for i, p in enumerate(sys.path) if p in _system_sites), len(sys.path))\n"
+    "    start = len(sys.path)\n"
+    "    if site.ENABLE_USER_SITE:\n"
+    "        site.USER_BASE = site.USER_SITE = None\n"
+    "        user_site = site.getusersitepackages()\n"
+    "        if os.path.isdir(user_site):\n"
+    "            site.addsitedir(user_site)\n"
+    "    venv = _venv(executable)\n"
+    "    if venv is not None:\n"
+    "        sys.prefix = sys.exec_prefix = venv\n"
+    "        site.PREFIXES.insert(0, venv)\n"
+    "        # Its install paths (pip's) follow the prefix it read at import.\n"
+    "        if 'sysconfig' in sys.modules:\n"
+    "            importlib.reload(sys.modules['sysconfig'])\n"
+    "        site.addsitedir(os.path.join(venv, 'lib', 'python%d.%d' % sys.version_info[:2],\n"
+    "                                     'site-packages'))\n"
+    "    added = sys.path[start:]\n"
+    "    del sys.path[start:]\n"
+    "    sys.path[first:first] = added\n"
+    "\n"
+    "def run(mode, target, args, env, executable):\n"
     "    os.environ.clear()\n"
     "    os.environ.update(kv.split('=', 1) for kv in env if '=' in kv)\n"
     "    signal.signal(signal.SIGINT, signal.default_int_handler)\n"
@@ -48,11 +84,14 @@ static const char bootstrap_source[] =
     "    # Seeded once in the server: every job would draw the same numbers.\n"
     "    if 'numpy.random' in sys.modules:\n"
     "        sys.modules['numpy.random'].seed()\n"
-    "    if site.ENABLE_USER_SITE:\n"
-    "        site.USER_BASE = site.USER_SITE = None\n"
-    "        user_site = site.getusersitepackages()\n"
-    "        if os.path.isdir(user_site):\n"
-    "            site.addsitedir(user_site)\n"
+    "    # Made when matplotlib is imported, in a cold job's /tmp as in the\n"
+    "    # server's (where it kept its font list): it remembers the path.\n"
+    "    if 'matplotlib' in sys.modules:\n"
+    "        try:\n"
+    "            os.makedirs(sys.modules['matplotlib'].get_configdir(), exist_ok=True)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "    _site(executable)\n"
     "    main = types.ModuleType('__main__')\n"
     "    main.__builtins__ = builtins\n"
     "    main.__spec__ = main.__loader__ = None\n"
@@ -210,17 +249,49 @@ int python_prepare(char *const *preload, char *version, size_t version_len, char
     return 0;
 }
 
-/* Whether execve would have run this interpreter: the first candidate that
- * exists, as execve's search goes, is its executable. */
-static bool exec_would_run_us(const struct jail_child *child)
+/* Whether a venv's pyvenv.cfg, if there is one beside executable or a
+ * directory up (where python3 looks), lets the job see the system's
+ * packages: a venv without them would not have the preloaded modules. */
+static bool venv_allows_warm(const char *executable)
+{
+    char path[PATH_MAX];
+    const char *slash = strrchr(executable, '/');
+    int dir_len = slash != NULL ? (int)(slash - executable) : 0;
+    for (int up = 0; up < 2; up++) {
+        if (up == 1) {
+            const char *parent = memrchr(executable, '/', (size_t)dir_len);
+            dir_len = parent != NULL ? (int)(parent - executable) : 0;
+        }
+        snprintf(path, sizeof(path), "%.*s/pyvenv.cfg", dir_len, executable);
+        FILE *cfg = fopen(path, "re");
+        if (cfg == NULL)
+            continue;
+        bool system_site = false;
+        char line[512], key[64], value[64];
+        while (fgets(line, sizeof(line), cfg) != NULL) {
+            if (sscanf(line, " %63[^= ] = %63s", key, value) == 2 &&
+                strcmp(key, "include-system-site-packages") == 0)
+                system_site = strcasecmp(value, "true") == 0;
+        }
+        fclose(cfg);
+        return system_site;
+    }
+    return true;
+}
+
+/* The path execve would have run when it is this interpreter, or NULL: the
+ * first candidate that exists, as execve's search goes, is its executable. */
+static const char *warm_executable(const struct jail_child *child)
 {
     for (char *const *path = child->exec_candidates; *path != NULL; path++) {
         struct stat st;
         if (stat(*path, &st) == 0)
             return S_ISREG(st.st_mode) && st.st_dev == interpreter.st_dev &&
-                   st.st_ino == interpreter.st_ino;
+                           st.st_ino == interpreter.st_ino && venv_allows_warm(*path)
+                       ? *path
+                       : NULL;
     }
-    return false;
+    return NULL;
 }
 
 static PyObject *string_list(char *const *items)
@@ -252,7 +323,8 @@ void python_start_job(const struct jail_child *child)
     } else {
         return;
     }
-    if (!exec_would_run_us(child))
+    const char *executable = warm_executable(child);
+    if (executable == NULL)
         return;
     /* What execve would have closed; the report pipe is init's, not the job's. */
     if (close_range(3, ~0U, 0) != 0)
@@ -262,8 +334,9 @@ void python_start_job(const struct jail_child *child)
     PyObject *args = string_list(argv + first_arg);
     PyObject *env = string_list(child->envp);
     PyObject *target = PyUnicode_DecodeFSDefault(argv[first_arg - 1]);
-    if (args != NULL && env != NULL && target != NULL)
-        result = PyObject_CallFunction(bootstrap_run, "sOOO", mode, target, args, env);
+    PyObject *exe = PyUnicode_DecodeFSDefault(executable);
+    if (args != NULL && env != NULL && target != NULL && exe != NULL)
+        result = PyObject_CallFunction(bootstrap_run, "sOOOO", mode, target, args, env, exe);
     int status = 1;
     if (result != NULL && PyLong_Check(result))
         status = (int)PyLong_AsLong(result);

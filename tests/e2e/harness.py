@@ -1,6 +1,7 @@
 """Real processes for end-to-end tests: the test broker (the same mock Kafka
 cluster the worker embeds, with fault commands), brig-worker processes, and a
 Kafka client that submits jobs and gathers results through confluent-kafka."""
+import json
 import os
 import signal
 import socket
@@ -84,6 +85,13 @@ class Worker:
     def log(self):
         return self.log_path.read_text(errors="replace")
 
+    def wait_consuming(self, timeout=60):
+        """Returns once the worker consumes jobs; fails at once, with its
+        log, when it exits instead."""
+        wait_for(lambda: self.proc.poll() is not None or " consuming " in self.log(),
+                 timeout=timeout, what=f"worker {self.name} to start")
+        assert self.proc.poll() is None, self.log()
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 
@@ -106,6 +114,18 @@ class Worker:
         db = sqlite3.connect(f"file:{self.audit_db}?mode=ro", uri=True)
         db.row_factory = sqlite3.Row
         return db
+
+
+def warm_table(tmp_path, preload, name="python-data"):
+    """The shipped runtime table plus a runtime `name`: python, warm with
+    the modules of preload. Returns its path."""
+    from conftest import ROOT
+    table = json.loads((ROOT / "sandbox" / "runtimes.json").read_text())
+    python = next(r for r in table["runtimes"] if r["name"] == "python")
+    table["runtimes"].append(dict(python, name=name, aliases=[], warm={"preload": preload}))
+    path = tmp_path / "runtimes.json"
+    path.write_text(json.dumps(table))
+    return path
 
 
 def wait_for(predicate, timeout=60, what="condition"):

@@ -511,7 +511,8 @@ def test_host_environment_does_not_leak(tmp_path):
         [bin_path("brig-jail"), "-q", "--env", "ATTACK_VISIBLE=1", "--", "/usr/bin/env"],
         env=env, capture_output=True, text=True, timeout=120)
     names = {line.split("=", 1)[0] for line in listing.stdout.splitlines()}
-    assert names == {"PATH", "HOME", "LANG", "ATTACK_VISIBLE"}, listing.stdout + listing.stderr
+    assert names == {"PATH", "HOME", "LANG", "MPLBACKEND", "MPLCONFIGDIR", "XDG_CACHE_HOME",
+                     "ATTACK_VISIBLE"}, listing.stdout + listing.stderr
 
 
 def test_host_command_line_is_hidden(tmp_path):

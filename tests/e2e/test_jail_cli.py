@@ -243,7 +243,8 @@ def test_env_is_passed_and_the_host_env_does_not_leak():
     assert variables["HOME"] == "/work"
     assert "HOST_SECRET" not in variables
     assert "BRIG_RUNTIMES" not in variables
-    assert set(variables) <= {"GREETING", "EMPTY", "PATH", "HOME", "LANG"}
+    assert set(variables) <= {"GREETING", "EMPTY", "PATH", "HOME", "LANG", "MPLBACKEND",
+                              "MPLCONFIGDIR", "XDG_CACHE_HOME"}
 
 
 @pytest.fixture

@@ -9,17 +9,7 @@ import subprocess
 import urllib.request
 
 from conftest import ROOT, bin_path
-from harness import Worker, free_port, job, wait_for
-
-
-def warm_table(tmp_path, preload):
-    table = json.loads((ROOT / "sandbox" / "runtimes.json").read_text())
-    python = next(r for r in table["runtimes"] if r["name"] == "python")
-    data = dict(python, name="python-data", aliases=[], warm={"preload": preload})
-    table["runtimes"].append(data)
-    path = tmp_path / "runtimes.json"
-    path.write_text(json.dumps(table))
-    return path
+from harness import Worker, free_port, job, wait_for, warm_table
 
 
 def test_warm_runtime_runs_jobs_in_the_preloaded_interpreter(tmp_path, broker, client):
@@ -121,5 +111,38 @@ def test_servers_that_die_are_restarted(tmp_path, broker, client):
             text = response.read().decode()
         assert 'brig_server_restarts_total{server="spawner"} 1' in text
         assert 'brig_server_restarts_total{server="python-data"} 1' in text
+    finally:
+        assert worker.stop() == 0, worker.log()
+
+
+PROBE = """import os, sys
+SEEN = (os.path.exists('/etc/shadow'), os.path.isdir('/work'), os.environ.get('HOME'),
+        os.environ.get('MPLCONFIGDIR'), os.environ.get('BRIG_PROBE'))
+"""
+
+
+def test_a_warm_interpreter_imports_in_the_jails_filesystem(tmp_path, broker, client):
+    """What a module sees while the server imports it is what a cold job
+    sees: the jail's filesystem (the operator's binds, no host /etc/shadow)
+    and a job's environment (the operator's variables too)."""
+    probe = tmp_path / "probe"
+    probe.mkdir(mode=0o755)
+    (probe / "brig_probe.py").write_text(PROBE)
+    (probe / "brig_probe.py").chmod(0o644)
+    table = warm_table(tmp_path, ["brig_probe"])
+    worker = Worker(tmp_path, broker.bootstrap, "view", extra=[
+        "--runtimes", str(table), "--ro-bind", f"{probe}:/opt/probe",
+        "--job-env", "PYTHONPATH=/opt/probe", "--job-env", "BRIG_PROBE=operator"])
+    try:
+        worker.wait_consuming()
+        code = "import sys, brig_probe; print('brig_probe' in sys.modules, brig_probe.SEEN)"
+        ids = [client.submit(job(code, runtime=rt)) for rt in ("python", "python-data")]
+        client.flush()
+        results = client.wait(ids)
+        cold, warm = (results[i][-1] for i in ids)
+        seen = "(False, True, '/work', '/tmp/matplotlib', 'operator')"
+        assert cold["status"] == "ok" and cold["stdout"] == f"True {seen}\n".encode(), cold
+        assert warm["status"] == "ok" and warm["stdout"] == f"True {seen}\n".encode(), warm
+        assert "with brig_probe preloaded" in worker.log()
     finally:
         assert worker.stop() == 0, worker.log()

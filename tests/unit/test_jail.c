@@ -332,8 +332,10 @@ static void test_environment_is_clean(void **state)
     struct jail_outcome out = run_spec(&spec);
     unsetenv("BRIG_TEST_HOST_SECRET");
     assert_status(&out, BRIG_STATUS_OK);
-    assert_string_equal(
-        out.out.data, "PATH=/usr/local/bin:/usr/bin:/bin\nHOME=/work\nLANG=en_US.UTF-8\nFOO=bar\n");
+    assert_string_equal(out.out.data,
+                        "PATH=/usr/local/bin:/usr/bin:/bin\nHOME=/work\nLANG=en_US.UTF-8\n"
+                        "MPLBACKEND=Agg\nMPLCONFIGDIR=/tmp/matplotlib\n"
+                        "XDG_CACHE_HOME=/tmp/.cache\nFOO=bar\n");
     jail_outcome_free(&out);
 }
 

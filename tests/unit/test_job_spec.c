@@ -41,19 +41,22 @@ static void test_runtime_job_passes_args_only(void **state)
     free(command);
 }
 
-static void test_environment_job_then_extra(void **state)
+static void test_environment_before_job_after(void **state)
 {
     (void)state;
     struct brig_pair env[] = {{.name = "A", .value = "1"}, {.name = "EMPTY", .value = ""}};
-    const char *extra[] = {"HTTP_PROXY=http://127.0.0.1:3128", NULL};
+    const char *before[] = {"VIRTUAL_ENV=/work/.venv", NULL};
+    const char *after[] = {"HTTP_PROXY=http://127.0.0.1:3128", NULL};
     struct brig_job job = {.env = env, .env_count = ARRAY_SIZE(env)};
-    char **out = job_environment(&job, extra);
-    assert_string_equal(out[0], "A=1");
-    assert_string_equal(out[1], "EMPTY=");
-    assert_string_equal(out[2], "HTTP_PROXY=http://127.0.0.1:3128");
-    assert_null(out[3]);
+    char **out = job_environment(&job, before, after);
+    assert_string_equal(out[0], "VIRTUAL_ENV=/work/.venv");
+    assert_string_equal(out[1], "A=1");
+    assert_string_equal(out[2], "EMPTY=");
+    assert_string_equal(out[3], "HTTP_PROXY=http://127.0.0.1:3128");
+    assert_null(out[4]);
     free(out);
-    out = job_environment(&job, NULL);
+    out = job_environment(&job, NULL, NULL);
+    assert_string_equal(out[0], "A=1");
     assert_null(out[2]);
     free(out);
 }
@@ -80,7 +83,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_argv_then_args),
         cmocka_unit_test(test_runtime_job_passes_args_only),
-        cmocka_unit_test(test_environment_job_then_extra),
+        cmocka_unit_test(test_environment_before_job_after),
         cmocka_unit_test(test_limits_default_and_given),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
