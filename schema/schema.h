@@ -133,6 +133,9 @@ struct brig_result {
     uint64_t wall_us;
     uint64_t cpu_us;
     uint64_t peak_memory_bytes;
+    /* usage.compile_us: the runtime's compile step, when it had one. */
+    bool has_compile_us;
+    uint64_t compile_us;
     const char *runtime_name; /* NULL = no runtime field */
     const char *runtime_version;
     const char *worker_id;

@@ -125,6 +125,8 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
         struct runtime_outcome rout;
         runtime_run(slot->jail, rt, job->code.data, job->code.len, args, &spec, &rout);
         *outcome = rout.jail;
+        task->compiled = rout.compiled;
+        task->compile_us = rout.compile_wall_us;
         snprintf(task->runtime_version, sizeof(task->runtime_version), "%s", rout.version);
     } else {
         spec.argv = args;
@@ -210,6 +212,8 @@ void execute_task(const struct slot_env *slot, struct task *task)
         .wall_us = outcome.wall_us,
         .cpu_us = outcome.cpu_us,
         .peak_memory_bytes = outcome.peak_memory_bytes,
+        .has_compile_us = task->compiled,
+        .compile_us = task->compile_us,
         .runtime_name = task->runtime_name,
         .runtime_version = task->runtime_name && runtime_version[0] ? runtime_version : NULL,
         .worker_id = slot->config->worker_id,

@@ -106,7 +106,7 @@ def canonical(kind, message):
         elif name == "files_omitted":
             value = [{"path": entry["path"], "reason": entry["reason"]} for entry in value]
         elif name == "usage":
-            value = {k: value[k] for k in USAGE}
+            value = {k: value[k] for k in USAGE + ["compile_us"] if k in value}
         elif name == "runtime" and kind == "result":
             value = {k: value[k] for k in ("name", "version") if k in value}
         out[name] = value
@@ -423,6 +423,12 @@ valid("result_seccomp", "result", result(
     status="seccomp", signal=31, syscall="ptrace", stderr=b"", stderr_truncated=True,
     usage={"wall_us": 0, "cpu_us": 0, "peak_memory_bytes": 0, "io": 7},
     runtime={"name": "c++"}), "a seccomp kill: signal and syscall; unknown usage keys ignored")
+valid("result_compiled", "result", result(
+    status="ok", exit_code=0, stdout=b"hello\n",
+    usage={"wall_us": 41000, "cpu_us": 30000, "peak_memory_bytes": 9 << 20,
+           "compile_us": 5200},
+    runtime={"name": "typescript", "version": "esbuild 0.17.0, node v20.20.2"}),
+    "a job whose runtime compiles first: usage.compile_us, apart from wall_us")
 invalid("result_status_unknown", "result", result(status="success"), "status", "unknown status",
         "a status outside the closed set")
 invalid("result_status_missing", "result", result(status=DROP), "status", "missing",
@@ -450,6 +456,9 @@ invalid("result_omitted_no_reason", "result", result(files_omitted=[{"path": "a"
 invalid("result_usage_missing_cpu", "result", result(usage={"wall_us": 1,
                                                             "peak_memory_bytes": 1}),
         "usage.cpu_us", "missing", "usage without cpu_us")
+invalid("result_usage_compile_negative", "result", result(usage={
+    "wall_us": 1, "cpu_us": 1, "peak_memory_bytes": 1, "compile_us": -1}),
+    "usage.compile_us", "out of range", "a negative compile time")
 invalid("result_runtime_no_name", "result", result(runtime={"version": "1"}), "runtime.name",
         "missing", "runtime without a name")
 invalid("result_worker_id_bad", "result", result(worker_id="worker a"), "worker_id",

@@ -216,8 +216,10 @@ def _canonical_result(r):
            "files": {p: c.hex() for p, c in r.files.items()},
            "files_omitted": [{"path": o.path, "reason": o.reason} for o in r.files_omitted],
            "files_omitted_truncated": r.files_omitted_truncated,
-           "usage": r.usage and {"wall_us": r.usage.wall_us, "cpu_us": r.usage.cpu_us,
-                                 "peak_memory_bytes": r.usage.peak_memory_bytes},
+           "usage": r.usage and {k: v for k, v in (
+               ("wall_us", r.usage.wall_us), ("cpu_us", r.usage.cpu_us),
+               ("peak_memory_bytes", r.usage.peak_memory_bytes),
+               ("compile_us", r.usage.compile_us)) if v is not None},
            "runtime": r.runtime_name and {k: v for k, v in (("name", r.runtime_name),
                                                             ("version", r.runtime_version)) if v},
            "worker_id": r.worker_id, "received_ms": r.received_ms, "started_ms": r.started_ms,

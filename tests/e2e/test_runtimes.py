@@ -20,7 +20,11 @@ HELLO = {
                    r"v\d+\.\d+"),
     "typescript": ("main.ts",
                    "const who: string = 'typescript';\nconsole.log(`hello from ${who}`);\n",
-                   r"typescript \d+\.\d+.*node v\d+"),
+                   r"esbuild \d+\.\d+.*node v\d+"),
+    "typescript-checked": ("main.ts",
+                           "const who: string = 'typescript';\n"
+                           "console.log(`hello from ${who}`);\n",
+                           r"typescript \d+\.\d+.*node v\d+"),
     "bash": ("main.sh", "echo \"hello from bash ${BASH_VERSINFO[0]} $*\"\n", r"GNU bash"),
     "sh": ("main.sh", "echo \"hello from sh $*\"\n", r"dash \d"),
     "c": ("main.c",
@@ -34,6 +38,7 @@ EXPECTED = {
     "python": b"hello from python []\n",
     "javascript": b"hello from javascript []\n",
     "typescript": b"hello from typescript\n",
+    "typescript-checked": b"hello from typescript\n",
     "bash": re.compile(rb"hello from bash \d+ \n"),
     "sh": b"hello from sh \n",
     "c": b"hello from c 1 4\n",
@@ -101,34 +106,70 @@ def test_program_stdin_and_exit_status(tmp_path):
     assert proc.stdout == b"7\n"
 
 
-def test_c_compile_error(tmp_path):
+def failed_compile(tmp_path, lang, code, compiler):
+    """Runs code that does not compile: exit 119, nothing on stdout, and a
+    compile_error record whose message names the compiler."""
     record_path = tmp_path / "o.json"
-    proc = jail("--lang", "c", "--code", "-", "--json", record_path,
-                stdin=b"int main(void) { return missing_name; }\n")
+    proc = jail("--lang", lang, "--code", "-", "--json", record_path, stdin=code)
     assert proc.returncode == 119, proc.stderr
     assert proc.stdout == b""
-    err = proc.stderr.decode()
-    assert "main.c" in err and "missing_name" in err and "error" in err
-    assert "brig-jail: compile_error" in err
+    assert "brig-jail: compile_error" in proc.stderr.decode(errors="replace")
     record = json.loads(record_path.read_text())
     assert record["status"] == "compile_error"
-    assert "missing_name" in record["stderr"]
     assert record["stdout"] == ""
-    assert record["message"].startswith("gcc exited with status")
+    assert record["message"].startswith(f"{compiler} exited with status"), record["message"]
+    return proc, record
+
+
+def test_c_compile_error(tmp_path):
+    proc, record = failed_compile(tmp_path, "c", b"int main(void) { return missing_name; }\n",
+                                  "gcc")
+    err = proc.stderr.decode()
+    assert "main.c" in err and "missing_name" in err and "error" in err
+    assert "missing_name" in record["stderr"]
     assert record["runtime"]["name"] == "c"
 
 
-def test_typescript_type_error_is_a_compile_error(tmp_path):
-    record_path = tmp_path / "o.json"
-    proc = jail("--lang", "ts", "--code", "-", "--json", record_path,
-                stdin=b"const n: number = 'not a number';\nconsole.log(n);\n")
-    assert proc.returncode == 119, proc.stderr
-    assert proc.stdout == b""
+TYPE_ERROR = b"const n: number = 'not a number';\nconsole.log(n);\n"
+
+
+def test_typescript_type_error_is_a_compile_error_when_checked(tmp_path):
+    proc, record = failed_compile(tmp_path, "tsc", TYPE_ERROR, "tsc")
     assert b"TS2322" in proc.stderr
-    record = json.loads(record_path.read_text())
-    assert record["status"] == "compile_error"
     assert "TS2322" in record["stderr"]
-    assert record["message"].startswith("tsc exited with status")
+    assert record["runtime"]["name"] == "typescript-checked"
+
+
+def test_typescript_transpiles_without_checking_types(tmp_path):
+    # The default runtime strips the types and runs: node's pace, node's
+    # semantics; checking is what typescript-checked (tsc) is for.
+    record_path = tmp_path / "o.json"
+    proc = jail("--lang", "ts", "--code", "-", "--json", record_path, stdin=TYPE_ERROR)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"not a number\n"
+    record = json.loads(record_path.read_text())
+    assert record["runtime"]["name"] == "typescript"
+    assert re.search(r"compile=[\d.]+m?s ", proc.stderr.decode()), proc.stderr
+
+
+def test_typescript_syntax_error_is_a_compile_error(tmp_path):
+    _, record = failed_compile(tmp_path, "typescript", b"const x: number = ;\n", "esbuild")
+    assert "main.ts:1:" in record["stderr"] and "Unexpected" in record["stderr"]
+    assert record["runtime"]["compile_us"] == record["wall_us"]
+
+
+@pytest.mark.parametrize("lang,compiled", [("typescript", True), ("c", True),
+                                           ("python", False)])
+def test_compile_time_is_reported_apart(lang, compiled, tmp_path):
+    name, code, _ = HELLO[lang]
+    record_path = tmp_path / "o.json"
+    proc = jail("--lang", lang, "--code", "-", "--json", record_path, stdin=code.encode())
+    assert proc.returncode == 0, proc.stderr
+    compile_us = json.loads(record_path.read_text())["runtime"]["compile_us"]
+    if compiled:
+        assert isinstance(compile_us, int) and compile_us > 0
+    else:
+        assert compile_us is None
 
 
 def test_compiled_program_runs_in_a_fresh_jail_on_the_same_workspace():

@@ -557,9 +557,11 @@ def read_result(f):
                                                  "files_omitted_truncated")
     if "usage" in f:
         names = ["wall_us", "cpu_us", "peak_memory_bytes"]
-        u = named_map(f["usage"], "usage", set(names), True)
+        u = named_map(f["usage"], "usage", set(names) | {"compile_us"}, True)
         out["usage"] = {n: uint(required(u, n, f"usage.{n}"), f"usage.{n}", 0, UINT_MAX)
                         for n in names}
+        if "compile_us" in u:
+            out["usage"]["compile_us"] = uint(u["compile_us"], "usage.compile_us", 0, UINT_MAX)
     if "runtime" in f:
         r = named_map(f["runtime"], "runtime", {"name", "version"}, True)
         out["runtime"] = {"name": text(required(r, "name", "runtime.name"), "runtime.name", 1,

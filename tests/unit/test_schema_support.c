@@ -159,11 +159,14 @@ json_t *result_json(const struct brig_result *r)
         json_object_set_new(o, "files_omitted", omitted);
     }
     set_true(o, "files_omitted_truncated", r->files_omitted_truncated);
-    if (r->has_usage)
-        json_object_set_new(o, "usage",
-                            json_pack("{s:I,s:I,s:I}", "wall_us", (json_int_t)r->wall_us, "cpu_us",
-                                      (json_int_t)r->cpu_us, "peak_memory_bytes",
-                                      (json_int_t)r->peak_memory_bytes));
+    if (r->has_usage) {
+        json_t *usage =
+            json_pack("{s:I,s:I,s:I}", "wall_us", (json_int_t)r->wall_us, "cpu_us",
+                      (json_int_t)r->cpu_us, "peak_memory_bytes", (json_int_t)r->peak_memory_bytes);
+        if (r->has_compile_us)
+            set_uint(usage, "compile_us", r->compile_us);
+        json_object_set_new(o, "usage", usage);
+    }
     if (r->runtime_name) {
         json_t *runtime = json_pack("{s:s}", "name", r->runtime_name);
         set_text(runtime, "version", r->runtime_version);
