@@ -273,6 +273,8 @@ static int copy_field(struct parse *p, const char *key, const json_t *v, struct 
         return copy_positive(p, v, key, &job->deadline_ms);
     if (strcmp(key, "replay_of") == 0)
         return copy_string(p, v, key, &job->replay_of);
+    if (strcmp(key, "executable") == 0)
+        return copy_string_array(p, v, key, &job->executable, &job->executable_count);
     char field[sizeof p->err->field];
     error_member_path(field, "", key, strlen(key));
     return error_set(p->err, field, "unknown field");
@@ -394,5 +396,7 @@ json_t *job_to_json(const struct brig_job *job)
     if (job->deadline_ms)
         json_put(o, "deadline_ms", json_integer((json_int_t)job->deadline_ms), &ok);
     json_put_string(o, "replay_of", job->replay_of, &ok);
+    if (job->executable_count)
+        json_put(o, "executable", string_array(job->executable, job->executable_count), &ok);
     return json_done(o, ok);
 }

@@ -105,6 +105,9 @@ struct brig_job {
     size_t metadata_count;
     uint64_t deadline_ms; /* 0 = none */
     const char *replay_of;
+    /* Paths of files (keys of files) written with mode 0755 instead of 0644. */
+    const char *const *executable;
+    size_t executable_count;
     msgpack_zone *arena; /* owns the above when decoded; NULL when caller-built */
 };
 

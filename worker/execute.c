@@ -36,6 +36,16 @@ static void fail_internal(struct jail_outcome *outcome, const char *what)
     snprintf(outcome->message, sizeof(outcome->message), "%.255s", what);
 }
 
+/* 0755 for the input files the job marks executable, else 0644. */
+static unsigned file_mode(const struct brig_job *job, const char *path)
+{
+    for (size_t i = 0; i < job->executable_count; i++) {
+        if (strcmp(job->executable[i], path) == 0)
+            return 0755;
+    }
+    return 0644;
+}
+
 /* A session job's workspace is the session's, waited for while another
  * worker process of the host still runs one of its jobs; the state hash
  * before the run goes to the audit record. Others get a fresh one. */
@@ -111,8 +121,8 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
         goto out;
     for (size_t i = 0; i < job->file_count; i++) {
         const struct brig_file *f = &job->files[i];
-        if (jail_workspace_write_file(ws, f->path, f->content.data, f->content.len, 0644, err,
-                                      sizeof(err)) < 0) {
+        if (jail_workspace_write_file(ws, f->path, f->content.data, f->content.len,
+                                      file_mode(job, f->path), err, sizeof(err)) < 0) {
             fail_internal(outcome, err);
             outcome->status = BRIG_STATUS_SETUP_ERROR;
             goto out;

@@ -70,7 +70,7 @@ def raw_str(data):
 FIELDS = {
     "job": ["id", "runtime", "argv", "code", "args", "stdin", "env", "files", "limits",
             "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
-            "deadline_ms", "replay_of"],
+            "deadline_ms", "replay_of", "executable"],
     "result": ["id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
                "stdout_truncated", "stderr_truncated", "files", "files_omitted",
                "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
@@ -193,6 +193,11 @@ valid("job_full", "job", job(
     metadata={"agent": "planner", "trace": "ab12", "note": "ünïcödé ✓"},
     deadline_ms=1764000060000, replay_of="job-0"),
     "every job field with a runtime")
+valid("job_executable", "job", {
+    "v": 1, "id": "script-job", "argv": ["./run.sh"],
+    "files": {"run.sh": b"#!/bin/sh\necho hi\n", "bin/tool": b"\x7fELF", "data.txt": b"1\n"},
+    "executable": ["run.sh", "bin/tool"]},
+    "two of three input files marked executable (written 0755)")
 valid("job_argv", "job", {
     "v": 1, "id": "argv-job", "argv": ["/usr/bin/env", "bash", "-c", "cat in.txt"],
     "files": {"in.txt": b"hi\n"}, "network": "none", "stream_logs": False},
@@ -397,6 +402,15 @@ invalid("job_deadline_zero", "job", job(deadline_ms=0), "deadline_ms", "out of r
         "deadline 0")
 invalid("job_deadline_microseconds", "job", job(deadline_ms=1764000000000000),
         "deadline_ms", "out of range", "microseconds instead of milliseconds")
+invalid("job_executable_not_in_files", "job", job(
+    files={"run.sh": b"echo hi\n"}, executable=["run.sh", "other.sh"]),
+    "executable[1]", "not in files", "an executable path that names no input file")
+invalid("job_executable_without_files", "job", job(executable=["run.sh"]), "executable[0]",
+        "not in files", "executable without files")
+invalid("job_executable_dotdot", "job", job(files={"a": b""}, executable=["../a"]),
+        "executable[0]", "invalid path", "an executable path outside /work")
+invalid("job_executable_type", "job", job(files={"a": b""}, executable="a"), "executable",
+        "wrong type", "executable as a string, not an array")
 invalid("job_replay_of_bad", "job", job(replay_of="job 0"), "replay_of", "invalid character",
         "replay_of must be a job id")
 

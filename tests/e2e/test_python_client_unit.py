@@ -61,7 +61,7 @@ def _build_from_message(message):
 
 _JOB_FIELDS = {"id", "runtime", "argv", "code", "args", "stdin", "env", "files", "limits",
                "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
-               "deadline_ms", "replay_of"}
+               "deadline_ms", "replay_of", "executable"}
 
 
 def _canonical_job(message):
@@ -88,6 +88,7 @@ REFUSED_BY_CLIENT = {
     "job_session_bad_char", "job_stream_logs_int", "job_runtime_bad_char", "job_env_bad_name",
     "job_env_reserved", "job_env_reserved_prefix", "job_network_mode", "job_network_unknown_key",
     "job_network_allow_missing", "job_argv_program_empty", "job_files_control",
+    "job_executable_not_in_files", "job_executable_without_files",
 }
 
 

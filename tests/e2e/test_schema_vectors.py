@@ -444,7 +444,7 @@ METADATA_VALUE = (0, 1024, None)
 
 JOB = ["v", "id", "runtime", "argv", "code", "args", "stdin", "env", "files", "limits",
        "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
-       "deadline_ms", "replay_of"]
+       "deadline_ms", "replay_of", "executable"]
 RESULT = ["v", "id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
           "stdout_truncated", "stderr_truncated", "files", "files_omitted",
           "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
@@ -506,6 +506,9 @@ def read_job(f):
         out["deadline_ms"] = uint(f["deadline_ms"], "deadline_ms", 1, TIME_MAX)
     if "replay_of" in f:
         out["replay_of"] = text(f["replay_of"], "replay_of", *ID)
+    if "executable" in f:
+        out["executable"] = texts(f["executable"], "executable", 256, 1, 1024,
+                                  path_check("path"))
     # rules that tie fields together
     if "runtime" in f and "argv" in f:
         raise Refused("argv", "conflict")
@@ -519,6 +522,9 @@ def read_job(f):
         raise Refused("code", "missing")
     if "argv" in f and "code" in f:
         raise Refused("code", "conflict")
+    for i, path in enumerate(out.get("executable", [])):
+        if path not in out.get("files", {}):
+            raise Refused(f"executable[{i}]", "not in files")
     return out
 
 

@@ -134,6 +134,7 @@ json_t *job_json(const struct brig_job *job)
     set_pairs(o, "metadata", job->metadata, job->metadata_count);
     set_nonzero(o, "deadline_ms", job->deadline_ms);
     set_text(o, "replay_of", job->replay_of);
+    set_texts(o, "executable", job->executable, job->executable_count);
     return o;
 }
 

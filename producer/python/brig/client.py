@@ -85,13 +85,14 @@ class Client:
 
     def submit(self, code, lang="python", *, stdin=None, files=None, args=None, env=None,
                limits=None, collect=None, session=None, network=None, stream_logs=False,
-               metadata=None, deadline_ms=None, job_id=None):
+               metadata=None, deadline_ms=None, job_id=None, executable=None):
         """Publishes a job that runs code with the runtime lang; returns its
         id once the broker has it. The job is watched: its result is kept
         until wait() or results() takes it, or forget() drops it.
 
         code, stdin and the values of files: str (sent as UTF-8 text) or
-        bytes. files: {relative path: content}, written under /work. limits:
+        bytes. files: {relative path: content}, written under /work;
+        executable: the paths among them written with mode 0755. limits:
         {name: int} with the names of brig.LIMITS. network: None or "none",
         or a list of allow rules ("pypi.org", "*.example.com:443").
         collect: globs of files to send back. stream_logs: publish live
@@ -102,11 +103,11 @@ class Client:
             job_id=job_id, runtime=lang, code=code, args=args, stdin=stdin, env=env,
             files=files, limits=limits, network=network, session=session, collect=collect,
             reply_topic=self._job_reply_topic, stream_logs=stream_logs, metadata=metadata,
-            deadline_ms=deadline_ms))
+            deadline_ms=deadline_ms, executable=executable))
 
     def submit_argv(self, argv, *, stdin=None, files=None, env=None, limits=None,
                     collect=None, session=None, network=None, stream_logs=False,
-                    metadata=None, deadline_ms=None, job_id=None):
+                    metadata=None, deadline_ms=None, job_id=None, executable=None):
         """Publishes a job that runs argv as given in /work (the program
         comes from files or the jail's read-only system); returns its id.
         The keywords are those of submit()."""
@@ -114,7 +115,7 @@ class Client:
             job_id=job_id, argv=argv, stdin=stdin, env=env, files=files, limits=limits,
             network=network, session=session, collect=collect,
             reply_topic=self._job_reply_topic, stream_logs=stream_logs, metadata=metadata,
-            deadline_ms=deadline_ms))
+            deadline_ms=deadline_ms, executable=executable))
 
     def _submit(self, job):
         value = encode_job(job)
@@ -173,7 +174,7 @@ class Client:
         """Submits a job and waits for its Result. timeout (seconds, None for
         none) covers the whole call; when it runs out, JobTimeout is raised
         and the job is no longer watched. more: the other submit() keywords
-        (stream_logs, metadata, deadline_ms, job_id)."""
+        (stream_logs, metadata, deadline_ms, job_id, executable)."""
         return self._run(timeout, lambda: self.submit(
             code, lang, stdin=stdin, files=files, args=args, env=env, limits=limits,
             collect=collect, session=session, network=network, **more))
