@@ -114,11 +114,12 @@ static const char *const host_roots[] = {"/usr", "/bin", "/sbin", "/lib", "/lib3
 
 /* What of the host's /etc runtimes need: the loader cache, alternatives
  * (python3, java... are links through it), certificates, time zone, and the
- * configuration of the installed language runtimes. Nothing with secrets or
- * credentials (shadow, ssl/private, pip.conf, npmrc, gitconfig). */
+ * configuration of the installed language runtimes (R's home links its etc/
+ * to /etc/R: Renviron, ldpaths). Nothing with secrets or credentials (shadow,
+ * ssl/private, pip.conf, npmrc, gitconfig). */
 static const char *const etc_patterns[] = {
-    "ld.so.cache", "alternatives", "localtime", "timezone", "mime.types", "protocols",
-    "services",    "python3*",     "java-*",    "fpc*.cfg", "gnucobol",   "perl",
+    "ld.so.cache", "alternatives", "localtime", "timezone", "mime.types", "protocols", "services",
+    "python3*",    "java-*",       "fpc*.cfg",  "gnucobol", "perl",       "R",
 };
 static const char *const etc_nested[] = {"/etc/ssl/certs", "/etc/ssl/openssl.cnf"};
 
