@@ -1,4 +1,5 @@
-/* The wire schema: jobs, results, log chunks and dead letters as msgpack maps
+/* The wire schema: jobs, results, log chunks, dead letters and runtimes
+ * records as msgpack maps
  * (schema/SCHEMA.md is the reference; this is its C binding).
  *
  * Decoding is strict: any message that breaks a rule is refused with a
@@ -185,6 +186,25 @@ struct brig_dead_letter {
     msgpack_zone *arena;
 };
 
+/* One runtime a worker offers, as it announces it. */
+struct brig_runtime_entry {
+    const char *name; /* the canonical name, which results and the audit store record */
+    const char *const *aliases;
+    size_t alias_count;
+    const char *version; /* NULL: its version command failed */
+    bool warm;           /* jobs start from a warm interpreter */
+    const char *image;   /* its root image; NULL: the host's /usr */
+};
+
+/* The runtimes record of <prefix>.runtimes: one per worker, keyed by its id. */
+struct brig_runtimes {
+    const char *worker_id;
+    uint64_t started_ms;
+    struct brig_runtime_entry *runtimes;
+    size_t runtime_count;
+    msgpack_zone *arena;
+};
+
 /* Each decoder returns 0, or -1 with err filled and *out zeroed. */
 int brig_job_decode(const void *buf, size_t len, struct brig_job *out, struct brig_error *err);
 int brig_result_decode(const void *buf, size_t len, struct brig_result *out,
@@ -193,6 +213,8 @@ int brig_log_chunk_decode(const void *buf, size_t len, struct brig_log_chunk *ou
                           struct brig_error *err);
 int brig_dead_letter_decode(const void *buf, size_t len, struct brig_dead_letter *out,
                             struct brig_error *err);
+int brig_runtimes_decode(const void *buf, size_t len, struct brig_runtimes *out,
+                         struct brig_error *err);
 
 /* Each encoder appends one message to out and returns 0, or -1 with err
  * filled and out unchanged. */
@@ -203,6 +225,8 @@ int brig_log_chunk_encode(const struct brig_log_chunk *chunk, msgpack_sbuffer *o
                           struct brig_error *err);
 int brig_dead_letter_encode(const struct brig_dead_letter *letter, msgpack_sbuffer *out,
                             struct brig_error *err);
+int brig_runtimes_encode(const struct brig_runtimes *record, msgpack_sbuffer *out,
+                         struct brig_error *err);
 
 /* Release what a decoder allocated and zero the struct; harmless on a
  * zeroed or caller-built struct. */
@@ -210,6 +234,7 @@ void brig_job_free(struct brig_job *job);
 void brig_result_free(struct brig_result *result);
 void brig_log_chunk_free(struct brig_log_chunk *chunk);
 void brig_dead_letter_free(struct brig_dead_letter *letter);
+void brig_runtimes_free(struct brig_runtimes *record);
 
 /* Best effort on a job that failed to decode (truncated, wrong types, ...):
  * finds a valid top-level "id" and, if there is one, a valid "reply_topic"

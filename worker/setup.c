@@ -16,6 +16,7 @@
 #include "sandbox/reclaim.h"
 #include "sandbox/runtime_locate.h"
 #include "sandbox/self_path.h"
+#include "worker/announce.h"
 #include "worker/egress_audit.h"
 #include "worker/kafka.h"
 #include "worker/log.h"
@@ -188,7 +189,8 @@ static int open_broker(struct worker *w, struct worker_config *config)
 {
     if (config->brokers)
         return 0;
-    const char *topics[] = {w->topic_jobs, w->topic_results, w->topic_logs, w->topic_dlq};
+    const char *topics[] = {w->topic_jobs, w->topic_results, w->topic_logs, w->topic_dlq,
+                            w->topic_runtimes};
     char err[512];
     if (embedded_broker_open(config->state_dir, topics, ARRAY_SIZE(topics), config->partitions,
                              &w->broker, err, sizeof(err)) < 0) {
@@ -295,6 +297,8 @@ int worker_open(struct worker *w, struct worker_config *config)
     worker_topic(config, "results", w->topic_results, sizeof(w->topic_results));
     worker_topic(config, "logs", w->topic_logs, sizeof(w->topic_logs));
     worker_topic(config, "dlq", w->topic_dlq, sizeof(w->topic_dlq));
+    worker_topic(config, "runtimes", w->topic_runtimes, sizeof(w->topic_runtimes));
+    w->started_ms = wall_clock_ms();
     if (make_dir(config->state_dir, 0755) < 0 || open_metrics(w) < 0)
         return -1;
     /* brig-zygote, installed next to this program: it clones the jails and
@@ -307,6 +311,7 @@ int worker_open(struct worker *w, struct worker_config *config)
         open_audit(w, config) < 0 || open_broker(w, config) < 0 || open_kafka(w) < 0 ||
         open_slots(w) < 0)
         return -1;
+    worker_announce(w);
     return 0;
 }
 
@@ -346,6 +351,7 @@ int worker_close(struct worker *w)
     int status = 0;
     if (!w->config)
         return 0; /* never opened */
+    worker_withdraw(w);
     /* Leaving the group revokes the partitions (partitions.c), which may
      * still take a turn of the loop: everything else is still there. */
     if (w->consumer)

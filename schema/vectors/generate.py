@@ -79,7 +79,9 @@ FIELDS = {
     "log_chunk": ["id", "attempt", "stream", "seq", "data", "ts_ms", "eos"],
     "dead_letter": ["data", "data_truncated", "id", "topic", "partition", "offset", "key",
                     "key_truncated", "reason", "field", "received_ms", "worker_id"],
+    "runtimes": ["worker_id", "started_ms", "runtimes"],
 }
+RUNTIME_ENTRY = ["name", "aliases", "version", "warm", "image"]
 BYTES = {"code", "stdin", "stdout", "stderr", "data", "key"}
 USAGE = ["wall_us", "cpu_us", "peak_memory_bytes"]
 
@@ -109,6 +111,10 @@ def canonical(kind, message):
             value = {k: value[k] for k in USAGE + ["compile_us"] if k in value}
         elif name == "runtime" and kind == "result":
             value = {k: value[k] for k in ("name", "version") if k in value}
+        elif name == "runtimes":
+            value = [{k: e[k] for k in RUNTIME_ENTRY
+                      if e.get(k) is not None and e[k] is not False and e[k] != []}
+                     for e in value]
         out[name] = value
     return out
 
@@ -525,6 +531,54 @@ invalid("dead_letter_key_type", "dead_letter", letter(key=7), "key", "wrong type
         "a key as an integer")
 invalid("dead_letter_data_type", "dead_letter", letter(data=[1]), "data", "wrong type",
         "data as an array")
+
+
+# --- runtimes records -------------------------------------------------------
+
+def runtimes(**fields):
+    message = {"v": 1, "worker_id": "worker-a", "started_ms": 1764000000000,
+               "runtimes": [{"name": "python", "aliases": ["py", "python3"],
+                             "version": "Python 3.11.2"}]}
+    message.update(fields)
+    return {k: v for k, v in message.items() if v is not DROP}
+
+
+valid("runtimes_minimal", "runtimes", runtimes(runtimes=[{"name": "sh"}]),
+      "one runtime with a name only: no aliases, version unknown, cold, the host's /usr")
+valid("runtimes_full", "runtimes", runtimes(runtimes=[
+    {"name": "python", "aliases": ["py", "python3"], "version": "Python 3.11.2",
+     "warm": False},
+    {"name": "python-warm", "aliases": [], "version": "Python 3.11.2", "warm": True,
+     "x_preload": ["numpy"]},
+    {"name": "typescript", "aliases": ["ts"], "version": "esbuild 0.17.0, node v20.20.2",
+     "image": "sha256:" + "ab" * 32},
+], x_host="h1"), "every field; unknown keys in the record and in an entry are ignored")
+invalid("runtimes_empty", "runtimes", runtimes(runtimes=[]), "runtimes", "empty",
+        "a worker with no runtime")
+invalid("runtimes_missing", "runtimes", runtimes(runtimes=DROP), "runtimes", "missing",
+        "no runtimes")
+invalid("runtimes_worker_missing", "runtimes", runtimes(worker_id=DROP), "worker_id", "missing",
+        "no worker id")
+invalid("runtimes_started_zero", "runtimes", runtimes(started_ms=0), "started_ms",
+        "out of range", "a zero start time")
+invalid("runtimes_name_bad", "runtimes", runtimes(runtimes=[{"name": "sh"}, {"name": "Ruby"}]),
+        "runtimes[1].name", "invalid character", "runtime names are lowercase")
+invalid("runtimes_alias_bad", "runtimes", runtimes(runtimes=[{"name": "ts", "aliases": [""]}]),
+        "runtimes[0].aliases[0]", "empty", "an empty alias")
+invalid("runtimes_aliases_too_many", "runtimes", runtimes(runtimes=[
+    {"name": "x", "aliases": [f"a{i}" for i in range(17)]}]), "runtimes[0].aliases",
+    "too many", "17 aliases")
+invalid("runtimes_version_newline", "runtimes", runtimes(runtimes=[
+    {"name": "x", "version": "1.0\n2.0"}]), "runtimes[0].version", "control character",
+    "a version of two lines")
+invalid("runtimes_warm_type", "runtimes", runtimes(runtimes=[{"name": "x", "warm": 1}]),
+        "runtimes[0].warm", "wrong type", "warm as an integer")
+invalid("runtimes_entry_not_map", "runtimes", runtimes(runtimes=["python"]), "runtimes[0]",
+        "wrong type", "an entry as a string")
+invalid("runtimes_too_many", "runtimes", runtimes(runtimes=[{"name": "x"}] * 257), "runtimes",
+        "too many", "257 runtimes")
+invalid("runtimes_image_empty", "runtimes", runtimes(runtimes=[{"name": "x", "image": ""}]),
+        "runtimes[0].image", "empty", "an empty image")
 
 
 def write(out):

@@ -62,17 +62,19 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    static const char *const suffixes[] = {"jobs", "results", "logs", "dlq"};
-    char names[4][256];
-    const char *topics[4];
-    for (int i = 0; i < 4; i++) {
+    static const char *const suffixes[] = {"jobs", "results", "logs", "dlq", "runtimes"};
+    enum { N_TOPICS = sizeof(suffixes) / sizeof(suffixes[0]) };
+    char names[N_TOPICS][256];
+    const char *topics[N_TOPICS];
+    for (int i = 0; i < N_TOPICS; i++) {
         snprintf(names[i], sizeof(names[i]), "%s.%s", prefix, suffixes[i]);
         topics[i] = names[i];
     }
 
     char err[512];
     struct embedded_broker *broker;
-    if (embedded_broker_start(n_brokers, topics, 4, partitions, &broker, err, sizeof(err)) < 0) {
+    if (embedded_broker_start(n_brokers, topics, N_TOPICS, partitions, &broker, err, sizeof(err)) <
+        0) {
         fprintf(stderr, "brig-test-broker: %s\n", err);
         return 1;
     }

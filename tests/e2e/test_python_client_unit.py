@@ -230,7 +230,7 @@ def _canonical_result(r):
 
 
 def _absent(value):
-    """Left out of SCHEMA.md's canonical view (section 11). Empty bytes are
+    """Left out of SCHEMA.md's canonical view (section 12). Empty bytes are
     compared as absent too: a Result does not tell them apart."""
     return value is None or value is False or value in ([], {}, "")
 
@@ -241,12 +241,15 @@ def test_valid_result_vectors_decode_to_their_expected_content(data, meta):
     assert _canonical_result(brig.decode_result(data)) == expected
 
 
-@pytest.mark.parametrize("data,meta", vectors("result", valid=False))
-def test_invalid_result_vectors_are_refused_naming_the_field(data, meta):
-    with pytest.raises(brig.SchemaError) as caught:
-        brig.decode_result(data)
-    assert caught.value.field == meta["error"]["field"]
-    assert meta["error"]["reason"] in caught.value.reason
+@pytest.mark.parametrize("data,meta", vectors("runtimes", valid=True))
+def test_valid_runtimes_vectors_decode(data, meta):
+    record = brig.decode_runtimes(data)
+    view = {"worker_id": record.worker_id, "started_ms": record.started_ms,
+            "runtimes": [{k: v for k, v in (("name", r.name), ("aliases", list(r.aliases)),
+                                            ("version", r.version), ("warm", r.warm),
+                                            ("image", r.image)) if not _absent(v)}
+                         for r in record.runtimes]}
+    assert view == meta["expected"]
 
 
 @pytest.mark.parametrize("data,meta", vectors("log_chunk", valid=True))
@@ -258,10 +261,14 @@ def test_valid_log_chunk_vectors_decode(data, meta):
         {k: v for k, v in meta["expected"].items() if not _absent(v)}
 
 
-@pytest.mark.parametrize("data,meta", vectors("log_chunk", valid=False))
-def test_invalid_log_chunk_vectors_are_refused_naming_the_field(data, meta):
+READERS = {"result": brig.decode_result, "log_chunk": brig.decode_log_chunk,
+           "runtimes": brig.decode_runtimes}
+
+
+@pytest.mark.parametrize("data,meta", [v for kind in READERS for v in vectors(kind, valid=False)])
+def test_invalid_vectors_of_what_clients_read_are_refused_naming_the_field(data, meta):
     with pytest.raises(brig.SchemaError) as caught:
-        brig.decode_log_chunk(data)
+        READERS[meta["kind"]](data)
     assert caught.value.field == meta["error"]["field"]
     assert meta["error"]["reason"] in caught.value.reason
 

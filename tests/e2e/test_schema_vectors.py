@@ -22,7 +22,7 @@ SPEC = ROOT / "schema" / "SCHEMA.md"
 
 # Bounds, as SCHEMA.md states them (not read from the C headers on purpose).
 MAX_BYTES = {"job": 16 << 20, "result": 16 << 20, "log_chunk": 1 << 20,
-             "dead_letter": (16 << 20) + (64 << 10)}
+             "dead_letter": (16 << 20) + (64 << 10), "runtimes": 1 << 20}
 MAX_DEPTH, MAX_OBJECTS, MAX_TOP_KEYS, MAX_MAP_ENTRIES = 8, 16384, 64, 256
 UINT_MAX, TIME_MAX, ATTEMPT_MAX = 2**53 - 1, 253402300799999, 2**32 - 1
 LIMITS = {  # name: (min, max)
@@ -452,7 +452,9 @@ RESULT = ["v", "id", "attempt", "status", "exit_code", "signal", "stdout", "stde
 LOG_CHUNK = ["v", "id", "attempt", "stream", "seq", "data", "ts_ms", "eos"]
 DEAD_LETTER = ["v", "data", "data_truncated", "id", "topic", "partition", "offset", "key",
                "key_truncated", "reason", "field", "received_ms", "worker_id"]
-KINDS = {"job": JOB, "result": RESULT, "log_chunk": LOG_CHUNK, "dead_letter": DEAD_LETTER}
+RUNTIMES = ["v", "worker_id", "started_ms", "runtimes"]
+KINDS = {"job": JOB, "result": RESULT, "log_chunk": LOG_CHUNK, "dead_letter": DEAD_LETTER,
+         "runtimes": RUNTIMES}
 
 
 def read_job(f):
@@ -629,8 +631,32 @@ def read_dead_letter(f):
     return out
 
 
+def read_runtimes(f):
+    out = {"worker_id": text(required(f, "worker_id"), "worker_id", *ID),
+           "started_ms": uint(required(f, "started_ms"), "started_ms", 1, TIME_MAX)}
+    entries = array(required(f, "runtimes"), "runtimes", 256)
+    if not entries:
+        raise Refused("runtimes", "empty")
+    out["runtimes"] = []
+    for i, entry in enumerate(entries):
+        field = f"runtimes[{i}]"
+        e = named_map(entry, field, {"name", "aliases", "version", "warm", "image"}, True)
+        view = {"name": text(required(e, "name", f"{field}.name"), f"{field}.name", 1, 32,
+                             runtime_name)}
+        if "aliases" in e:
+            view["aliases"] = texts(e["aliases"], f"{field}.aliases", 16, 1, 32, runtime_name)
+        if "version" in e:
+            view["version"] = text(e["version"], f"{field}.version", 1, 64, single_line)
+        if "warm" in e:
+            view["warm"] = boolean(e["warm"], f"{field}.warm")
+        if "image" in e:
+            view["image"] = text(e["image"], f"{field}.image", 1, 1024, single_line)
+        out["runtimes"].append(canonical(view))
+    return out
+
+
 READERS = {"job": read_job, "result": read_result, "log_chunk": read_log_chunk,
-           "dead_letter": read_dead_letter}
+           "dead_letter": read_dead_letter, "runtimes": read_runtimes}
 
 
 def canonical(view):

@@ -216,6 +216,25 @@ json_t *dead_letter_json(const struct brig_dead_letter *l)
     return o;
 }
 
+json_t *runtimes_json(const struct brig_runtimes *r)
+{
+    json_t *o = json_object(), *entries = json_array();
+    set_text(o, "worker_id", r->worker_id);
+    set_uint(o, "started_ms", r->started_ms);
+    for (size_t i = 0; i < r->runtime_count; i++) {
+        const struct brig_runtime_entry *e = &r->runtimes[i];
+        json_t *entry = json_object();
+        set_text(entry, "name", e->name);
+        set_texts(entry, "aliases", e->aliases, e->alias_count);
+        set_text(entry, "version", e->version);
+        set_true(entry, "warm", e->warm);
+        set_text(entry, "image", e->image);
+        json_array_append_new(entries, entry);
+    }
+    json_object_set_new(o, "runtimes", entries);
+    return o;
+}
+
 /* One function per kind, made from the kind's decode, encode, free and view,
  * so that every kind is driven the same way. */
 #define DECODE_TO_JSON(kind)                                                                       \
@@ -247,6 +266,7 @@ DECODE_TO_JSON(job)
 DECODE_TO_JSON(result)
 DECODE_TO_JSON(log_chunk)
 DECODE_TO_JSON(dead_letter)
+DECODE_TO_JSON(runtimes)
 
 json_t *decode_to_json(const char *kind, const void *buf, size_t len, int reencode,
                        struct brig_error *err)
@@ -259,6 +279,8 @@ json_t *decode_to_json(const char *kind, const void *buf, size_t len, int reenco
         return log_chunk_decode_to_json(buf, len, reencode, err);
     if (strcmp(kind, "dead_letter") == 0)
         return dead_letter_decode_to_json(buf, len, reencode, err);
+    if (strcmp(kind, "runtimes") == 0)
+        return runtimes_decode_to_json(buf, len, reencode, err);
     snprintf(err->field, sizeof err->field, "%s", "");
     snprintf(err->reason, sizeof err->reason, "test: unknown kind %s", kind);
     return NULL;

@@ -20,6 +20,7 @@ from .kafka_setup import (Diagnostics, assign_at_end, check_reachable, create_co
                           create_producer)
 from .logs import read_logs
 from .messages import decode_result
+from .runtimes import read_runtimes
 from .schema import build_job, check_topic, encode_job, job_key
 
 _POLL_S = 0.1
@@ -31,7 +32,7 @@ class Client:
     consumer and starts its thread.
 
     brokers: "host:port,..."; None finds them (discover.discover_brokers).
-    topic_prefix: topics <prefix>.jobs, .results, .logs.
+    topic_prefix: topics <prefix>.jobs, .results, .logs, .runtimes.
     reply_topic: where results come back; None is <prefix>.results. Give
         each client its own (e.g. "brig.results.<name>") so that many clients
         do not read each other's results; with a real Kafka cluster that
@@ -48,6 +49,7 @@ class Client:
         self._message_max = discover_message_max(brokers)
         self.jobs_topic = f"{topic_prefix}.jobs"
         self.logs_topic = f"{topic_prefix}.logs"
+        self.runtimes_topic = f"{topic_prefix}.runtimes"
         self.reply_topic = reply_topic or f"{topic_prefix}.results"
         for topic in (self.jobs_topic, self.logs_topic, self.reply_topic):
             check_topic("topic", topic)
@@ -258,6 +260,14 @@ class Client:
         with self._cond:
             self._watched.discard(job_id)
             self._arrived.pop(job_id, None)
+
+    def runtimes(self, timeout=10.0):
+        """What the pool can run: a WorkerRuntimes(worker_id, started_ms,
+        runtimes) for each worker that announced itself and has not left,
+        sorted by worker id, each runtime a RuntimeInfo(name, aliases,
+        version, warm, image). Read from <prefix>.runtimes with a consumer
+        of its own; BrigError when that takes longer than timeout seconds."""
+        return read_runtimes(self.brokers, self.runtimes_topic, self.client_id, timeout)
 
     def logs(self, job_id, follow=True, timeout=None):
         """Yields LogChunk(stream, data) of a job submitted with
