@@ -107,6 +107,26 @@ def test_a_job_sent_by_alias_is_recorded_under_the_name(brig_env):
     assert re.search(r"· compile [\d.]+m?s ·", r.stderr), r.stderr
 
 
+@pytest.mark.parametrize("lang,code,expected", [
+    ("r", "cat(sum(scan(file('stdin'), quiet = TRUE)), '\\n', sep = '')", "6\n"),
+    ("java", "import java.util.Scanner;\npublic class Main { public static void main(String[] a) {"
+             " Scanner s = new Scanner(System.in); int t = 0; while (s.hasNextInt()) t += "
+             "s.nextInt(); System.out.println(t); } }", "6\n"),
+    ("go", "package main\nimport \"fmt\"\nfunc main() { a, b, c := 0, 0, 0; "
+           "fmt.Scan(&a, &b, &c); fmt.Println(a + b + c) }", "6\n"),
+    ("ruby", "puts STDIN.read.split.sum(&:to_i)", "6\n"),
+])
+def test_each_language_runs_on_a_worker_with_the_default_limits(brig_env, tmp_path, lang, code,
+                                                                 expected):
+    numbers = tmp_path / "in.txt"
+    numbers.write_text("1 2 3\n")
+    r = brig(brig_env, "run", "--json", "--stdin", str(numbers), "--lang", lang, "-c", code)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["stdout"] == expected, result["stderr"]
+    assert result["runtime"]["name"] == lang and result["runtime"]["version"]
+
+
 def test_an_unknown_runtime_is_rejected_with_the_names_there_are(brig_env):
     r = brig(brig_env, "run", "--lang", "cobol", "-c", "DISPLAY 'HI'.")
     assert r.returncode == EXIT_REJECTED, r.stderr
