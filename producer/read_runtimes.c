@@ -2,7 +2,9 @@
  * (SCHEMA.md section 9), a compacted topic read as compaction would leave
  * it: each partition from its beginning to the end it had when the read
  * started (its high watermark, asked first), the last value of each key
- * kept, a tombstone (a null value) removing its key. */
+ * kept, a tombstone (a null value) removing its key. Compaction leaves gaps
+ * in the offsets, even below the high watermark, so the end of a partition
+ * is also known from librdkafka's partition-EOF event. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -69,11 +71,14 @@ static bool every_goal_reached(const struct goals *goals)
     return true;
 }
 
+/* A message, or the partition-EOF event, whose offset is where the
+ * partition ends now. */
 static void note_read(struct goals *goals, const rd_kafka_message_t *m)
 {
+    int64_t next = m->err ? m->offset : m->offset + 1;
     for (size_t i = 0; i < goals->count; i++) {
-        if (goals->items[i].partition == m->partition && m->offset + 1 > goals->items[i].next)
-            goals->items[i].next = m->offset + 1;
+        if (goals->items[i].partition == m->partition && next > goals->items[i].next)
+            goals->items[i].next = next;
     }
 }
 
@@ -169,10 +174,10 @@ static int read_to_the_end(rd_kafka_t *consumer, const char *topic,
         if (!m)
             continue;
         int taken = 0;
-        if (!m->err) {
+        if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             note_read(&goals, m);
+        if (!m->err)
             taken = take(out, m, err, errlen);
-        }
         rd_kafka_message_destroy(m);
         if (taken < 0)
             goto out;
@@ -208,7 +213,7 @@ int brig_read_runtimes(const struct brig_client_config *config, struct brig_runt
         .diag = &diag,
     };
     int rc = -1;
-    rd_kafka_t *consumer = kafka_consumer_create(&params, false, err, errlen);
+    rd_kafka_t *consumer = kafka_consumer_create(&params, true, err, errlen);
     if (consumer && kafka_check_reachable(consumer, &params, err, errlen) == 0)
         rc = read_to_the_end(consumer, topic, &params, out, err, errlen);
     if (consumer) {

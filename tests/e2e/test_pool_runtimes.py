@@ -197,3 +197,4 @@ def test_runtimes_records_that_do_not_decode_are_skipped_and_named(broker, worke
     assert ("skipped 1 record(s) that are not runtimes records, the first: key impostor, "
             "offset") in r.stderr
     assert "worker_id: missing" in r.stderr
+

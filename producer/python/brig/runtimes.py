@@ -1,12 +1,14 @@
 """What the pool's workers can run: the runtimes records they announce on
 <prefix>.runtimes (SCHEMA.md section 9), a compacted topic read from its
 beginning to the end it had when the read began, the last value of each key
-kept and a tombstone (null value) removing its worker."""
+kept and a tombstone (null value) removing its worker. Compaction leaves
+gaps in the offsets, so the end of a partition is also known from the
+partition-EOF event."""
 import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from .errors import BrigError, SchemaError
 from .kafka_setup import Diagnostics, check_reachable, create_consumer, topic_partitions
@@ -95,7 +97,7 @@ def read_runtimes(brokers, topic, client_id, timeout):
     tombstone, sorted by worker id; records that do not decode are skipped.
     BrigError when the read takes longer than timeout seconds."""
     diag = Diagnostics()
-    consumer = create_consumer(brokers, client_id, timeout, diag)
+    consumer = create_consumer(brokers, client_id, timeout, diag, partition_eof=True)
     try:
         check_reachable(consumer, brokers, timeout, diag)
         deadline = time.monotonic() + timeout
@@ -110,7 +112,11 @@ def read_runtimes(brokers, topic, client_id, timeout):
             if time.monotonic() >= deadline:
                 raise BrigError(f"reading {topic} to its end took longer than {timeout:g} s")
             msg = consumer.poll(_POLL_S)
-            if msg is None or msg.error():
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    read_to[msg.partition()] = max(read_to[msg.partition()], msg.offset())
                 continue
             read_to[msg.partition()] = max(read_to[msg.partition()], msg.offset() + 1)
             key = msg.key()
