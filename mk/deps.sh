@@ -16,8 +16,11 @@ packages=(
     python3-dev
     # tests: unit (cmocka), end to end (pytest with Debian's python3 and its modules)
     libcmocka-dev python3 python3-pytest python3-msgpack python3-confluent-kafka
-    # runtimes the jail ships with (sandbox/runtimes.json)
-    bash nodejs node-typescript
+    # runtimes the jail ships with (sandbox/runtimes.json): TypeScript is
+    # transpiled by esbuild, and type-checked by tsc only when asked
+    bash nodejs node-typescript esbuild r-base-core openjdk-17-jdk-headless golang-go ruby
+    # the language tests/e2e/test_runtimes.py adds through a runtime table of its own
+    lua5.4
     # what a job finds for Python (README "What a job can use"): the data
     # stack (and pytest, above), fonts for its charts, time zones; pip and
     # venv for the sessions' own packages

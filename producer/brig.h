@@ -211,4 +211,24 @@ enum brig_logs_outcome {
 int brig_read_logs(const struct brig_client_config *config, const char *id, bool follow,
                    int64_t timeout_ms, brig_log_fn fn, void *ctx, char *err, size_t errlen);
 
+/* What the pool's workers announced on <prefix>.runtimes (SCHEMA.md
+ * section 9): the last record of each worker whose last word was not a
+ * tombstone, sorted by worker id. A record that does not decode (or whose
+ * key is not its worker id) is skipped and counted, the first one's key,
+ * offset and error kept in undecodable_why. */
+struct brig_runtimes_read {
+    struct brig_runtimes *workers;
+    size_t count;
+    size_t undecodable;
+    char undecodable_why[320];
+};
+
+/* Reads <prefix>.runtimes from its beginning to the end it had when the call
+ * started, with a consumer of its own. Only config's brokers, topic_prefix,
+ * client_id and timeout_ms (the whole read's, default 10 s) are used.
+ * Returns 0 with out filled (free it with brig_runtimes_read_free), or -1. */
+int brig_read_runtimes(const struct brig_client_config *config, struct brig_runtimes_read *out,
+                       char *err, size_t errlen);
+void brig_runtimes_read_free(struct brig_runtimes_read *read);
+
 #endif

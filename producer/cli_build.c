@@ -92,9 +92,17 @@ static int build_files(const struct cli_list *specs, msgpack_zone *arena, struct
     for (size_t i = 0; i < specs->count && rc == 0; i++)
         rc = input_files_add(&files, specs->items[i], arena, err, errlen);
     if (rc == 0 && files.count) {
-        if ((job->files = arena_calloc(arena, files.count, sizeof *job->files))) {
+        const char **executable = NULL;
+        job->files = arena_calloc(arena, files.count, sizeof *job->files);
+        if (files.executable_count)
+            executable = arena_calloc(arena, files.executable_count, sizeof *executable);
+        if (job->files && (executable || !files.executable_count)) {
             memcpy(job->files, files.items, files.count * sizeof *job->files);
             job->file_count = files.count;
+            if (executable)
+                memcpy(executable, files.executable, files.executable_count * sizeof *executable);
+            job->executable = executable;
+            job->executable_count = files.executable_count;
         } else {
             snprintf(err, errlen, "--file: %s", strerror(ENOMEM));
             rc = -1;

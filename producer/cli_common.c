@@ -99,6 +99,12 @@ void print_summary(FILE *out, const struct brig_result *r, bool colour)
         units_format_duration_us(r->cpu_us, cpu, sizeof cpu);
         units_format_size(r->peak_memory_bytes, mem, sizeof mem);
         fprintf(out, " · wall %s · cpu %s · mem %s", wall, cpu, mem);
+        /* Apart from wall: the run's limits do not cover the compile step. */
+        if (r->has_compile_us) {
+            char compile[32];
+            units_format_duration_us(r->compile_us, compile, sizeof compile);
+            fprintf(out, " · compile %s", compile);
+        }
     }
     fprintf(out, " · job %s", r->id);
     if (r->syscall)

@@ -46,7 +46,8 @@ void cli_default_requester(char *buf, size_t len);
 /* Colour on stream: only on a terminal, and never when NO_COLOR is set. */
 bool cli_colour(FILE *stream);
 
-/* "ok · exit 0 · wall 41.2ms · cpu 30.1ms · mem 9.5 MiB · job <id>", plus the
+/* "ok · exit 0 · wall 41.2ms · cpu 30.1ms · mem 9.5 MiB · compile 4.1ms · job <id>" (compile
+ * when the runtime has a compile step), plus the
  * error or the refused system call when there is one, on one line. */
 void print_summary(FILE *out, const struct brig_result *result, bool colour);
 

@@ -11,5 +11,6 @@ int cmd_audit(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_session(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
+int cmd_runtimes(int argc, char **argv);
 
 #endif

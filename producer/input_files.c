@@ -94,11 +94,15 @@ static int add_file(struct input_files *files, struct spec *s, int fd)
     if (files->count == files->cap) {
         size_t cap = files->cap ? files->cap * 2 : 8;
         struct brig_file *items = realloc(files->items, cap * sizeof *items);
-        if (!items) {
+        if (items)
+            files->items = items;
+        const char **executable =
+            items ? realloc(files->executable, cap * sizeof *executable) : NULL;
+        if (!executable) {
             free(data);
             return fail(s, "%s", strerror(ENOMEM));
         }
-        files->items = items;
+        files->executable = executable;
         files->cap = cap;
     }
     struct brig_file *file = &files->items[files->count];
@@ -108,6 +112,10 @@ static int add_file(struct input_files *files, struct spec *s, int fd)
     free(data);
     if (!file->path || !file->content.data)
         return fail(s, "%s", strerror(ENOMEM));
+    /* Standard input, a pipe, has no execute bits to keep. */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+        files->executable[files->executable_count++] = file->path;
     files->count++;
     files->total_bytes += len;
     return 0;
@@ -291,5 +299,6 @@ int input_files_add(struct input_files *files, const char *text, msgpack_zone *a
 void input_files_free(struct input_files *files)
 {
     free(files->items);
+    free(files->executable);
     memset(files, 0, sizeof *files);
 }

@@ -11,7 +11,9 @@
  * BRIG_FILES_MAX files, each path valid in the job (SCHEMA.md §5.3), and
  * their contents together within BRIG_JOB_MAX_BYTES. Directories are read
  * in byte order of their names, so that the same tree makes the same job;
- * empty directories are not sent (a job has files only). */
+ * empty directories are not sent (a job has files only). A file that any of
+ * the local execute bits marks executable is listed in executable, which the
+ * job carries (SCHEMA.md, `executable`): it keeps its mode in the job. */
 #ifndef BRIG_PRODUCER_INPUT_FILES_H
 #define BRIG_PRODUCER_INPUT_FILES_H
 
@@ -24,6 +26,8 @@ struct input_files {
     struct brig_file *items; /* malloc'd; paths and contents live in the arena */
     size_t count, cap;
     size_t total_bytes;
+    const char **executable; /* malloc'd, cap long; the paths of items */
+    size_t executable_count;
 };
 
 /* Adds the file or tree of one --file spec. Returns 0, or -1 with err

@@ -273,6 +273,8 @@ static int copy_field(struct parse *p, const char *key, const json_t *v, struct 
         return copy_positive(p, v, key, &job->deadline_ms);
     if (strcmp(key, "replay_of") == 0)
         return copy_string(p, v, key, &job->replay_of);
+    if (strcmp(key, "executable") == 0)
+        return copy_string_array(p, v, key, &job->executable, &job->executable_count);
     char field[sizeof p->err->field];
     error_member_path(field, "", key, strlen(key));
     return error_set(p->err, field, "unknown field");
@@ -298,18 +300,6 @@ int job_from_json(const json_t *object, struct brig_job *job, struct brig_error 
         }
     }
     return 0;
-}
-
-static json_t *string_array(const char *const *items, size_t count)
-{
-    json_t *array = json_array();
-    for (size_t i = 0; array && i < count; i++) {
-        if (json_array_append_new(array, json_string(items[i])) < 0) {
-            json_decref(array);
-            return NULL;
-        }
-    }
-    return array;
 }
 
 json_t *pairs_to_json(const struct brig_pair *pairs, size_t count)
@@ -365,11 +355,11 @@ json_t *job_to_json(const struct brig_job *job)
     json_put_string(o, "id", job->id, &ok);
     json_put_string(o, "runtime", job->runtime, &ok);
     if (job->argv)
-        json_put(o, "argv", string_array(job->argv, job->argv_count), &ok);
+        json_put(o, "argv", json_string_array(job->argv, job->argv_count), &ok);
     if (job->code.data)
         json_put(o, "code", json_from_bytes(job->code.data, job->code.len), &ok);
     if (job->args_count)
-        json_put(o, "args", string_array(job->args, job->args_count), &ok);
+        json_put(o, "args", json_string_array(job->args, job->args_count), &ok);
     if (job->stdin_data.data)
         json_put(o, "stdin", json_from_bytes(job->stdin_data.data, job->stdin_data.len), &ok);
     if (job->env_count)
@@ -385,7 +375,7 @@ json_t *job_to_json(const struct brig_job *job)
         json_put(o, "network", network_to_json(&job->network), &ok);
     json_put_string(o, "session", job->session, &ok);
     if (job->collect_count)
-        json_put(o, "collect", string_array(job->collect, job->collect_count), &ok);
+        json_put(o, "collect", json_string_array(job->collect, job->collect_count), &ok);
     json_put_string(o, "reply_topic", job->reply_topic, &ok);
     if (job->stream_logs)
         json_put(o, "stream_logs", json_true(), &ok);
@@ -394,5 +384,7 @@ json_t *job_to_json(const struct brig_job *job)
     if (job->deadline_ms)
         json_put(o, "deadline_ms", json_integer((json_int_t)job->deadline_ms), &ok);
     json_put_string(o, "replay_of", job->replay_of, &ok);
+    if (job->executable_count)
+        json_put(o, "executable", json_string_array(job->executable, job->executable_count), &ok);
     return json_done(o, ok);
 }

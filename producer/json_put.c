@@ -25,3 +25,15 @@ json_t *json_done(json_t *object, bool ok)
     json_decref(object);
     return NULL;
 }
+
+json_t *json_string_array(const char *const *items, size_t count)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < count; i++) {
+        if (json_array_append_new(array, json_string(items[i])) < 0) {
+            json_decref(array);
+            return NULL;
+        }
+    }
+    return array;
+}

@@ -20,6 +20,7 @@ static const char help[] =
     "  logs      print a job's streamed output (-f to follow)\n"
     "  audit     ls / show what the workers recorded\n"
     "  session   ls / rm the session workspaces of this host\n"
+    "  runtimes  what the workers can run: languages, aliases, versions\n"
     "  replay    run a recorded job again and compare\n"
     "  cancel    stop jobs, or answer them cancelled before they run\n"
     "\n"
@@ -33,8 +34,9 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"run", cmd_run},     {"submit", cmd_submit}, {"wait", cmd_wait},       {"logs", cmd_logs},
-    {"audit", cmd_audit}, {"replay", cmd_replay}, {"session", cmd_session}, {"cancel", cmd_cancel},
+    {"run", cmd_run},         {"submit", cmd_submit},     {"wait", cmd_wait},
+    {"logs", cmd_logs},       {"audit", cmd_audit},       {"replay", cmd_replay},
+    {"session", cmd_session}, {"runtimes", cmd_runtimes}, {"cancel", cmd_cancel},
 };
 
 int main(int argc, char **argv)

@@ -48,12 +48,14 @@ json_t *result_to_json(const struct brig_result *r)
         json_put(o, "files", job_files_to_json(r->files, r->file_count), &ok);
     if (r->omitted_count)
         json_put(o, "files_omitted", omitted_to_json(r), &ok);
-    if (r->has_usage)
-        json_put(o, "usage",
-                 json_pack("{s:I, s:I, s:I}", "wall_us", (json_int_t)r->wall_us, "cpu_us",
-                           (json_int_t)r->cpu_us, "peak_memory_bytes",
-                           (json_int_t)r->peak_memory_bytes),
-                 &ok);
+    if (r->has_usage) {
+        json_t *usage =
+            json_pack("{s:I, s:I, s:I}", "wall_us", (json_int_t)r->wall_us, "cpu_us",
+                      (json_int_t)r->cpu_us, "peak_memory_bytes", (json_int_t)r->peak_memory_bytes);
+        if (usage && r->has_compile_us)
+            put_uint(usage, "compile_us", r->compile_us, &ok);
+        json_put(o, "usage", usage, &ok);
+    }
     if (r->runtime_name) {
         json_t *runtime = json_pack("{s:s}", "name", r->runtime_name);
         json_put_string(runtime, "version", r->runtime_version, &ok);

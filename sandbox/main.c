@@ -129,8 +129,9 @@ static bool never_started(const struct jail_outcome *outcome)
 }
 
 static void print_summary(const struct jail_outcome *outcome, const char *runtime_name,
-                          const char *runtime_version)
+                          const struct runtime_outcome *run)
 {
+    const char *runtime_version = run->version;
     char wall[32], cpu[32], memory[32];
 
     if (never_started(outcome)) {
@@ -148,6 +149,11 @@ static void print_summary(const struct jail_outcome *outcome, const char *runtim
         fprintf(stderr, " exit=%d", outcome->exit_code);
     }
     fprintf(stderr, " wall=%s cpu=%s peak_mem=%s", wall, cpu, memory);
+    if (run->compiled) {
+        char compile[32];
+        units_format_duration_us(run->compile_wall_us, compile, sizeof(compile));
+        fprintf(stderr, " compile=%s", compile);
+    }
     if (outcome->syscall[0] != '\0')
         fprintf(stderr, " syscall=%s", outcome->syscall);
     if (runtime_name != NULL && runtime_version[0] != '\0')
@@ -292,6 +298,8 @@ report:
         struct outcome_json_context context = {
             .runtime_name = runtime != NULL ? runtime->name : NULL,
             .runtime_version = run.version,
+            .compiled = run.compiled,
+            .compile_us = run.compile_wall_us,
             .policy_hash = ctx != NULL ? runtime_policy_hash(ctx, runtime) : NULL,
             .cgroup_version = ctx != NULL ? jail_cgroup_version(ctx) : NULL,
             .limits = &opts.limits,
@@ -302,7 +310,7 @@ report:
         }
     }
     if (!opts.quiet || never_started(outcome))
-        print_summary(outcome, runtime != NULL ? runtime->name : NULL, run.version);
+        print_summary(outcome, runtime != NULL ? runtime->name : NULL, &run);
 out:
     jail_outcome_free(outcome);
     if (ctx != NULL)

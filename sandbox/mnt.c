@@ -116,12 +116,13 @@ static const char *const host_roots[] = {"/usr", "/bin", "/sbin", "/lib", "/lib3
  * (python3, java... are links through it), certificates, time zone, fonts
  * (fontconfig refuses to start without its configuration), Debian's
  * matplotlibrc (matplotlib refuses to import without one), and the
- * configuration of the installed language runtimes. Nothing with secrets or
- * credentials (shadow, ssl/private, pip.conf, npmrc, gitconfig). */
+ * configuration of the installed language runtimes (R's home links its etc/
+ * to /etc/R: Renviron, ldpaths). Nothing with secrets or credentials (shadow,
+ * ssl/private, pip.conf, npmrc, gitconfig). */
 static const char *const etc_patterns[] = {
     "ld.so.cache", "alternatives", "localtime", "timezone",     "mime.types",
     "protocols",   "services",     "python3*",  "java-*",       "fpc*.cfg",
-    "gnucobol",    "perl",         "fonts",     "matplotlibrc",
+    "gnucobol",    "perl",         "fonts",     "matplotlibrc", "R",
 };
 /* Below /etc and elsewhere: fontconfig's system cache saves every job that
  * draws text a scan of the fonts (it is what fc-cache made at install). */

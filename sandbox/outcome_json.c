@@ -66,8 +66,10 @@ json_t *outcome_to_json(const struct jail_outcome *outcome,
     json_t *limits = json_null();
 
     if (context->runtime_name != NULL)
-        runtime = json_pack("{s:s, s:o}", "name", context->runtime_name, "version",
-                            json_string_or_null(context->runtime_version));
+        runtime = json_pack("{s:s, s:o, s:o}", "name", context->runtime_name, "version",
+                            json_string_or_null(context->runtime_version), "compile_us",
+                            context->compiled ? json_integer((json_int_t)context->compile_us)
+                                              : json_null());
     if (context->limits != NULL)
         limits = limits_to_json(context->limits);
     /* json_pack's "o" takes each reference, even when packing fails, and a

@@ -8,6 +8,8 @@
 #define BRIG_SANDBOX_OUTCOME_JSON_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "sandbox/sandbox.h"
 
@@ -15,6 +17,9 @@
 struct outcome_json_context {
     const char *runtime_name; /* for runs of a runtime (--lang); NULL otherwise */
     const char *runtime_version;
+    /* The runtime's compile step, when it ran: runtime.compile_us, else null. */
+    bool compiled;
+    uint64_t compile_us;
     const char *policy_hash;
     const char *cgroup_version;
     const struct jail_limits *limits; /* the run's limits, or NULL */

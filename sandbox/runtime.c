@@ -244,6 +244,8 @@ int runtime_run(struct jail_context *ctx, struct runtime *runtime, const char *c
         jail_run(ctx, &compile, &out->jail);
         if (is_setup_failure(out->jail.status))
             goto out;
+        out->compiled = true;
+        out->compile_wall_us = out->jail.wall_us;
         if (out->jail.status != BRIG_STATUS_OK) {
             result = compile_error(&out->jail, runtime);
             goto out;

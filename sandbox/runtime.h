@@ -41,6 +41,7 @@
 #define BRIG_SANDBOX_RUNTIME_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -120,6 +121,10 @@ struct runtime_outcome {
      * err (out empty) and what became of it in message. */
     struct jail_outcome jail;
     char version[BRIG_RUNTIME_VERSION_MAX + 1];
+    /* The compile step's wall-clock time, when the runtime has one and it
+     * ran: reported apart from the program's, whose limits do not cover it. */
+    bool compiled;
+    uint64_t compile_wall_us;
 };
 
 /* Runs code with runtime. spec supplies everything but argv: limits, env,

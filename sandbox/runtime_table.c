@@ -212,6 +212,9 @@ static int parse_aliases(const struct parse_place *place, const json_t *aliases,
     }
     if (!json_is_array(aliases))
         return field_error(place, "aliases", "must be an array of strings");
+    /* Workers announce their runtimes (SCHEMA.md, runtimes record). */
+    if (json_array_size(aliases) > BRIG_RUNTIME_ALIASES_MAX)
+        return field_error(place, "aliases", "more than %d", BRIG_RUNTIME_ALIASES_MAX);
     if (parse_string_array(place, aliases, "aliases", &runtime->aliases) != 0)
         return -1;
     for (size_t i = 0; runtime->aliases[i] != NULL; i++) {
@@ -438,9 +441,11 @@ int runtime_table_parse(const char *text, size_t len, const char *origin,
     }
     list = json_object_get(root, "runtimes");
     if (!json_is_object(root) || json_object_size(root) != 1 || !json_is_array(list) ||
-        json_array_size(list) == 0) {
+        json_array_size(list) == 0 || json_array_size(list) > BRIG_RUNTIMES_MAX) {
         snprintf(err, errlen,
-                 "%s: must be an object with one field, \"runtimes\", a non-empty array", origin);
+                 "%s: must be an object with one field, \"runtimes\", a non-empty array of at most "
+                 "%d",
+                 origin, BRIG_RUNTIMES_MAX);
         goto out;
     }
     table = calloc(1, sizeof(*table));

@@ -83,6 +83,12 @@
 #define BRIG_REASON_MAX 1024
 #define BRIG_FIELD_MAX 63 /* struct brig_error.field without its NUL */
 
+/* Runtimes record: what one worker offers (<prefix>.runtimes). */
+#define BRIG_RUNTIMES_MAX_BYTES (1u << 20)
+#define BRIG_RUNTIMES_MAX 256
+#define BRIG_RUNTIME_ALIASES_MAX 16
+#define BRIG_RUNTIME_IMAGE_MAX 1024
+
 /* Job limits: each optional; absent means the default. */
 #define BRIG_WALL_MS_MIN 100ull
 #define BRIG_WALL_MS_MAX 600000ull

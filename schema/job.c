@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 
 #include "schema/error.h"
@@ -27,6 +28,7 @@ enum job_field {
     JOB_METADATA,
     JOB_DEADLINE_MS,
     JOB_REPLAY_OF,
+    JOB_EXECUTABLE,
     JOB_FIELD_COUNT
 };
 _Static_assert(JOB_FIELD_COUNT <= MESSAGE_MAX_FIELDS, "too many job fields");
@@ -50,12 +52,14 @@ static const char *const job_fields[JOB_FIELD_COUNT] = {
     [JOB_METADATA] = "metadata",
     [JOB_DEADLINE_MS] = "deadline_ms",
     [JOB_REPLAY_OF] = "replay_of",
+    [JOB_EXECUTABLE] = "executable",
 };
 
 static const struct text_rule arg_rule = {0, BRIG_ARG_MAX_BYTES, NULL};
 static const struct text_rule env_name_rule = {1, BRIG_ENV_NAME_MAX, check_env_name};
 static const struct text_rule env_value_rule = {0, BRIG_ENV_VALUE_MAX, NULL};
 static const struct text_rule glob_rule = {1, BRIG_GLOB_MAX, check_glob};
+static const struct text_rule executable_rule = {1, BRIG_PATH_MAX, check_relative_path};
 
 /* Rules that tie fields together, checked once each field is known good. */
 static int check_program(struct decoder *d, const msgpack_object *const *f,
@@ -74,6 +78,23 @@ static int check_program(struct decoder *d, const msgpack_object *const *f,
     if (f[JOB_ARGV] && f[JOB_CODE])
         return error_set(d->err, "code",
                          "conflict: code goes with runtime; an argv job brings files");
+    return 0;
+}
+
+/* executable marks files the job brings, nothing else in /work. */
+static int check_executable(struct decoder *d, const struct brig_job *job)
+{
+    for (size_t i = 0; i < job->executable_count; i++) {
+        size_t k = 0;
+        while (k < job->file_count && strcmp(job->files[k].path, job->executable[i]) != 0)
+            k++;
+        if (k == job->file_count) {
+            char field[sizeof d->err->field];
+            snprintf(field, sizeof field, "executable[%zu]", i);
+            return error_set(d->err, field,
+                             "not in files: an executable path must be a key of files");
+        }
+    }
     return 0;
 }
 
@@ -128,7 +149,13 @@ static int decode_job(struct decoder *d, const msgpack_object *const *f, void *o
     if (f[JOB_REPLAY_OF] &&
         read_text(d, f[JOB_REPLAY_OF], "replay_of", &id_rule, &job->replay_of) < 0)
         return -1;
-    return check_program(d, f, job);
+    if (f[JOB_EXECUTABLE] &&
+        read_text_array(d, f[JOB_EXECUTABLE], "executable", BRIG_FILES_MAX, &executable_rule,
+                        &job->executable, &job->executable_count) < 0)
+        return -1;
+    if (check_program(d, f, job) < 0)
+        return -1;
+    return check_executable(d, job);
 }
 
 static const struct message_kind job_kind = {
@@ -175,6 +202,7 @@ int brig_job_encode(const struct brig_job *job, msgpack_sbuffer *out, struct bri
     write_pairs(&w, &top, "metadata", job->metadata, job->metadata_count);
     write_nonzero(&w, &top, "deadline_ms", job->deadline_ms);
     write_text(&w, &top, "replay_of", job->replay_of);
+    write_text_array(&w, &top, "executable", job->executable, job->executable_count);
     write_map_end(&w, &top);
     return writer_finish(&w, &job_kind, err);
 }

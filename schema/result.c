@@ -114,19 +114,24 @@ static int decode_omitted(struct decoder *d, const msgpack_object *o, struct bri
 
 static int decode_usage(struct decoder *d, const msgpack_object *o, struct brig_result *result)
 {
-    static const char *const names[] = {"wall_us", "cpu_us", "peak_memory_bytes"};
-    static const char *const fields[] = {"usage.wall_us", "usage.cpu_us",
-                                         "usage.peak_memory_bytes"};
-    uint64_t *slots[] = {&result->wall_us, &result->cpu_us, &result->peak_memory_bytes};
-    const msgpack_object *values[3];
-    if (read_named_map(d, o, "usage", names, 3, values, true) < 0)
+    static const char *const names[] = {"wall_us", "cpu_us", "peak_memory_bytes", "compile_us"};
+    static const char *const fields[] = {"usage.wall_us", "usage.cpu_us", "usage.peak_memory_bytes",
+                                         "usage.compile_us"};
+    uint64_t *slots[] = {&result->wall_us, &result->cpu_us, &result->peak_memory_bytes,
+                         &result->compile_us};
+    const msgpack_object *values[4];
+    if (read_named_map(d, o, "usage", names, 4, values, true) < 0)
         return -1;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
+        /* compile_us is the one optional member. */
+        if (i == 3 && !values[i])
+            break;
         if (read_required(d, values[i], fields[i]) < 0 ||
             read_uint(d, values[i], fields[i], 0, BRIG_UINT_MAX, slots[i]) < 0)
             return -1;
     }
     result->has_usage = true;
+    result->has_compile_us = values[3] != NULL;
     return 0;
 }
 
@@ -286,6 +291,8 @@ int brig_result_encode(const struct brig_result *r, msgpack_sbuffer *out, struct
         write_uint(&w, &inner, "wall_us", r->wall_us);
         write_uint(&w, &inner, "cpu_us", r->cpu_us);
         write_uint(&w, &inner, "peak_memory_bytes", r->peak_memory_bytes);
+        if (r->has_compile_us)
+            write_uint(&w, &inner, "compile_us", r->compile_us);
         write_map_end(&w, &inner);
     }
     if (r->runtime_name) {

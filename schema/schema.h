@@ -1,4 +1,5 @@
-/* The wire schema: jobs, results, log chunks and dead letters as msgpack maps
+/* The wire schema: jobs, results, log chunks, dead letters and runtimes
+ * records as msgpack maps
  * (schema/SCHEMA.md is the reference; this is its C binding).
  *
  * Decoding is strict: any message that breaks a rule is refused with a
@@ -105,6 +106,9 @@ struct brig_job {
     size_t metadata_count;
     uint64_t deadline_ms; /* 0 = none */
     const char *replay_of;
+    /* Paths of files (keys of files) written with mode 0755 instead of 0644. */
+    const char *const *executable;
+    size_t executable_count;
     msgpack_zone *arena; /* owns the above when decoded; NULL when caller-built */
 };
 
@@ -133,6 +137,9 @@ struct brig_result {
     uint64_t wall_us;
     uint64_t cpu_us;
     uint64_t peak_memory_bytes;
+    /* usage.compile_us: the runtime's compile step, when it had one. */
+    bool has_compile_us;
+    uint64_t compile_us;
     const char *runtime_name; /* NULL = no runtime field */
     const char *runtime_version;
     const char *worker_id;
@@ -180,7 +187,7 @@ struct brig_dead_letter {
 };
 
 /* A request to the workers, on <prefix>.control, which every worker reads
- * whole (SCHEMA.md section 9). */
+ * whole (SCHEMA.md section 8a). */
 enum brig_control_op {
     BRIG_CONTROL_CANCEL = 1, /* stop job id, or answer it cancelled unrun */
 };
@@ -190,6 +197,25 @@ struct brig_control {
     const char *id; /* the job */
     const char *by; /* who asked, as the client says; NULL = not said */
     uint64_t ts_ms; /* when it was asked */
+    msgpack_zone *arena;
+};
+
+/* One runtime a worker offers, as it announces it. */
+struct brig_runtime_entry {
+    const char *name; /* the canonical name, which results and the audit store record */
+    const char *const *aliases;
+    size_t alias_count;
+    const char *version; /* NULL: its version command failed */
+    bool warm;           /* jobs start from a warm interpreter */
+    const char *image;   /* its root image; NULL: the host's /usr */
+};
+
+/* The runtimes record of <prefix>.runtimes: one per worker, keyed by its id. */
+struct brig_runtimes {
+    const char *worker_id;
+    uint64_t started_ms;
+    struct brig_runtime_entry *runtimes;
+    size_t runtime_count;
     msgpack_zone *arena;
 };
 
@@ -203,6 +229,8 @@ int brig_dead_letter_decode(const void *buf, size_t len, struct brig_dead_letter
                             struct brig_error *err);
 int brig_control_decode(const void *buf, size_t len, struct brig_control *out,
                         struct brig_error *err);
+int brig_runtimes_decode(const void *buf, size_t len, struct brig_runtimes *out,
+                         struct brig_error *err);
 
 /* Each encoder appends one message to out and returns 0, or -1 with err
  * filled and out unchanged. */
@@ -215,6 +243,8 @@ int brig_dead_letter_encode(const struct brig_dead_letter *letter, msgpack_sbuff
                             struct brig_error *err);
 int brig_control_encode(const struct brig_control *control, msgpack_sbuffer *out,
                         struct brig_error *err);
+int brig_runtimes_encode(const struct brig_runtimes *record, msgpack_sbuffer *out,
+                         struct brig_error *err);
 
 /* Release what a decoder allocated and zero the struct; harmless on a
  * zeroed or caller-built struct. */
@@ -223,6 +253,7 @@ void brig_result_free(struct brig_result *result);
 void brig_log_chunk_free(struct brig_log_chunk *chunk);
 void brig_dead_letter_free(struct brig_dead_letter *letter);
 void brig_control_free(struct brig_control *control);
+void brig_runtimes_free(struct brig_runtimes *record);
 
 /* Best effort on a job that failed to decode (truncated, wrong types, ...):
  * finds a valid top-level "id" and, if there is one, a valid "reply_topic"

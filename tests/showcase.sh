@@ -60,6 +60,15 @@ show "ok" --lang bash -c 'echo "hello from bash $BASH_VERSION"'
 show "ok" --lang sh -c 'echo hello from sh'
 show "ok" --lang c -c '#include <stdio.h>
 int main(void) { printf("hello from C\n"); return 0; }'
+show "ok" --lang r -c 'cat("hello from", R.version.string, "\n")'
+show "ok" --lang java -c 'public class Main { public static void main(String[] a) { System.out.println("hello from java " + System.getProperty("java.version")); } }'
+show "ok" --lang go -c 'package main
+import ("fmt"; "runtime")
+func main() { fmt.Println("hello from go", runtime.Version()) }'
+show "ok" --lang ruby -c 'puts "hello from ruby #{RUBY_VERSION}"'
+
+step "What the pool runs: brig runtimes"
+"$bin/brig" runtimes
 
 step "A data job that writes a file, collected back"
 show "ok, chart.csv collected" --lang python --collect 'out/*' --out "$work/collected" -c '

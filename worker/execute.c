@@ -37,6 +37,16 @@ static void fail_internal(struct jail_outcome *outcome, const char *what)
     snprintf(outcome->message, sizeof(outcome->message), "%.255s", what);
 }
 
+/* 0755 for the input files the job marks executable, else 0644. */
+static unsigned file_mode(const struct brig_job *job, const char *path)
+{
+    for (size_t i = 0; i < job->executable_count; i++) {
+        if (strcmp(job->executable[i], path) == 0)
+            return 0755;
+    }
+    return 0644;
+}
+
 /* A session job's workspace is the session's, waited for while another
  * worker process of the host still runs one of its jobs; the state hash
  * before the run goes to the audit record. Others get a fresh one. */
@@ -116,8 +126,8 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
         goto out;
     for (size_t i = 0; i < job->file_count; i++) {
         const struct brig_file *f = &job->files[i];
-        if (jail_workspace_write_file(ws, f->path, f->content.data, f->content.len, 0644, err,
-                                      sizeof(err)) < 0) {
+        if (jail_workspace_write_file(ws, f->path, f->content.data, f->content.len,
+                                      file_mode(job, f->path), err, sizeof(err)) < 0) {
             fail_internal(outcome, err);
             outcome->status = BRIG_STATUS_SETUP_ERROR;
             goto out;
@@ -130,6 +140,8 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
         struct runtime_outcome rout;
         runtime_run(slot->jail, rt, job->code.data, job->code.len, args, &spec, &rout);
         *outcome = rout.jail;
+        task->compiled = rout.compiled;
+        task->compile_us = rout.compile_wall_us;
         snprintf(task->runtime_version, sizeof(task->runtime_version), "%s", rout.version);
     } else {
         spec.argv = args;
@@ -220,6 +232,8 @@ void execute_task(const struct slot_env *slot, struct task *task)
         .wall_us = outcome.wall_us,
         .cpu_us = outcome.cpu_us,
         .peak_memory_bytes = outcome.peak_memory_bytes,
+        .has_compile_us = task->compiled,
+        .compile_us = task->compile_us,
         .runtime_name = task->runtime_name,
         .runtime_version = task->runtime_name && runtime_version[0] ? runtime_version : NULL,
         .worker_id = slot->config->worker_id,

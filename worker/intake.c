@@ -116,6 +116,23 @@ static bool answered_from_store(struct worker *w, struct task *task)
     return true;
 }
 
+/* "unknown runtime \"ruby\": this worker runs python, javascript, ...", the
+ * names cut short with "..." past len: the rejection tells the sender what it
+ * may use (its aliases are in the runtimes record, announce.h). */
+static void unknown_runtime(const struct runtime_table *table, const char *name, char *buf,
+                            size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "unknown runtime \"%s\": this worker runs", name);
+    for (size_t i = 0; i < table->count && used < len; i++) {
+        const char *next = table->runtimes[i].name;
+        if (used + strlen(next) + 6 >= len) {
+            snprintf(buf + used, len - used, " ...");
+            return;
+        }
+        used += (size_t)snprintf(buf + used, len - used, "%s %s", i ? "," : "", next);
+    }
+}
+
 /* Reads the message into task: the job when it decodes, else whatever id
  * and reply topic can still be read. Returns 0, or -1 with the decoder's
  * field and reason in derr. */
@@ -181,7 +198,9 @@ void intake(struct worker *w, const rd_kafka_message_t *msg)
     const struct brig_job *job = &task->job;
     const struct runtime *rt = job->runtime ? runtime_find(w->runtimes, job->runtime) : NULL;
     if (job->runtime && !rt) {
-        refuse(w, task, REFUSE_DEAD_LETTER, "runtime", "unknown runtime");
+        char reason[BRIG_REASON_MAX - 64];
+        unknown_runtime(w->runtimes, job->runtime, reason, sizeof(reason));
+        refuse(w, task, REFUSE_DEAD_LETTER, "runtime", reason);
         return;
     }
     task->runtime_name = rt ? rt->name : NULL;

@@ -16,6 +16,7 @@
 #include "sandbox/reclaim.h"
 #include "sandbox/runtime_locate.h"
 #include "sandbox/self_path.h"
+#include "worker/announce.h"
 #include "worker/egress_audit.h"
 #include "worker/kafka.h"
 #include "worker/log.h"
@@ -225,7 +226,7 @@ static int open_broker(struct worker *w, struct worker_config *config)
     if (config->brokers)
         return 0;
     const char *topics[] = {w->topic_jobs, w->topic_results, w->topic_logs, w->topic_dlq,
-                            w->topic_control};
+                            w->topic_control, w->topic_runtimes};
     char err[512];
     if (embedded_broker_open(config->state_dir, topics, ARRAY_SIZE(topics),
                              config->partitions ? config->partitions : EMBEDDED_PARTITIONS,
@@ -278,12 +279,15 @@ static int prepare_topics(struct worker *w)
     static const char *const no_configs[][2] = {{0}};
     /* Requests are read from CONTROL_LOOKBACK_MS back; a day is plenty. */
     static const char *const control_configs[][2] = {{"retention.ms", "86400000"}, {0}};
+    /* One record per worker, the last one kept (announce.h). */
+    static const char *const runtimes_configs[][2] = {{"cleanup.policy", "compact"}, {0}};
     const struct topic_need needs[] = {
         {.name = w->topic_jobs, .configs = jobs_configs, .large_messages = true},
         {.name = w->topic_results, .configs = topic_large_messages, .large_messages = true},
         {.name = w->topic_logs, .configs = no_configs},
         {.name = w->topic_dlq, .configs = topic_large_messages, .large_messages = true},
         {.name = w->topic_control, .partitions = 1, .configs = control_configs},
+        {.name = w->topic_runtimes, .partitions = 1, .configs = runtimes_configs},
     };
     char err[1024];
     if (topics_prepare(w->config, needs, ARRAY_SIZE(needs), err, sizeof(err)) < 0) {
@@ -363,6 +367,8 @@ int worker_open(struct worker *w, struct worker_config *config)
     worker_topic(config, "logs", w->topic_logs, sizeof(w->topic_logs));
     worker_topic(config, "dlq", w->topic_dlq, sizeof(w->topic_dlq));
     worker_topic(config, "control", w->topic_control, sizeof(w->topic_control));
+    worker_topic(config, "runtimes", w->topic_runtimes, sizeof(w->topic_runtimes));
+    w->started_ms = wall_clock_ms();
     if (make_dir(config->state_dir, 0755) < 0 || open_metrics(w) < 0)
         return -1;
     /* brig-zygote, installed next to this program: it clones the jails and
@@ -375,6 +381,7 @@ int worker_open(struct worker *w, struct worker_config *config)
         open_audit(w, config) < 0 || open_broker(w, config) < 0 || open_kafka(w) < 0 ||
         open_slots(w) < 0)
         return -1;
+    worker_announce(w);
     return 0;
 }
 
@@ -441,6 +448,7 @@ int worker_close(struct worker *w)
     int status = 0;
     if (!w->config)
         return 0; /* never opened */
+    worker_withdraw(w);
     /* Leaving the group revokes the partitions (partitions.c), which may
      * still take a turn of the loop: everything else is still there. */
     if (w->consumer)

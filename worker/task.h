@@ -74,6 +74,8 @@ struct task {
     uint64_t log_seq[3]; /* per stream, indexed by enum brig_stream */
     struct audit_outcome outcome;
     char runtime_version[BRIG_RUNTIME_VERSION_MAX + 1];
+    bool compiled;                          /* the runtime's compile step ran, */
+    uint64_t compile_us;                    /* for this long (usage.compile_us) */
     char state_before[65], state_after[65]; /* a session's workspace hashes; "" = none */
     char error[BRIG_ERROR_TEXT_MAX + 1];
 

@@ -78,6 +78,9 @@ struct worker {
     char topic_jobs[BRIG_TOPIC_MAX + 1], topic_results[BRIG_TOPIC_MAX + 1];
     char topic_logs[BRIG_TOPIC_MAX + 1], topic_dlq[BRIG_TOPIC_MAX + 1];
     char topic_control[BRIG_TOPIC_MAX + 1];
+    char topic_runtimes[BRIG_TOPIC_MAX + 1]; /* announce.h */
+    int64_t started_ms;
+    bool announced; /* its runtimes record is on topic_runtimes */
 
     /* The parts, made by worker_open() and freed by worker_close(). */
     struct metrics_server *metrics_server;

@@ -5,11 +5,12 @@
 #   mk/kafka/acls.sh agent NAME [PREFIX]          User:NAME may
 #       write jobs to PREFIX.jobs,
 #       read (and create) its own reply topic PREFIX.reply.NAME,
+#       read PREFIX.runtimes (what the workers run: brig runtimes),
 #       use consumer groups named brig-client-* (what brig's clients name theirs);
 #       nothing else: not another agent's reply topic, not PREFIX.results or .logs.
 #   mk/kafka/acls.sh worker NAME [PREFIX [GROUP]]  User:NAME may
 #       read PREFIX.jobs in consumer group GROUP (default brig-workers),
-#       write PREFIX.results, .logs, .dlq, .audit and replies to PREFIX.reply.*,
+#       write PREFIX.results, .logs, .dlq, .audit, .runtimes and replies to PREFIX.reply.*,
 #       create (and describe) topics named PREFIX.*.
 #   mk/kafka/acls.sh list
 #
@@ -51,6 +52,7 @@ case ${1:-} in
         acl --add --allow-principal "$principal" --operation Write --topic "$prefix.jobs"
         acl --add --allow-principal "$principal" --operation Read --operation Create \
             --topic "$prefix.reply.$2"
+        acl --add --allow-principal "$principal" --operation Read --topic "$prefix.runtimes"
         acl --add --allow-principal "$principal" --operation Read \
             --resource-pattern-type prefixed --group brig-client-
         ;;
@@ -59,7 +61,8 @@ case ${1:-} in
         principal=User:$2 prefix=${3:-brig} group=${4:-brig-workers}
         acl --add --allow-principal "$principal" --operation Read --topic "$prefix.jobs" --group "$group"
         acl --add --allow-principal "$principal" --operation Write --topic "$prefix.results" \
-            --topic "$prefix.logs" --topic "$prefix.dlq" --topic "$prefix.audit"
+            --topic "$prefix.logs" --topic "$prefix.dlq" --topic "$prefix.audit" \
+            --topic "$prefix.runtimes"
         acl --add --allow-principal "$principal" --operation Write \
             --resource-pattern-type prefixed --topic "$prefix.reply."
         acl --add --allow-principal "$principal" --operation Create --operation Describe \

@@ -70,7 +70,7 @@ def raw_str(data):
 FIELDS = {
     "job": ["id", "runtime", "argv", "code", "args", "stdin", "env", "files", "limits",
             "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
-            "deadline_ms", "replay_of"],
+            "deadline_ms", "replay_of", "executable"],
     "result": ["id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
                "stdout_truncated", "stderr_truncated", "files", "files_omitted",
                "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
@@ -80,7 +80,9 @@ FIELDS = {
     "dead_letter": ["data", "data_truncated", "id", "topic", "partition", "offset", "key",
                     "key_truncated", "reason", "field", "received_ms", "worker_id"],
     "control": ["op", "id", "by", "ts_ms"],
+    "runtimes": ["worker_id", "started_ms", "runtimes"],
 }
+RUNTIME_ENTRY = ["name", "aliases", "version", "warm", "image"]
 BYTES = {"code", "stdin", "stdout", "stderr", "data", "key"}
 USAGE = ["wall_us", "cpu_us", "peak_memory_bytes"]
 
@@ -107,9 +109,13 @@ def canonical(kind, message):
         elif name == "files_omitted":
             value = [{"path": entry["path"], "reason": entry["reason"]} for entry in value]
         elif name == "usage":
-            value = {k: value[k] for k in USAGE}
+            value = {k: value[k] for k in USAGE + ["compile_us"] if k in value}
         elif name == "runtime" and kind == "result":
             value = {k: value[k] for k in ("name", "version") if k in value}
+        elif name == "runtimes":
+            value = [{k: e[k] for k in RUNTIME_ENTRY
+                      if e.get(k) is not None and e[k] is not False and e[k] != []}
+                     for e in value]
         out[name] = value
     return out
 
@@ -201,6 +207,11 @@ valid("job_full", "job", job(
     metadata={"agent": "planner", "trace": "ab12", "note": "ünïcödé ✓"},
     deadline_ms=1764000060000, replay_of="job-0"),
     "every job field with a runtime")
+valid("job_executable", "job", {
+    "v": 1, "id": "script-job", "argv": ["./run.sh"],
+    "files": {"run.sh": b"#!/bin/sh\necho hi\n", "bin/tool": b"\x7fELF", "data.txt": b"1\n"},
+    "executable": ["run.sh", "bin/tool"]},
+    "two of three input files marked executable (written 0755)")
 valid("job_argv", "job", {
     "v": 1, "id": "argv-job", "argv": ["/usr/bin/env", "bash", "-c", "cat in.txt"],
     "files": {"in.txt": b"hi\n"}, "network": "none", "stream_logs": False},
@@ -405,6 +416,15 @@ invalid("job_deadline_zero", "job", job(deadline_ms=0), "deadline_ms", "out of r
         "deadline 0")
 invalid("job_deadline_microseconds", "job", job(deadline_ms=1764000000000000),
         "deadline_ms", "out of range", "microseconds instead of milliseconds")
+invalid("job_executable_not_in_files", "job", job(
+    files={"run.sh": b"echo hi\n"}, executable=["run.sh", "other.sh"]),
+    "executable[1]", "not in files", "an executable path that names no input file")
+invalid("job_executable_without_files", "job", job(executable=["run.sh"]), "executable[0]",
+        "not in files", "executable without files")
+invalid("job_executable_dotdot", "job", job(files={"a": b""}, executable=["../a"]),
+        "executable[0]", "invalid path", "an executable path outside /work")
+invalid("job_executable_type", "job", job(files={"a": b""}, executable="a"), "executable",
+        "wrong type", "executable as a string, not an array")
 invalid("job_replay_of_bad", "job", job(replay_of="job 0"), "replay_of", "invalid character",
         "replay_of must be a job id")
 
@@ -431,6 +451,12 @@ valid("result_seccomp", "result", result(
     status="seccomp", signal=31, syscall="ptrace", stderr=b"", stderr_truncated=True,
     usage={"wall_us": 0, "cpu_us": 0, "peak_memory_bytes": 0, "io": 7},
     runtime={"name": "c++"}), "a seccomp kill: signal and syscall; unknown usage keys ignored")
+valid("result_compiled", "result", result(
+    status="ok", exit_code=0, stdout=b"hello\n",
+    usage={"wall_us": 41000, "cpu_us": 30000, "peak_memory_bytes": 9 << 20,
+           "compile_us": 5200},
+    runtime={"name": "typescript", "version": "esbuild 0.17.0, node v20.20.2"}),
+    "a job whose runtime compiles first: usage.compile_us, apart from wall_us")
 invalid("result_status_unknown", "result", result(status="success"), "status", "unknown status",
         "a status outside the closed set")
 invalid("result_status_missing", "result", result(status=DROP), "status", "missing",
@@ -458,6 +484,9 @@ invalid("result_omitted_no_reason", "result", result(files_omitted=[{"path": "a"
 invalid("result_usage_missing_cpu", "result", result(usage={"wall_us": 1,
                                                             "peak_memory_bytes": 1}),
         "usage.cpu_us", "missing", "usage without cpu_us")
+invalid("result_usage_compile_negative", "result", result(usage={
+    "wall_us": 1, "cpu_us": 1, "peak_memory_bytes": 1, "compile_us": -1}),
+    "usage.compile_us", "out of range", "a negative compile time")
 invalid("result_runtime_no_name", "result", result(runtime={"version": "1"}), "runtime.name",
         "missing", "runtime without a name")
 invalid("result_worker_id_bad", "result", result(worker_id="worker a"), "worker_id",
@@ -537,6 +566,54 @@ invalid("control_ts_missing", "control", control(ts_ms=DROP), "ts_ms", "missing"
         "no time")
 invalid("control_v2", "control", control(v=2), "v", "unsupported version",
         "control messages are version 1 only")
+
+
+# --- runtimes records -------------------------------------------------------
+
+def runtimes(**fields):
+    message = {"v": 1, "worker_id": "worker-a", "started_ms": 1764000000000,
+               "runtimes": [{"name": "python", "aliases": ["py", "python3"],
+                             "version": "Python 3.11.2"}]}
+    message.update(fields)
+    return {k: v for k, v in message.items() if v is not DROP}
+
+
+valid("runtimes_minimal", "runtimes", runtimes(runtimes=[{"name": "sh"}]),
+      "one runtime with a name only: no aliases, version unknown, cold, the host's /usr")
+valid("runtimes_full", "runtimes", runtimes(runtimes=[
+    {"name": "python", "aliases": ["py", "python3"], "version": "Python 3.11.2",
+     "warm": False},
+    {"name": "python-warm", "aliases": [], "version": "Python 3.11.2", "warm": True,
+     "x_preload": ["numpy"]},
+    {"name": "typescript", "aliases": ["ts"], "version": "esbuild 0.17.0, node v20.20.2",
+     "image": "sha256:" + "ab" * 32},
+], x_host="h1"), "every field; unknown keys in the record and in an entry are ignored")
+invalid("runtimes_empty", "runtimes", runtimes(runtimes=[]), "runtimes", "empty",
+        "a worker with no runtime")
+invalid("runtimes_missing", "runtimes", runtimes(runtimes=DROP), "runtimes", "missing",
+        "no runtimes")
+invalid("runtimes_worker_missing", "runtimes", runtimes(worker_id=DROP), "worker_id", "missing",
+        "no worker id")
+invalid("runtimes_started_zero", "runtimes", runtimes(started_ms=0), "started_ms",
+        "out of range", "a zero start time")
+invalid("runtimes_name_bad", "runtimes", runtimes(runtimes=[{"name": "sh"}, {"name": "Ruby"}]),
+        "runtimes[1].name", "invalid character", "runtime names are lowercase")
+invalid("runtimes_alias_bad", "runtimes", runtimes(runtimes=[{"name": "ts", "aliases": [""]}]),
+        "runtimes[0].aliases[0]", "empty", "an empty alias")
+invalid("runtimes_aliases_too_many", "runtimes", runtimes(runtimes=[
+    {"name": "x", "aliases": [f"a{i}" for i in range(17)]}]), "runtimes[0].aliases",
+    "too many", "17 aliases")
+invalid("runtimes_version_newline", "runtimes", runtimes(runtimes=[
+    {"name": "x", "version": "1.0\n2.0"}]), "runtimes[0].version", "control character",
+    "a version of two lines")
+invalid("runtimes_warm_type", "runtimes", runtimes(runtimes=[{"name": "x", "warm": 1}]),
+        "runtimes[0].warm", "wrong type", "warm as an integer")
+invalid("runtimes_entry_not_map", "runtimes", runtimes(runtimes=["python"]), "runtimes[0]",
+        "wrong type", "an entry as a string")
+invalid("runtimes_too_many", "runtimes", runtimes(runtimes=[{"name": "x"}] * 257), "runtimes",
+        "too many", "257 runtimes")
+invalid("runtimes_image_empty", "runtimes", runtimes(runtimes=[{"name": "x", "image": ""}]),
+        "runtimes[0].image", "empty", "an empty image")
 
 
 def write(out):

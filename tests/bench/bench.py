@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 import kafka_load
@@ -55,6 +56,10 @@ IMPORT_CODE = "import numpy, pandas; print(1)"
 IMPORT_RATE = 5
 PROFILE_RUNS = 200
 TARGET_RSS_MIB = 50
+TS_ROUNDS = 20           # brig run of TypeScript hello, each next to a node -e 0
+TS_CHECKED_ROUNDS = 5    # the same through tsc (typescript-checked), for comparison
+TS_HELLO = 'const who: string = "typescript"; console.log(`hello from ${who}`)'
+TARGET_TS_VS_NODE = 10   # brig run TypeScript hello median / node -e 0 median
 
 
 class Report:
@@ -429,6 +434,61 @@ def bench_warm(report, build, workdir, concurrency):
                            verdict(stats["p50_ms"], TARGET_PYTHON_P50_MS) if target else "")
 
 
+def timed_run(argv, expect=None):
+    """Seconds from the start to the end of argv, which must exit 0 (and
+    print expect, when given)."""
+    start = time.monotonic()
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    elapsed = time.monotonic() - start
+    if proc.returncode != 0 or (expect is not None and proc.stdout != expect):
+        raise RuntimeError(f"{shlex.join(argv)} exited with status {proc.returncode}: "
+                           f"{proc.stdout!r} {proc.stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def bench_typescript(report, build, workdir, concurrency):
+    """TypeScript hello end to end, as a user types it (brig run: the
+    client's start, the job through the embedded broker, esbuild and node in
+    the jail, the result), each run next to a bare `node -e 0`, node's own
+    start, on the same machine."""
+    section = "7. TypeScript"
+    tag = f"c={concurrency}"
+    print(f"== {section}: {TS_ROUNDS} rounds, interleaved with node -e 0, {tag}", flush=True)
+    node = ["node", "-e", "0"]
+    with session(report, build, workdir, f"embedded-ts-c{concurrency}", concurrency,
+                 True) as (worker, client):
+        report.placeholders[worker.bootstrap] = "$BOOTSTRAP"
+        brig = [os.path.join(build, "bin", "brig"), "run", "--brokers", worker.bootstrap]
+        runs = {lang: brig + ["--lang", lang, "-c", TS_HELLO]
+                for lang in ("typescript", "typescript-checked")}
+        expect = b"hello from typescript\n"
+        report.command(f"{section}: node's own start", node)
+        for lang, argv in runs.items():
+            report.command(f"{section}: {lang} hello", argv)
+            timed_run(argv, expect)  # the worker learns the runtime's version once
+        node_s, ts_s, checked_s = [], [], []
+        for i in range(TS_ROUNDS):
+            node_s.append(timed_run(node))
+            ts_s.append(timed_run(runs["typescript"], expect))
+            if i < TS_CHECKED_ROUNDS:
+                checked_s.append(timed_run(runs["typescript-checked"], expect))
+    node_ms = [t * 1000 for t in node_s]
+    node_median = kafka_load.percentile(sorted(node_ms), 50)
+    report.row(section, "node -e 0 (bare, on the host)", len(node_ms), ms(node_median),
+               ms(kafka_load.percentile(sorted(node_ms), 99)))
+    for what, times, is_target in (("brig run --lang typescript hello (esbuild, the default)",
+                                     ts_s, True),
+                                    ("brig run --lang typescript-checked hello (tsc)",
+                                     checked_s, False)):
+        times = sorted(t * 1000 for t in times)
+        median = kafka_load.percentile(times, 50)
+        ratio = median / node_median
+        report.row(section, f"{what}, {tag}", len(times), ms(median),
+                   ms(kafka_load.percentile(times, 99)), f"{ratio:.1f} × node -e 0",
+                   f"≤ {TARGET_TS_VS_NODE} × node -e 0" if is_target else "",
+                   verdict(ratio, TARGET_TS_VS_NODE) if is_target else "")
+
+
 def perf_breakdown(report, what, data, sort, limit=1.0):
     """perf report's flat profile of data, sorted by sort, as text lines."""
     argv = ["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", sort,
@@ -580,6 +640,12 @@ def render(report, machine_facts):
               "rounds of each; every isolation layer is on in both. End to end, the worker's "
               "runtime table adds python-warm: the shipped python runtime with "
               "`\"warm\": {\"preload\": " + json.dumps(WARM_PRELOAD) + "}`.",
+              "- TypeScript: `brig run` of a TypeScript hello as a user types it (the client's "
+              "start, the job through the embedded broker, the compile step and node in the "
+              "jail, the result), timed from fork to exit with the monotonic clock, each run "
+              "right after a bare `node -e 0` on the host, node's own start; after one "
+              "unmeasured run of each runtime. The default runtime transpiles with esbuild; "
+              "typescript-checked runs tsc, as every TypeScript job did before.",
               "- Profiles: perf record's samples (on-CPU time only: waits such as the cgroup "
               "v1 attach do not show), as perf report's flat profile."]
     lines += [f"- {note}" for note in report.notes]
@@ -590,16 +656,35 @@ def render(report, machine_facts):
     lines += ["", "## Commands", "",
               "Run from the repository root; $WORK is a fresh directory of mode 0711 (the "
               "jails reach their state directory in it as unprivileged host uids) and "
-              "$BOOTSTRAP the address the test broker prints. The end-to-end load comes from "
-              "tests/bench/kafka_load.py, driven by tests/bench/bench.py.", ""]
+              "$BOOTSTRAP the address the test broker (in section 7, the worker's embedded "
+              "broker) prints. The end-to-end load comes from tests/bench/kafka_load.py, "
+              "driven by tests/bench/bench.py.", ""]
     for what, command in report.commands:
         lines += [f"- {what}:", "", "  ```", f"  {command}", "  ```"]
     return "\n".join(lines) + "\n"
 
 
+# Every measurement, in the order they run: (report, build, workdir, nproc).
+BENCHES = {
+    "startup": lambda report, build, workdir, nproc: bench_startup(report, build),
+    "jail_run": lambda report, build, workdir, nproc: bench_jail_run(report, build),
+    "end_to_end": lambda report, build, workdir, nproc: bench_latency_and_throughput(
+        report, build, workdir, nproc, with_python=True),
+    "end_to_end_2n": lambda report, build, workdir, nproc: bench_latency_and_throughput(
+        report, build, workdir, 2 * nproc, with_python=False),
+    "cost": bench_cost,
+    "audit": lambda report, build, workdir, nproc: bench_audit(report, build, workdir),
+    "warm": bench_warm,
+    "typescript": bench_typescript,
+    "profiles": lambda report, build, workdir, nproc: bench_profiles(report, build, workdir),
+}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default="build", help="the build directory (default build)")
+    parser.add_argument("--only", choices=sorted(BENCHES),
+                        help="run one measurement and print it, leaving RESULTS.md as it is")
     args = parser.parse_args()
     nproc = len(os.sched_getaffinity(0))
     facts = machine()
@@ -608,15 +693,9 @@ def main():
     # The jails reach their state directory as unprivileged host uids.
     os.chmod(workdir, 0o711)
     try:
-        bench_startup(report, args.build)
-        bench_jail_run(report, args.build)
-        bench_latency_and_throughput(report, args.build, workdir, nproc, with_python=True)
-        bench_latency_and_throughput(report, args.build, workdir, 2 * nproc, with_python=False)
-        bench_real_kafka(report, args.build, workdir, nproc)
-        bench_cost(report, args.build, workdir, nproc)
-        bench_audit(report, args.build, workdir)
-        bench_warm(report, args.build, workdir, nproc)
-        bench_profiles(report, args.build, workdir)
+        for name, run in BENCHES.items():
+            if args.only in (None, name):
+                run(report, args.build, workdir, nproc)
     except RuntimeError as error:
         print(f"bench: {error}\nbench: the worker logs are in {workdir}", file=sys.stderr)
         return 1
@@ -624,6 +703,8 @@ def main():
         print(f"bench: failed; the worker logs are in {workdir}", file=sys.stderr)
         raise
     shutil.rmtree(workdir)
+    if args.only:
+        return 0
     facts.append(("load average at end", load_average()))
     text = render(report, facts)
     with open(RESULTS_PATH, "w") as results:

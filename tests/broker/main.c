@@ -63,7 +63,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    static const char *const suffixes[] = {"jobs", "results", "logs", "dlq", "control"};
+    static const char *const suffixes[] = {"jobs", "results", "logs", "dlq", "control", "runtimes"};
     char names[ARRAY_SIZE(suffixes)][256];
     const char *topics[ARRAY_SIZE(suffixes)];
     for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {

@@ -1,6 +1,7 @@
 """Real processes for end-to-end tests: the test broker (the same mock Kafka
 cluster the worker embeds, with fault commands), brig-worker processes, and a
 Kafka client that submits jobs and gathers results through confluent-kafka."""
+import contextlib
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ from conftest import bin_path, helper_path
 
 
 class Broker:
-    """brig-test-broker: -n brokers, topics <prefix>.{jobs,results,logs,dlq}."""
+    """brig-test-broker: -n brokers, topics <prefix>.{jobs,results,logs,dlq,runtimes}."""
 
     def __init__(self, brokers=1, partitions=4, prefix="brig"):
         self.proc = subprocess.Popen(
@@ -111,6 +112,17 @@ class Worker:
         return self.proc.returncode
 
     def audit(self):
+        """The worker's audit store, read-only, once the worker has made it
+        (after its runtimes' version probes, which take a second or two)."""
+        def made():
+            try:
+                with contextlib.closing(sqlite3.connect(f"file:{self.audit_db}?mode=ro",
+                                                        uri=True)) as db:
+                    db.execute("SELECT 1 FROM attempts LIMIT 1")
+                return True
+            except sqlite3.OperationalError:
+                return False
+        wait_for(made, what=f"the audit store of worker {self.name}")
         db = sqlite3.connect(f"file:{self.audit_db}?mode=ro", uri=True)
         db.row_factory = sqlite3.Row
         return db

@@ -61,7 +61,7 @@ def _build_from_message(message):
 
 _JOB_FIELDS = {"id", "runtime", "argv", "code", "args", "stdin", "env", "files", "limits",
                "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
-               "deadline_ms", "replay_of"}
+               "deadline_ms", "replay_of", "executable"}
 
 
 def _canonical_job(message):
@@ -88,6 +88,7 @@ REFUSED_BY_CLIENT = {
     "job_session_bad_char", "job_stream_logs_int", "job_runtime_bad_char", "job_env_bad_name",
     "job_env_reserved", "job_env_reserved_prefix", "job_network_mode", "job_network_unknown_key",
     "job_network_allow_missing", "job_argv_program_empty", "job_files_control",
+    "job_executable_not_in_files", "job_executable_without_files",
 }
 
 
@@ -216,8 +217,10 @@ def _canonical_result(r):
            "files": {p: c.hex() for p, c in r.files.items()},
            "files_omitted": [{"path": o.path, "reason": o.reason} for o in r.files_omitted],
            "files_omitted_truncated": r.files_omitted_truncated,
-           "usage": r.usage and {"wall_us": r.usage.wall_us, "cpu_us": r.usage.cpu_us,
-                                 "peak_memory_bytes": r.usage.peak_memory_bytes},
+           "usage": r.usage and {k: v for k, v in (
+               ("wall_us", r.usage.wall_us), ("cpu_us", r.usage.cpu_us),
+               ("peak_memory_bytes", r.usage.peak_memory_bytes),
+               ("compile_us", r.usage.compile_us)) if v is not None},
            "runtime": r.runtime_name and {k: v for k, v in (("name", r.runtime_name),
                                                             ("version", r.runtime_version)) if v},
            "worker_id": r.worker_id, "received_ms": r.received_ms, "started_ms": r.started_ms,
@@ -227,7 +230,7 @@ def _canonical_result(r):
 
 
 def _absent(value):
-    """Left out of SCHEMA.md's canonical view (section 11). Empty bytes are
+    """Left out of SCHEMA.md's canonical view (section 12). Empty bytes are
     compared as absent too: a Result does not tell them apart."""
     return value is None or value is False or value in ([], {}, "")
 
@@ -238,12 +241,15 @@ def test_valid_result_vectors_decode_to_their_expected_content(data, meta):
     assert _canonical_result(brig.decode_result(data)) == expected
 
 
-@pytest.mark.parametrize("data,meta", vectors("result", valid=False))
-def test_invalid_result_vectors_are_refused_naming_the_field(data, meta):
-    with pytest.raises(brig.SchemaError) as caught:
-        brig.decode_result(data)
-    assert caught.value.field == meta["error"]["field"]
-    assert meta["error"]["reason"] in caught.value.reason
+@pytest.mark.parametrize("data,meta", vectors("runtimes", valid=True))
+def test_valid_runtimes_vectors_decode(data, meta):
+    record = brig.decode_runtimes(data)
+    view = {"worker_id": record.worker_id, "started_ms": record.started_ms,
+            "runtimes": [{k: v for k, v in (("name", r.name), ("aliases", list(r.aliases)),
+                                            ("version", r.version), ("warm", r.warm),
+                                            ("image", r.image)) if not _absent(v)}
+                         for r in record.runtimes]}
+    assert view == meta["expected"]
 
 
 @pytest.mark.parametrize("data,meta", vectors("log_chunk", valid=True))
@@ -255,10 +261,14 @@ def test_valid_log_chunk_vectors_decode(data, meta):
         {k: v for k, v in meta["expected"].items() if not _absent(v)}
 
 
-@pytest.mark.parametrize("data,meta", vectors("log_chunk", valid=False))
-def test_invalid_log_chunk_vectors_are_refused_naming_the_field(data, meta):
+READERS = {"result": brig.decode_result, "log_chunk": brig.decode_log_chunk,
+           "runtimes": brig.decode_runtimes}
+
+
+@pytest.mark.parametrize("data,meta", [v for kind in READERS for v in vectors(kind, valid=False)])
+def test_invalid_vectors_of_what_clients_read_are_refused_naming_the_field(data, meta):
     with pytest.raises(brig.SchemaError) as caught:
-        brig.decode_log_chunk(data)
+        READERS[meta["kind"]](data)
     assert caught.value.field == meta["error"]["field"]
     assert meta["error"]["reason"] in caught.value.reason
 

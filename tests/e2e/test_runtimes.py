@@ -20,9 +20,26 @@ HELLO = {
                    r"v\d+\.\d+"),
     "typescript": ("main.ts",
                    "const who: string = 'typescript';\nconsole.log(`hello from ${who}`);\n",
-                   r"typescript \d+\.\d+.*node v\d+"),
+                   r"esbuild \d+\.\d+.*node v\d+"),
+    "typescript-checked": ("main.ts",
+                           "const who: string = 'typescript';\n"
+                           "console.log(`hello from ${who}`);\n",
+                           r"typescript \d+\.\d+.*node v\d+"),
     "bash": ("main.sh", "echo \"hello from bash ${BASH_VERSINFO[0]} $*\"\n", r"GNU bash"),
     "sh": ("main.sh", "echo \"hello from sh $*\"\n", r"dash \d"),
+    "r": ("main.R",
+          "cat(sprintf('hello from r %d\\n', length(commandArgs(trailingOnly = TRUE))))\n",
+          r"^R version \d+\.\d+\.\d+"),
+    "java": ("Main.java",
+             "public class Main {\n"
+             "    public static void main(String[] args) {\n"
+             "        System.out.println(\"hello from java \" + args.length);\n    }\n}\n",
+             r"^openjdk version \"17\."),
+    "go": ("main.go",
+           "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\n"
+           "func main() {\n\tfmt.Println(\"hello from go\", len(os.Args))\n}\n",
+           r"^go version go1\.\d+"),
+    "ruby": ("main.rb", "puts \"hello from ruby #{ARGV.length}\"\n", r"^ruby 3\.\d+"),
     "c": ("main.c",
           "#include <math.h>\n#include <stdio.h>\n"
           "int main(int argc, char **argv) {\n"
@@ -34,9 +51,31 @@ EXPECTED = {
     "python": b"hello from python []\n",
     "javascript": b"hello from javascript []\n",
     "typescript": b"hello from typescript\n",
+    "typescript-checked": b"hello from typescript\n",
     "bash": re.compile(rb"hello from bash \d+ \n"),
     "sh": b"hello from sh \n",
     "c": b"hello from c 1 4\n",
+    "r": b"hello from r 0\n",
+    "java": b"hello from java 0\n",
+    "go": b"hello from go 1\n",
+    "ruby": b"hello from ruby 0\n",
+}
+
+# Reads whole numbers from its standard input to its end and prints the sum.
+SUM_STDIN = {
+    "python": "import sys\nprint(sum(int(x) for x in sys.stdin.read().split()))\n",
+    "r": "x <- scan(file('stdin'), quiet = TRUE)\ncat(sum(x), '\\n', sep = '')\n",
+    "java": "import java.util.Scanner;\n\npublic class Main {\n"
+            "    public static void main(String[] args) {\n"
+            "        Scanner in = new Scanner(System.in);\n        long sum = 0;\n"
+            "        while (in.hasNextLong()) sum += in.nextLong();\n"
+            "        System.out.println(sum);\n    }\n}\n",
+    "go": "package main\n\nimport (\n\t\"bufio\"\n\t\"fmt\"\n\t\"os\"\n\t\"strconv\"\n)\n\n"
+          "func main() {\n\tscanner := bufio.NewScanner(os.Stdin)\n"
+          "\tscanner.Split(bufio.ScanWords)\n\tsum := 0\n\tfor scanner.Scan() {\n"
+          "\t\tn, _ := strconv.Atoi(scanner.Text())\n\t\tsum += n\n\t}\n"
+          "\tfmt.Println(sum)\n}\n",
+    "ruby": "puts STDIN.read.split.map(&:to_i).sum\n",
 }
 
 
@@ -91,6 +130,42 @@ def test_aliases_and_program_arguments():
     assert proc.stdout == b"hello from c 3 4\n"
 
 
+@pytest.mark.parametrize("lang", sorted(SUM_STDIN))
+def test_program_reads_its_stdin_to_the_end(lang, tmp_path):
+    source = tmp_path / HELLO[lang][0]
+    source.write_text(SUM_STDIN[lang])
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text(" ".join(str(n) for n in range(1, 1001)) + "\n")
+    proc = jail("--quiet", "--lang", lang, "--code", source, "--stdin", numbers)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"500500\n"
+
+
+# A program that fails while it runs: status failed, the language's own words.
+RUNTIME_ERRORS = {
+    "r": ("stop('bad input')\n", 1, "Error: bad input"),
+    "ruby": ("raise ArgumentError, 'bad input'\n", 1, "bad input (ArgumentError)"),
+    "java": ("public class Main {\n    public static void main(String[] args) {\n"
+             "        throw new IllegalStateException(\"bad input\");\n    }\n}\n", 1,
+             "java.lang.IllegalStateException: bad input"),
+    "go": ("package main\n\nfunc main() {\n\tpanic(\"bad input\")\n}\n", 2,
+           "panic: bad input"),
+}
+
+
+@pytest.mark.parametrize("lang", sorted(RUNTIME_ERRORS))
+def test_runtime_error_is_a_failure(lang, tmp_path):
+    code, status, words = RUNTIME_ERRORS[lang]
+    record_path = tmp_path / "o.json"
+    proc = jail("--quiet", "--lang", lang, "--code", "-", "--json", record_path,
+                stdin=code.encode())
+    assert proc.returncode == status, proc.stderr
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "failed"
+    assert record["exit_code"] == status
+    assert words in record["stderr"], record["stderr"]
+
+
 def test_program_stdin_and_exit_status(tmp_path):
     data = tmp_path / "data.txt"
     data.write_text("3\n4\n")
@@ -101,34 +176,100 @@ def test_program_stdin_and_exit_status(tmp_path):
     assert proc.stdout == b"7\n"
 
 
-def test_c_compile_error(tmp_path):
+def failed_compile(tmp_path, lang, code, compiler):
+    """Runs code that does not compile: exit 119, nothing on stdout, and a
+    compile_error record whose message names the compiler."""
     record_path = tmp_path / "o.json"
-    proc = jail("--lang", "c", "--code", "-", "--json", record_path,
-                stdin=b"int main(void) { return missing_name; }\n")
+    proc = jail("--lang", lang, "--code", "-", "--json", record_path, stdin=code)
     assert proc.returncode == 119, proc.stderr
     assert proc.stdout == b""
-    err = proc.stderr.decode()
-    assert "main.c" in err and "missing_name" in err and "error" in err
-    assert "brig-jail: compile_error" in err
+    assert "brig-jail: compile_error" in proc.stderr.decode(errors="replace")
     record = json.loads(record_path.read_text())
     assert record["status"] == "compile_error"
-    assert "missing_name" in record["stderr"]
     assert record["stdout"] == ""
-    assert record["message"].startswith("gcc exited with status")
+    assert record["message"].startswith(f"{compiler} exited with status"), record["message"]
+    return proc, record
+
+
+def test_c_compile_error(tmp_path):
+    proc, record = failed_compile(tmp_path, "c", b"int main(void) { return missing_name; }\n",
+                                  "gcc")
+    err = proc.stderr.decode()
+    assert "main.c" in err and "missing_name" in err and "error" in err
+    assert "missing_name" in record["stderr"]
     assert record["runtime"]["name"] == "c"
 
 
-def test_typescript_type_error_is_a_compile_error(tmp_path):
-    record_path = tmp_path / "o.json"
-    proc = jail("--lang", "ts", "--code", "-", "--json", record_path,
-                stdin=b"const n: number = 'not a number';\nconsole.log(n);\n")
-    assert proc.returncode == 119, proc.stderr
-    assert proc.stdout == b""
+TYPE_ERROR = b"const n: number = 'not a number';\nconsole.log(n);\n"
+
+
+def test_java_compile_error(tmp_path):
+    code = b"public class Main {\n    public static void main(String[] a) { int x = \"s\"; }\n}\n"
+    _, record = failed_compile(tmp_path, "java", code, "javac")
+    assert "Main.java:2: error: incompatible types" in record["stderr"]
+    assert record["runtime"]["name"] == "java"
+
+
+def test_go_compile_error(tmp_path):
+    code = b"package main\n\nfunc main() {\n\tx := 1\n}\n"
+    _, record = failed_compile(tmp_path, "go", code, "env")
+    assert "main.go:4:2: x declared but not used" in record["stderr"]
+    assert record["runtime"]["name"] == "go"
+
+
+def test_go_builds_offline_and_leaves_no_cache_in_work(tmp_path):
+    # A module the machine does not have is refused at once (GOPROXY=off),
+    # not looked up on a network the compile step does not have; the build
+    # cache lives in the compile step's own /tmp.
+    code = (b'package main\n\nimport "example.com/missing/pkg"\n\n'
+            b"func main() { pkg.Do() }\n")
+    _, record = failed_compile(tmp_path, "go", code, "env")
+    assert "example.com/missing/pkg" in record["stderr"]
+    listing = (b'package main\n\nimport (\n\t"fmt"\n\t"os"\n)\n\n'
+               b'func main() {\n\tentries, _ := os.ReadDir("/work")\n'
+               b"\tfor _, e := range entries {\n\t\tfmt.Println(e.Name())\n\t}\n}\n")
+    proc = jail("--quiet", "--lang", "go", "--code", "-", stdin=listing)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"main\nmain.go\n"
+
+
+def test_typescript_type_error_is_a_compile_error_when_checked(tmp_path):
+    proc, record = failed_compile(tmp_path, "tsc", TYPE_ERROR, "tsc")
     assert b"TS2322" in proc.stderr
-    record = json.loads(record_path.read_text())
-    assert record["status"] == "compile_error"
     assert "TS2322" in record["stderr"]
-    assert record["message"].startswith("tsc exited with status")
+    assert record["runtime"]["name"] == "typescript-checked"
+
+
+def test_typescript_transpiles_without_checking_types(tmp_path):
+    # The default runtime strips the types and runs: node's pace, node's
+    # semantics; checking is what typescript-checked (tsc) is for.
+    record_path = tmp_path / "o.json"
+    proc = jail("--lang", "ts", "--code", "-", "--json", record_path, stdin=TYPE_ERROR)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"not a number\n"
+    record = json.loads(record_path.read_text())
+    assert record["runtime"]["name"] == "typescript"
+    assert re.search(r"compile=[\d.]+m?s ", proc.stderr.decode()), proc.stderr
+
+
+def test_typescript_syntax_error_is_a_compile_error(tmp_path):
+    _, record = failed_compile(tmp_path, "typescript", b"const x: number = ;\n", "esbuild")
+    assert "main.ts:1:" in record["stderr"] and "Unexpected" in record["stderr"]
+    assert record["runtime"]["compile_us"] == record["wall_us"]
+
+
+@pytest.mark.parametrize("lang,compiled", [("typescript", True), ("c", True),
+                                           ("python", False)])
+def test_compile_time_is_reported_apart(lang, compiled, tmp_path):
+    name, code, _ = HELLO[lang]
+    record_path = tmp_path / "o.json"
+    proc = jail("--lang", lang, "--code", "-", "--json", record_path, stdin=code.encode())
+    assert proc.returncode == 0, proc.stderr
+    compile_us = json.loads(record_path.read_text())["runtime"]["compile_us"]
+    if compiled:
+        assert isinstance(compile_us, int) and compile_us > 0
+    else:
+        assert compile_us is None
 
 
 def test_compiled_program_runs_in_a_fresh_jail_on_the_same_workspace():
@@ -234,3 +375,36 @@ def test_runtime_table_search_order(tmp_path):
     assert proc.returncode == 125
     assert f"opening the runtime table {tmp_path / 'absent.json'}: No such file".encode() in \
         proc.stderr
+
+
+def test_adding_a_language(tmp_path):
+    """README's "Adding a language", followed to the letter: Lua from
+    Debian's lua5.4, one entry appended to a copy of the shipped table."""
+    table = json.loads(TABLE.read_text())
+    table["runtimes"].append({
+        "name": "lua", "aliases": ["lua5.4"], "source": "main.lua",
+        "run": ["lua5.4", "main.lua"], "version": ["lua5.4", "-v"]})
+    path = tmp_path / "runtimes.json"
+    path.write_text(json.dumps(table, indent=2))
+    record_path = tmp_path / "o.json"
+    proc = jail("--runtimes", path, "--lang", "lua", "--code", "-", "--json", record_path,
+                "--", "a", "b", stdin=b"print('hello from lua ' .. #arg)\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"hello from lua 2\n"
+    record = json.loads(record_path.read_text())
+    assert record["runtime"]["name"] == "lua"
+    assert record["runtime"]["version"].startswith("Lua 5.4")
+
+    source = tmp_path / "main.lua"
+    source.write_text("local sum = 0\nfor n in io.read('a'):gmatch('%d+') do "
+                      "sum = sum + tonumber(n) end\nprint(sum)\n")
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text("1 2 3 4\n")
+    proc = jail("--runtimes", path, "--quiet", "--lang", "lua5.4", "--code", source, "--stdin",
+                numbers)
+    assert (proc.returncode, proc.stdout) == (0, b"10\n"), proc.stderr
+
+    proc = jail("--runtimes", path, "--quiet", "--lang", "lua", "--code", "-",
+                stdin=b"error('bad input')\n")
+    assert proc.returncode == 1
+    assert b"bad input" in proc.stderr

@@ -22,7 +22,7 @@ SPEC = ROOT / "schema" / "SCHEMA.md"
 
 # Bounds, as SCHEMA.md states them (not read from the C headers on purpose).
 MAX_BYTES = {"job": 16 << 20, "result": 16 << 20, "log_chunk": 1 << 20,
-             "dead_letter": (16 << 20) + (64 << 10), "control": 4096}
+             "dead_letter": (16 << 20) + (64 << 10), "control": 4096, "runtimes": 1 << 20}
 # The newest version of each kind a reader speaks (results: 2, for cancelled).
 MAX_VERSION = {"result": 2}
 MAX_DEPTH, MAX_OBJECTS, MAX_TOP_KEYS, MAX_MAP_ENTRIES = 8, 16384, 64, 256
@@ -447,7 +447,7 @@ METADATA_VALUE = (0, 1024, None)
 
 JOB = ["v", "id", "runtime", "argv", "code", "args", "stdin", "env", "files", "limits",
        "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
-       "deadline_ms", "replay_of"]
+       "deadline_ms", "replay_of", "executable"]
 RESULT = ["v", "id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
           "stdout_truncated", "stderr_truncated", "files", "files_omitted",
           "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
@@ -456,8 +456,9 @@ LOG_CHUNK = ["v", "id", "attempt", "stream", "seq", "data", "ts_ms", "eos"]
 DEAD_LETTER = ["v", "data", "data_truncated", "id", "topic", "partition", "offset", "key",
                "key_truncated", "reason", "field", "received_ms", "worker_id"]
 CONTROL = ["v", "op", "id", "by", "ts_ms"]
+RUNTIMES = ["v", "worker_id", "started_ms", "runtimes"]
 KINDS = {"job": JOB, "result": RESULT, "log_chunk": LOG_CHUNK, "dead_letter": DEAD_LETTER,
-         "control": CONTROL}
+         "control": CONTROL, "runtimes": RUNTIMES}
 
 
 def read_job(f):
@@ -511,6 +512,9 @@ def read_job(f):
         out["deadline_ms"] = uint(f["deadline_ms"], "deadline_ms", 1, TIME_MAX)
     if "replay_of" in f:
         out["replay_of"] = text(f["replay_of"], "replay_of", *ID)
+    if "executable" in f:
+        out["executable"] = texts(f["executable"], "executable", 256, 1, 1024,
+                                  path_check("path"))
     # rules that tie fields together
     if "runtime" in f and "argv" in f:
         raise Refused("argv", "conflict")
@@ -524,6 +528,9 @@ def read_job(f):
         raise Refused("code", "missing")
     if "argv" in f and "code" in f:
         raise Refused("code", "conflict")
+    for i, path in enumerate(out.get("executable", [])):
+        if path not in out.get("files", {}):
+            raise Refused(f"executable[{i}]", "not in files")
     return out
 
 
@@ -562,9 +569,11 @@ def read_result(f, version):
                                                  "files_omitted_truncated")
     if "usage" in f:
         names = ["wall_us", "cpu_us", "peak_memory_bytes"]
-        u = named_map(f["usage"], "usage", set(names), True)
+        u = named_map(f["usage"], "usage", set(names) | {"compile_us"}, True)
         out["usage"] = {n: uint(required(u, n, f"usage.{n}"), f"usage.{n}", 0, UINT_MAX)
                         for n in names}
+        if "compile_us" in u:
+            out["usage"]["compile_us"] = uint(u["compile_us"], "usage.compile_us", 0, UINT_MAX)
     if "runtime" in f:
         r = named_map(f["runtime"], "runtime", {"name", "version"}, True)
         out["runtime"] = {"name": text(required(r, "name", "runtime.name"), "runtime.name", 1,
@@ -637,8 +646,32 @@ def read_control(f):
     return out
 
 
+def read_runtimes(f):
+    out = {"worker_id": text(required(f, "worker_id"), "worker_id", *ID),
+           "started_ms": uint(required(f, "started_ms"), "started_ms", 1, TIME_MAX)}
+    entries = array(required(f, "runtimes"), "runtimes", 256)
+    if not entries:
+        raise Refused("runtimes", "empty")
+    out["runtimes"] = []
+    for i, entry in enumerate(entries):
+        field = f"runtimes[{i}]"
+        e = named_map(entry, field, {"name", "aliases", "version", "warm", "image"}, True)
+        view = {"name": text(required(e, "name", f"{field}.name"), f"{field}.name", 1, 32,
+                             runtime_name)}
+        if "aliases" in e:
+            view["aliases"] = texts(e["aliases"], f"{field}.aliases", 16, 1, 32, runtime_name)
+        if "version" in e:
+            view["version"] = text(e["version"], f"{field}.version", 1, 64, single_line)
+        if "warm" in e:
+            view["warm"] = boolean(e["warm"], f"{field}.warm")
+        if "image" in e:
+            view["image"] = text(e["image"], f"{field}.image", 1, 1024, single_line)
+        out["runtimes"].append(canonical(view))
+    return out
+
+
 READERS = {"job": read_job, "result": read_result, "log_chunk": read_log_chunk,
-           "dead_letter": read_dead_letter, "control": read_control}
+           "dead_letter": read_dead_letter, "control": read_control, "runtimes": read_runtimes}
 
 
 def canonical(view):

@@ -36,7 +36,15 @@ static void test_every_field(void **state)
 {
     struct jail_outcome outcome = sample();
     struct jail_limits limits = {.wall_ms = 2000, .memory_bytes = 64u << 20, .cpu_millis = 500};
-    struct outcome_json_context context = {"python", "Python 3.11.2", "ab12", "v1", &limits};
+    struct outcome_json_context context = {
+        .runtime_name = "python",
+        .runtime_version = "Python 3.11.2",
+        .compiled = true,
+        .compile_us = 4100,
+        .policy_hash = "ab12",
+        .cgroup_version = "v1",
+        .limits = &limits,
+    };
     json_t *record = outcome_to_json(&outcome, &context);
     (void)state;
 
@@ -63,6 +71,9 @@ static void test_every_field(void **state)
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(record, "runtime"), "version")),
         "Python 3.11.2");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(record, "runtime"), "compile_us")),
+        4100);
     assert_string_equal(json_string_value(json_object_get(record, "policy_hash")), "ab12");
     assert_string_equal(json_string_value(json_object_get(record, "cgroup_version")), "v1");
     assert_int_equal(

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "common/common.h"
 #include "sandbox/runtime.h"
 
 #define SHIPPED_TABLE BRIG_SOURCE_DIR "/sandbox/runtimes.json"
@@ -68,15 +69,17 @@ static void assert_refused(const char *text, const char *const *fragments)
 
 static void test_shipped_table(void **state)
 {
-    static const char *const names[] = {"python", "javascript", "typescript", "bash", "sh", "c"};
+    static const char *const names[] = {"python", "javascript", "typescript", "typescript-checked",
+                                        "bash",   "sh",         "r",          "java",
+                                        "go",     "ruby",       "c"};
     struct runtime_table *table = NULL;
     struct runtime *c, *ts;
     (void)state;
 
     if (runtime_table_load(SHIPPED_TABLE, &table, err, sizeof(err)) != 0)
         fail_msg("%s", err);
-    assert_int_equal(table->count, 6);
-    for (size_t i = 0; i < 6; i++)
+    assert_int_equal(table->count, ARRAY_SIZE(names));
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
         assert_ptr_equal(runtime_find(table, names[i]), &table->runtimes[i]);
     assert_ptr_equal(runtime_find(table, "py"), runtime_find(table, "python"));
     assert_ptr_equal(runtime_find(table, "js"), runtime_find(table, "javascript"));
@@ -90,8 +93,11 @@ static void test_shipped_table(void **state)
     assert_true(c->compile_limits.memory_bytes >= 256ull << 20);
     assert_non_null(c->run[0]);
     ts = runtime_find(table, "typescript");
-    assert_string_equal(ts->compile[0], "tsc");
+    assert_string_equal(ts->compile[0], "esbuild");
     assert_string_equal(ts->run[0], "node");
+    ts = runtime_find(table, "tsc");
+    assert_string_equal(ts->name, "typescript-checked");
+    assert_string_equal(ts->compile[0], "tsc");
     assert_null(runtime_find(table, "python")->compile);
     runtime_table_free(table);
 }
@@ -142,6 +148,14 @@ static void test_document_errors(void **state)
     REFUSED("{'runtimes':[]}", "non-empty array");
     REFUSED("{'runtimes':{}}", "non-empty array");
     REFUSED("{'runtimes':[" PY "],'extra':1}", "one field");
+
+    /* What a worker announces must fit the runtimes record. */
+    char many[257 * 80 + 32] = "{'runtimes':[";
+    for (int i = 0; i < 257; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many),
+                 "%s{'name':'r%d','source':'a','run':['a'],'version':['a']}", i ? "," : "", i);
+    strcat(many, "]}");
+    REFUSED(many, "a non-empty array of at most 256");
     REFUSED("{'runtimes':[" PY "],'runtimes':[" PY "]}", "duplicate");
     REFUSED("{'runtimes':[" PY ", 7]}", "runtimes[1]: must be an object");
 }
@@ -182,6 +196,10 @@ static void test_field_errors(void **state)
     REFUSED("{'runtimes':[{'name':'x','aliases':['y/z'],'source':'a','run':['a'],"
             "'version':['a']}]}",
             "aliases[0]: 'y/z': invalid character", "at byte 1");
+    /* What a worker announces must fit the runtimes record. */
+    REFUSED("{'runtimes':[{'name':'x','aliases':['a','b','c','d','e','f','g','h','i','j','k',"
+            "'l','m','n','o','p','q'],'source':'a','run':['a'],'version':['a']}]}",
+            "runtimes[0] ('x'): aliases: more than 16");
     REFUSED("{'runtimes':[{'name':'x','run':['a'],'version':['a']}]}", "('x'): source: missing");
     REFUSED("{'runtimes':[{'name':'x','source':'src/main.x','run':['a'],'version':['a']}]}",
             "source: 'src/main.x' must be a plain file name");

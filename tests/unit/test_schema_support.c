@@ -134,6 +134,7 @@ json_t *job_json(const struct brig_job *job)
     set_pairs(o, "metadata", job->metadata, job->metadata_count);
     set_nonzero(o, "deadline_ms", job->deadline_ms);
     set_text(o, "replay_of", job->replay_of);
+    set_texts(o, "executable", job->executable, job->executable_count);
     return o;
 }
 
@@ -159,11 +160,14 @@ json_t *result_json(const struct brig_result *r)
         json_object_set_new(o, "files_omitted", omitted);
     }
     set_true(o, "files_omitted_truncated", r->files_omitted_truncated);
-    if (r->has_usage)
-        json_object_set_new(o, "usage",
-                            json_pack("{s:I,s:I,s:I}", "wall_us", (json_int_t)r->wall_us, "cpu_us",
-                                      (json_int_t)r->cpu_us, "peak_memory_bytes",
-                                      (json_int_t)r->peak_memory_bytes));
+    if (r->has_usage) {
+        json_t *usage =
+            json_pack("{s:I,s:I,s:I}", "wall_us", (json_int_t)r->wall_us, "cpu_us",
+                      (json_int_t)r->cpu_us, "peak_memory_bytes", (json_int_t)r->peak_memory_bytes);
+        if (r->has_compile_us)
+            set_uint(usage, "compile_us", r->compile_us);
+        json_object_set_new(o, "usage", usage);
+    }
     if (r->runtime_name) {
         json_t *runtime = json_pack("{s:s}", "name", r->runtime_name);
         set_text(runtime, "version", r->runtime_version);
@@ -222,6 +226,25 @@ json_t *dead_letter_json(const struct brig_dead_letter *l)
     return o;
 }
 
+json_t *runtimes_json(const struct brig_runtimes *r)
+{
+    json_t *o = json_object(), *entries = json_array();
+    set_text(o, "worker_id", r->worker_id);
+    set_uint(o, "started_ms", r->started_ms);
+    for (size_t i = 0; i < r->runtime_count; i++) {
+        const struct brig_runtime_entry *e = &r->runtimes[i];
+        json_t *entry = json_object();
+        set_text(entry, "name", e->name);
+        set_texts(entry, "aliases", e->aliases, e->alias_count);
+        set_text(entry, "version", e->version);
+        set_true(entry, "warm", e->warm);
+        set_text(entry, "image", e->image);
+        json_array_append_new(entries, entry);
+    }
+    json_object_set_new(o, "runtimes", entries);
+    return o;
+}
+
 /* One function per kind, made from the kind's decode, encode, free and view,
  * so that every kind is driven the same way. */
 #define DECODE_TO_JSON(kind)                                                                       \
@@ -254,6 +277,7 @@ DECODE_TO_JSON(result)
 DECODE_TO_JSON(log_chunk)
 DECODE_TO_JSON(dead_letter)
 DECODE_TO_JSON(control)
+DECODE_TO_JSON(runtimes)
 
 json_t *decode_to_json(const char *kind, const void *buf, size_t len, int reencode,
                        struct brig_error *err)
@@ -268,6 +292,8 @@ json_t *decode_to_json(const char *kind, const void *buf, size_t len, int reenco
         return dead_letter_decode_to_json(buf, len, reencode, err);
     if (strcmp(kind, "control") == 0)
         return control_decode_to_json(buf, len, reencode, err);
+    if (strcmp(kind, "runtimes") == 0)
+        return runtimes_decode_to_json(buf, len, reencode, err);
     snprintf(err->field, sizeof err->field, "%s", "");
     snprintf(err->reason, sizeof err->reason, "test: unknown kind %s", kind);
     return NULL;

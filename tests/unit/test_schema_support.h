@@ -12,8 +12,10 @@ json_t *job_json(const struct brig_job *job);
 json_t *result_json(const struct brig_result *result);
 json_t *log_chunk_json(const struct brig_log_chunk *chunk);
 json_t *dead_letter_json(const struct brig_dead_letter *letter);
+json_t *runtimes_json(const struct brig_runtimes *record);
 
-/* Decodes buf as kind ("job", "result", "log_chunk", "dead_letter") into its
+/* Decodes buf as kind ("job", "result", "log_chunk", "dead_letter",
+ * "runtimes") into its
  * JSON view; NULL with err filled when it does not decode. With reencode,
  * the decoded struct is encoded and decoded once more first, so the view is
  * of the round trip. */

@@ -12,6 +12,7 @@ from .discover import discover_brokers, state_dir
 from .errors import (BrigError, BrokerNotFound, BrokerUnreachable, ClientClosed, InvalidJob,
                      JobTimeout, SchemaError)
 from .messages import LogChunk, OmittedFile, Result, Usage, decode_log_chunk, decode_result
+from .runtimes import RuntimeInfo, WorkerRuntimes, decode_runtimes
 from .schema import LIMITS, SCHEMA_VERSION, STATUSES, build_job, check_limits, encode_job
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "BrigError", "BrokerNotFound", "BrokerUnreachable", "ClientClosed", "InvalidJob",
     "JobTimeout", "SchemaError",
     "LogChunk", "OmittedFile", "Result", "Usage", "decode_log_chunk", "decode_result",
+    "RuntimeInfo", "WorkerRuntimes", "decode_runtimes",
     "LIMITS", "SCHEMA_VERSION", "STATUSES", "build_job", "check_limits", "encode_job",
 ]

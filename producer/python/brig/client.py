@@ -23,6 +23,7 @@ from .kafka_setup import (Diagnostics, assign_at_end, check_reachable, create_co
 from .kafka_setup import kafka_properties as kafka_properties_of
 from .logs import read_logs
 from .messages import decode_result
+from .runtimes import read_runtimes
 from .schema import build_job, check_topic, encode_cancel, encode_job, job_key
 
 _POLL_S = 0.1
@@ -34,7 +35,7 @@ class Client:
     consumer and starts its thread.
 
     brokers: "host:port,..."; None finds them (discover.discover_brokers).
-    topic_prefix: topics <prefix>.jobs, .results, .logs.
+    topic_prefix: topics <prefix>.jobs, .results, .logs, .runtimes.
     reply_topic: where results come back; None is <prefix>.results. Give
         each client its own (e.g. "brig.results.<name>") so that many clients
         do not read each other's results; with a real Kafka cluster that
@@ -56,6 +57,7 @@ class Client:
         self.jobs_topic = f"{topic_prefix}.jobs"
         self.control_topic = f"{topic_prefix}.control"
         self.logs_topic = f"{topic_prefix}.logs"
+        self.runtimes_topic = f"{topic_prefix}.runtimes"
         self.reply_topic = reply_topic or f"{topic_prefix}.results"
         for topic in (self.jobs_topic, self.logs_topic, self.reply_topic):
             check_topic("topic", topic)
@@ -94,13 +96,14 @@ class Client:
 
     def submit(self, code, lang="python", *, stdin=None, files=None, args=None, env=None,
                limits=None, collect=None, session=None, network=None, stream_logs=False,
-               metadata=None, deadline_ms=None, job_id=None):
+               metadata=None, deadline_ms=None, job_id=None, executable=None):
         """Publishes a job that runs code with the runtime lang; returns its
         id once the broker has it. The job is watched: its result is kept
         until wait() or results() takes it, or forget() drops it.
 
         code, stdin and the values of files: str (sent as UTF-8 text) or
-        bytes. files: {relative path: content}, written under /work. limits:
+        bytes. files: {relative path: content}, written under /work;
+        executable: the paths among them written with mode 0755. limits:
         {name: int} with the names of brig.LIMITS. network: None or "none",
         or a list of allow rules ("pypi.org", "*.example.com:443").
         collect: globs of files to send back. stream_logs: publish live
@@ -111,11 +114,11 @@ class Client:
             job_id=job_id, runtime=lang, code=code, args=args, stdin=stdin, env=env,
             files=files, limits=limits, network=network, session=session, collect=collect,
             reply_topic=self._job_reply_topic, stream_logs=stream_logs, metadata=metadata,
-            deadline_ms=deadline_ms))
+            deadline_ms=deadline_ms, executable=executable))
 
     def submit_argv(self, argv, *, stdin=None, files=None, env=None, limits=None,
                     collect=None, session=None, network=None, stream_logs=False,
-                    metadata=None, deadline_ms=None, job_id=None):
+                    metadata=None, deadline_ms=None, job_id=None, executable=None):
         """Publishes a job that runs argv as given in /work (the program
         comes from files or the jail's read-only system); returns its id.
         The keywords are those of submit()."""
@@ -123,7 +126,7 @@ class Client:
             job_id=job_id, argv=argv, stdin=stdin, env=env, files=files, limits=limits,
             network=network, session=session, collect=collect,
             reply_topic=self._job_reply_topic, stream_logs=stream_logs, metadata=metadata,
-            deadline_ms=deadline_ms))
+            deadline_ms=deadline_ms, executable=executable))
 
     def _submit(self, job):
         value = encode_job(job)
@@ -182,7 +185,7 @@ class Client:
         """Submits a job and waits for its Result. timeout (seconds, None for
         none) covers the whole call; when it runs out, JobTimeout is raised
         and the job is no longer watched. more: the other submit() keywords
-        (stream_logs, metadata, deadline_ms, job_id)."""
+        (stream_logs, metadata, deadline_ms, job_id, executable)."""
         return self._run(timeout, lambda: self.submit(
             code, lang, stdin=stdin, files=files, args=args, env=env, limits=limits,
             collect=collect, session=session, network=network, **more))
@@ -280,6 +283,14 @@ class Client:
         with self._cond:
             self._watched.discard(job_id)
             self._arrived.pop(job_id, None)
+
+    def runtimes(self, timeout=10.0):
+        """What the pool can run: a WorkerRuntimes(worker_id, started_ms,
+        runtimes) for each worker that announced itself and has not left,
+        sorted by worker id, each runtime a RuntimeInfo(name, aliases,
+        version, warm, image). Read from <prefix>.runtimes with a consumer
+        of its own; BrigError when that takes longer than timeout seconds."""
+        return read_runtimes(self.brokers, self.runtimes_topic, self.client_id, timeout)
 
     def logs(self, job_id, follow=True, timeout=None):
         """Yields LogChunk(stream, data) of a job submitted with

@@ -21,9 +21,12 @@ _UINT_MAX = (1 << 53) - 1
 
 @dataclass(frozen=True)
 class Usage:
+    """The program's run; compile_us is the runtime's compile step, when it
+    has one (not part of wall_us)."""
     wall_us: int
     cpu_us: int
     peak_memory_bytes: int
+    compile_us: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,8 @@ def _omitted(field, value):
 def _usage(field, value):
     fields = _Fields(_map(field, value), field)
     return Usage(*(fields.get(name, _uint, required=True)
-                   for name in ("wall_us", "cpu_us", "peak_memory_bytes")))
+                   for name in ("wall_us", "cpu_us", "peak_memory_bytes")),
+                 compile_us=fields.get("compile_us", _uint))
 
 
 def _status(field, value):

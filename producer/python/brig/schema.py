@@ -138,9 +138,10 @@ def _network(value):
 def build_job(*, job_id=None, runtime=None, code=None, argv=None, args=None, stdin=None,
               env=None, files=None, limits=None, network=None, session=None, collect=None,
               reply_topic=None, stream_logs=False, metadata=None, deadline_ms=None,
-              replay_of=None):
+              replay_of=None, executable=None):
     """The job as the dict that goes on the wire. Exactly one of runtime (with
-    code) and argv. Absent and default fields are left out."""
+    code) and argv. Absent and default fields are left out. executable: paths
+    of files to write with mode 0755."""
     if runtime is not None and argv is not None:
         raise InvalidJob("argv", "conflict: a job has a runtime or an argv, not both")
     if runtime is None and argv is None:
@@ -198,6 +199,12 @@ def build_job(*, job_id=None, runtime=None, code=None, argv=None, args=None, std
     if replay_of is not None:
         _check("replay_of", replay_of, token_problem)
         job["replay_of"] = replay_of
+    if executable:
+        job["executable"] = _text_list("executable", executable)
+        for i, path in enumerate(job["executable"]):
+            if path not in job.get("files", {}):
+                raise InvalidJob(f"executable[{i}]", f"not in files: {path!r} is not one of "
+                                                     f"the job's files")
     return job
 
 
