@@ -66,6 +66,16 @@
 #define BRIG_OMITTED_MAX 256
 #define BRIG_OMITTED_REASON_MAX 256
 #define BRIG_ERROR_TEXT_MAX 1024
+/* A cell's rich results (SCHEMA.md section 6.1). */
+#define BRIG_OUTPUTS_MAX 256
+#define BRIG_OUTPUT_KIND_MAX 32
+#define BRIG_MIME_ITEMS_MAX 16
+#define BRIG_MIME_TYPE_MAX 127
+#define BRIG_OUTPUTS_MAX_BYTES (2u << 20) /* the data of all outputs */
+#define BRIG_EXCEPTION_NAME_MAX 256
+#define BRIG_EXCEPTION_VALUE_MAX (64u << 10)
+#define BRIG_TRACEBACK_MAX 256
+#define BRIG_TRACEBACK_ENTRY_MAX (16u << 10)
 
 /* Log chunk. */
 #define BRIG_LOG_DATA_MAX_BYTES (64u << 10)

@@ -334,12 +334,13 @@ int read_pairs(struct decoder *d, const msgpack_object *o, const char *field, si
     return 0;
 }
 
-static const struct text_rule path_rule = {1, BRIG_PATH_MAX, check_relative_path};
-
-int read_files(struct decoder *d, const msgpack_object *o, const char *field, size_t max_count,
-               struct brig_file **out, size_t *count)
+int read_bytes_map(struct decoder *d, const msgpack_object *o, const char *field, size_t max_count,
+                   const struct text_rule *key_rule, size_t max_bytes, struct brig_file **out,
+                   size_t *count)
 {
-    if (read_keyed_map(d, o, field, max_count, &path_rule) < 0)
+    *out = NULL;
+    *count = 0;
+    if (read_keyed_map(d, o, field, max_count, key_rule) < 0)
         return -1;
     uint32_t n = o->via.map.size;
     if (n == 0)
@@ -352,9 +353,25 @@ int read_files(struct decoder *d, const msgpack_object *o, const char *field, si
         char path[sizeof d->err->field];
         error_key_path(path, field, str_data(&kv->key), kv->key.via.str.size);
         files[i].path = decoder_copy(d, path, str_data(&kv->key), kv->key.via.str.size);
-        if (!files[i].path || read_bytes(d, &kv->val, path, SIZE_MAX, &files[i].content) < 0)
+        if (!files[i].path || read_bytes(d, &kv->val, path, max_bytes, &files[i].content) < 0)
             return -1;
     }
+    *out = files;
+    *count = n;
+    return 0;
+}
+
+static const struct text_rule path_rule = {1, BRIG_PATH_MAX, check_relative_path};
+
+int read_files(struct decoder *d, const msgpack_object *o, const char *field, size_t max_count,
+               struct brig_file **out, size_t *count)
+{
+    struct brig_file *files = NULL;
+    size_t n = 0;
+    if (read_bytes_map(d, o, field, max_count, &path_rule, SIZE_MAX, &files, &n) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
     size_t file, parent;
     if (find_path_conflict(files, n, &file, &parent)) {
         const char *p = files[parent].path;

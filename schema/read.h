@@ -88,6 +88,11 @@ int read_text_array(struct decoder *d, const msgpack_object *o, const char *fiel
 int read_pairs(struct decoder *d, const msgpack_object *o, const char *field, size_t max_count,
                const struct text_rule *name_rule, const struct text_rule *value_rule,
                struct brig_pair **out, size_t *count);
+/* A map of text (passing key_rule) to bytes of at most max_bytes each, as
+ * (path, content) pairs. */
+int read_bytes_map(struct decoder *d, const msgpack_object *o, const char *field, size_t max_count,
+                   const struct text_rule *key_rule, size_t max_bytes, struct brig_file **out,
+                   size_t *count);
 /* A map of relative path to bytes, no path inside another file's path. */
 int read_files(struct decoder *d, const msgpack_object *o, const char *field, size_t max_count,
                struct brig_file **out, size_t *count);

@@ -3,6 +3,7 @@
 
 #include "schema/error.h"
 #include "schema/read.h"
+#include "schema/result_cell.h"
 #include "schema/rules.h"
 #include "schema/write.h"
 
@@ -31,6 +32,10 @@ enum result_field {
     RES_METADATA,
     RES_SESSION,
     RES_REPLAY_OF,
+    RES_OUTPUTS,
+    RES_OUTPUTS_TRUNCATED,
+    RES_EXCEPTION,
+    RES_INTERPRETER,
     RES_FIELD_COUNT
 };
 _Static_assert(RES_FIELD_COUNT <= MESSAGE_MAX_FIELDS, "too many result fields");
@@ -60,6 +65,10 @@ static const char *const result_fields[RES_FIELD_COUNT] = {
     [RES_METADATA] = "metadata",
     [RES_SESSION] = "session",
     [RES_REPLAY_OF] = "replay_of",
+    [RES_OUTPUTS] = "outputs",
+    [RES_OUTPUTS_TRUNCATED] = "outputs_truncated",
+    [RES_EXCEPTION] = "exception",
+    [RES_INTERPRETER] = "interpreter",
 };
 
 static const struct text_rule status_rule = {1, 32, NULL};
@@ -222,6 +231,15 @@ static int decode_result(struct decoder *d, const msgpack_object *const *f, void
     if (f[RES_REPLAY_OF] &&
         read_text(d, f[RES_REPLAY_OF], "replay_of", &id_rule, &r->replay_of) < 0)
         return -1;
+    if (f[RES_OUTPUTS] && decode_outputs(d, f[RES_OUTPUTS], r) < 0)
+        return -1;
+    if (f[RES_OUTPUTS_TRUNCATED] &&
+        read_bool(d, f[RES_OUTPUTS_TRUNCATED], "outputs_truncated", &r->outputs_truncated) < 0)
+        return -1;
+    if (f[RES_EXCEPTION] && decode_exception(d, f[RES_EXCEPTION], r) < 0)
+        return -1;
+    if (f[RES_INTERPRETER] && decode_interpreter(d, f[RES_INTERPRETER], r) < 0)
+        return -1;
     return 0;
 }
 
@@ -311,6 +329,7 @@ int brig_result_encode(const struct brig_result *r, msgpack_sbuffer *out, struct
     write_pairs(&w, &top, "metadata", r->metadata, r->metadata_count);
     write_text(&w, &top, "session", r->session);
     write_text(&w, &top, "replay_of", r->replay_of);
+    encode_cell_fields(&w, &top, r);
     write_map_end(&w, &top);
     return writer_finish(&w, &result_kind, err);
 }

@@ -117,6 +117,15 @@ struct brig_omitted_file {
     const char *reason;
 };
 
+/* One rich result of a cell (SCHEMA.md section 6.1): a MIME bundle. */
+struct brig_output {
+    const char *kind; /* "display" or "result"; readers skip others */
+    /* The bundle as (name, bytes) pairs like files: path holds the MIME
+     * type ("image/png"), content the data. */
+    struct brig_file *data;
+    size_t data_count;
+};
+
 struct brig_result {
     const char *id;
     uint64_t attempt; /* >= 1 */
@@ -152,6 +161,20 @@ struct brig_result {
     size_t metadata_count;
     const char *session;
     const char *replay_of;
+    /* A cell's rich results, in order; outputs past the bounds dropped. */
+    struct brig_output *outputs;
+    size_t output_count;
+    bool outputs_truncated;
+    /* The exception a cell raised: exception_name NULL = none. */
+    const char *exception_name;
+    const char *exception_value; /* NULL = absent */
+    const char *const *traceback;
+    size_t traceback_count;
+    /* A cell's interpreter: has_interpreter false on a result of no cell. */
+    bool has_interpreter;
+    bool interpreter_started; /* this cell started a fresh interpreter */
+    bool state_lost;          /* the interpreter ended during this cell */
+    uint64_t execution_count; /* 0 = absent */
     msgpack_zone *arena;
 };
 

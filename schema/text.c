@@ -151,6 +151,36 @@ bool check_syscall_name(const char *s, size_t len, char *why, size_t whylen)
     return check_charset(s, len, syscall_char, why, whylen);
 }
 
+static bool mime_char(unsigned char c, size_t at)
+{
+    (void)at;
+    return is_lower_alnum(c) || c == '/' || strchr("!#$&^_.+-", c) != NULL;
+}
+
+bool check_mime_type(const char *s, size_t len, char *why, size_t whylen)
+{
+    if (!check_charset(s, len, mime_char, why, whylen))
+        return false;
+    const char *slash = memchr(s, '/', len);
+    if (!slash || slash == s || slash == s + len - 1 ||
+        memchr(slash + 1, '/', len - (size_t)(slash + 1 - s))) {
+        snprintf(why, whylen, "invalid MIME type: not type/subtype");
+        return false;
+    }
+    return true;
+}
+
+static bool output_kind_char(unsigned char c, size_t at)
+{
+    (void)at;
+    return (c >= 'a' && c <= 'z') || c == '_';
+}
+
+bool check_output_kind(const char *s, size_t len, char *why, size_t whylen)
+{
+    return check_charset(s, len, output_kind_char, why, whylen);
+}
+
 bool check_single_line(const char *s, size_t len, char *why, size_t whylen)
 {
     for (size_t i = 0; i < len; i++) {

@@ -27,6 +27,11 @@ bool check_topic(const char *s, size_t len, char *why, size_t whylen);
 bool check_env_name(const char *s, size_t len, char *why, size_t whylen);
 /* System call names: [a-z0-9_]. */
 bool check_syscall_name(const char *s, size_t len, char *why, size_t whylen);
+/* MIME types as a result's outputs name them: type/subtype, each part of
+ * [a-z0-9!#$&^_.+-], lower case. */
+bool check_mime_type(const char *s, size_t len, char *why, size_t whylen);
+/* Kinds of outputs: [a-z_]. */
+bool check_output_kind(const char *s, size_t len, char *why, size_t whylen);
 /* Free text meant for one line: no control characters. */
 bool check_single_line(const char *s, size_t len, char *why, size_t whylen);
 

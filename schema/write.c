@@ -118,6 +118,12 @@ void write_true(struct writer *w, struct map_mark *m, const char *key, bool valu
     track(w, msgpack_pack_true(&w->pk));
 }
 
+void write_bool(struct writer *w, struct map_mark *m, const char *key, bool value)
+{
+    write_key(w, m, key);
+    track(w, value ? msgpack_pack_true(&w->pk) : msgpack_pack_false(&w->pk));
+}
+
 void write_text_array(struct writer *w, struct map_mark *m, const char *key,
                       const char *const *items, size_t count)
 {

@@ -40,6 +40,8 @@ void write_uint(struct writer *w, struct map_mark *m, const char *key, uint64_t 
 void write_nonzero(struct writer *w, struct map_mark *m, const char *key, uint64_t value);
 void write_int(struct writer *w, struct map_mark *m, const char *key, int64_t value);
 void write_true(struct writer *w, struct map_mark *m, const char *key, bool value);
+/* Written whatever its value, for a required bool. */
+void write_bool(struct writer *w, struct map_mark *m, const char *key, bool value);
 void write_text_array(struct writer *w, struct map_mark *m, const char *key,
                       const char *const *items, size_t count);
 void write_pairs(struct writer *w, struct map_mark *m, const char *key,

@@ -75,7 +75,7 @@ FIELDS = {
                "stdout_truncated", "stderr_truncated", "files", "files_omitted",
                "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
                "started_ms", "finished_ms", "error", "syscall", "metadata", "session",
-               "replay_of"],
+               "replay_of", "outputs", "outputs_truncated", "exception", "interpreter"],
     "log_chunk": ["id", "attempt", "stream", "seq", "data", "ts_ms", "eos"],
     "dead_letter": ["data", "data_truncated", "id", "topic", "partition", "offset", "key",
                     "key_truncated", "reason", "field", "received_ms", "worker_id"],
@@ -112,6 +112,15 @@ def canonical(kind, message):
             value = {k: value[k] for k in USAGE + ["compile_us"] if k in value}
         elif name == "runtime" and kind == "result":
             value = {k: value[k] for k in ("name", "version") if k in value}
+        elif name == "outputs":
+            value = [{"kind": o["kind"], "data": {m: hexed(d) for m, d in o["data"].items()}}
+                     for o in value]
+        elif name == "exception":
+            value = {k: value[k] for k in ("name", "value", "traceback")
+                     if k in value and value[k] != []}
+        elif name == "interpreter":
+            value = {k: value[k] for k in ("started", "execution_count", "state_lost")
+                     if k in value and (k == "started" or value[k])}
         elif name == "runtimes":
             value = [{k: e[k] for k in RUNTIME_ENTRY
                       if e.get(k) is not None and e[k] is not False and e[k] != []}
@@ -539,6 +548,72 @@ invalid("dead_letter_key_type", "dead_letter", letter(key=7), "key", "wrong type
         "a key as an integer")
 invalid("dead_letter_data_type", "dead_letter", letter(data=[1]), "data", "wrong type",
         "data as an array")
+
+# --- cells (section 6.1) -------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+valid("result_cell", "result", result(
+    status="ok", stdout=b"hello\n", session="nb1",
+    outputs=[{"kind": "display", "data": {"image/png": PNG, "text/plain": "<Figure 640x480>"}},
+             {"kind": "display", "data": {"text/html": "<table></table>",
+                                          "text/plain": "   a\n0  1"}, "x_meta": {"w": 1}},
+             {"kind": "result", "data": {"application/json": '{"a": 1}',
+                                         "image/svg+xml": "<svg/>"}}],
+    interpreter={"started": False, "execution_count": 7}),
+    "a cell: displays then the last expression's value, MIME bundles of raw bytes; unknown keys"
+    " of an output ignored")
+valid("result_cell_exception", "result", result(
+    status="failed", session="nb1",
+    exception={"name": "NameError", "value": "name 'x' is not defined",
+               "traceback": ["Cell In[1], line 1\n----> 1 x", "NameError: name 'x' is not"
+                             " defined"]},
+    interpreter={"started": True, "execution_count": 1}),
+    "a cell that raised: name, value and traceback; a fresh interpreter")
+valid("result_cell_lost", "result", result(
+    status="oom", session="nb1", outputs_truncated=True,
+    exception={"name": "MemoryError", "traceback": [], "x_future": 1},
+    interpreter={"started": False, "state_lost": True, "x_future": "y"}),
+    "an interpreter that ended during the cell; an empty traceback and unknown keys")
+valid("result_cell_unknown_kind", "result", result(
+    outputs=[{"kind": "update_display", "data": {"text/plain": "1"}}]),
+    "an output kind this reader does not know still decodes, for the client to skip")
+invalid("result_outputs_not_array", "result", result(outputs={"kind": "result"}), "outputs",
+        "wrong type", "outputs is an array")
+invalid("result_output_kind_missing", "result", result(outputs=[{"data": {"text/plain": "1"}}]),
+        "outputs[0].kind", "missing", "an output without a kind")
+invalid("result_output_kind_bad", "result", result(
+    outputs=[{"kind": "Display", "data": {"text/plain": "1"}}]), "outputs[0].kind",
+    "invalid character", "output kinds are [a-z_]")
+invalid("result_output_data_empty", "result", result(outputs=[{"kind": "result", "data": {}}]),
+        "outputs[0].data", "empty", "a bundle with no MIME type")
+invalid("result_output_mime_no_slash", "result", result(
+    outputs=[{"kind": "result", "data": {"text": "1"}}]), 'outputs[0].data["text"]',
+    "invalid MIME type", "a MIME type without a subtype")
+invalid("result_output_mime_upper", "result", result(
+    outputs=[{"kind": "result", "data": {"Text/Plain": "1"}}]), 'outputs[0].data["Text/Plain"]',
+    "invalid character", "MIME types are lower case")
+invalid("result_output_too_many_mimes", "result", result(
+    outputs=[{"kind": "result", "data": {f"text/x-{i}": "" for i in range(17)}}]),
+    "outputs[0].data", "too many", "a bundle of more than 16 MIME types")
+invalid("result_outputs_too_many", "result", result(
+    outputs=[{"kind": "display", "data": {"text/plain": ""}}] * 257), "outputs", "too many",
+    "more than 256 outputs")
+invalid("result_output_data_type", "result", result(
+    outputs=[{"kind": "result", "data": {"text/plain": 1}}]), 'outputs[0].data["text/plain"]',
+    "wrong type", "MIME data is bytes")
+invalid("result_outputs_truncated_type", "result", result(outputs_truncated="no"),
+        "outputs_truncated", "wrong type", "outputs_truncated is a bool")
+invalid("result_exception_no_name", "result", result(exception={"value": "x"}),
+        "exception.name", "missing", "an exception without its name")
+invalid("result_exception_name_lines", "result", result(exception={"name": "A\nB"}),
+        "exception.name", "control character", "an exception name is one line")
+invalid("result_traceback_type", "result", result(exception={"name": "E", "traceback": "t"}),
+        "exception.traceback", "wrong type", "a traceback is an array of text")
+invalid("result_interpreter_no_started", "result", result(interpreter={"execution_count": 1}),
+        "interpreter.started", "missing", "interpreter.started is required")
+invalid("result_execution_count_zero", "result", result(
+    interpreter={"started": True, "execution_count": 0}), "interpreter.execution_count",
+    "out of range", "cells count from 1")
 
 # --- cancelled results (version 2) -------------------------------------------
 

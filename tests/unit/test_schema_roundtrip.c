@@ -176,6 +176,43 @@ static void test_result_roundtrip(void **state)
     msgpack_sbuffer_destroy(&sbuf);
 }
 
+/* A cell's result: outputs in order with their MIME bundles, the exception
+ * and the interpreter, including started = false, which must travel. */
+static void test_cell_result_roundtrip(void **state)
+{
+    (void)state;
+    struct brig_file plot[] = {{"image/png", bytes_of("\x89PNG\r\n\0", 7)},
+                               {"text/plain", bytes_of("<Figure>", 8)}};
+    struct brig_file value[] = {{"text/plain", bytes_of("42", 2)}};
+    struct brig_output outputs[] = {{"display", plot, 2}, {"result", value, 1}};
+    const char *traceback[] = {"Cell In[3], line 1\n----> 1 1/0", ""};
+    struct brig_result result = {
+        .id = "cell-3",
+        .attempt = 1,
+        .status = BRIG_STATUS_FAILED,
+        .outputs = outputs,
+        .output_count = 2,
+        .outputs_truncated = true,
+        .exception_name = "ZeroDivisionError",
+        .exception_value = "division by zero",
+        .traceback = traceback,
+        .traceback_count = 2,
+        .has_interpreter = true,
+        .interpreter_started = false,
+        .execution_count = 3,
+        .session = "nb1",
+    };
+    msgpack_sbuffer sbuf;
+    ROUNDTRIP(result, &result, &sbuf);
+    msgpack_sbuffer_destroy(&sbuf);
+    result.interpreter_started = true;
+    result.state_lost = true;
+    result.exception_value = NULL;
+    result.traceback_count = 0;
+    ROUNDTRIP(result, &result, &sbuf);
+    msgpack_sbuffer_destroy(&sbuf);
+}
+
 /* Every status of the closed set travels by its name. */
 static void test_every_status(void **state)
 {
@@ -372,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_decoded_job_owns_its_memory),
         cmocka_unit_test(test_encoding_matches_worked_example),
         cmocka_unit_test(test_result_roundtrip),
+        cmocka_unit_test(test_cell_result_roundtrip),
         cmocka_unit_test(test_every_status),
         cmocka_unit_test(test_log_chunk_and_dead_letter_roundtrip),
         cmocka_unit_test(test_encode_appends),

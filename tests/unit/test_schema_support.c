@@ -182,6 +182,28 @@ json_t *result_json(const struct brig_result *r)
     set_pairs(o, "metadata", r->metadata, r->metadata_count);
     set_text(o, "session", r->session);
     set_text(o, "replay_of", r->replay_of);
+    if (r->output_count) {
+        json_t *outputs = json_array();
+        for (size_t i = 0; i < r->output_count; i++) {
+            json_t *output = json_pack("{s:s}", "kind", r->outputs[i].kind);
+            set_files(output, "data", r->outputs[i].data, r->outputs[i].data_count);
+            json_array_append_new(outputs, output);
+        }
+        json_object_set_new(o, "outputs", outputs);
+    }
+    set_true(o, "outputs_truncated", r->outputs_truncated);
+    if (r->exception_name) {
+        json_t *exception = json_pack("{s:s}", "name", r->exception_name);
+        set_text(exception, "value", r->exception_value);
+        set_texts(exception, "traceback", r->traceback, r->traceback_count);
+        json_object_set_new(o, "exception", exception);
+    }
+    if (r->has_interpreter) {
+        json_t *interpreter = json_pack("{s:b}", "started", r->interpreter_started);
+        set_nonzero(interpreter, "execution_count", r->execution_count);
+        set_true(interpreter, "state_lost", r->state_lost);
+        json_object_set_new(o, "interpreter", interpreter);
+    }
     return o;
 }
 
