@@ -219,6 +219,7 @@ void worker_turn(struct worker *w)
     take_finished(w);
     take_startable(w);
     if (commit_audit(w) == 0) {
+        audit_feed_pump(w->audit_feed);
         publish_answers(w);
         start_jobs(w);
     }

@@ -62,17 +62,17 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    static const char *const suffixes[] = {"jobs", "results", "logs", "dlq"};
-    char names[4][256];
-    const char *topics[4];
-    for (int i = 0; i < 4; i++) {
+    static const char *const suffixes[] = {"jobs", "results", "logs", "dlq", "audit"};
+    char names[5][256];
+    const char *topics[5];
+    for (int i = 0; i < 5; i++) {
         snprintf(names[i], sizeof(names[i]), "%s.%s", prefix, suffixes[i]);
         topics[i] = names[i];
     }
 
     char err[512];
     struct embedded_broker *broker;
-    if (embedded_broker_start(n_brokers, topics, 4, partitions, &broker, err, sizeof(err)) < 0) {
+    if (embedded_broker_start(n_brokers, topics, 5, partitions, &broker, err, sizeof(err)) < 0) {
         fprintf(stderr, "brig-test-broker: %s\n", err);
         return 1;
     }

@@ -17,7 +17,7 @@ from conftest import bin_path, helper_path
 
 
 class Broker:
-    """brig-test-broker: -n brokers, topics <prefix>.{jobs,results,logs,dlq}."""
+    """brig-test-broker: -n brokers, topics <prefix>.{jobs,results,logs,dlq,audit}."""
 
     def __init__(self, brokers=1, partitions=4, prefix="brig"):
         self.proc = subprocess.Popen(
