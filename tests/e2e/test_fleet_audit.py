@@ -12,7 +12,9 @@ import subprocess
 import pytest
 
 from conftest import bin_path
-from harness import Worker, job, wait_for
+from confluent_kafka.admin import ConfigResource
+
+from harness import Client, Worker, job, wait_for
 
 TABLES = ("messages", "jobs", "attempts", "redeliveries", "dead_letters", "connections",
           "skipped_offsets")
@@ -78,12 +80,15 @@ def third_host(tmp_path, broker):
     return dict(os.environ, BRIG_DATA_DIR=str(data), BRIG_BROKERS=broker.bootstrap), data
 
 
-def test_jobs_run_on_two_hosts_are_replayed_from_a_third(tmp_path, broker, client, third_host):
-    env, data = third_host
-    a = Worker(host(tmp_path, "host-a"), broker.bootstrap, "worker-a")
-    b = Worker(host(tmp_path, "host-b"), broker.bootstrap, "worker-b")
+def run_on_two_hosts_replay_on_a_third(tmp_path, bootstrap, new_client, env, data, extra=()):
+    """Jobs run by two workers on their own hosts; the third host syncs,
+    twice, then shows and replays a job of each."""
+    a = Worker(host(tmp_path, "host-a"), bootstrap, "worker-a", extra=extra)
+    b = Worker(host(tmp_path, "host-b"), bootstrap, "worker-b", extra=extra)
+    client = None
     try:
-        wait_for(lambda: held(a) and held(b), 60, "both workers to hold partitions")
+        wait_for(lambda: held(a) and held(b), 90, "both workers to hold partitions")
+        client = new_client()
         ids = [client.submit(job(f"echo hello {i}")) for i in range(12)]
         client.flush()
         client.wait(ids)
@@ -92,7 +97,7 @@ def test_jobs_run_on_two_hosts_are_replayed_from_a_third(tmp_path, broker, clien
         assert ran["worker-a"] and ran["worker-b"], ran
         wait_for(lambda: outbox_empty(a) and outbox_empty(b), 60, "the records to be delivered")
 
-        r = brig(env, "audit", "sync")
+        r = brig(env, "audit", "sync", *extra)
         assert r.returncode == 0, r.stderr
         assert f"into {data}/fleet.db" in r.stdout and " 0 refused" in r.stdout, r.stdout
         fleet = data / "fleet.db"
@@ -104,7 +109,7 @@ def test_jobs_run_on_two_hosts_are_replayed_from_a_third(tmp_path, broker, clien
             assert {k: v for k, v in summary(fleet).items() if k in mine} == mine
 
         # Again: nothing new, the same store.
-        r = brig(env, "audit", "sync")
+        r = brig(env, "audit", "sync", *extra)
         assert r.returncode == 0, r.stderr
         assert r.stdout.startswith("synced 0 record(s)"), r.stdout
         assert content(fleet) == first
@@ -117,12 +122,38 @@ def test_jobs_run_on_two_hosts_are_replayed_from_a_third(tmp_path, broker, clien
             r = brig(env, "audit", "show", job_id)
             assert r.returncode == 0, r.stderr
             assert f"worker     {worker}" in r.stdout and "fleet.db" in r.stdout, r.stdout
-            r = brig(env, "replay", job_id)
+            r = brig(env, "replay", *extra, job_id)
             assert r.returncode == 0, r.stdout + r.stderr
             assert r.stdout.startswith("REPRODUCED"), r.stdout
     finally:
+        if client:
+            client.close()
         a.stop()
         b.stop()
+
+
+def test_jobs_run_on_two_hosts_are_replayed_from_a_third(tmp_path, broker, third_host):
+    env, data = third_host
+    run_on_two_hosts_replay_on_a_third(tmp_path, broker.bootstrap,
+                                       lambda: Client(broker.bootstrap), env, data)
+
+
+@pytest.mark.kafka
+def test_the_fleet_audit_on_a_real_cluster(tmp_path, kafka):
+    """The same on Apache Kafka: the workers create <prefix>.audit (kept
+    for good) next to their other topics."""
+    prefix = kafka.topic_name("fleet")
+    kafka.created_topics.extend(f"{prefix}.{t}" for t in ("jobs", "results", "logs", "dlq",
+                                                          "audit"))
+    data = host(tmp_path, "host-c") / "data"
+    env = dict(os.environ, BRIG_DATA_DIR=str(data), BRIG_BROKERS=kafka.bootstrap)
+    run_on_two_hosts_replay_on_a_third(tmp_path, kafka.bootstrap,
+                                       lambda: Client(kafka.bootstrap, prefix=prefix), env, data,
+                                       extra=("--topic-prefix", prefix))
+    resource = ConfigResource(ConfigResource.Type.TOPIC, f"{prefix}.audit")
+    configs = kafka.admin.describe_configs([resource])[resource].result()
+    assert configs["retention.ms"].value == "-1"
+    assert configs["cleanup.policy"].value == "delete"
 
 
 def test_records_committed_before_a_kill_are_published_on_restart(tmp_path, broker, client,
