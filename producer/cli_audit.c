@@ -16,14 +16,17 @@
 static const char audit_help[] =
     "usage: brig audit ls [--since DURATION] [--status S] [--lang L] [--limit N] [--json]\n"
     "       brig audit show ID [--json]\n"
+    "       brig audit sync [--out DB] [Kafka options]   (brig audit sync --help)\n"
     "\n"
     "Lists the jobs the workers recorded, newest first, with their latest attempt\n"
     "(ls), or everything recorded about one job: the job itself, each attempt\n"
     "with its outcome, usage, runtime version, jail policy hash and kernel, and\n"
-    "the result it published (show).\n"
+    "the result it published (show), or fetches every worker's records from the\n"
+    "audit topic into fleet.db (sync).\n"
     "\n"
     "  --audit-db PATH    the store to read (default: every audit-*.db in\n"
-    "                     $BRIG_DATA_DIR, else /var/lib/brig)\n"
+    "                     $BRIG_DATA_DIR, else /var/lib/brig, then fleet.db there;\n"
+    "                     a job in several is shown from the one with the most of it)\n"
     "  --since DURATION   only jobs recorded in the last DURATION (\"30m\", \"2h\", \"7d\")\n"
     "  --status S         only jobs whose latest attempt ended in status S (ok,\n"
     "                     failed, timeout, oom, seccomp, rejected...)\n"
@@ -45,6 +48,7 @@ struct audit_options {
 struct listed_job {
     char *job_id, *runtime, *session, *replay_of, *state, *status, *worker_id;
     const char *db;
+    size_t db_index;
     int64_t created_ms, attempts, wall_us;
     int exit_code, signal;
 };
@@ -53,6 +57,7 @@ struct listing {
     struct listed_job *jobs;
     size_t count, cap;
     const char *db;
+    size_t db_index;
     bool failed;
 };
 
@@ -87,6 +92,7 @@ static int collect_row(void *ctx, const struct audit_list_row *row)
         .status = copy_or_null(row->status, &l->failed),
         .worker_id = copy_or_null(row->worker_id, &l->failed),
         .db = l->db,
+        .db_index = l->db_index,
         .created_ms = row->created_ms,
         .attempts = row->attempts,
         .wall_us = row->wall_us,
@@ -96,18 +102,21 @@ static int collect_row(void *ctx, const struct audit_list_row *row)
     return l->failed;
 }
 
+static void listed_job_free(struct listed_job *j)
+{
+    free(j->job_id);
+    free(j->runtime);
+    free(j->session);
+    free(j->replay_of);
+    free(j->state);
+    free(j->status);
+    free(j->worker_id);
+}
+
 static void listing_free(struct listing *l)
 {
-    for (size_t i = 0; i < l->count; i++) {
-        struct listed_job *j = &l->jobs[i];
-        free(j->job_id);
-        free(j->runtime);
-        free(j->session);
-        free(j->replay_of);
-        free(j->state);
-        free(j->status);
-        free(j->worker_id);
-    }
+    for (size_t i = 0; i < l->count; i++)
+        listed_job_free(&l->jobs[i]);
     free(l->jobs);
 }
 
@@ -117,6 +126,38 @@ static int newest_first(const void *a, const void *b)
     if (x->created_ms != y->created_ms)
         return x->created_ms < y->created_ms ? 1 : -1;
     return strcmp(y->job_id ? y->job_id : "", x->job_id ? x->job_id : "");
+}
+
+/* A job's rows together, the one to keep first: the most attempts, then
+ * the earlier store. */
+static int by_job_best_first(const void *a, const void *b)
+{
+    const struct listed_job *x = a, *y = b;
+    int c = strcmp(x->job_id ? x->job_id : "", y->job_id ? y->job_id : "");
+    if (c != 0)
+        return c;
+    if (x->attempts != y->attempts)
+        return x->attempts > y->attempts ? -1 : 1;
+    return x->db_index < y->db_index ? -1 : x->db_index > y->db_index;
+}
+
+/* One row per job: a job several stores recorded (a local store and the
+ * fleet store, or two workers' stores) is listed from the one with the
+ * most of it. */
+static void keep_one_per_job(struct listing *l)
+{
+    size_t kept = 0;
+    qsort(l->jobs, l->count, sizeof *l->jobs, by_job_best_first);
+    for (size_t i = 0; i < l->count; i++) {
+        struct listed_job *j = &l->jobs[i];
+        if (kept > 0 && strcmp(l->jobs[kept - 1].job_id ? l->jobs[kept - 1].job_id : "",
+                               j->job_id ? j->job_id : "") == 0) {
+            listed_job_free(j);
+            continue;
+        }
+        l->jobs[kept++] = *j;
+    }
+    l->count = kept;
 }
 
 static json_t *listed_to_json(const struct listed_job *j)
@@ -185,6 +226,7 @@ static int audit_ls(const struct audit_options *o, const struct audit_dbs *dbs)
     int rc = CLI_EXIT_SETUP;
     for (size_t i = 0; i < dbs->count; i++) {
         listing.db = dbs->paths[i];
+        listing.db_index = i;
         if (audit_list(dbs->paths[i], &o->filter, collect_row, &listing, err, sizeof err) < 0) {
             cli_error("audit", "%s", err);
             goto out;
@@ -194,6 +236,7 @@ static int audit_ls(const struct audit_options *o, const struct audit_dbs *dbs)
             goto out;
         }
     }
+    keep_one_per_job(&listing);
     qsort(listing.jobs, listing.count, sizeof *listing.jobs, newest_first);
     size_t shown =
         o->filter.limit && listing.count > o->filter.limit ? o->filter.limit : listing.count;
@@ -531,9 +574,11 @@ int cmd_audit(int argc, char **argv)
         return argc < 2 ? CLI_EXIT_USAGE : 0;
     }
     const char *action = argv[1];
+    if (strcmp(action, "sync") == 0)
+        return cmd_audit_sync(argc - 1, argv + 1);
     bool ls = strcmp(action, "ls") == 0, show = strcmp(action, "show") == 0;
     if (!ls && !show) {
-        snprintf(err, sizeof err, "unknown action \"%s\": ls or show", action);
+        snprintf(err, sizeof err, "unknown action \"%s\": ls, show or sync", action);
         return cli_usage_error("audit", err);
     }
     int parsed = parse(argc - 1, argv + 1, &o, err, sizeof err);

@@ -8,6 +8,8 @@ int cmd_submit(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+/* brig audit sync: argv[0] is "sync". */
+int cmd_audit_sync(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_session(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);

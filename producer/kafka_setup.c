@@ -208,9 +208,10 @@ bool kafka_topic_authorized(rd_kafka_t *rk, const char *topic, const struct kafk
     return authorized;
 }
 
-/* Appends every partition of topic to list, at the offset start says. */
-static int add_topic(rd_kafka_t *rk, const char *topic, enum brig_start start, int64_t deadline,
-                     rd_kafka_topic_partition_list_t *list, char *err, size_t errlen)
+/* Appends every partition of topic to list (offsets unset), waiting for the
+ * topic until deadline. */
+static int list_partitions(rd_kafka_t *rk, const char *topic, int64_t deadline,
+                           rd_kafka_topic_partition_list_t *list, char *err, size_t errlen)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     if (!rkt) {
@@ -251,10 +252,23 @@ static int add_topic(rd_kafka_t *rk, const char *topic, enum brig_start start, i
         usleep(RETRY_PAUSE_US);
     }
     rd_kafka_topic_destroy(rkt);
-    if (rc < 0) {
+    if (rc < 0)
         snprintf(err, errlen, "reading the partitions of topic %s: %s", topic, why);
+    return rc;
+}
+
+int kafka_partitions(rd_kafka_t *rk, const char *topic, const struct kafka_params *params,
+                     rd_kafka_topic_partition_list_t *list, char *err, size_t errlen)
+{
+    return list_partitions(rk, topic, monotonic_ms() + params->timeout_ms, list, err, errlen);
+}
+
+/* Appends every partition of topic to list, at the offset start says. */
+static int add_topic(rd_kafka_t *rk, const char *topic, enum brig_start start, int64_t deadline,
+                     rd_kafka_topic_partition_list_t *list, char *err, size_t errlen)
+{
+    if (list_partitions(rk, topic, deadline, list, err, errlen) < 0)
         return -1;
-    }
     for (int i = 0; i < list->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &list->elems[i];
         if (strcmp(tp->topic, topic) != 0)

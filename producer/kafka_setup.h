@@ -56,6 +56,11 @@ bool kafka_topic_authorized(rd_kafka_t *rk, const char *topic, const struct kafk
 int kafka_check_reachable(rd_kafka_t *rk, const struct kafka_params *params, char *err,
                           size_t errlen);
 
+/* Appends every partition of topic to list (offsets unset), waiting for the
+ * topic up to params->timeout_ms. */
+int kafka_partitions(rd_kafka_t *rk, const char *topic, const struct kafka_params *params,
+                     rd_kafka_topic_partition_list_t *list, char *err, size_t errlen);
+
 /* Assigns every partition of the topics to consumer, at the offset where
  * start says (BRIG_START_END: each partition's current end, fetched now).
  * A topic that does not exist is waited for until the timeout (a broker that

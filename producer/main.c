@@ -18,7 +18,7 @@ static const char help[] =
     "  submit    publish jobs without waiting (one, or a JSON Lines --batch)\n"
     "  wait      wait for the results of jobs by id\n"
     "  logs      print a job's streamed output (-f to follow)\n"
-    "  audit     ls / show what the workers recorded\n"
+    "  audit     ls / show what the workers recorded; sync it from the audit topic\n"
     "  session   ls / rm the session workspaces of this host\n"
     "  runtimes  what the workers can run: languages, aliases, versions\n"
     "  replay    run a recorded job again and compare\n"

@@ -2,12 +2,10 @@
 #include "worker/audit.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,11 +14,8 @@
 #include <sqlite3.h>
 
 #include "worker/audit_schema.h"
+#include "worker/audit_store.h"
 #include "common/common.h"
-
-/* After a checkpoint, the WAL is truncated back to this size, so one large
- * batch does not leave a large file behind for the process's lifetime. */
-#define JOURNAL_SIZE_LIMIT_BYTES (64 * 1024 * 1024)
 
 enum statement {
     STMT_BEGIN,
@@ -220,6 +215,31 @@ static int run_write(struct audit_store *s, sqlite3_stmt *stmt, char *err, size_
         return statement_failed(s, stmt, err, errlen, "%s", what);
     release(stmt);
     return finish_write(s, err, errlen);
+}
+
+sqlite3 *audit_store_db(struct audit_store *s)
+{
+    return s->db;
+}
+
+const char *audit_store_path(const struct audit_store *s)
+{
+    return s->path;
+}
+
+const char *audit_store_worker(const struct audit_store *s)
+{
+    return s->worker_id;
+}
+
+int audit_store_write(struct audit_store *s, sqlite3_stmt *stmt, char *err, size_t errlen,
+                      const char *what)
+{
+    if (start_write(s, err, errlen) < 0) {
+        release(stmt);
+        return -1;
+    }
+    return run_write(s, stmt, err, errlen, what);
 }
 
 static int sha256_hex(const void *data, size_t len, char hex[2 * EVP_MAX_MD_SIZE + 1])
@@ -541,63 +561,6 @@ void audit_set_batch_limits(struct audit_store *s, unsigned max_statements, unsi
     s->max_ms = max_ms;
 }
 
-/* Creates the file 0600 (SQLite would use 0644; its -wal and -shm files copy
- * the database's mode) and takes an exclusive flock, so that a second worker
- * pointed at the same file fails here instead of marking the first one's
- * running attempts abandoned. flock and SQLite's POSIX locks do not interact. */
-static int lock_store(struct audit_store *s, char *err, size_t errlen)
-{
-    s->lock_fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (s->lock_fd < 0) {
-        snprintf(err, errlen, "audit store %s: opening the database file for writing: %s%s",
-                 s->path, strerror(errno), errno == ENOENT ? " (its directory must exist)" : "");
-        return -1;
-    }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EWOULDBLOCK)
-            snprintf(err, errlen, "audit store %s: another process has it open for writing",
-                     s->path);
-        else
-            snprintf(err, errlen, "audit store %s: locking the database file: %s", s->path,
-                     strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-static int configure(struct audit_store *s, char *err, size_t errlen)
-{
-    static const char *const pragmas[] = {
-        "PRAGMA synchronous = NORMAL",
-        "PRAGMA foreign_keys = ON",
-    };
-    char size_limit[64];
-    sqlite3_stmt *stmt = NULL;
-    bool wal;
-
-    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) != SQLITE_OK ||
-        sqlite3_step(stmt) != SQLITE_ROW) {
-        audit_sql_error(s->db, s->path, err, errlen, "switching to WAL mode");
-        sqlite3_finalize(stmt);
-        return -1;
-    }
-    wal = strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0;
-    sqlite3_finalize(stmt);
-    if (!wal) {
-        snprintf(err, errlen, "audit store %s: switching to WAL mode: SQLite refused", s->path);
-        return -1;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(pragmas); i++) {
-        if (sqlite3_exec(s->db, pragmas[i], NULL, NULL, NULL) != SQLITE_OK)
-            return audit_sql_error(s->db, s->path, err, errlen, "%s", pragmas[i]);
-    }
-    snprintf(size_limit, sizeof size_limit, "PRAGMA journal_size_limit = %d",
-             JOURNAL_SIZE_LIMIT_BYTES);
-    if (sqlite3_exec(s->db, size_limit, NULL, NULL, NULL) != SQLITE_OK)
-        return audit_sql_error(s->db, s->path, err, errlen, "%s", size_limit);
-    return 0;
-}
-
 static int prepare_statements(struct audit_store *s, char *err, size_t errlen)
 {
     for (int i = 0; i < STMT_COUNT; i++) {
@@ -628,7 +591,6 @@ int audit_open(const char *path, const char *worker_id, struct audit_store **out
 {
     struct audit_store *s;
     struct utsname uts;
-    int version;
 
     *out = NULL;
     if (is_empty(path)) {
@@ -658,18 +620,7 @@ int audit_open(const char *path, const char *worker_id, struct audit_store **out
         goto fail;
     }
     snprintf(s->kernel, sizeof s->kernel, "%s %s", uts.release, uts.version);
-    if (lock_store(s, err, errlen) < 0)
-        goto fail;
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        audit_sql_error(s->db, path, err, errlen, "opening");
-        goto fail;
-    }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, AUDIT_BUSY_TIMEOUT_MS);
-    /* Before anything writes: a database from a newer brig is left as it is. */
-    if (audit_schema_read_version(s->db, path, &version, err, errlen) < 0 ||
-        configure(s, err, errlen) < 0 || audit_schema_migrate(s->db, path, err, errlen) < 0 ||
+    if (audit_db_open_writer(path, &s->db, &s->lock_fd, err, errlen) < 0 ||
         prepare_statements(s, err, errlen) < 0 || mark_abandoned(s, err, errlen) < 0)
         goto fail;
     *out = s;

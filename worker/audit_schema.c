@@ -1,7 +1,12 @@
 #include "worker/audit_schema.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
 
 #include "common/common.h"
 
@@ -189,6 +194,120 @@ static const char *const migration_steps[] = {
     "    worker_id    TEXT    NOT NULL"
     ");"
     "CREATE INDEX cancellations_by_job ON cancellations (job_id);",
+    /* 6: the fleet audit (AUDIT.md, "The audit topic"). Every row a worker
+     * commits is queued, by a trigger in the same transaction, in the outbox
+     * until its record is delivered to <prefix>.audit; the rows a store
+     * already had are queued too, so the topic gets them all. A store made by
+     * brig audit sync (publishes = 0) queues nothing: fleet_records,
+     * fleet_ids and fleet_positions are its own, what it has read of the
+     * topic and which local ids became which of its rows. */
+    "CREATE TABLE store_identity ("
+    "    store_id  TEXT    NOT NULL,"
+    "    publishes INTEGER NOT NULL CHECK (publishes IN (0, 1))"
+    ");"
+    "INSERT INTO store_identity VALUES (lower(hex(randomblob(16))), 1);"
+
+    "CREATE TABLE outbox ("
+    "    seq    INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "    kind   TEXT    NOT NULL,"
+    "    row_id INTEGER NOT NULL,"
+    "    key    TEXT    NOT NULL"
+    ");"
+    "INSERT INTO outbox (kind, row_id, key)"
+    "    SELECT 'message', id,"
+    "           COALESCE(job_id, topic || '/' || kafka_partition || '/' || kafka_offset)"
+    "    FROM messages ORDER BY id;"
+    "INSERT INTO outbox (kind, row_id, key) SELECT 'job', rowid, job_id FROM jobs ORDER BY rowid;"
+    "INSERT INTO outbox (kind, row_id, key)"
+    "    SELECT CASE state WHEN 'finished' THEN 'attempt_end'"
+    "                      WHEN 'abandoned' THEN 'attempt_abandoned' ELSE 'attempt_begin' END,"
+    "           id, job_id"
+    "    FROM attempts ORDER BY id;"
+    "INSERT INTO outbox (kind, row_id, key)"
+    "    SELECT 'redelivery', id, job_id FROM redeliveries ORDER BY id;"
+    "INSERT INTO outbox (kind, row_id, key)"
+    "    SELECT 'dead_letter', d.id,"
+    "           COALESCE((SELECT COALESCE(m.job_id, m.topic || '/' || m.kafka_partition || '/' ||"
+    "                                     m.kafka_offset)"
+    "                     FROM messages m WHERE m.id = d.message_id), 'dead_letter/' || d.id)"
+    "    FROM dead_letters d ORDER BY d.id;"
+    "INSERT INTO outbox (kind, row_id, key)"
+    "    SELECT 'connection', id, job_id FROM connections ORDER BY id;"
+    "INSERT INTO outbox (kind, row_id, key)"
+    "    SELECT 'skipped', id, topic || '/' || kafka_partition || '/' || first_offset"
+    "    FROM skipped_offsets ORDER BY id;"
+    "INSERT INTO outbox (kind, row_id, key)"
+    "    SELECT 'cancellation', id, job_id FROM cancellations ORDER BY id;"
+
+    "CREATE TRIGGER outbox_message AFTER INSERT ON messages"
+    " WHEN (SELECT publishes FROM store_identity) BEGIN"
+    "  INSERT INTO outbox (kind, row_id, key) VALUES ('message', NEW.id,"
+    "    COALESCE(NEW.job_id, NEW.topic || '/' || NEW.kafka_partition || '/' || NEW.kafka_offset));"
+    " END;"
+    "CREATE TRIGGER outbox_job AFTER INSERT ON jobs"
+    " WHEN (SELECT publishes FROM store_identity) BEGIN"
+    "  INSERT INTO outbox (kind, row_id, key) VALUES ('job', NEW.rowid, NEW.job_id);"
+    " END;"
+    "CREATE TRIGGER outbox_attempt_begin AFTER INSERT ON attempts"
+    " WHEN (SELECT publishes FROM store_identity) BEGIN"
+    "  INSERT INTO outbox (kind, row_id, key) VALUES ('attempt_begin', NEW.id, NEW.job_id);"
+    " END;"
+    "CREATE TRIGGER outbox_attempt_change AFTER UPDATE ON attempts"
+    " WHEN (SELECT publishes FROM store_identity) BEGIN"
+    "  INSERT INTO outbox (kind, row_id, key) VALUES ("
+    "    CASE NEW.state WHEN 'finished' THEN 'attempt_end'"
+    "                   WHEN 'abandoned' THEN 'attempt_abandoned' ELSE 'attempt_update' END,"
+    "    NEW.id, NEW.job_id);"
+    " END;"
+    "CREATE TRIGGER outbox_redelivery AFTER INSERT ON redeliveries"
+    " WHEN (SELECT publishes FROM store_identity) BEGIN"
+    "  INSERT INTO outbox (kind, row_id, key) VALUES ('redelivery', NEW.id, NEW.job_id);"
+    " END;"
+    "CREATE TRIGGER outbox_dead_letter AFTER INSERT ON dead_letters"
+    " WHEN (SELECT publishes FROM store_identity) BEGIN"
+    "  INSERT INTO outbox (kind, row_id, key) VALUES ('dead_letter', NEW.id,"
+    "    COALESCE((SELECT COALESCE(m.job_id, m.topic || '/' || m.kafka_partition || '/' ||"
+    "                              m.kafka_offset)"
+    "              FROM messages m WHERE m.id = NEW.message_id), 'dead_letter/' || NEW.id));"
+    " END;"
+    "CREATE TRIGGER outbox_connection AFTER INSERT ON connections"
+    " WHEN (SELECT publishes FROM store_identity) BEGIN"
+    "  INSERT INTO outbox (kind, row_id, key) VALUES ('connection', NEW.id, NEW.job_id);"
+    " END;"
+    "CREATE TRIGGER outbox_cancellation AFTER INSERT ON cancellations"
+    " WHEN (SELECT publishes FROM store_identity) BEGIN"
+    "  INSERT INTO outbox (kind, row_id, key) VALUES ('cancellation', NEW.id, NEW.job_id);"
+    " END;"
+    "CREATE TRIGGER outbox_skipped AFTER INSERT ON skipped_offsets"
+    " WHEN (SELECT publishes FROM store_identity) BEGIN"
+    "  INSERT INTO outbox (kind, row_id, key) VALUES ('skipped', NEW.id,"
+    "    NEW.topic || '/' || NEW.kafka_partition || '/' || NEW.first_offset);"
+    " END;"
+
+    "CREATE TABLE fleet_positions ("
+    "    topic           TEXT    NOT NULL,"
+    "    kafka_partition INTEGER NOT NULL,"
+    "    next_offset     INTEGER NOT NULL,"
+    "    PRIMARY KEY (topic, kafka_partition)"
+    ");"
+    "CREATE TABLE fleet_records ("
+    "    id        INTEGER PRIMARY KEY,"
+    "    store_id  TEXT    NOT NULL,"
+    "    seq       INTEGER NOT NULL,"
+    "    worker_id TEXT    NOT NULL,"
+    "    kind      TEXT    NOT NULL,"
+    "    record    BLOB,"
+    "    UNIQUE (store_id, seq)"
+    ");"
+    "CREATE INDEX fleet_records_waiting ON fleet_records (id) WHERE record IS NOT NULL;"
+    "CREATE TABLE fleet_ids ("
+    "    store_id   TEXT    NOT NULL,"
+    "    table_name TEXT    NOT NULL,"
+    "    local_id   INTEGER NOT NULL,"
+    "    fleet_id   INTEGER NOT NULL,"
+    "    seq        INTEGER NOT NULL,"
+    "    PRIMARY KEY (store_id, table_name, local_id)"
+    ");",
 };
 
 #define MIGRATION_COUNT ((int)ARRAY_SIZE(migration_steps))
@@ -279,5 +398,84 @@ int audit_schema_migrate(sqlite3 *db, const char *path, char *err, size_t errlen
         if (run_step(db, path, step, err, errlen) < 0)
             return -1;
     }
+    return 0;
+}
+
+/* After a checkpoint, the WAL is truncated back to this size, so one large
+ * batch does not leave a large file behind for the process's lifetime. */
+#define JOURNAL_SIZE_LIMIT_BYTES (64 * 1024 * 1024)
+
+/* Creates the file 0600 (SQLite would use 0644; its -wal and -shm files copy
+ * the database's mode) and takes an exclusive flock, so that a second writer
+ * pointed at the same file fails here instead of, for a worker, marking the
+ * first one's running attempts abandoned. flock and SQLite's POSIX locks do
+ * not interact. */
+static int lock_store(const char *path, int *lock_fd, char *err, size_t errlen)
+{
+    *lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (*lock_fd < 0) {
+        snprintf(err, errlen, "audit store %s: opening the database file for writing: %s%s", path,
+                 strerror(errno), errno == ENOENT ? " (its directory must exist)" : "");
+        return -1;
+    }
+    if (flock(*lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            snprintf(err, errlen, "audit store %s: another process has it open for writing", path);
+        else
+            snprintf(err, errlen, "audit store %s: locking the database file: %s", path,
+                     strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int configure(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    static const char *const pragmas[] = {
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA foreign_keys = ON",
+    };
+    char size_limit[64];
+    sqlite3_stmt *stmt = NULL;
+    bool wal;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_ROW) {
+        audit_sql_error(db, path, err, errlen, "switching to WAL mode");
+        sqlite3_finalize(stmt);
+        return -1;
+    }
+    wal = strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0;
+    sqlite3_finalize(stmt);
+    if (!wal) {
+        snprintf(err, errlen, "audit store %s: switching to WAL mode: SQLite refused", path);
+        return -1;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(pragmas); i++) {
+        if (sqlite3_exec(db, pragmas[i], NULL, NULL, NULL) != SQLITE_OK)
+            return audit_sql_error(db, path, err, errlen, "%s", pragmas[i]);
+    }
+    snprintf(size_limit, sizeof size_limit, "PRAGMA journal_size_limit = %d",
+             JOURNAL_SIZE_LIMIT_BYTES);
+    if (sqlite3_exec(db, size_limit, NULL, NULL, NULL) != SQLITE_OK)
+        return audit_sql_error(db, path, err, errlen, "%s", size_limit);
+    return 0;
+}
+
+int audit_db_open_writer(const char *path, sqlite3 **db, int *lock_fd, char *err, size_t errlen)
+{
+    int version;
+
+    *db = NULL;
+    if (lock_store(path, lock_fd, err, errlen) < 0)
+        return -1;
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+        return audit_sql_error(*db, path, err, errlen, "opening");
+    sqlite3_extended_result_codes(*db, 1);
+    sqlite3_busy_timeout(*db, AUDIT_BUSY_TIMEOUT_MS);
+    /* Before anything writes: a database from a newer brig is left as it is. */
+    if (audit_schema_read_version(*db, path, &version, err, errlen) < 0 ||
+        configure(*db, path, err, errlen) < 0 || audit_schema_migrate(*db, path, err, errlen) < 0)
+        return -1;
     return 0;
 }

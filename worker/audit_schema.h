@@ -23,6 +23,13 @@ int audit_schema_read_version(sqlite3 *db, const char *path, int *version, char 
  * transaction together with the user_version it leads to. */
 int audit_schema_migrate(sqlite3 *db, const char *path, char *err, size_t errlen);
 
+/* Opens the database at path for writing, by one process at a time: creates
+ * it 0600 when missing, holds an flock on *lock_fd (closed by the caller,
+ * after sqlite3_close, even on failure), WAL mode, synchronous=NORMAL,
+ * foreign keys on, and brings the schema up to date (refusing a database
+ * from a newer brig). On failure *db may be set: the caller closes it. */
+int audit_db_open_writer(const char *path, sqlite3 **db, int *lock_fd, char *err, size_t errlen);
+
 /* Writes "audit store PATH: <what, from fmt>: <sqlite3_errmsg>" into err;
  * returns -1. */
 int audit_sql_error(sqlite3 *db, const char *path, char *err, size_t errlen, const char *fmt, ...)

@@ -231,6 +231,7 @@ void worker_turn(struct worker *w)
     cancel_poll(w); /* before anything starts: a cancelled job must not */
     take_startable(w);
     if (commit_audit(w) == 0) {
+        audit_feed_pump(w->audit_feed);
         publish_answers(w);
         start_jobs(w);
     }

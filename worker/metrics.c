@@ -12,6 +12,7 @@ static struct {
     struct metric *slots_busy, *slots, *lag, *brokers_up;
     struct metric *dead_letters, *audit_write, *producer_errors, *redeliveries;
     struct metric *server_restarts, *log_chunks_dropped, *offsets_skipped;
+    struct metric *audit_unpublished, *audit_publish_errors;
 } metrics;
 
 /* Jobs run from milliseconds (a shell's true) to the longest wall limit. */
@@ -104,6 +105,16 @@ int metrics_init(unsigned slots, char *err, size_t errlen)
           .help = "Messages of the jobs topic the cluster deleted before this worker read them "
                   "(they never ran), by partition.",
           .labels = {"partition"}}},
+        {&metrics.audit_unpublished,
+         {.type = METRIC_GAUGE,
+          .name = "brig_audit_records_unpublished",
+          .help = "Audit records committed to the local store and not yet delivered to the "
+                  "audit topic (the store's outbox)."}},
+        {&metrics.audit_publish_errors,
+         {.type = METRIC_COUNTER,
+          .name = "brig_audit_publish_errors_total",
+          .help = "Audit records the audit topic refused or that failed to arrive; each is "
+                  "produced again from the outbox."}},
     };
 
     metrics.registry = metrics_registry_new();
@@ -191,6 +202,18 @@ void metrics_producer_error(void)
 {
     if (metrics.registry)
         metric_add(metrics.producer_errors, NULL, 1);
+}
+
+void metrics_audit_unpublished(int64_t records)
+{
+    if (metrics.registry)
+        metric_set(metrics.audit_unpublished, NULL, (double)records);
+}
+
+void metrics_audit_publish_error(void)
+{
+    if (metrics.registry)
+        metric_add(metrics.audit_publish_errors, NULL, 1);
 }
 
 void metrics_redelivery_answered(void)

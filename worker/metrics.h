@@ -15,6 +15,8 @@
  *   brig_server_restarts_total{server}       brig-zygote servers restarted after dying
  *   brig_log_chunks_dropped_total            live output the producer had no room for
  *   brig_jobs_skipped_total{partition}       jobs deleted by the cluster before they were read
+ *   brig_audit_records_unpublished           the audit store's outbox: not yet on the audit topic
+ *   brig_audit_publish_errors_total          audit records refused or lost, produced again
  *
  * Until metrics_init() and after metrics_free(), recording does nothing, so
  * the code that records is the same whether or not metrics are served. */
@@ -52,6 +54,8 @@ void metrics_dead_letter(void);
 void metrics_audit_write(double seconds);
 void metrics_producer_error(void);
 void metrics_redelivery_answered(void);
+void metrics_audit_unpublished(int64_t records);
+void metrics_audit_publish_error(void);
 void metrics_log_chunk_dropped(void);
 void metrics_offsets_skipped(int32_t partition, uint64_t count);
 /* server: "spawner" or a runtime name from the table. */

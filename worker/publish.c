@@ -18,9 +18,11 @@ struct publisher {
     /* Made at start, so that their metadata and the idempotent producer's id
      * are fetched before the first answer (a fresh worker's first log chunk
      * otherwise reached its client 850 ms late). */
-    rd_kafka_topic_t *handles[3];
+    rd_kafka_topic_t *handles[4];
     const char *worker_id;
-    char *topic_logs, *topic_dlq;
+    char *topic_logs, *topic_dlq, *topic_audit;
+    publisher_audit_report audit_report;
+    void *audit_ctx;
     /* Filled by the delivery report callback (main loop thread), handed
      * over by publisher_poll(). */
     struct task *delivered, **delivered_tail;
@@ -38,7 +40,8 @@ int publisher_new(const struct worker_config *config, const struct publisher_top
                   struct publisher **out, char *err, size_t errlen)
 {
     struct publisher *p = calloc(1, sizeof(*p));
-    if (!p || !(p->topic_logs = strdup(topics->logs)) || !(p->topic_dlq = strdup(topics->dlq))) {
+    if (!p || !(p->topic_logs = strdup(topics->logs)) || !(p->topic_dlq = strdup(topics->dlq)) ||
+        (topics->audit && !(p->topic_audit = strdup(topics->audit)))) {
         snprintf(err, errlen, "creating the publisher: out of memory");
         publisher_free(p);
         return -1;
@@ -52,9 +55,10 @@ int publisher_new(const struct worker_config *config, const struct publisher_top
         publisher_free(p);
         return -1;
     }
-    const char *names[] = {topics->results, topics->logs, topics->dlq};
+    const char *names[] = {topics->results, topics->logs, topics->dlq, topics->audit};
     for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-        p->handles[i] = rd_kafka_topic_new(p->producer, names[i], NULL);
+        if (names[i])
+            p->handles[i] = rd_kafka_topic_new(p->producer, names[i], NULL);
     *out = p;
     return 0;
 }
@@ -70,6 +74,7 @@ void publisher_free(struct publisher *p)
         rd_kafka_destroy(p->producer);
     free(p->topic_logs);
     free(p->topic_dlq);
+    free(p->topic_audit);
     free(p);
 }
 
@@ -186,21 +191,41 @@ static enum redo message_of(const struct task *task, const rd_kafka_message_t *m
     return too_large(msg->err) ? REDO_SIZE_NOTICE : REDO_RESULT;
 }
 
+/* Whether the producer failed for good; says so once. */
+static bool fatal(struct publisher *p, rd_kafka_t *rk)
+{
+    char reason[512];
+    if (!rd_kafka_fatal_error(rk, reason, sizeof(reason)))
+        return false;
+    if (!p->failed)
+        log_error(NULL, "FATAL: the Kafka producer failed for good: %s", reason);
+    p->failed = true;
+    return true;
+}
+
+static bool is_audit(const struct publisher *p, const rd_kafka_message_t *msg)
+{
+    return p->topic_audit && strcmp(rd_kafka_topic_name(msg->rkt), p->topic_audit) == 0;
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     struct publisher *p = opaque;
     struct task *task = msg->_private;
-    char reason[512];
 
     /* Tasks and the delivered list belong to the main loop's thread. */
     assert(pthread_equal(pthread_self(), p->owner));
+    if (is_audit(p, msg)) {
+        if (msg->err && !p->abandoning)
+            fatal(p, rk);
+        if (p->audit_report && !p->abandoning)
+            p->audit_report(p->audit_ctx, (int64_t)(intptr_t)msg->_private, msg->err);
+        return;
+    }
     if (msg->err && !p->abandoning) {
         metrics_producer_error();
-        if (rd_kafka_fatal_error(rk, reason, sizeof(reason))) {
-            log_error(NULL, "FATAL: the Kafka producer failed for good: %s", reason);
-            p->failed = true;
+        if (fatal(p, rk))
             return;
-        }
         if (!task)
             return; /* a lost log chunk: the result still carries the output */
         /* librdkafka already retried for message.timeout.ms; an answer is
@@ -269,6 +294,20 @@ void publisher_flush(struct publisher *p, int timeout_ms, struct task ***deliver
     do
         publisher_poll(p, 100, delivered);
     while (rd_kafka_outq_len(p->producer) > 0 && monotonic_ms() < give_up);
+}
+
+void publisher_on_audit(struct publisher *p, publisher_audit_report report, void *ctx)
+{
+    p->audit_report = report;
+    p->audit_ctx = ctx;
+}
+
+rd_kafka_resp_err_t publisher_produce_audit(struct publisher *p, const char *key, const void *value,
+                                            size_t len, int64_t seq)
+{
+    if (!p->topic_audit)
+        return RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    return produce_once(p, p->topic_audit, key, strlen(key), value, len, (void *)(intptr_t)seq);
 }
 
 /* Any thread. Waits for room instead of polling: only the main loop serves

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "schema/schema.h"
 #include "worker/config.h"
 #include "worker/task.h"
@@ -27,6 +29,7 @@ struct publisher_topics {
     const char *results; /* the default reply topic */
     const char *logs;
     const char *dlq;
+    const char *audit; /* the audit records' topic (audit_feed.c) */
 };
 
 /* Creates the producer and the handles of the topics it writes, so that
@@ -61,6 +64,19 @@ void publisher_abandon(struct publisher *p, struct task ***abandoned);
  * answer that could not be produced at all): answers can no longer be
  * trusted to arrive, so the worker must stop. */
 bool publisher_failed(const struct publisher *p);
+
+/* Where the delivery report of each audit record goes, on the main loop's
+ * thread: seq is the one given to publisher_produce_audit(), err 0 when it
+ * arrived. NULL stops the reports (records still under way are not
+ * reported). */
+typedef void (*publisher_audit_report)(void *ctx, int64_t seq, rd_kafka_resp_err_t err);
+void publisher_on_audit(struct publisher *p, publisher_audit_report report, void *ctx);
+
+/* Main loop thread. Queues one audit record (a copy of value) to the audit
+ * topic without waiting: a full queue is returned, for the caller to try
+ * again later. */
+rd_kafka_resp_err_t publisher_produce_audit(struct publisher *p, const char *key, const void *value,
+                                            size_t len, int64_t seq);
 
 /* The live output of one attempt. */
 struct log_origin {

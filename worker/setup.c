@@ -225,8 +225,8 @@ static int open_broker(struct worker *w, struct worker_config *config)
 {
     if (config->brokers)
         return 0;
-    const char *topics[] = {w->topic_jobs, w->topic_results, w->topic_logs, w->topic_dlq,
-                            w->topic_control, w->topic_runtimes};
+    const char *topics[] = {w->topic_jobs,    w->topic_results,  w->topic_logs, w->topic_dlq,
+                            w->topic_control, w->topic_runtimes, w->topic_audit};
     char err[512];
     if (embedded_broker_open(config->state_dir, topics, ARRAY_SIZE(topics),
                              config->partitions ? config->partitions : EMBEDDED_PARTITIONS,
@@ -276,6 +276,13 @@ static int prepare_topics(struct worker *w)
                                                   {"retention.ms", JOBS_RETENTION_MS},
                                                   {"retention.bytes", "-1"},
                                                   {0}};
+    /* The fleet's audit: kept for good, like the stores it rebuilds
+     * (brig audit sync); its records carry whole jobs and results. */
+    static const char *const audit_configs[][2] = {{"max.message.bytes", "20971520"},
+                                                   {"retention.ms", "-1"},
+                                                   {"retention.bytes", "-1"},
+                                                   {"cleanup.policy", "delete"},
+                                                   {0}};
     static const char *const no_configs[][2] = {{0}};
     /* Requests are read from CONTROL_LOOKBACK_MS back; a day is plenty. */
     static const char *const control_configs[][2] = {{"retention.ms", "86400000"}, {0}};
@@ -288,6 +295,7 @@ static int prepare_topics(struct worker *w)
         {.name = w->topic_dlq, .configs = topic_large_messages, .large_messages = true},
         {.name = w->topic_control, .partitions = 1, .configs = control_configs},
         {.name = w->topic_runtimes, .partitions = 1, .configs = runtimes_configs},
+        {.name = w->topic_audit, .configs = audit_configs, .large_messages = true},
     };
     char err[1024];
     if (topics_prepare(w->config, needs, ARRAY_SIZE(needs), err, sizeof(err)) < 0) {
@@ -300,12 +308,16 @@ static int prepare_topics(struct worker *w)
 static int open_kafka(struct worker *w)
 {
     char err[512];
-    const struct publisher_topics topics = {
-        .results = w->topic_results, .logs = w->topic_logs, .dlq = w->topic_dlq};
+    const struct publisher_topics topics = {.results = w->topic_results,
+                                            .logs = w->topic_logs,
+                                            .dlq = w->topic_dlq,
+                                            .audit = w->topic_audit};
     if (!w->broker && prepare_topics(w) < 0)
         return -1;
     w->consumer = kafka_consumer_new(w->config, on_rebalance, on_statistics, w, err, sizeof(err));
-    if (!w->consumer || publisher_new(w->config, &topics, &w->publisher, err, sizeof(err)) < 0) {
+    if (!w->consumer || publisher_new(w->config, &topics, &w->publisher, err, sizeof(err)) < 0 ||
+        audit_feed_new(w->audit, w->publisher, w->topic_audit, &w->audit_feed, err, sizeof(err)) <
+            0) {
         log_error(NULL, "%s", err);
         return -1;
     }
@@ -369,6 +381,7 @@ int worker_open(struct worker *w, struct worker_config *config)
     worker_topic(config, "control", w->topic_control, sizeof(w->topic_control));
     worker_topic(config, "runtimes", w->topic_runtimes, sizeof(w->topic_runtimes));
     w->started_ms = wall_clock_ms();
+    worker_topic(config, "audit", w->topic_audit, sizeof(w->topic_audit));
     if (make_dir(config->state_dir, 0755) < 0 || open_metrics(w) < 0)
         return -1;
     /* brig-zygote, installed next to this program: it clones the jails and
@@ -463,6 +476,9 @@ int worker_close(struct worker *w)
     if (w->egress && w->audit && egress_audit_drain(w->egress, w->audit, err, sizeof(err)) < 0)
         log_error(NULL, "%s", err);
     egress_proxy_free(w->egress);
+    /* Before the store closes: what was delivered comes off its outbox in
+     * its last commit. */
+    audit_feed_free(w->audit_feed);
     if (w->audit && audit_close(w->audit, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);
         status = -1;

@@ -26,7 +26,9 @@
  *                           batch; the batch is committed once per turn,
  *                           before anything it describes is published
  *   publish   publish.c     dead letter and result (idempotent producer);
- *                           delivery reports on the main loop's thread only
+ *                           delivery reports on the main loop's thread only;
+ *             audit_feed.c  after each commit, the committed audit records
+ *                           to <prefix>.audit (the fleet audit)
  *   offset    partitions.c  once a task's messages are delivered it is
  *                           released: its partition's lowest unfinished
  *                           offset is stored, and auto-commit commits it
@@ -47,6 +49,7 @@
 #include "sandbox/runtime.h"
 #include "sandbox/sandbox.h"
 #include "worker/audit.h"
+#include "worker/audit_feed.h"
 #include "worker/config.h"
 #include "worker/egress.h"
 #include "worker/embedded.h"
@@ -81,6 +84,7 @@ struct worker {
     char topic_runtimes[BRIG_TOPIC_MAX + 1]; /* announce.h */
     int64_t started_ms;
     bool announced; /* its runtimes record is on topic_runtimes */
+    char topic_audit[BRIG_TOPIC_MAX + 1];
 
     /* The parts, made by worker_open() and freed by worker_close(). */
     struct metrics_server *metrics_server;
@@ -93,6 +97,7 @@ struct worker {
     rd_kafka_t *consumer;
     rd_kafka_queue_t *consumer_queue;
     struct publisher *publisher;
+    struct audit_feed *audit_feed; /* the audit store's records to topic_audit */
     struct scheduler *scheduler;
     struct slot_pool *slots;
     struct slot_env slot_env; /* what the slots see */

@@ -63,7 +63,8 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    static const char *const suffixes[] = {"jobs", "results", "logs", "dlq", "control", "runtimes"};
+    static const char *const suffixes[] = {"jobs",    "results",  "logs", "dlq",
+                                           "control", "runtimes", "audit"};
     char names[ARRAY_SIZE(suffixes)][256];
     const char *topics[ARRAY_SIZE(suffixes)];
     for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {

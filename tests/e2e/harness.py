@@ -19,7 +19,7 @@ from conftest import bin_path, helper_path
 
 
 class Broker:
-    """brig-test-broker: -n brokers, topics <prefix>.{jobs,results,logs,dlq,runtimes}."""
+    """brig-test-broker: -n brokers, topics <prefix>.{jobs,results,logs,dlq,control,runtimes,audit}."""
 
     def __init__(self, brokers=1, partitions=4, prefix="brig"):
         self.proc = subprocess.Popen(

@@ -225,6 +225,41 @@ static void test_show_names_the_runtime_the_result_names(void **state)
         fail_msg("%s", text);
 }
 
+/* brig audit sync's store in the data directory is read too; a job it has
+ * more of than a worker's store is shown from it, and listed once. */
+static void test_the_fleet_store_is_read_and_the_fuller_record_wins(void **state)
+{
+    (void)state;
+    int status;
+    char fleet[128];
+    snprintf(fleet, sizeof fleet, "%s/fleet.db", dir);
+    record(fleet, "w1", "job-b", "sh", BRIG_STATUS_FAILED, 3);
+    record(fleet, "w2", "job-b", "sh", BRIG_STATUS_OK, 0);
+    record(fleet, "w2", "job-e", "sh", BRIG_STATUS_OK, 0);
+
+    char *all[] = {"audit", "ls", "--json", NULL};
+    json_t *rows = audit_json(&status, 3, all);
+    assert_int_equal(status, 0);
+    assert_ids(rows, "job-e job-b job-ts job-d job-c job-a");
+    json_t *b = json_array_get(rows, 1);
+    assert_int_equal(json_integer_value(json_object_get(b, "attempts")), 2);
+    assert_non_null(strstr(json_string_value(json_object_get(b, "audit_db")), "fleet.db"));
+    json_decref(rows);
+
+    char *show[] = {"audit", "show", "--json", "job-b", NULL};
+    json_t *record = audit_json(&status, 4, show);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(json_string_value(json_object_get(record, "audit_db")), "fleet.db"));
+    assert_int_equal(json_array_size(json_object_get(record, "attempts")), 2);
+    json_decref(record);
+    /* A job only a worker's store has is still found there. */
+    char *show_a[] = {"audit", "show", "--json", "job-a", NULL};
+    record = audit_json(&status, 4, show_a);
+    assert_non_null(strstr(json_string_value(json_object_get(record, "audit_db")), "audit-0.db"));
+    json_decref(record);
+    unlink(fleet);
+}
+
 static void test_bad_audit_command_lines(void **state)
 {
     (void)state;
@@ -253,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_show_finds_the_store),
         cmocka_unit_test(test_show_names_the_runtime_the_result_names),
         cmocka_unit_test(test_bad_audit_command_lines),
+        cmocka_unit_test(test_the_fleet_store_is_read_and_the_fuller_record_wins),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,7 @@
 /* The publisher: delivery reports are served on the main loop's thread only,
  * even when slot threads find the producer's queue full (the broker down),
- * and answers that fail to arrive are produced again until they do. */
+ * and answers that fail to arrive are produced again until they do; audit
+ * records report each delivery, failed or not, to the audit feed. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,15 +45,27 @@ static struct task *answer(const char *id)
     return task;
 }
 
+/* What the audit feed would see: failures, then deliveries, by seq. */
+struct audit_reports {
+    int failed[3], delivered[3];
+};
+
+static void on_audit(void *ctx, int64_t seq, rd_kafka_resp_err_t err)
+{
+    struct audit_reports *r = ctx;
+    if (seq >= 1 && seq <= 2)
+        (err ? r->failed : r->delivered)[seq]++;
+}
+
 /* The whole story, in a child process: the publisher asserts that every
  * report runs on the thread that made it, so a report served by a slot
  * thread aborts the child. */
 static int scenario(void)
 {
-    const char *topics[] = {"t.results", "t.logs", "t.dlq"};
+    const char *topics[] = {"t.results", "t.logs", "t.dlq", "t.audit"};
     struct embedded_broker *broker;
     char err[512];
-    if (embedded_broker_start(1, topics, 3, 1, &broker, err, sizeof(err)) < 0)
+    if (embedded_broker_start(1, topics, 4, 1, &broker, err, sizeof(err)) < 0)
         return 10;
     struct property props[] = {
         {"queue.buffering.max.messages", "10"},
@@ -63,16 +76,21 @@ static int scenario(void)
         .worker_id = "w",
         .properties = {.items = props, .count = ARRAY_SIZE(props)},
     };
-    const struct publisher_topics names = {"t.results", "t.logs", "t.dlq"};
+    const struct publisher_topics names = {"t.results", "t.logs", "t.dlq", "t.audit"};
     struct publisher *p;
+    struct audit_reports reports = {0};
     if (publisher_new(&config, &names, &p, err, sizeof(err)) < 0)
         return 11;
+    publisher_on_audit(p, on_audit, &reports);
 
     embedded_broker_set_down(broker, -1, true);
     struct task *answers[3] = {answer("a"), answer("b"), answer("c")};
     for (int i = 0; i < 3; i++)
         if (publish_answer(p, answers[i]) < 0 || answers[i]->undelivered != 1)
             return 12;
+    for (int seq = 1; seq <= 2; seq++)
+        if (publisher_produce_audit(p, "a", "record", 6, seq) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            return 14;
 
     /* While the slot floods the full queue, the main loop keeps polling, as
      * it does; the answers time out, fail and are produced again. */
@@ -84,12 +102,18 @@ static int scenario(void)
     bool up = false;
     int n_delivered = 0;
     int64_t give_up = monotonic_ms() + 30000;
-    while ((n_delivered < 3 || !__atomic_load_n(&flood.done, __ATOMIC_ACQUIRE)) &&
+    while ((n_delivered < 3 || !__atomic_load_n(&flood.done, __ATOMIC_ACQUIRE) ||
+            !reports.delivered[1] || !reports.delivered[2]) &&
            monotonic_ms() < give_up) {
         publisher_poll(p, 10, &tail);
         if (!up && monotonic_ms() >= up_at) {
             embedded_broker_set_down(broker, -1, false);
             up = true;
+            /* The feed produces a failed record again. */
+            for (int seq = 1; seq <= 2; seq++)
+                if (!reports.failed[seq] ||
+                    publisher_produce_audit(p, "a", "record", 6, seq) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                    return 15;
         }
         n_delivered = 0;
         for (struct task *t = delivered; t; t = t->next)
