@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "common/common.h"
 #include "worker/kafka.h"
@@ -10,43 +11,81 @@
 #define METADATA_TIMEOUT_MS 10000
 /* Requests read per poll, so that a flood of them cannot hold the loop. */
 #define POLL_BATCH 64
+#define RETRY_PAUSE_US 200000
 
 struct control_reader {
     rd_kafka_t *consumer;
 };
 
+/* A topic the worker has just created has no leaders for a moment, and a
+ * leader may move while the worker starts: worth asking again. */
+static bool retriable(rd_kafka_resp_err_t rc)
+{
+    switch (rc) {
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Every partition of topic, at the first offset of CONTROL_LOOKBACK_MS ago
- * (the end where none is that recent). */
-static int assign_recent(rd_kafka_t *rk, const char *topic, char *err, size_t errlen)
+ * (the end where none is that recent); parts NULL on failure. */
+static rd_kafka_resp_err_t find_recent(rd_kafka_t *rk, const char *topic,
+                                       rd_kafka_topic_partition_list_t **parts, const char **what)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, rkt, &md, METADATA_TIMEOUT_MS);
-    if (rc || md->topic_cnt != 1 || md->topics[0].err) {
-        snprintf(err, errlen, "reading the partitions of %s: %s", topic,
-                 rd_kafka_err2str(rc              ? rc
-                                  : md->topic_cnt ? md->topics[0].err
-                                                  : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
-        if (md)
-            rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
-        return -1;
+    *what = "reading the partitions of";
+    *parts = NULL;
+    if (!rc && md->topic_cnt != 1)
+        rc = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    else if (!rc)
+        rc = md->topics[0].err;
+    if (!rc) {
+        *parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+        for (int i = 0; i < md->topics[0].partition_cnt; i++)
+            rd_kafka_topic_partition_list_add(*parts, topic, md->topics[0].partitions[i].id)
+                ->offset = wall_clock_ms() - CONTROL_LOOKBACK_MS;
+        *what = "finding the recent requests of";
+        rc = rd_kafka_offsets_for_times(rk, *parts, METADATA_TIMEOUT_MS);
     }
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(8);
-    for (int i = 0; i < md->topics[0].partition_cnt; i++)
-        rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id)->offset =
-            wall_clock_ms() - CONTROL_LOOKBACK_MS;
-    rd_kafka_metadata_destroy(md);
+    if (md)
+        rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
-    rc = rd_kafka_offsets_for_times(rk, parts, METADATA_TIMEOUT_MS);
-    for (int i = 0; !rc && i < parts->cnt; i++)
-        if (parts->elems[i].offset < 0)
-            parts->elems[i].offset = RD_KAFKA_OFFSET_END;
-    if (!rc)
+    if (rc && *parts) {
+        rd_kafka_topic_partition_list_destroy(*parts);
+        *parts = NULL;
+    }
+    return rc;
+}
+
+static int assign_recent(rd_kafka_t *rk, const char *topic, char *err, size_t errlen)
+{
+    int64_t deadline = monotonic_ms() + METADATA_TIMEOUT_MS;
+    rd_kafka_topic_partition_list_t *parts;
+    const char *what;
+    rd_kafka_resp_err_t rc;
+    while ((rc = find_recent(rk, topic, &parts, &what)) && retriable(rc) &&
+           monotonic_ms() < deadline)
+        usleep(RETRY_PAUSE_US);
+    if (!rc) {
+        for (int i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].offset < 0)
+                parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+        what = "assigning the partitions of";
         rc = rd_kafka_assign(rk, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
     if (rc) {
-        snprintf(err, errlen, "assigning the partitions of %s: %s", topic, rd_kafka_err2str(rc));
+        snprintf(err, errlen, "%s %s: %s", what, topic, rd_kafka_err2str(rc));
         return -1;
     }
     return 0;
