@@ -32,7 +32,9 @@ UNIT_TESTS += test_cgroup
 UNIT_TESTS += test_session
 test_jail_SRCS := tests/unit/tree.c
 test_session_SRCS := tests/unit/tree.c
-test_cgroup_SRCS := tests/unit/tree.c tests/unit/dead_owner.c
+test_cgroup_SRCS := tests/unit/tree.c tests/unit/dead_owner.c tests/unit/cgroup_fixture.c
+UNIT_TESTS += test_cgroup_real
+test_cgroup_real_SRCS := tests/unit/tree.c tests/unit/dead_owner.c tests/unit/cgroup_fixture.c
 UNIT_TESTS += test_reclaim
 test_reclaim_SRCS := tests/unit/tree.c tests/unit/dead_owner.c
 # A worker with a spawner is killed too.
