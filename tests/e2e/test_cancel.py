@@ -47,18 +47,24 @@ def running(worker, job_id):
 
 def test_a_waiting_job_is_answered_cancelled_unrun(workers, client):
     w = workers("w", concurrency=1)
-    busy = client.submit(job("sleep 3"))
-    waiting = client.submit(job("echo should not run"))
+    # One key, so one partition: the busy job comes first. It holds the only
+    # slot until the waiting one's cancel is on record, however slowly a
+    # loaded machine delivers it; then it goes too.
+    busy = client.submit(job("sleep 30", limits={"wall_ms": 40000}), key="in-order")
+    waiting = client.submit(job("echo should not run"), key="in-order")
     client.flush()
     wait_for(lambda: running(w, busy), what="the first job running")
     client.cancel(waiting, by="alice")
+    wait_for(lambda: cancellations(w) == [(waiting, "alice", "waiting")],
+             what="the waiting job's cancel on record", timeout=60)
+    client.cancel(busy, by="alice")
     results = client.wait([busy, waiting], timeout=60)
     (r,) = results[waiting]
     assert r["v"] == 2 and r["status"] == "cancelled" and r["attempt"] == 1
     assert r["error"] == "cancelled before it ran by alice"
-    assert results[busy][0]["status"] == "ok"
+    assert results[busy][0]["status"] == "cancelled"
     assert attempts(w, waiting) == 0
-    assert cancellations(w) == [(waiting, "alice", "waiting")]
+    assert cancellations(w) == [(waiting, "alice", "waiting"), (busy, "alice", "running")]
 
 
 def test_a_running_job_is_stopped_and_answered_cancelled(workers, client):
