@@ -32,16 +32,22 @@ static struct result_difference *add(struct diff_list *list, const char *field)
     return d;
 }
 
-void describe_data(const char *data, size_t len, char *buf, size_t buflen)
+void data_sha256_hex(const char *data, size_t len, char hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
-    char hex[17] = "";
-    if (EVP_Digest(data ? data : "", len, md, &md_len, EVP_sha256(), NULL) == 1) {
-        for (unsigned i = 0; i < 8 && i < md_len; i++)
-            snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    }
-    snprintf(buf, buflen, "%zu bytes, sha256 %s", len, hex[0] ? hex : "unavailable");
+    hex[0] = '\0';
+    if (EVP_Digest(data ? data : "", len, md, &md_len, EVP_sha256(), NULL) != 1)
+        return;
+    for (unsigned i = 0; i < 32 && i < md_len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+void describe_data(const char *data, size_t len, char *buf, size_t buflen)
+{
+    char hex[65];
+    data_sha256_hex(data, len, hex);
+    snprintf(buf, buflen, "%zu bytes, sha256 %.16s", len, hex[0] ? hex : "unavailable");
 }
 
 static bool same_data(const struct brig_bytes *a, const struct brig_bytes *b)

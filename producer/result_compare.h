@@ -22,6 +22,9 @@ struct result_difference {
 long result_compare(const struct brig_result *original, const struct brig_result *replay,
                     struct result_difference **diffs);
 
+/* The lowercase hex SHA-256 of data; "" when it cannot be computed. */
+void data_sha256_hex(const char *data, size_t len, char hex[65]);
+
 /* "12 bytes, sha256 3f2a5b7c9d1e0f42" (the first 16 hex digits). */
 void describe_data(const char *data, size_t len, char *buf, size_t buflen);
 

@@ -20,6 +20,7 @@
 #include "producer/cell_display.h"
 #include "producer/cli_common.h"
 #include "tests/unit/file_check.h"
+#include "tests/unit/tree.h"
 
 /* The first bytes of a PNG: binary, not UTF-8. */
 static const char png[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
@@ -40,9 +41,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char command[160];
-    snprintf(command, sizeof command, "rm -rf %s", tmpdir);
-    return system(command) == 0 ? 0 : -1;
+    return remove_tree(tmpdir);
 }
 
 /* What cell_display printed on each stream. */
