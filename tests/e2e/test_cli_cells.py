@@ -1,0 +1,133 @@
+"""Cells through the brig command line: how brig run and brig wait show a
+cell's outputs, images, exception and interpreter, brig session show and
+brig replay of a cell. The first tests answer brig wait with results made
+here (published on the results topic as a worker would), so that what the
+CLI does with each field is checked whatever the worker sends; the others
+run cells in a real worker's session interpreters."""
+import base64
+import json
+import pathlib
+import struct
+import zlib
+
+import msgpack
+import pytest
+from confluent_kafka import Producer
+
+from test_cli import brig, brig_env, unique_id  # noqa: F401 (brig_env: a fixture)
+
+EXIT_FAILED = 1
+
+
+def png(width, height):
+    """A valid grey PNG of that size."""
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    rows = b"".join(b"\0" + b"\x80" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def decoded_size(path):
+    from PIL import Image
+    with Image.open(path) as image:
+        image.load()
+        return image.size
+
+
+def publish_result(env, result):
+    """Publishes result (a dict) on brig.results as the worker that holds
+    the embedded broker would."""
+    bootstrap = (pathlib.Path(env["BRIG_STATE_DIR"]) / "broker").read_text().split()[0]
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce("brig.results", key=result["id"],
+                     value=msgpack.packb({"v": 1, "attempt": 1, **result}, use_bin_type=True))
+    assert producer.flush(30) == 0
+
+
+def cell_result(job_id, **fields):
+    return {"id": job_id, "status": "ok", "stdout": b"", "stderr": b"", "session": "crafted",
+            "interpreter": {"started": False, "execution_count": 2}, **fields}
+
+
+# ---- what the CLI does with each field, on results made here ----
+
+def test_wait_shows_outputs_in_order_and_saves_images(brig_env, tmp_path):
+    job_id = unique_id("crafted")
+    image = png(40, 30)
+    publish_result(brig_env, cell_result(job_id, stdout=b"printed\n", outputs=[
+        {"kind": "display", "data": {"text/plain": b"<Figure size 40x30>", "image/png": image}},
+        {"kind": "display", "data": {"text/html": b"<table></table>",
+                                     "text/plain": b"   a\n0  1"}},
+        {"kind": "display", "data": {"image/svg+xml": b"<svg/>"}},
+        {"kind": "result", "data": {"text/plain": b"42"}},
+    ]))
+    r = brig(brig_env, "wait", "--timeout", "30s", "--out", str(tmp_path / "out"), job_id,
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "printed\n<Figure size 40x30>\n   a\n0  1\n[output 3: image/svg+xml]\n42\n"
+    assert f"output 1 (image/png) saved as {tmp_path}/out/output-1.png" in r.stderr
+    assert f"output 3 (image/svg+xml) saved as {tmp_path}/out/output-3.svg" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["output-1.png", "output-3.svg"]
+    assert decoded_size(tmp_path / "out" / "output-1.png") == (40, 30)
+    # a cell that continued its session's interpreter: nothing said about it
+    assert "interpreter" not in r.stderr
+
+
+def test_default_out_dir_and_json(brig_env, tmp_path):
+    job_id = unique_id("crafted")
+    image = png(2, 2)
+    publish_result(brig_env, cell_result(job_id, outputs=[
+        {"kind": "display", "data": {"image/png": image, "application/vnd.custom+json": b"{}"}}],
+        outputs_truncated=True))
+    r = brig(brig_env, "wait", "--timeout", "30s", job_id, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "brig-out" / job_id / "output-1.png").read_bytes() == image
+    assert "outputs were left out" in r.stderr
+
+    elsewhere = tmp_path / "json"
+    elsewhere.mkdir()
+    r = brig(brig_env, "wait", "--timeout", "30s", "--json", job_id, cwd=elsewhere)
+    result = json.loads(r.stdout)
+    assert result["outputs"] == [{"kind": "display", "data": {
+        "image/png": {"base64": base64.b64encode(image).decode()},
+        "application/vnd.custom+json": "{}"}}]
+    assert result["outputs_truncated"] is True
+    assert result["interpreter"] == {"started": False, "execution_count": 2, "state_lost": False}
+    # the JSON carries the outputs: no file is written
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_an_exception_prints_as_python_does_and_exits_1(brig_env, tmp_path):
+    job_id = unique_id("crafted")
+    publish_result(brig_env, cell_result(job_id, status="failed", exception={
+        "name": "NameError", "value": "name 'y' is not defined",
+        "traceback": ["Traceback (most recent call last):\n",
+                      '  File "<cell 2>", line 1, in <module>\n    y\n']},
+        interpreter={"started": True, "execution_count": 1, "state_lost": True}))
+    r = brig(brig_env, "wait", "--timeout", "30s", job_id, cwd=tmp_path)
+    assert r.returncode == EXIT_FAILED, r.stderr
+    assert ("Traceback (most recent call last):\n  File \"<cell 2>\", line 1, in <module>\n    y\n"
+            "NameError: name 'y' is not defined\n") in r.stderr
+    assert "the interpreter ended during this cell" in r.stderr
+    # no earlier job of session "crafted" in the audit stores: a first cell
+    assert "a new interpreter ran this cell" not in r.stderr
+
+
+def test_a_hostile_bundle_cannot_choose_where_files_go(brig_env, tmp_path):
+    """MIME keys the schema refuses never reach the CLI (the result does not
+    decode); one it accepts only ever picks an extension from brig's table,
+    and a link planted where an image goes is not followed."""
+    job_id = unique_id("crafted")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "output-1.png").symlink_to(tmp_path / "elsewhere.png")
+    publish_result(brig_env, cell_result(job_id, outputs=[{"kind": "display", "data": {
+        "image/png": png(1, 1), "image/png+..": b"x", "x-evil/..": b"x"}}]))
+    r = brig(brig_env, "wait", "--timeout", "30s", "--out", str(out), job_id, cwd=tmp_path)
+    assert r.returncode != 0
+    assert "symbolic link" in r.stderr, r.stderr
+    assert not (tmp_path / "elsewhere.png").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["output-1.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
