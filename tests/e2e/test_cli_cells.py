@@ -10,11 +10,13 @@ import pathlib
 import struct
 import zlib
 
+import sqlite3
+
 import msgpack
 import pytest
 from confluent_kafka import Producer
 
-from test_cli import brig, brig_env, unique_id  # noqa: F401 (brig_env: a fixture)
+from test_cli import brig, brig_env, unique_id, wait_for_audit  # noqa: F401 (brig_env: a fixture)
 
 EXIT_FAILED = 1
 
@@ -131,3 +133,67 @@ def test_a_hostile_bundle_cannot_choose_where_files_go(brig_env, tmp_path):
     assert not (tmp_path / "elsewhere.png").exists()
     assert sorted(p.name for p in out.iterdir()) == ["output-1.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def copy_as_cells(env, job_ids, copy):
+    """A copy of the worker's audit store in which the final results of
+    job_ids (in their session's order) read as cells of one interpreter."""
+    (store,) = pathlib.Path(env["BRIG_DATA_DIR"]).glob("audit-*.db")
+    source = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    target = sqlite3.connect(copy)
+    source.backup(target)
+    source.close()
+    for number, job_id in enumerate(job_ids, 1):
+        (row_id, raw), = target.execute(
+            "SELECT id, result FROM attempts WHERE job_id = ? AND state = 'finished'", (job_id,))
+        result = msgpack.unpackb(raw, raw=False)
+        result["interpreter"] = {"started": number == 1, "execution_count": number}
+        target.execute("UPDATE attempts SET result = ? WHERE id = ?",
+                       (msgpack.packb(result, use_bin_type=True), row_id))
+    target.commit()
+    target.close()
+
+
+def test_replay_of_a_cell_runs_its_session_again_in_order(brig_env, tmp_path):
+    """Each job builds on the one before (a file, as a cell would build on a
+    variable): the cell reproduces only when the session's jobs before it
+    ran first, in order, in a session of their own."""
+    session = unique_id("replayed")
+    codes = ["open('f', 'w').write('4')", "open('f', 'a').write('1')", "print(open('f').read())"]
+    ids = [unique_id("step") for _ in codes]
+    for job_id, code in zip(ids, codes):
+        r = brig(brig_env, "run", "--session", session, "--id", job_id, "--lang", "python",
+                 "-c", code)
+        assert r.returncode == 0, r.stderr
+    assert r.stdout == "41\n"
+    for job_id in ids:
+        wait_for_audit(brig_env, job_id)
+    copy_as_cells(brig_env, ids, tmp_path / "cells.db")
+
+    r = brig(brig_env, "replay", "--audit-db", str(tmp_path / "cells.db"), "--json", ids[2])
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    assert report["verdict"] == "REPRODUCED", report["differences"]
+    replayed = report["session_replay"]
+    assert replayed["original_session"] == session
+    assert replayed["session"].startswith("replay-") and replayed["session"] != session
+    assert [j["original"] for j in replayed["jobs"]] == ids
+    assert [j["replay_status"] for j in replayed["jobs"]] == ["ok"] * 3
+    assert replayed["incomplete"] is False
+
+    # the worker recorded the new session's jobs in the same order, each a
+    # replay of its original
+    for job in replayed["jobs"]:
+        wait_for_audit(brig_env, job["replay"])
+    r = brig(brig_env, "session", "show", "--json", replayed["session"])
+    assert r.returncode == 0, r.stderr
+    shown = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [j["job_id"] for j in shown] == [j["replay"] for j in replayed["jobs"]]
+    assert [j["code"] for j in shown] == codes
+
+    # the text report names the session replayed
+    r = brig(brig_env, "replay", "--audit-db", str(tmp_path / "cells.db"), ids[2])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith(f"REPRODUCED  job {ids[2]} replayed as ")
+    assert f"session {session} replayed as replay-" in r.stdout
+    assert "3 jobs, the cell last" in r.stdout
