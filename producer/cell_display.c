@@ -188,7 +188,7 @@ int cell_display(FILE *out, FILE *msgs, const struct brig_result *r, const struc
                 "in all (--json has those it kept)\n",
                 BRIG_OUTPUTS_MAX, BRIG_OUTPUTS_MAX_BYTES >> 20);
     cell_print_exception(msgs, r);
-    if (r->has_interpreter && r->interpreter_started && o->earlier_jobs)
+    if (r->has_interpreter && r->interpreter_started && o->earlier_cells)
         fprintf(msgs, "brig: a new interpreter ran this cell: the session's earlier variables "
                       "and imports are gone (its files are kept)\n");
     if (r->has_interpreter && r->state_lost)

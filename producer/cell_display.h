@@ -37,9 +37,10 @@ void cell_files_free(struct cell_files *files);
 
 struct cell_display {
     const char *dir; /* where the files go */
-    /* The session had jobs before this cell, as far as the caller can tell:
-     * a fresh interpreter then means lost state, worth a line. */
-    bool earlier_jobs;
+    /* The session had cells of this runtime before this one, as far as the
+     * caller can tell: a fresh interpreter then means lost state, worth a
+     * line. */
+    bool earlier_cells;
 };
 
 /* Saves the files under o->dir (creating it), prints the outputs on out and

@@ -32,7 +32,7 @@ static const char run_help[] =
     "where no text/plain stands for them, HTML, JSON, Markdown and LaTeX are\n"
     "saved under --out as output-<n>.<ext> with a line on stderr naming each; an\n"
     "exception as Python prints it (traceback, then Name: value), and a line\n"
-    "when the cell ran in a new interpreter after earlier jobs of the session\n"
+    "when the cell ran in a new interpreter after earlier cells of the session\n"
     "(their variables are gone) or when the interpreter ended during it.\n"
     "\n"
     "The job:\n"

@@ -40,8 +40,9 @@ int cli_show_result(const struct show_options *o, const struct brig_result *r)
     /* Only a fresh interpreter is worth the look into the stores. */
     struct cell_display display = {
         .dir = dir,
-        .earlier_jobs = r->has_interpreter && r->interpreter_started && r->session && *r->session &&
-                        session_had_earlier_jobs(r->session, r->id),
+        .earlier_cells = r->has_interpreter && r->interpreter_started && r->session &&
+                         *r->session &&
+                         session_had_earlier_cells(r->session, r->id, r->runtime_name),
     };
     if (cell_display(stdout, stderr, r, &display, err, sizeof err) < 0) {
         cli_error(o->command, "saving the outputs: %s", err);

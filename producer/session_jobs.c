@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema/schema.h"
+
 struct collect {
     struct session_jobs *out;
     size_t capacity;
@@ -90,7 +92,29 @@ long session_jobs_find(const struct session_jobs *jobs, const char *job_id)
     return -1;
 }
 
-bool session_had_earlier_jobs(const char *session, const char *job_id)
+/* Whether the recorded job ran as a cell of runtime's interpreter. */
+static bool was_cell(const struct audit_dbs *dbs, const char *job_id, const char *runtime)
+{
+    struct audit_job_record *record = NULL;
+    const char *db;
+    char err[1024];
+    bool cell = false;
+    if (audit_dbs_show(dbs, job_id, &record, &db, err, sizeof err) > 0 &&
+        audit_final_attempt(record)) {
+        const struct audit_attempt_record *final = audit_final_attempt(record);
+        struct brig_result result;
+        struct brig_error error;
+        if (brig_result_decode(final->result, final->result_len, &result, &error) == 0) {
+            cell = result.has_interpreter && result.runtime_name && runtime &&
+                   strcmp(result.runtime_name, runtime) == 0;
+            brig_result_free(&result);
+        }
+    }
+    audit_job_record_free(record);
+    return cell;
+}
+
+bool session_had_earlier_cells(const char *session, const char *job_id, const char *runtime)
 {
     struct audit_dbs dbs;
     struct session_jobs jobs;
@@ -100,7 +124,9 @@ bool session_had_earlier_jobs(const char *session, const char *job_id)
         return false;
     if (session_jobs_read(&dbs, session, false, &jobs, err, sizeof err) == 0) {
         long at = session_jobs_find(&jobs, job_id);
-        earlier = at > 0 || (at < 0 && jobs.count > 0);
+        /* From the nearest back: it is most often a cell itself. */
+        for (long i = (at < 0 ? (long)jobs.count : at) - 1; i >= 0 && !earlier; i--)
+            earlier = was_cell(&dbs, jobs.jobs[i].job_id, runtime);
         session_jobs_free(&jobs);
     }
     audit_dbs_free(&dbs);

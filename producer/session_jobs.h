@@ -35,9 +35,10 @@ void session_jobs_free(struct session_jobs *jobs);
 /* The index of job_id in jobs, or -1. */
 long session_jobs_find(const struct session_jobs *jobs, const char *job_id);
 
-/* Whether the stores here record a job of session before job_id (any of
- * the session's jobs when job_id is not recorded yet). False when they
- * cannot be read: this is a hint, not a check. */
-bool session_had_earlier_jobs(const char *session, const char *job_id);
+/* Whether the stores here record a cell of session in runtime's
+ * interpreter before job_id (before any of the session's jobs when job_id
+ * is not recorded yet). False when they cannot be read: this is a hint,
+ * not a check. */
+bool session_had_earlier_cells(const char *session, const char *job_id, const char *runtime);
 
 #endif

@@ -52,13 +52,13 @@ struct shown {
     char err[1024];
 };
 
-static void show(const struct brig_result *r, bool earlier_jobs, struct shown *s)
+static void show(const struct brig_result *r, bool earlier_cells, struct shown *s)
 {
     FILE *out = open_memstream(&s->out, &s->out_len);
     FILE *msgs = open_memstream(&s->msgs, &s->msgs_len);
     assert_non_null(out);
     assert_non_null(msgs);
-    struct cell_display o = {.dir = outdir, .earlier_jobs = earlier_jobs};
+    struct cell_display o = {.dir = outdir, .earlier_cells = earlier_cells};
     s->rc = cell_display(out, msgs, r, &o, s->err, sizeof s->err);
     fclose(out);
     fclose(msgs);

@@ -80,6 +80,7 @@ static void cell(const char *store, const char *id, const char *session, const c
     result->attempt = 1;
     result->session = session;
     result->has_interpreter = true;
+    result->runtime_name = "python";
     record(store, &job, result);
 }
 
@@ -120,6 +121,14 @@ static int setup(void **state)
                                 .execution_count = 3,
                                 .state_lost = true};
     cell("audit-1.db", "c3", "nb1", "1/0", &third);
+
+    /* a session whose first job is a process: its first cell loses nothing */
+    process.id = "p2";
+    process.session = "pip-first";
+    process_result.id = "p2";
+    record("audit-0.db", &process, &process_result);
+    struct brig_result fresh = {.status = BRIG_STATUS_OK, .interpreter_started = true};
+    cell("audit-0.db", "c5", "pip-first", "import tabulate", &fresh);
     return setenv("BRIG_DATA_DIR", dir, 1);
 }
 
@@ -240,14 +249,18 @@ static void test_unknown_session_and_bad_lines(void **state)
     }
 }
 
-static void test_earlier_jobs_hint(void **state)
+static void test_earlier_cells_hint(void **state)
 {
     (void)state;
-    assert_false(session_had_earlier_jobs("nb1", "c1"));
-    assert_true(session_had_earlier_jobs("nb1", "c3"));
+    assert_false(session_had_earlier_cells("nb1", "c1", "python"));
+    assert_true(session_had_earlier_cells("nb1", "c3", "python"));
+    /* another runtime's interpreter is another interpreter */
+    assert_false(session_had_earlier_cells("nb1", "c3", "javascript"));
     /* not recorded yet: the session's recorded jobs came before it */
-    assert_true(session_had_earlier_jobs("nb1", "c4"));
-    assert_false(session_had_earlier_jobs("new-session", "n1"));
+    assert_true(session_had_earlier_cells("nb1", "c4", "python"));
+    /* a process before the first cell held no interpreter state */
+    assert_false(session_had_earlier_cells("pip-first", "c5", "python"));
+    assert_false(session_had_earlier_cells("new-session", "n1", "python"));
 }
 
 int main(void)
@@ -256,7 +269,7 @@ int main(void)
         cmocka_unit_test(test_cells_in_order_as_json),
         cmocka_unit_test(test_cells_as_text),
         cmocka_unit_test(test_unknown_session_and_bad_lines),
-        cmocka_unit_test(test_earlier_jobs_hint),
+        cmocka_unit_test(test_earlier_cells_hint),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
