@@ -43,6 +43,8 @@ static const char show_help[] =
     "store cannot be read, 2 usage.\n";
 
 enum { OPT_AUDIT_DB = 1100, OPT_JSON, OPT_LINES };
+/* Bytes shown of a line of code or argv, and of an exception's message. */
+enum { CODE_WIDTH = 100, EXCEPTION_WIDTH = 200 };
 
 struct session_show_options {
     const char *audit_db;
@@ -162,24 +164,23 @@ static json_t *job_json(const struct shown_job *s)
     return json_done(o, ok);
 }
 
-/* Text of the job's as it stands, shortened to WIDTH bytes, with control
- * characters shown as '?': the code is whatever the agent sent, and must
- * not drive the terminal. */
-static void put_visible(const char *text, size_t len)
+/* Text of the job's as it stands, shortened to width bytes, with control
+ * characters shown as '?': the code and the exception are whatever the
+ * agent sent, and must not drive the terminal. */
+static void put_visible(const char *text, size_t len, size_t width)
 {
-    enum { WIDTH = 100 };
-    for (size_t i = 0; i < len && i < WIDTH; i++) {
+    for (size_t i = 0; i < len && i < width; i++) {
         unsigned char c = (unsigned char)text[i];
         putchar((c < 0x20 && c != '\t') || c == 0x7f ? '?' : c);
     }
-    if (len > WIDTH)
+    if (len > width)
         fputs(" ...", stdout);
 }
 
 static void print_code_line(const char *line, size_t len)
 {
     fputs("    > ", stdout);
-    put_visible(line, len);
+    put_visible(line, len, CODE_WIDTH);
     putchar('\n');
 }
 
@@ -235,7 +236,7 @@ static void print_job(const struct session_show_options *o, const struct shown_j
         fputs("    $", stdout);
         for (size_t i = 0; i < s->job.argv_count; i++) {
             putchar(' ');
-            put_visible(s->job.argv[i], strlen(s->job.argv[i]));
+            put_visible(s->job.argv[i], strlen(s->job.argv[i]), CODE_WIDTH);
         }
         putchar('\n');
     }
@@ -250,10 +251,14 @@ static void print_job(const struct session_show_options *o, const struct shown_j
     if (c->outputs_truncated)
         printf("    (outputs past the bounds were left out)\n");
     if (c->exception_name) {
+        /* Its first line only: this is a listing, not the cell's output. */
         const char *value = c->exception_value ? c->exception_value : "";
-        int len = (int)strcspn(value, "\n");
-        printf("    ! %s%s%.*s%s\n", c->exception_name, *value ? ": " : "", len > 200 ? 200 : len,
-               value, len > 200 || value[len] ? " ..." : "");
+        size_t len = strcspn(value, "\n");
+        printf("    ! %s%s", c->exception_name, *value ? ": " : "");
+        put_visible(value, len, EXCEPTION_WIDTH);
+        if (value[len] && len <= EXCEPTION_WIDTH)
+            fputs(" ...", stdout);
+        putchar('\n');
     }
 }
 

@@ -117,7 +117,8 @@ static int setup(void **state)
 
     struct brig_result third = {.status = BRIG_STATUS_FAILED,
                                 .exception_name = "ZeroDivisionError",
-                                .exception_value = "division by zero",
+                                /* hostile: it must not drive the terminal */
+                                .exception_value = "division by zero\x1b]0;t\x07\nsecond",
                                 .execution_count = 3,
                                 .state_lost = true};
     cell("audit-1.db", "c3", "nb1", "1/0", &third);
@@ -212,7 +213,7 @@ static void test_cells_as_text(void **state)
         "    > x + 1\n    output 1 (display): text/plain 8 B, image/png 4 B\n"
         "    output 2 (result): text/plain 2 B\n",
         " python  failed · interpreter ended\n    > 1/0\n"
-        "    ! ZeroDivisionError: division by zero\n",
+        "    ! ZeroDivisionError: division by zero?]0;t? ...\n",
     };
     const char *at = text;
     for (size_t i = 0; i < ARRAY_SIZE(expected); i++) {
@@ -223,8 +224,8 @@ static void test_cells_as_text(void **state)
     }
     free(text);
 
-    /* all the lines: the escape sequence the code holds is not sent to the
-     * terminal */
+    /* all the lines: the escape sequences the code and the exception hold
+     * are not sent to the terminal */
     char *all[] = {"show", "--lines", "0", "nb1", NULL};
     text = capture_stdout(cmd_session_show, 4, all, &status);
     assert_non_null(strstr(text, "    > ?[2Jy = 2\n    > z = 3\n"));
