@@ -256,7 +256,7 @@ static void print_job(const struct session_show_options *o, const struct shown_j
         size_t len = strcspn(value, "\n");
         printf("    ! %s%s", c->exception_name, *value ? ": " : "");
         put_visible(value, len, EXCEPTION_WIDTH);
-        if (value[len] && len <= EXCEPTION_WIDTH)
+        if (len <= EXCEPTION_WIDTH && value[len])
             fputs(" ...", stdout);
         putchar('\n');
     }
