@@ -13,6 +13,36 @@
  *   brig_result_free(&result);
  *   brig_client_free(client);
  *
+ * A cell: a job of a session whose runtime has an interpreter (python,
+ * javascript, typescript) runs in the session's live interpreter, so what one
+ * cell defines the next one sees. Its result carries, besides stdout and
+ * stderr (SCHEMA.md section 6.1, struct brig_result in schema/schema.h):
+ *
+ *   struct brig_job cell = {.runtime = "python", .session = "nb1",
+ *                           .code = {"df.describe()", 13}};
+ *   brig_submit(client, &cell, id, err, sizeof err);
+ *   brig_wait(client, id, 60000, &result, err, sizeof err);
+ *   for (size_t i = 0; i < result.output_count; i++) {
+ *       const struct brig_output *out = &result.outputs[i];   // in order
+ *       // out->kind: "display" (display(), a figure) or "result" (the
+ *       // value of the last expression); skip kinds you do not know
+ *       for (size_t j = 0; j < out->data_count; j++)
+ *           ... out->data[j].path is the MIME type ("text/plain",
+ *               "image/png"), out->data[j].content its bytes (raw, not
+ *               base64; UTF-8 for text types) ...
+ *   }
+ *   result.outputs_truncated      outputs past 256 or 2 MiB were dropped
+ *   result.exception_name         NULL, or "NameError" (status failed, no
+ *                                 exit code), with exception_value and
+ *                                 traceback[traceback_count]
+ *   result.has_interpreter        the job ran as a cell; then
+ *   result.interpreter_started    a fresh interpreter: the session's
+ *                                 earlier variables are gone (its files not)
+ *   result.execution_count        the cell's number in that interpreter
+ *   result.state_lost             the interpreter ended during this cell
+ *
+ * Everything a result holds lives in its arena until brig_result_free().
+ *
  * Jobs go to <prefix>.jobs, keyed by their session when they have one (so a
  * session's jobs stay in order on one partition), else by their id. Results
  * come back on the client's reply topic, <prefix>.results unless the config

@@ -11,6 +11,7 @@
 
 const char cli_exit_help[] =
     "Exit status: the program's own when it ran to the end, else\n"
+    "  1      a cell raised an exception (status failed, no exit code)\n"
     "  128+N  it was killed by signal N\n"
     "  119    compile error                 120  CPU time limit\n"
     "  121    memory limit (oom)            122  output limit\n"
@@ -28,6 +29,9 @@ int result_exit_status(const struct brig_result *r)
         return BRIG_EXIT_REJECTED;
     if (r->status == BRIG_STATUS_CANCELLED)
         return BRIG_EXIT_CANCELLED;
+    /* A cell that raised has no exit code, and must not read as success. */
+    if (r->status == BRIG_STATUS_FAILED && !r->has_exit_code)
+        return 1;
     struct jail_outcome outcome = {
         .status = r->status,
         .exit_code = r->exit_code,

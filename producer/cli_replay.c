@@ -1,4 +1,5 @@
-/* brig replay: run a recorded job again and say whether it did the same. */
+/* brig replay: run a recorded job again and say whether it did the same; a
+ * cell with its session's jobs before it (replay_cells.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "producer/cli_common.h"
 #include "producer/commands.h"
 #include "producer/json_put.h"
+#include "producer/replay_cells.h"
 #include "producer/result_compare.h"
 #include "producer/result_json.h"
 
@@ -21,12 +23,25 @@ static const char replay_help[] =
     "root image by digest, or the host's tree, and the jail policy hash) and\n"
     "whether it changed, when the replay's worker recorded it in a store here.\n"
     "\n"
+    "A cell (a job run in its session's live interpreter) depends on the jobs\n"
+    "of the session before it: they are replayed too, from the session's first\n"
+    "recorded job up to the cell, in order, in a new session (replay-<id>), and\n"
+    "the cell's result is compared, also its exception (name and value) and its\n"
+    "outputs in order (kind, and each MIME type's data by SHA-256: a matplotlib\n"
+    "PNG is the same bytes run to run; an SVG or PDF carries its creation date\n"
+    "unless the cell fixes it). Tracebacks, execution counts and whether the\n"
+    "interpreter was fresh are not compared. The replay's session stays on its\n"
+    "worker until its idle time runs out.\n"
+    "\n"
     "  --audit-db PATH    where the job was recorded (default: every audit-*.db in\n"
     "                     $BRIG_DATA_DIR, else /var/lib/brig)\n"
     "  --timeout T        how long to wait for the replay (default 600s; 0 = forever)\n"
     "  --json             {\"verdict\", \"original\", \"replay\", \"differences\": [...],\n"
     "                     \"original_result\", \"replay_result\", \"original_environment\",\n"
-    "                     \"replay_environment\" (null when not found)}\n"
+    "                     \"replay_environment\" (null when not found), for a cell\n"
+    "                     \"session_replay\": {\"original_session\", \"session\",\n"
+    "                     \"incomplete\", \"jobs\": [{\"original\", \"replay\",\n"
+    "                     \"original_status\", \"replay_status\"}]}}\n"
     "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
     "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n"
     "\n"
@@ -159,10 +174,52 @@ static void print_environment(const struct environment *original, const struct e
                replay->policy_hash ? replay->policy_hash : "-");
 }
 
+static json_t *cells_json(const char *original_session, const struct cell_replay *cells)
+{
+    json_t *jobs = json_array();
+    for (size_t i = 0; jobs && i < cells->count; i++) {
+        const struct replayed_job *j = &cells->jobs[i];
+        json_t *row =
+            json_pack("{s:s, s:s, s:s?, s:s?}", "original", j->original, "replay", j->replay,
+                      "original_status", j->original_status[0] ? j->original_status : NULL,
+                      "replay_status", j->answered ? brig_status_name(j->replay_status) : NULL);
+        if (json_array_append_new(jobs, row) < 0) {
+            json_decref(jobs);
+            jobs = NULL;
+        }
+    }
+    json_t *o = json_object();
+    bool ok = o != NULL;
+    json_put_string(o, "original_session", original_session, &ok);
+    json_put_string(o, "session", cells->session, &ok);
+    json_put(o, "incomplete", json_boolean(cells->incomplete), &ok);
+    json_put(o, "jobs", jobs, &ok);
+    return json_done(o, ok);
+}
+
+/* The session's replay: its size, the earlier jobs that ended otherwise
+ * than they did, and a warning when its start is not in the stores. */
+static void print_cells(const char *original_session, const struct cell_replay *cells)
+{
+    printf("  session %s replayed as %s: %zu job%s, the cell last\n", original_session,
+           cells->session, cells->count, cells->count == 1 ? "" : "s");
+    for (size_t i = 0; i + 1 < cells->count; i++) {
+        const struct replayed_job *j = &cells->jobs[i];
+        const char *now = brig_status_name(j->replay_status);
+        if (j->original_status[0] && strcmp(j->original_status, now) != 0)
+            printf("  note: job %s (%zu of %zu) ended %s, %s originally\n", j->original, i + 1,
+                   cells->count, now, j->original_status);
+    }
+    if (cells->incomplete)
+        printf("  note: the session's first recorded job did not start its interpreter: jobs "
+               "before it are not in the audit stores here (brig audit sync may have them)\n");
+}
+
 static int report(const struct replay_options *o, const char *replay_id,
                   const struct brig_result *original, const struct brig_result *replay,
                   const struct result_difference *diffs, long n,
-                  const struct environment *original_env, const struct environment *replay_env)
+                  const struct environment *original_env, const struct environment *replay_env,
+                  const struct cell_replay *cells)
 {
     const char *verdict = n == 0 ? "REPRODUCED" : "DIFFERS";
     if (o->json) {
@@ -187,11 +244,15 @@ static int report(const struct replay_options *o, const char *replay_id,
         json_put(out, "replay_result", result_to_json(replay), &ok);
         json_put(out, "original_environment", environment_json(original_env), &ok);
         json_put(out, "replay_environment", environment_json(replay_env), &ok);
+        if (cells)
+            json_put(out, "session_replay", cells_json(original->session, cells), &ok);
         return print_json_line(json_done(out, ok));
     }
     bool colour = cli_colour(stdout);
     printf("%s%s%s  job %s replayed as %s\n", colour ? (n == 0 ? "\033[1;32m" : "\033[1;31m") : "",
            verdict, colour ? "\033[0m" : "", o->job_id, replay_id);
+    if (cells)
+        print_cells(original->session, cells);
     for (long i = 0; i < n; i++) {
         printf("  %s: %s -> %s", diffs[i].field, diffs[i].original, diffs[i].replay);
         if (diffs[i].detail[0])
@@ -253,6 +314,50 @@ out:
     return rc;
 }
 
+/* Publishes the job again and waits for it: 0, or as brig_wait (said). */
+static int replay_job(const struct replay_options *o, struct brig_client *client,
+                      struct brig_job *job, struct brig_result *replay,
+                      char replay_id[BRIG_ID_SIZE])
+{
+    char err[1024];
+    /* The same job under a new id: the old id would be taken for a
+     * redelivery and answered from the store. Its deadline is long past, and
+     * its reply topic may belong to a client that is gone. */
+    job->id = NULL;
+    job->replay_of = o->job_id;
+    job->deadline_ms = 0;
+    job->reply_topic = NULL;
+    job->stream_logs = false;
+    if (brig_submit(client, job, replay_id, err, sizeof err) < 0) {
+        cli_error("replay", "%s", err);
+        return -1;
+    }
+    int waited = brig_wait(client, replay_id, o->timeout_ms, replay, err, sizeof err);
+    if (waited != 0)
+        cli_error("replay", "%s", err);
+    return waited;
+}
+
+static int replay_cell(const struct replay_options *o, struct brig_client *client,
+                       const struct brig_result *original, struct cell_replay *cells,
+                       struct brig_result *replay, char replay_id[BRIG_ID_SIZE])
+{
+    char err[1024];
+    if (!o->json)
+        fprintf(stderr,
+                "brig replay: job %s is a cell of session %s: replaying the session's jobs up "
+                "to it in a new session\n",
+                o->job_id, original->session);
+    int waited = replay_cells(client, o->audit_db, original->session, o->job_id, o->timeout_ms,
+                              cells, replay, err, sizeof err);
+    if (waited != 0) {
+        cli_error("replay", "%s", err);
+        return waited;
+    }
+    snprintf(replay_id, BRIG_ID_SIZE, "%s", cells->jobs[cells->count - 1].replay);
+    return 0;
+}
+
 int cmd_replay(int argc, char **argv)
 {
     struct replay_options o = {0};
@@ -261,6 +366,7 @@ int cmd_replay(int argc, char **argv)
     struct brig_client *client = NULL;
     struct result_difference *diffs = NULL;
     struct environment original_env = {0}, replay_env = {0};
+    struct cell_replay cells = {0};
     char err[1024], replay_id[BRIG_ID_SIZE];
     int parsed = parse(argc, argv, &o, err, sizeof err);
     if (parsed != 0)
@@ -271,24 +377,14 @@ int cmd_replay(int argc, char **argv)
         return rc;
 
     rc = CLI_EXIT_SETUP;
-    /* The same job under a new id: the old id would be taken for a
-     * redelivery and answered from the store. Its deadline is long past, and
-     * its reply topic may belong to a client that is gone. */
-    job.id = NULL;
-    job.replay_of = o.job_id;
-    job.deadline_ms = 0;
-    job.reply_topic = NULL;
-    job.stream_logs = false;
     struct brig_client_config config = {.start = BRIG_START_END};
     if (cli_client_open("replay", &o.common, &config, &client) < 0)
         goto out;
-    if (brig_submit(client, &job, replay_id, err, sizeof err) < 0) {
-        cli_error("replay", "%s", err);
-        goto out;
-    }
-    int waited = brig_wait(client, replay_id, o.timeout_ms, &replay, err, sizeof err);
+    /* A cell's result is its session's doing as much as its own. */
+    bool is_cell = original.has_interpreter && original.session && *original.session;
+    int waited = is_cell ? replay_cell(&o, client, &original, &cells, &replay, replay_id)
+                         : replay_job(&o, client, &job, &replay, replay_id);
     if (waited != 0) {
-        cli_error("replay", "%s", err);
         rc = waited == BRIG_TIMED_OUT ? BRIG_EXIT_NO_ANSWER : CLI_EXIT_SETUP;
         goto out;
     }
@@ -298,13 +394,15 @@ int cmd_replay(int argc, char **argv)
         goto out;
     }
     replay_environment(&o, replay_id, &replay_env);
-    if (report(&o, replay_id, &original, &replay, diffs, n, &original_env, &replay_env) < 0) {
+    if (report(&o, replay_id, &original, &replay, diffs, n, &original_env, &replay_env,
+               is_cell ? &cells : NULL) < 0) {
         cli_error("replay", "writing the report failed");
         goto out;
     }
     rc = n == 0 ? 0 : 1;
 out:
     free(diffs);
+    cell_replay_free(&cells);
     environment_free(&original_env);
     environment_free(&replay_env);
     brig_client_free(client);

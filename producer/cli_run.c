@@ -1,5 +1,5 @@
-/* brig run: submit a job, stream its output live, save its collected files,
- * and exit as the job did. */
+/* brig run: submit a job, stream its output live, show a cell's outputs,
+ * save its collected files and images, and exit as the job did. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,8 +10,8 @@
 #include "common/common.h"
 #include "producer/cli_common.h"
 #include "producer/cli_limits.h"
+#include "producer/cli_show.h"
 #include "producer/commands.h"
-#include "producer/out_dir.h"
 #include "producer/result_json.h"
 
 /* How long the log stream may lag behind the result: log chunks and results
@@ -25,7 +25,15 @@ static const char run_help[] =
     "Runs a job on a brig worker and waits for it: its stdout and stderr are\n"
     "streamed here as it runs, collected files are written under --out, and a\n"
     "one-line summary (status, exit code, wall and CPU time, peak memory) goes\n"
-    "to stderr.\n"
+    "to stderr. A cell (a python, javascript or typescript job of a --session,\n"
+    "run in the session's live interpreter) then shows its outputs in order:\n"
+    "each one's text/plain (the value of a last expression, a DataFrame), or a\n"
+    "line naming its MIME types; images (PNG, JPEG, GIF, WebP, SVG, PDF) and,\n"
+    "where no text/plain stands for them, HTML, JSON, Markdown and LaTeX are\n"
+    "saved under --out as output-<n>.<ext> with a line on stderr naming each; an\n"
+    "exception as Python prints it (traceback, then Name: value), and a line\n"
+    "when the cell ran in a new interpreter after earlier cells of the session\n"
+    "(their variables are gone) or when the interpreter ended during it.\n"
     "\n"
     "The job:\n"
     "  -l, --lang LANG        run code with a runtime (python, javascript, sh, c...)\n"
@@ -51,8 +59,11 @@ static const char run_help_rest[] =
     "Output:\n"
     "      --json             print the result as JSON instead of streaming; stdout,\n"
     "                         stderr and file contents are strings when valid UTF-8,\n"
-    "                         else {\"base64\": \"...\"}\n"
-    "      --out DIR          where collected files go (default ./brig-out/<job id>)\n"
+    "                         else {\"base64\": \"...\"}; a cell's outputs are\n"
+    "                         {\"kind\", \"data\": {MIME: data}}, binary types always\n"
+    "                         {\"base64\": ...} (no output file is written)\n"
+    "      --out DIR          where collected files and a cell's images go (default\n"
+    "                         ./brig-out/<job id>)\n"
     "      --timeout T        how long to wait for the result (default 600s; 0 = forever)\n"
     "Kafka:\n"
     "      --brokers LIST     bootstrap servers (default $BRIG_BROKERS, else the\n"
@@ -200,24 +211,6 @@ static void finish_live(struct live_output *live, const struct brig_result *resu
     print_outputs(result, shown_out, shown_err);
 }
 
-static int save_files(const char *command, const struct brig_result *result, const char *out_dir)
-{
-    char dir[4096], err[1024];
-    if (result->file_count == 0)
-        return 0;
-    if (out_dir)
-        snprintf(dir, sizeof dir, "%s", out_dir);
-    else
-        snprintf(dir, sizeof dir, "brig-out/%s", result->id);
-    if (out_dir_write(dir, result->files, result->file_count, err, sizeof err) < 0) {
-        cli_error(command, "saving the collected files: %s", err);
-        return -1;
-    }
-    fprintf(stderr, "brig: %zu collected file%s in %s/\n", result->file_count,
-            result->file_count == 1 ? "" : "s", dir);
-    return 0;
-}
-
 int cmd_run(int argc, char **argv)
 {
     struct job_command_options o;
@@ -275,16 +268,12 @@ int cmd_run(int argc, char **argv)
         finish_live(&live, &result);
         brig_forget(client, id);
     }
-    if (save_files("run", &result, o.out_dir) < 0)
+    struct show_options show = {.command = "run", .out_dir = o.out_dir, .json = o.json};
+    if (cli_show_result(&show, &result) < 0)
         goto out;
-    if (o.json) {
-        if (print_json_line(result_to_json(&result)) < 0) {
-            cli_error("run", "writing the result: out of memory or stdout closed");
-            goto out;
-        }
-    } else {
-        print_omitted(stderr, &result);
-        print_summary(stderr, &result, cli_colour(stderr));
+    if (o.json && print_json_line(result_to_json(&result)) < 0) {
+        cli_error("run", "writing the result: out of memory or stdout closed");
+        goto out;
     }
     rc = result_exit_status(&result);
 out:

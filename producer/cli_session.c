@@ -17,8 +17,12 @@
 static const char session_help[] =
     "usage: brig session ls [--json] [--sessions-dir DIR]\n"
     "       brig session rm [--sessions-dir DIR] ID...\n"
+    "       brig session show [--audit-db PATH] [--json] [--lines N] ID\n"
     "\n"
-    "Lists or removes the session workspaces of the workers on this host. A\n"
+    "show lists a session's cells and process jobs in order, from the audit\n"
+    "stores (brig session show --help).\n"
+    "\n"
+    "ls and rm list or remove the session workspaces of the workers on this host. A\n"
     "session holds the files its jobs left in /work until it is removed or stays\n"
     "idle longer than the workers' --session-ttl. rm waits up to 10 s for a job\n"
     "of the session that is still running.\n"
@@ -75,6 +79,8 @@ int cmd_session(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *verb = argv[1];
+    if (strcmp(verb, "show") == 0)
+        return cmd_session_show(argc - 1, argv + 1);
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc - 1, argv + 1, "", options, NULL)) != -1) {
@@ -123,5 +129,5 @@ int cmd_session(int argc, char **argv)
         }
         return rc;
     }
-    return cli_usage_error("session", "expected ls or rm (see brig session --help)");
+    return cli_usage_error("session", "expected ls, rm or show (see brig session --help)");
 }

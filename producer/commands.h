@@ -12,6 +12,8 @@ int cmd_audit(int argc, char **argv);
 int cmd_audit_sync(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_session(int argc, char **argv);
+/* brig session show: argv[0] is "show". */
+int cmd_session_show(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_runtimes(int argc, char **argv);
 

@@ -13,6 +13,11 @@ json_t *json_from_bytes(const char *data, size_t len)
     size_t bad_at;
     if (utf8_valid(data, len, &bad_at))
         return json_stringn(data, len);
+    return json_base64(data, len);
+}
+
+json_t *json_base64(const char *data, size_t len)
+{
     if (len > (size_t)INT32_MAX / 4 * 3 - 3)
         return NULL;
     unsigned char *text = malloc(4 * ((len + 2) / 3) + 1);

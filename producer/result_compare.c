@@ -32,16 +32,22 @@ static struct result_difference *add(struct diff_list *list, const char *field)
     return d;
 }
 
-void describe_data(const char *data, size_t len, char *buf, size_t buflen)
+void data_sha256_hex(const char *data, size_t len, char hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
-    char hex[17] = "";
-    if (EVP_Digest(data ? data : "", len, md, &md_len, EVP_sha256(), NULL) == 1) {
-        for (unsigned i = 0; i < 8 && i < md_len; i++)
-            snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    }
-    snprintf(buf, buflen, "%zu bytes, sha256 %s", len, hex[0] ? hex : "unavailable");
+    hex[0] = '\0';
+    if (EVP_Digest(data ? data : "", len, md, &md_len, EVP_sha256(), NULL) != 1)
+        return;
+    for (unsigned i = 0; i < 32 && i < md_len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+void describe_data(const char *data, size_t len, char *buf, size_t buflen)
+{
+    char hex[65];
+    data_sha256_hex(data, len, hex);
+    snprintf(buf, buflen, "%zu bytes, sha256 %.16s", len, hex[0] ? hex : "unavailable");
 }
 
 static bool same_data(const struct brig_bytes *a, const struct brig_bytes *b)
@@ -77,26 +83,30 @@ static void compare_text(struct diff_list *list, const char *field, const char *
     snprintf(d->replay, sizeof d->replay, "%s", b);
 }
 
-static const struct brig_file *find_file(const struct brig_result *r, const char *path)
+static const struct brig_file *find_named(const struct brig_file *files, size_t n, const char *name)
 {
-    for (size_t i = 0; i < r->file_count; i++) {
-        if (strcmp(r->files[i].path, path) == 0)
-            return &r->files[i];
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(files[i].path, name) == 0)
+            return &files[i];
     }
     return NULL;
 }
 
-static void compare_files(struct diff_list *list, const struct brig_result *a,
-                          const struct brig_result *b)
+/* Named data on both sides, in any order (collected files by path, a
+ * bundle's data by MIME type): each name's data compared, a name on one
+ * side only a difference. Fields are <prefix>["<name>"]. */
+static void compare_named(struct diff_list *list, const char *prefix, const struct brig_file *a,
+                          size_t a_n, const struct brig_file *b, size_t b_n)
 {
-    const struct brig_result *sides[2] = {a, b};
+    const struct brig_file *sides[2] = {a, b};
+    size_t counts[2] = {a_n, b_n};
     for (int side = 0; side < 2; side++) {
-        const struct brig_result *self = sides[side], *other = sides[1 - side];
-        for (size_t i = 0; i < self->file_count; i++) {
-            const struct brig_file *mine = &self->files[i];
-            const struct brig_file *theirs = find_file(other, mine->path);
+        for (size_t i = 0; i < counts[side]; i++) {
+            const struct brig_file *mine = &sides[side][i];
+            const struct brig_file *theirs =
+                find_named(sides[1 - side], counts[1 - side], mine->path);
             char field[sizeof list->items->field];
-            snprintf(field, sizeof field, "files[\"%s\"]", mine->path);
+            snprintf(field, sizeof field, "%s[\"%s\"]", prefix, mine->path);
             if (theirs) {
                 if (side == 0)
                     compare_data(list, field, &mine->content, &theirs->content);
@@ -111,6 +121,58 @@ static void compare_files(struct diff_list *list, const struct brig_result *a,
             snprintf(absent, sizeof d->original, "absent");
         }
     }
+}
+
+static void describe_output(const struct brig_output *output, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "%s:", output->kind);
+    for (size_t i = 0; i < output->data_count && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, " %s", output->data[i].path);
+}
+
+/* Outputs by position (1-based, as brig run numbers them): kind, then each
+ * MIME type's data by digest. */
+static void compare_outputs(struct diff_list *list, const struct brig_result *a,
+                            const struct brig_result *b)
+{
+    size_t n = a->output_count > b->output_count ? a->output_count : b->output_count;
+    for (size_t i = 0; i < n; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "outputs[%zu]", i + 1);
+        if (i >= a->output_count || i >= b->output_count) {
+            struct result_difference *d = add(list, field);
+            if (!d)
+                return;
+            bool original = i < a->output_count;
+            describe_output(original ? &a->outputs[i] : &b->outputs[i],
+                            original ? d->original : d->replay, sizeof d->original);
+            snprintf(original ? d->replay : d->original, sizeof d->original, "absent");
+            continue;
+        }
+        const struct brig_output *x = &a->outputs[i], *y = &b->outputs[i];
+        char kind_field[80];
+        snprintf(kind_field, sizeof kind_field, "%s.kind", field);
+        compare_text(list, kind_field, x->kind, y->kind);
+        compare_named(list, field, x->data, x->data_count, y->data, y->data_count);
+    }
+}
+
+/* What a cell adds: its exception, outputs, and whether the interpreter
+ * ended. Traceback (it names files and cell numbers), execution count and
+ * interpreter.started (the history of the worker, not of the code) are
+ * not compared. */
+static void compare_cell(struct diff_list *list, const struct brig_result *a,
+                         const struct brig_result *b)
+{
+    compare_text(list, "exception.name", a->exception_name ? a->exception_name : "none",
+                 b->exception_name ? b->exception_name : "none");
+    compare_text(list, "exception.value", a->exception_value ? a->exception_value : "",
+                 b->exception_value ? b->exception_value : "");
+    compare_outputs(list, a, b);
+    compare_text(list, "outputs_truncated", a->outputs_truncated ? "true" : "false",
+                 b->outputs_truncated ? "true" : "false");
+    compare_text(list, "interpreter.state_lost", a->state_lost ? "true" : "false",
+                 b->state_lost ? "true" : "false");
 }
 
 static void number_or_none(char *buf, size_t len, bool present, int value)
@@ -135,7 +197,8 @@ long result_compare(const struct brig_result *a, const struct brig_result *b,
     compare_text(&list, "signal", x, y);
     compare_data(&list, "stdout", &a->stdout_data, &b->stdout_data);
     compare_data(&list, "stderr", &a->stderr_data, &b->stderr_data);
-    compare_files(&list, a, b);
+    compare_named(&list, "files", a->files, a->file_count, b->files, b->file_count);
+    compare_cell(&list, a, b);
     if (list.failed) {
         free(list.items);
         *diffs = NULL;

@@ -203,6 +203,11 @@ typedef int (*audit_list_fn)(void *ctx, const struct audit_list_row *row);
 int audit_list(const char *db_path, const struct audit_filter *filter, audit_list_fn fn, void *ctx,
                char *err, size_t errlen);
 
+/* Calls fn for the jobs of session, in the order the worker received them
+ * (then by offset on the session's partition). */
+int audit_list_session(const char *db_path, const char *session, audit_list_fn fn, void *ctx,
+                       char *err, size_t errlen);
+
 /* Every field of one attempt. Integers are -1 when not recorded (signal: 0);
  * strings NULL. */
 struct audit_attempt_record {

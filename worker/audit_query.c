@@ -1,4 +1,5 @@
-/* The read side of the audit store, for brig audit ls / show and brig replay:
+/* The read side of the audit store, for brig audit ls / show, brig session
+ * show and brig replay:
  * read-only connections that work while a worker writes (WAL readers see the
  * last committed batch and never block the writer). */
 #include "worker/audit.h"
@@ -17,6 +18,14 @@ static const char list_sql[] =
     " signal, wall_us, worker_id FROM job_summary"
     " WHERE created_ms >= ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR runtime = ?3)"
     " ORDER BY created_ms DESC, job_id DESC LIMIT ?4";
+
+/* A session's jobs in the order they came: the worker's clock, then the
+ * offset on the session's partition for jobs received in the same ms. */
+static const char session_sql[] =
+    "SELECT s.job_id, s.created_ms, s.runtime, s.session, s.replay_of, s.attempts, s.state,"
+    " s.status, s.exit_code, s.signal, s.wall_us, s.worker_id FROM job_summary s"
+    " JOIN jobs j ON j.job_id = s.job_id LEFT JOIN messages m ON m.id = j.message_id"
+    " WHERE s.session = ?1 ORDER BY s.created_ms, m.kafka_offset, s.job_id";
 
 static const char job_sql[] =
     "SELECT j.job_id, j.runtime, j.session, j.replay_of, j.created_ms, j.raw, j.message_id,"
@@ -91,6 +100,35 @@ static int bind_optional_text(sqlite3_stmt *stmt, int index, const char *text)
     return sqlite3_bind_text(stmt, index, text, -1, SQLITE_STATIC);
 }
 
+/* Steps stmt (prepared and bound) and calls fn for each row of the
+ * job_summary columns list_sql and session_sql select. */
+static int each_summary_row(sqlite3 *db, const char *db_path, sqlite3_stmt *stmt, audit_list_fn fn,
+                            void *ctx, char *err, size_t errlen)
+{
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct audit_list_row row = {
+            .job_id = column_text(stmt, 0),
+            .created_ms = sqlite3_column_int64(stmt, 1),
+            .runtime = column_text(stmt, 2),
+            .session = column_text(stmt, 3),
+            .replay_of = column_text(stmt, 4),
+            .attempts = sqlite3_column_int64(stmt, 5),
+            .state = column_text(stmt, 6),
+            .status = column_text(stmt, 7),
+            .exit_code = (int)column_int64_or(stmt, 8, -1),
+            .signal = (int)column_int64_or(stmt, 9, 0),
+            .wall_us = column_int64_or(stmt, 10, -1),
+            .worker_id = column_text(stmt, 11),
+        };
+        if (fn(ctx, &row) != 0)
+            return 0;
+    }
+    if (step != SQLITE_DONE)
+        return audit_sql_error(db, db_path, err, errlen, "listing jobs");
+    return 0;
+}
+
 int audit_list(const char *db_path, const struct audit_filter *filter, audit_list_fn fn, void *ctx,
                char *err, size_t errlen)
 {
@@ -99,7 +137,6 @@ int audit_list(const char *db_path, const struct audit_filter *filter, audit_lis
     sqlite3_stmt *stmt = NULL;
     brig_status parsed;
     int rc = -1;
-    int step;
 
     if (filter == NULL)
         filter = &everything;
@@ -117,31 +154,32 @@ int audit_list(const char *db_path, const struct audit_filter *filter, audit_lis
         audit_sql_error(db, db_path, err, errlen, "preparing the job listing");
         goto out;
     }
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct audit_list_row row = {
-            .job_id = column_text(stmt, 0),
-            .created_ms = sqlite3_column_int64(stmt, 1),
-            .runtime = column_text(stmt, 2),
-            .session = column_text(stmt, 3),
-            .replay_of = column_text(stmt, 4),
-            .attempts = sqlite3_column_int64(stmt, 5),
-            .state = column_text(stmt, 6),
-            .status = column_text(stmt, 7),
-            .exit_code = (int)column_int64_or(stmt, 8, -1),
-            .signal = (int)column_int64_or(stmt, 9, 0),
-            .wall_us = column_int64_or(stmt, 10, -1),
-            .worker_id = column_text(stmt, 11),
-        };
-        if (fn(ctx, &row) != 0) {
-            step = SQLITE_DONE;
-            break;
-        }
+    rc = each_summary_row(db, db_path, stmt, fn, ctx, err, errlen);
+out:
+    sqlite3_finalize(stmt);
+    close_reader(db);
+    return rc;
+}
+
+int audit_list_session(const char *db_path, const char *session, audit_list_fn fn, void *ctx,
+                       char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+
+    if (session == NULL || *session == '\0') {
+        snprintf(err, errlen, "audit store %s: session: missing", db_path ? db_path : "");
+        return -1;
     }
-    if (step != SQLITE_DONE) {
-        audit_sql_error(db, db_path, err, errlen, "listing jobs");
+    if (open_reader(db_path, &db, err, errlen) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(db, session_sql, -1, &stmt, NULL) != SQLITE_OK ||
+        bind_optional_text(stmt, 1, session)) {
+        audit_sql_error(db, db_path, err, errlen, "preparing the session's listing");
         goto out;
     }
-    rc = 0;
+    rc = each_summary_row(db, db_path, stmt, fn, ctx, err, errlen);
 out:
     sqlite3_finalize(stmt);
     close_reader(db);

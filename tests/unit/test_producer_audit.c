@@ -20,6 +20,7 @@
 #include "schema/schema.h"
 #include "worker/audit.h"
 #include "common/common.h"
+#include "tests/unit/capture.h"
 
 static char dir[64], err[512];
 
@@ -92,20 +93,11 @@ static int teardown(void **state)
 /* Runs brig audit with argv and returns its stdout parsed as JSON. */
 static json_t *audit_json(int *status, int argc, char **argv)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/stdout", dir);
-    fflush(stdout);
-    int saved = dup(STDOUT_FILENO);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(saved >= 0 && fd >= 0);
-    dup2(fd, STDOUT_FILENO);
-    close(fd);
-    *status = cmd_audit(argc, argv);
-    fflush(stdout);
-    dup2(saved, STDOUT_FILENO);
-    close(saved);
+    char *text = capture_stdout(cmd_audit, argc, argv, status);
     json_error_t jerr;
-    return json_load_file(path, 0, &jerr);
+    json_t *json = json_loads(text, JSON_DECODE_ANY, &jerr);
+    free(text);
+    return json;
 }
 
 static void assert_ids(json_t *rows, const char *expected)
@@ -182,21 +174,6 @@ static void test_show_finds_the_store(void **state)
     json_decref(record);
 }
 
-/* Runs brig audit with argv and returns what it printed on stdout. */
-static char *audit_text(int *status, int argc, char **argv)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/stdout", dir);
-    json_decref(audit_json(status, argc, argv));
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    static char text[8192];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    return text;
-}
-
 /* A job that named its runtime by an alias: show says what the result says
  * ran, not the name the job used. */
 static void test_show_names_the_runtime_the_result_names(void **state)
@@ -219,10 +196,11 @@ static void test_show_names_the_runtime_the_result_names(void **state)
     msgpack_sbuffer_destroy(&raw);
     int status;
     char *show[] = {"audit", "show", "job-ts", NULL};
-    const char *text = audit_text(&status, 3, show);
+    char *text = capture_stdout(cmd_audit, 3, show, &status);
     assert_int_equal(status, 0);
     if (!strstr(text, "  runtime    typescript Version 4.9.5\n"))
         fail_msg("%s", text);
+    free(text);
 }
 
 /* brig audit sync's store in the data directory is read too; a job it has

@@ -267,6 +267,20 @@ static void test_bytes_forms(void **state)
     msgpack_zone_free(arena);
 }
 
+/* Takes json's reference. */
+static void assert_json_is(json_t *json, const char *expected_text)
+{
+    json_error_t jerr;
+    assert_non_null(json);
+    json_t *expected = json_loads(expected_text, 0, &jerr);
+    if (!expected)
+        fail_msg("expected JSON: %s", jerr.text);
+    if (!json_equal(json, expected))
+        fail_msg("got %s", json_dumps(json, JSON_SORT_KEYS));
+    json_decref(json);
+    json_decref(expected);
+}
+
 static void test_result_json(void **state)
 {
     (void)state;
@@ -294,32 +308,66 @@ static void test_result_json(void **state)
         .worker_id = "w1",
         .finished_ms = 1700000000000,
     };
-    json_t *json = result_to_json(&r);
-    assert_non_null(json);
-    json_error_t jerr;
-    json_t *expected = json_loads(
+    assert_json_is(
+        result_to_json(&r),
         "{\"id\": \"j1\", \"attempt\": 2, \"status\": \"failed\", \"exit_code\": 3,"
         " \"stdout\": \"out\\n\", \"stderr\": {\"base64\": \"wyg=\"}, \"stderr_truncated\": true,"
         " \"files\": {\"out/a.txt\": \"hi\", \"b.bin\": {\"base64\": \"/w==\"}},"
         " \"files_omitted\": [{\"path\": \"big.bin\", \"reason\": \"over collect_bytes\"}],"
         " \"usage\": {\"wall_us\": 1500, \"cpu_us\": 700, \"peak_memory_bytes\": 4096},"
         " \"runtime\": {\"name\": \"python\", \"version\": \"Python 3.11.2\"},"
-        " \"worker_id\": \"w1\", \"finished_ms\": 1700000000000}",
-        0, &jerr);
-    assert_non_null(expected);
-    if (!json_equal(json, expected))
-        fail_msg("got %s", json_dumps(json, JSON_SORT_KEYS));
-    json_decref(json);
-    json_decref(expected);
+        " \"worker_id\": \"w1\", \"finished_ms\": 1700000000000}");
+}
+
+static void test_result_json_of_a_cell(void **state)
+{
+    (void)state;
+    /* PNG data that happens to be valid UTF-8 is still base64: its type is
+     * binary. */
+    struct brig_file figure[] = {{"text/plain", {"<Figure>", 8}},
+                                 {"image/png", {"AB", 2}},
+                                 {"image/svg+xml", {"<svg/>", 6}},
+                                 {"image/jpeg", {"\x89PNG", 4}}};
+    const char *frames[] = {"Traceback (most recent call last):\n", "  File \"<cell>\"\n"};
+    struct brig_output outputs[] = {{"display", figure, 4}};
+    struct brig_result r = {
+        .id = "cell-1",
+        .attempt = 1,
+        .status = BRIG_STATUS_FAILED,
+        .session = "nb1",
+        .outputs = outputs,
+        .output_count = 1,
+        .outputs_truncated = true,
+        .exception_name = "NameError",
+        .exception_value = "name 'x' is not defined",
+        .traceback = frames,
+        .traceback_count = 2,
+        .has_interpreter = true,
+        .interpreter_started = true,
+        .execution_count = 3,
+    };
+    assert_json_is(
+        result_to_json(&r),
+        "{\"id\": \"cell-1\", \"attempt\": 1, \"status\": \"failed\", \"stdout\": \"\","
+        " \"stderr\": \"\", \"session\": \"nb1\","
+        " \"outputs\": [{\"kind\": \"display\", \"data\": {\"text/plain\": \"<Figure>\","
+        "   \"image/png\": {\"base64\": \"QUI=\"}, \"image/svg+xml\": \"<svg/>\","
+        "   \"image/jpeg\": {\"base64\": \"iVBORw==\"}}}],"
+        " \"outputs_truncated\": true,"
+        " \"exception\": {\"name\": \"NameError\", \"value\": \"name 'x' is not defined\","
+        "   \"traceback\": [\"Traceback (most recent call last):\\n\", \"  File "
+        "\\\"<cell>\\\"\\n\"]},"
+        " \"interpreter\": {\"started\": true, \"execution_count\": 3, \"state_lost\": false}}");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_batch_good_lines),    cmocka_unit_test(test_batch_syntax_errors),
-        cmocka_unit_test(test_batch_field_types),   cmocka_unit_test(test_batch_schema_rules),
-        cmocka_unit_test(test_batch_duplicate_ids), cmocka_unit_test(test_job_json_round_trip),
-        cmocka_unit_test(test_bytes_forms),         cmocka_unit_test(test_result_json),
+        cmocka_unit_test(test_batch_good_lines),      cmocka_unit_test(test_batch_syntax_errors),
+        cmocka_unit_test(test_batch_field_types),     cmocka_unit_test(test_batch_schema_rules),
+        cmocka_unit_test(test_batch_duplicate_ids),   cmocka_unit_test(test_job_json_round_trip),
+        cmocka_unit_test(test_bytes_forms),           cmocka_unit_test(test_result_json),
+        cmocka_unit_test(test_result_json_of_a_cell),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

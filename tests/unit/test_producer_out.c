@@ -15,6 +15,7 @@
 
 #include "producer/out_dir.h"
 #include "common/common.h"
+#include "tests/unit/file_check.h"
 
 static char tmpdir[64], outdir[128], outside[128];
 static char err[1024];
@@ -36,19 +37,6 @@ static int teardown(void **state)
     char command[160];
     snprintf(command, sizeof command, "rm -rf %s", tmpdir);
     return system(command) == 0 ? 0 : -1;
-}
-
-static void assert_file(const char *dir, const char *name, const char *content, size_t len)
-{
-    char path[512], buf[64];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("%s was not written", path);
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    assert_int_equal(n, len);
-    assert_memory_equal(buf, content, len);
 }
 
 static bool exists(const char *dir, const char *name)

@@ -122,6 +122,81 @@ static void test_file_differences(void **state)
     free(diffs);
 }
 
+static struct brig_file figure[] = {{"text/plain", {"<Figure>", 8}}, {"image/png", {"PNG1", 4}}};
+static struct brig_file value[] = {{"text/plain", {"42", 2}}};
+static struct brig_output cell_outputs[] = {{"display", figure, 2}, {"result", value, 1}};
+
+static struct brig_result cell(void)
+{
+    struct brig_result r = base();
+    r.has_exit_code = false;
+    r.files = NULL;
+    r.file_count = 0;
+    r.outputs = cell_outputs;
+    r.output_count = 2;
+    r.has_interpreter = true;
+    r.execution_count = 3;
+    return r;
+}
+
+static void test_identical_cells_reproduce(void **state)
+{
+    (void)state;
+    struct brig_result a = cell(), b = cell();
+    const char *frames[] = {"  File \"<cell 3>\", line 1\n"};
+    /* what tells runs apart without being the code's doing */
+    b.execution_count = 7;
+    b.interpreter_started = true;
+    b.traceback = frames;
+    b.traceback_count = 1;
+    struct result_difference *diffs;
+    assert_int_equal(compare(&a, &b, &diffs), 0);
+}
+
+static void test_cell_differences(void **state)
+{
+    (void)state;
+    struct brig_result a = cell(), b = cell();
+    struct brig_file other_figure[] = {{"image/png", {"PNG2", 4}},
+                                       {"text/plain", {"<Figure>", 8}},
+                                       {"image/svg+xml", {"<svg/>", 6}}};
+    struct brig_output replay_outputs[] = {{"display", other_figure, 3}, {"display", value, 1}};
+    b.outputs = replay_outputs;
+    b.status = BRIG_STATUS_FAILED;
+    b.exception_name = "ValueError";
+    b.exception_value = "random";
+    b.state_lost = true;
+    struct result_difference *diffs;
+    assert_int_equal(compare(&a, &b, &diffs), 7);
+    const char *fields[] = {"status",
+                            "exception.name",
+                            "exception.value",
+                            "outputs[1][\"image/png\"]",
+                            "outputs[1][\"image/svg+xml\"]",
+                            "outputs[2].kind",
+                            "interpreter.state_lost"};
+    for (size_t i = 0; i < 7; i++)
+        assert_string_equal(diffs[i].field, fields[i]);
+    assert_string_equal(diffs[1].original, "none");
+    assert_string_equal(diffs[1].replay, "ValueError");
+    /* images by digest */
+    assert_non_null(strstr(diffs[3].original, "4 bytes, sha256 "));
+    assert_string_not_equal(diffs[3].original, diffs[3].replay);
+    assert_string_equal(diffs[4].original, "absent");
+    assert_string_equal(diffs[5].original, "result");
+    assert_string_equal(diffs[5].replay, "display");
+    free(diffs);
+
+    /* an output on one side only */
+    b = cell();
+    b.output_count = 1;
+    assert_int_equal(compare(&a, &b, &diffs), 1);
+    assert_string_equal(diffs[0].field, "outputs[2]");
+    assert_string_equal(diffs[0].original, "result: text/plain");
+    assert_string_equal(diffs[0].replay, "absent");
+    free(diffs);
+}
+
 static void test_describe_data(void **state)
 {
     (void)state;
@@ -137,6 +212,8 @@ int main(void)
         cmocka_unit_test(test_outcome_differences),
         cmocka_unit_test(test_output_differences),
         cmocka_unit_test(test_file_differences),
+        cmocka_unit_test(test_identical_cells_reproduce),
+        cmocka_unit_test(test_cell_differences),
         cmocka_unit_test(test_describe_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
