@@ -6,7 +6,9 @@ UNIT_TESTS += test_tracker test_scheduler test_publish test_slots test_job_spec
 UNIT_TESTS += test_audit test_audit_fleet
 HELPER_BINS += bench_audit
 bench_audit_SRCS := tests/bench/audit.c
-UNIT_TESTS += test_collect
+UNIT_TESTS += test_collect test_collect_bounds
+test_collect_SRCS := tests/unit/collect_fixture.c
+test_collect_bounds_SRCS := tests/unit/collect_fixture.c
 UNIT_TESTS += test_metrics test_metrics_server test_log
 # The metrics endpoint (worker/metrics_server.c) is served by libmicrohttpd.
 PKGS += libmicrohttpd
