@@ -326,6 +326,43 @@ def test_a_failed_result_decodes_every_field():
     assert (r.metadata, r.session, r.replay_of) == ({"k": "v"}, "s", "j-0")
 
 
+def test_a_cells_outputs_have_helpers_by_mime_type():
+    png, jpeg = b"\x89PNG\r\n\x1a\nIHDR", b"\xff\xd8\xff\xe0"
+    r = brig.decode_result(_result_bytes(
+        status="failed", session="nb", outputs=[
+            {"kind": "display", "data": {"image/png": png, "text/plain": b"<Figure>"}},
+            {"kind": "display", "data": {"text/html": "<b>x</b>", "image/svg+xml": "<svg/>"}},
+            {"kind": "result", "data": {"application/json": b'{"a": [1]}', "image/jpeg": jpeg,
+                                        "text/markdown": "# t"}}],
+        outputs_truncated=True,
+        exception={"name": "ValueError", "value": "bad", "traceback": ["frame 1", "frame 2"]},
+        interpreter={"started": True, "execution_count": 3}))
+    first, second, third = r.outputs
+    assert first == brig.Output("display", {"image/png": png, "text/plain": b"<Figure>"})
+    assert first.mime_types == ["image/png", "text/plain"]
+    assert (first.png, first.text, first.html, first.json) == (png, "<Figure>", None, None)
+    assert (second.html, second.svg, second.png, second.image) == ("<b>x</b>", "<svg/>", None,
+                                                                   None)
+    assert (third.json, third.jpeg, third.markdown) == ({"a": [1]}, jpeg, "# t")
+    assert r.images == [("image/png", png), ("image/jpeg", jpeg)]
+    assert r.outputs_truncated
+    assert r.exception == brig.CellException("ValueError", "bad", ("frame 1", "frame 2"))
+    assert r.interpreter == brig.Interpreter(started=True, execution_count=3, state_lost=False)
+
+
+def test_cell_fields_are_absent_from_other_results():
+    r = brig.decode_result(_result_bytes())
+    assert (r.outputs, r.outputs_truncated, r.exception, r.interpreter, r.images) == \
+        ([], False, None, None, [])
+
+
+def test_the_outputs_data_is_bounded_in_all():
+    big = {"kind": "display", "data": {"image/png": b"x" * (1 << 20)}}
+    with pytest.raises(brig.SchemaError) as caught:
+        brig.decode_result(_result_bytes(outputs=[big, big, big]))
+    assert caught.value.field == "outputs[2].data" and "too long" in caught.value.reason
+
+
 @pytest.mark.parametrize("data,reason", [
     (b"\x93\x01\x02\x03", "not a map"),
     (b"\x81\xa1v", "invalid msgpack"),
