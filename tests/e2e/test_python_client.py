@@ -220,6 +220,15 @@ def test_own_reply_topic(worker):
     assert result.stdout == b"mine\n", explained(result, worker)
 
 
+def test_the_reply_consumer_is_assigned_and_barely_waits_on_the_embedded_broker(client):
+    # The embedded broker (librdkafka's mock) answers a fetch only when its
+    # wait ends, so every result would wait for it: 1 ms there. Partitions
+    # are assigned by hand: no group is joined, so no rebalance delays a reply.
+    assert client._config.settings.fetch_wait_ms == 1
+    assigned = client._transport.consumer.assignment()
+    assert assigned and {tp.topic for tp in assigned} == {"brig.results"}
+
+
 def test_unreachable_broker_is_a_clear_error_not_a_hang():
     started = time.monotonic()
     with pytest.raises(brig.BrokerUnreachable, match=r"cannot reach the Kafka broker at "

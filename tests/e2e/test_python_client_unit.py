@@ -473,3 +473,9 @@ def test_client_checks_topic_names_before_connecting(clean_env):
         brig.Client(brokers="127.0.0.1:1", reply_topic="no spaces")
     with pytest.raises(brig.InvalidJob, match="topic_prefix"):
         brig.Client(brokers="127.0.0.1:1", topic_prefix="..")
+
+
+def test_only_librdkafkas_mock_cluster_is_taken_for_the_embedded_broker():
+    from brig.kafka_setup import is_mock_cluster
+    assert is_mock_cluster("mockCluster1c2a7e0")
+    assert not is_mock_cluster("MkU3OEVBNTcwNTJENDM2Qg") and not is_mock_cluster(None)
