@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 
+import msgpack
 import pytest
 
 from conftest import bin_path
@@ -219,6 +220,15 @@ def test_own_reply_topic(worker):
     assert result.stdout == b"mine\n", explained(result, worker)
 
 
+def test_the_reply_consumer_is_assigned_and_barely_waits_on_the_embedded_broker(client):
+    # The embedded broker (librdkafka's mock) answers a fetch only when its
+    # wait ends, so every result would wait for it: 1 ms there. Partitions
+    # are assigned by hand: no group is joined, so no rebalance delays a reply.
+    assert client._config.settings.fetch_wait_ms == 1
+    assigned = client._transport.consumer.assignment()
+    assert assigned and {tp.topic for tp in assigned} == {"brig.results"}
+
+
 def test_unreachable_broker_is_a_clear_error_not_a_hang():
     started = time.monotonic()
     with pytest.raises(brig.BrokerUnreachable, match=r"cannot reach the Kafka broker at "
@@ -234,10 +244,12 @@ def tool(worker):
     spec = importlib.util.spec_from_file_location(
         "agent_tool", ROOT / "producer" / "python" / "examples" / "agent_tool.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["agent_tool"] = module  # as an import would: its dataclasses look it up
     spec.loader.exec_module(module)
     yield module
     if module._client is not None:
         module._client.close()
+    del sys.modules["agent_tool"]
 
 
 def test_agent_tool_on_success(tool):
@@ -264,3 +276,36 @@ def test_agent_tool_explains_a_timeout(tool, monkeypatch):
     assert answer.startswith("status: timeout") or answer.startswith("status: cpu_timeout"), \
         answer
     assert "stopped because" in answer
+
+
+def test_agent_tool_keeps_a_session_and_brings_files_and_images_back(tool):
+    first = tool.execute({"code": "open('notes.txt', 'w').write(open('in.txt').read() * 2)",
+                          "session": "agent-tool", "files": {"in.txt": "ab"}})
+    assert first.text.startswith("status: ok"), first.text
+    png = "\\x89PNG\\r\\n\\x1a\\n"
+    second = tool.execute({
+        "code": f"open('chart.png', 'wb').write(b'{png}' + bytes(8))\nprint('drawn')",
+        "session": "agent-tool", "collect": ["notes.txt", "*.png"]})
+    assert "--- file notes.txt (4 bytes) ---\nabab\n" in second.text, second.text
+    assert "--- file chart.png (16 bytes, an image: shown) ---" in second.text
+    assert second.images == [("image/png", b"\x89PNG\r\n\x1a\n" + bytes(8))]
+    assert not second.is_error
+    refused = tool.execute({"code": "print(1)", "collect": "*.png"})
+    assert refused.is_error and "collect must be an array" in refused.text
+
+
+def test_agent_tool_describes_a_cells_value_exception_and_lost_state(tool):
+    result = brig.decode_result(msgpack.packb({
+        "v": 1, "id": "j-1", "attempt": 1, "status": "failed", "session": "s",
+        "outputs": [{"kind": "result", "data": {"text/plain": b"41"}},
+                    {"kind": "display", "data": {"image/png": b"\x89PNG\r\n\x1a\n"}}],
+        "exception": {"name": "ValueError", "value": "boom",
+                      "traceback": ["Cell In[2], line 1\n", "  raise ValueError('boom')"]},
+        "interpreter": {"started": True, "execution_count": 1, "state_lost": True}},
+        use_bin_type=True))
+    text = tool.describe(result)
+    assert "started a fresh interpreter" in text and "the interpreter ended" in text
+    assert "--- value ---\n41\n" in text
+    assert text.endswith("--- exception ---\nCell In[2], line 1\n"
+                         "  raise ValueError('boom')\nValueError: boom\n"), text
+    assert tool.images_of(result) == [("image/png", b"\x89PNG\r\n\x1a\n")]
