@@ -5,6 +5,7 @@
 #
 #   make mcp       $(BUILD)/lib/brig/mcp, which $(BUILD)/bin/brig mcp runs
 #   make install   installs it under $(PREFIX)/lib/brig/mcp (mk/install.mk)
+#   make bench     measures it (tests/bench/driver_mcp.py)
 
 MCP_VENV    := $(BUILD)/lib/brig/mcp
 MCP_WHEELHOUSE := $(abspath $(BUILD))/wheelhouse
@@ -16,3 +17,5 @@ mcp: $(MCP_VENV)/.built
 $(MCP_VENV)/.built: mk/mcp.sh $(MCP_SOURCES) | deps
 	mk/mcp.sh $(MCP_VENV) $(MCP_VENV) $(MCP_WHEELHOUSE)
 	touch $@
+
+bench: mcp
