@@ -28,6 +28,9 @@ from harness import Broker, Worker, free_port, wait_for
 from test_kafka_secured import secured  # noqa: F401 - the SASL_SSL fixture
 
 MCP_CLIENT = str(ROOT / "tests" / "e2e" / "mcp_client.py")
+MCP_CLIENT_TS = str(ROOT / "tests" / "e2e" / "mcp_client.mjs")
+# npm's official TypeScript SDK, major version 1, installed once under build/.
+TS_SDK = "@modelcontextprotocol/sdk@1"
 # Generous: a call may wait for a slot on a loaded machine.
 ANSWER_S = 180
 TOOLS = {"run_code", "run_command", "read_file", "write_file", "list_files", "list_runtimes",
@@ -52,6 +55,21 @@ def venv_python():
     return str(BUILD / "lib" / "brig" / "mcp" / "bin" / "python3")
 
 
+@pytest.fixture(scope="session")
+def ts_client():
+    """The command that runs mcp_client.mjs on the TypeScript SDK, which npm
+    installs under build/ the first time (its cache there too)."""
+    prefix = BUILD / "mcp-ts-client"
+    if not (prefix / "node_modules" / "@modelcontextprotocol" / "sdk").exists():
+        prefix.mkdir(parents=True, exist_ok=True)
+        (prefix / "package.json").write_text('{"private": true}\n')
+        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--cache",
+                               str(BUILD / "npm-cache"), TS_SDK], cwd=prefix,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return ["node", MCP_CLIENT_TS], {"NODE_PATH": str(prefix / "node_modules")}
+
+
 @pytest.fixture(scope="module")
 def pool():
     """A test broker and a worker for the module. Not under pytest's
@@ -71,10 +89,12 @@ def pool():
 class Shell:
     """mcp_client.py: one MCP session, requests and answers as JSON lines."""
 
-    def __init__(self, venv_python, *target, env=None):
-        self.proc = subprocess.Popen([venv_python, MCP_CLIENT, *target], stdin=subprocess.PIPE,
+    def __init__(self, client, *target):
+        """client: the venv's interpreter (the Python SDK), or ts_client."""
+        argv, env = ([client, MCP_CLIENT], {}) if isinstance(client, str) else client
+        self.proc = subprocess.Popen([*argv, *target], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=dict(os.environ, **(env or {})))
+                                     env=dict(os.environ, **env))
 
     def ask(self, request, timeout=ANSWER_S):
         self.proc.stdin.write(json.dumps(request) + "\n")
@@ -359,6 +379,32 @@ def test_http_beyond_loopback_refuses_to_start_without_a_token(pool, token_file)
                            f"0.0.0.0:{free_port()}", "--token-file", str(token_file)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "chmod 600" in proc.stderr, proc.stderr
+
+
+# --- the TypeScript SDK ----------------------------------------------------------------
+
+
+def test_typescript_sdk_client(ts_client, pool, token_file):
+    shell = Shell(ts_client, "stdio", bin_path("brig"), "mcp", "--brokers", pool)
+    try:
+        assert {t["name"] for t in shell.ask({"op": "tools"})["tools"]} == TOOLS
+        assert_runs_python(shell)
+        answer = shell.call("run_code", code=CHART, collect=["chart.png"])
+        images = [c for c in answer["content"] if c["type"] == "image"]
+        assert png_size(base64.b64decode(images[0]["data"])) == (400, 300), answer
+        assert_session_persists(shell, f"t{uuid.uuid4().hex[:8]}")
+        assert_cancels(shell, pool)
+        answer = shell.call("run_code", code=7)
+        assert answer["is_error"] and "code" in text_of(answer), answer
+    finally:
+        shell.close()
+    server = HttpServer(pool, f"127.0.0.2:{free_port()}", "--token-file", str(token_file))
+    shell = Shell(ts_client, "http", server.url, token_file.read_text().strip())
+    try:
+        assert_runs_python(shell)
+    finally:
+        shell.close()
+        server.stop()
 
 
 # --- the real cluster ----------------------------------------------------------------------
