@@ -1,41 +1,38 @@
-"""The brig client: publishes jobs to <prefix>.jobs and hands each result that
-comes back on the reply topic to whoever waits for that job id.
+"""The blocking brig client: publishes jobs to <prefix>.jobs and hands each
+result that comes back on the reply topic to whoever waits for that job id.
 
-One consumer, on one background thread, reads the reply topic for every wait
-of the client. It is positioned at the end of the topic's partitions before
-the constructor returns, so the result of any job submitted afterwards is
-read (see kafka_setup.assign_at_end for why explicit offsets and not a group
-subscription). Results of ids nobody watches (other clients' jobs on a shared
-topic) are skipped without being decoded.
-
-Every method may be called from any number of threads at once; close() is the
-last call.
+The Kafka side (the producer, the reply consumer and their threads) is
+transport.Transport; waits here block on its condition. Every method may be
+called from any number of threads at once; close() is the last call.
 """
-import getpass
-import socket
+from __future__ import annotations
+
 import threading
 import time
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
-from .discover import discover_brokers, discover_message_max
-from .errors import BrigError, ClientClosed, JobTimeout, SchemaError
-from .kafka_setup import (Diagnostics, assign_at_end, check_reachable, create_consumer,
-                          create_producer)
-from .kafka_setup import kafka_properties as kafka_properties_of
+from .config import ClientBase, cancel_request
+from .errors import BrigError, JobTimeout
 from .logs import read_logs
-from .messages import decode_result
-from .runtimes import read_runtimes
-from .schema import build_job, check_topic, encode_cancel, encode_job, job_key
+from .messages import LogChunk, Result
+from .runtimes import WorkerRuntimes, read_runtimes
+from .schema import Content, Files, Job, Network, build_job, new_job_id
+from .session_files import (LIST_ARGV, TRUE_ARGV, SessionFile, checked, file_of, listing_of,
+                            read_options)
+from .transport import Transport, result_of
 
-_POLL_S = 0.1
+_QUEUE_FULL_PAUSE_S = 0.05
+# How long live output may trail its job's result before the reading stops.
+OUTPUT_GRACE_S = 2.0
 
 
-class Client:
+class Client(ClientBase):
     """Connects to the broker (raising BrokerUnreachable within
     connect_timeout seconds when it does not answer), positions the reply
-    consumer and starts its thread.
+    consumer and starts its threads.
 
     brokers: "host:port,..."; None finds them (discover.discover_brokers).
-    topic_prefix: topics <prefix>.jobs, .results, .logs, .runtimes.
+    topic_prefix: topics <prefix>.jobs, .results, .logs, .runtimes, .control.
     reply_topic: where results come back; None is <prefix>.results. Give
         each client its own (e.g. "brig.results.<name>") so that many clients
         do not read each other's results; with a real Kafka cluster that
@@ -43,60 +40,23 @@ class Client:
     delivery_timeout: seconds for the broker to take a job.
     kafka_config: a file of librdkafka properties ("key=value" a line: TLS,
         SASL, tuning); None is $BRIG_KAFKA_CONFIG, or none.
-    kafka_properties: a dict of more properties, which win over the file's.
+    kafka_properties: a dict of more properties, which win over the file's
+        (and over every setting of brig's).
     """
 
-    def __init__(self, brokers=None, topic_prefix="brig", reply_topic=None, client_id=None,
-                 connect_timeout=5.0, delivery_timeout=10.0, kafka_config=None,
-                 kafka_properties=None):
-        check_topic("topic_prefix", topic_prefix)
-        if reply_topic is not None:
-            check_topic("reply_topic", reply_topic)
-        self.brokers = discover_brokers(brokers)
-        self._message_max = discover_message_max(brokers)
-        self.jobs_topic = f"{topic_prefix}.jobs"
-        self.control_topic = f"{topic_prefix}.control"
-        self.logs_topic = f"{topic_prefix}.logs"
-        self.runtimes_topic = f"{topic_prefix}.runtimes"
-        self.reply_topic = reply_topic or f"{topic_prefix}.results"
-        for topic in (self.jobs_topic, self.logs_topic, self.reply_topic):
-            check_topic("topic", topic)
-        # Jobs name their reply topic only when it is not the default one.
-        self._job_reply_topic = None if self.reply_topic == f"{topic_prefix}.results" \
-            else self.reply_topic
-        self.client_id = client_id or "brig-client"
-        self.connect_timeout = connect_timeout
-        self.delivery_timeout = delivery_timeout
+    def _setup(self) -> None:
+        self._transport = Transport(self._config.settings, self._config.topics.reply)
 
-        self._cond = threading.Condition()
-        self._watched = set()   # ids whose result is kept when it arrives
-        self._arrived = {}      # id -> Result or SchemaError, in arrival order
-        self._failure = None    # why the consumer thread stopped, if it did
-        self._closed = False
+    # --- submitting ---------------------------------------------------------------
 
-        self._diag = Diagnostics()
-        self.kafka_properties = kafka_properties_of(kafka_config, kafka_properties)
-        self._consumer = create_consumer(self.brokers, self.client_id, connect_timeout,
-                                         self._diag, extra=self.kafka_properties)
-        try:
-            check_reachable(self._consumer, self.brokers, connect_timeout, self._diag)
-            # Positioned before any submit, so no result can slip past.
-            assign_at_end(self._consumer, self.reply_topic, time.monotonic() + connect_timeout)
-            self._producer = create_producer(self.brokers, self.client_id, delivery_timeout,
-                                             self._diag, extra=self.kafka_properties)
-        except BaseException:
-            self._consumer.close()
-            raise
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._consume, name="brig-client-results",
-                                        daemon=True)
-        self._thread.start()
-
-    # --- submitting ---------------------------------------------------------
-
-    def submit(self, code, lang="python", *, stdin=None, files=None, args=None, env=None,
-               limits=None, collect=None, session=None, network=None, stream_logs=False,
-               metadata=None, deadline_ms=None, job_id=None, executable=None):
+    def submit(self, code: Content, lang: str = "python", *, stdin: Optional[Content] = None,
+               files: Optional[Files] = None, args: Optional[Sequence[str]] = None,
+               env: Optional[Mapping[str, str]] = None,
+               limits: Optional[Mapping[str, int]] = None,
+               collect: Optional[Sequence[str]] = None, session: Optional[str] = None,
+               network: Network = None, stream_logs: bool = False,
+               metadata: Optional[Mapping[str, str]] = None, deadline_ms: Optional[int] = None,
+               job_id: Optional[str] = None, executable: Optional[Sequence[str]] = None) -> str:
         """Publishes a job that runs code with the runtime lang; returns its
         id once the broker has it. The job is watched: its result is kept
         until wait() or results() takes it, or forget() drops it.
@@ -106,259 +66,273 @@ class Client:
         executable: the paths among them written with mode 0755. limits:
         {name: int} with the names of brig.LIMITS. network: None or "none",
         or a list of allow rules ("pypi.org", "*.example.com:443").
-        collect: globs of files to send back. stream_logs: publish live
+        collect: globs of files to send back. session: jobs of one session
+        share /work (and, for python/javascript/typescript, a live
+        interpreter) on one worker, in order. stream_logs: publish live
         output for logs(). deadline_ms: Unix ms after which a worker must
         not start the job (a job that must not run twice should have one).
         job_id: None makes a fresh random id."""
-        return self._submit(build_job(
+        return self.submit_job(build_job(
             job_id=job_id, runtime=lang, code=code, args=args, stdin=stdin, env=env,
             files=files, limits=limits, network=network, session=session, collect=collect,
-            reply_topic=self._job_reply_topic, stream_logs=stream_logs, metadata=metadata,
-            deadline_ms=deadline_ms, executable=executable))
+            stream_logs=stream_logs, metadata=metadata, deadline_ms=deadline_ms,
+            executable=executable))
 
-    def submit_argv(self, argv, *, stdin=None, files=None, env=None, limits=None,
-                    collect=None, session=None, network=None, stream_logs=False,
-                    metadata=None, deadline_ms=None, job_id=None, executable=None):
+    def submit_argv(self, argv: Sequence[str], **options: Any) -> str:
         """Publishes a job that runs argv as given in /work (the program
         comes from files or the jail's read-only system); returns its id.
-        The keywords are those of submit()."""
-        return self._submit(build_job(
-            job_id=job_id, argv=argv, stdin=stdin, env=env, files=files, limits=limits,
-            network=network, session=session, collect=collect,
-            reply_topic=self._job_reply_topic, stream_logs=stream_logs, metadata=metadata,
-            deadline_ms=deadline_ms, executable=executable))
+        options: the keywords of submit() but args."""
+        return self.submit_job(build_job(argv=argv, **options))
 
-    def _submit(self, job):
-        value = encode_job(job)
-        job_id = job["id"]
-        if self._message_max is not None and len(value) > self._message_max:
-            raise BrigError(f"job {job_id} is {len(value)} bytes, and the embedded broker at "
-                            f"{self.brokers} keeps messages of at most {self._message_max} bytes "
-                            f"(it deletes older ones past a few MiB a partition): send larger "
-                            f"jobs through a Kafka cluster (brokers=)")
-        with self._cond:
-            self._check_open()
-            # Watched before it is produced: a fast result must find it.
-            self._watched.add(job_id)
+    def submit_job(self, job: Job) -> str:
+        """Publishes a job dict made by brig.build_job (this client sets its
+        reply_topic); returns its id once the broker has it."""
+        if self._config.topics.job_reply is not None:
+            job["reply_topic"] = self._config.topics.job_reply
+        job_id: str = job["id"]
+        key, value = self._config.encode(job)
+        # Watched before it is produced: a fast result must find it.
+        self._transport.watch(job_id)
         try:
-            self._produce(job_id, job_key(job), value)
+            self._send(self._config.topics.jobs, key, value, f"job {job_id}")
         except BaseException:
             self.forget(job_id)
             raise
         return job_id
 
-    def _produce(self, job_id, key, value, topic=None):
-        topic = topic or self.jobs_topic
-        delivered = threading.Event()
-        outcome = {}
+    def _send(self, topic: str, key: str, value: bytes, what: str) -> None:
+        done = threading.Event()
+        failure: list[Optional[BrigError]] = []
 
-        def on_delivery(err, _msg):
-            outcome["err"] = err
-            delivered.set()
+        def delivered(error: Optional[BrigError]) -> None:
+            failure.append(error)
+            done.set()
 
-        # The delivery report comes by message.timeout.ms at the latest; the
-        # second of slack only guards against a stuck librdkafka.
-        deadline = time.monotonic() + self.delivery_timeout + 1.0
+        deadline = time.monotonic() + self._transport.delivery_wait
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                self._transport.send(topic, key, value, what, delivered)
                 break
             except BufferError:  # the local queue is full: let it drain
-                self._producer.poll(_POLL_S)
                 if time.monotonic() >= deadline:
-                    raise BrigError(f"delivering job {job_id} to {topic}: the local "
-                                    f"send queue stayed full") from None
-        while not delivered.is_set():
-            self._producer.poll(_POLL_S)
-            if time.monotonic() >= deadline and not delivered.is_set():
-                raise BrigError(f"delivering job {job_id} to {topic}: no delivery "
-                                f"report within {self.delivery_timeout:g} s "
-                                f"({self._diag.reason('no error reported')})")
-        if outcome["err"] is not None:
-            raise BrigError(f"delivering job {job_id} to {topic}: "
-                            f"{self._diag.reason(outcome['err'].str())}")
+                    raise self._transport.full_queue(what, topic) from None
+                time.sleep(_QUEUE_FULL_PAUSE_S)
+        if not done.wait(max(deadline - time.monotonic(), 0)):
+            raise self._transport.no_report(what, topic)
+        if failure[0] is not None:
+            raise failure[0]
 
-    # --- waiting --------------------------------------------------------------
+    # --- waiting ------------------------------------------------------------------
 
-    def run(self, code, lang="python", stdin=None, files=None, args=None, env=None,
-            limits=None, collect=None, session=None, network=None, timeout=None, **more):
+    def run(self, code: Content, lang: str = "python", *, timeout: Optional[float] = None,
+            on_output: Optional[Callable[[LogChunk], None]] = None, **options: Any) -> Result:
         """Submits a job and waits for its Result. timeout (seconds, None for
         none) covers the whole call; when it runs out, JobTimeout is raised
-        and the job is no longer watched. more: the other submit() keywords
-        (stream_logs, metadata, deadline_ms, job_id, executable)."""
-        return self._run(timeout, lambda: self.submit(
-            code, lang, stdin=stdin, files=files, args=args, env=env, limits=limits,
-            collect=collect, session=session, network=network, **more))
+        and the job is no longer watched. on_output(chunk) gets the job's live
+        output as it comes, on a thread of its own (the job is sent with
+        stream_logs); what it raises, run raises once the job has ended.
+        options: the keywords of submit() (stdin, files, args, env, limits,
+        collect, session, network, metadata, deadline_ms, job_id,
+        executable)."""
+        return self._run(timeout, on_output, lambda stream_logs: self.submit(
+            code, lang, stream_logs=stream_logs, **options))
 
-    def run_argv(self, argv, stdin=None, files=None, env=None, limits=None, collect=None,
-                 session=None, network=None, timeout=None, **more):
+    def run_argv(self, argv: Sequence[str], *, timeout: Optional[float] = None,
+                 on_output: Optional[Callable[[LogChunk], None]] = None,
+                 **options: Any) -> Result:
         """run() for an explicit argv (see submit_argv)."""
-        return self._run(timeout, lambda: self.submit_argv(
-            argv, stdin=stdin, files=files, env=env, limits=limits, collect=collect,
-            session=session, network=network, **more))
+        return self._run(timeout, on_output, lambda stream_logs: self.submit_argv(
+            argv, stream_logs=stream_logs, **options))
 
-    def _run(self, timeout, submit):
+    def _run(self, timeout: Optional[float], on_output: Optional[Callable[[LogChunk], None]],
+             submit: Callable[[bool], str]) -> Result:
         started = time.monotonic()
-        job_id = submit()
+        job_id = submit(on_output is not None)
+        pump = None if on_output is None else _OutputPump(self, job_id, on_output)
         remaining = None if timeout is None else max(timeout - (time.monotonic() - started), 0)
         try:
-            return self.wait(job_id, remaining)
-        except JobTimeout:
+            result = self.wait(job_id, remaining)
+        except BaseException:
             self.forget(job_id)
+            if pump is not None:
+                pump.finish(0, reraise=False)
             raise
+        if pump is not None:
+            pump.finish(OUTPUT_GRACE_S)
+        return result
 
-    def wait(self, job_id, timeout=None):
+    def wait(self, job_id: str, timeout: Optional[float] = None) -> Result:
         """The Result of job_id, waiting up to timeout seconds (None: no
         limit). A job submitted elsewhere is watched from this call on. When
         the time runs out, JobTimeout is raised and the job stays watched, so
         a later wait still gets its result. SchemaError when the result that
         came breaks the schema."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            self._check_open()
-            self._watched.add(job_id)
-            while job_id not in self._arrived:
+        t = self._transport
+        with t.cond:
+            t.watch(job_id)
+            while job_id not in t.arrived:
                 self._wait_a_while(deadline, lambda: JobTimeout(
                     f"no result for job {job_id} within {timeout:g} s", job_id))
-            outcome = self._arrived.pop(job_id)
-            self._watched.discard(job_id)
-        if isinstance(outcome, SchemaError):
-            raise outcome
-        return outcome
+            outcome = t.arrived.pop(job_id)
+            t.watched.discard(job_id)
+        return result_of(outcome)
 
-    def results(self, ids=None, timeout=None):
+    def results(self, ids: Optional[Sequence[str]] = None,
+                timeout: Optional[float] = None) -> Iterator[Result]:
         """Yields the Result of each id as it arrives, until all have come.
         ids=None: every job this client watches at the time of the call.
         timeout (seconds, None for none) covers the whole iteration; when it
         runs out, JobTimeout names the jobs still missing (they stay
         watched)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            self._check_open()
-            pending = set(self._watched) if ids is None else set(ids)
-            self._watched |= pending
+        t = self._transport
+        with t.cond:
+            t.check_open()
+            pending = set(t.watched) if ids is None else set(ids)
+            t.watched |= pending
         while pending:
-            with self._cond:
-                ready = [i for i in self._arrived if i in pending]
+            with t.cond:
+                ready = [i for i in t.arrived if i in pending]
                 while not ready:
                     self._wait_a_while(deadline, lambda: JobTimeout(
                         f"{len(pending)} job(s) had no result within {timeout:g} s: "
                         f"{', '.join(sorted(pending)[:5])}", sorted(pending)[0]))
-                    ready = [i for i in self._arrived if i in pending]
-                taken = [self._arrived.pop(i) for i in ready]
-                self._watched -= set(ready)
+                    ready = [i for i in t.arrived if i in pending]
+                taken = [t.arrived.pop(i) for i in ready]
+                t.watched -= set(ready)
             pending -= set(ready)
             for outcome in taken:
-                if isinstance(outcome, SchemaError):
-                    raise outcome
-                yield outcome
+                yield result_of(outcome)
 
-    def _wait_a_while(self, deadline, timed_out):
+    def _wait_a_while(self, deadline: Optional[float],
+                      timed_out: Callable[[], JobTimeout]) -> None:
         """One wait on the condition (held by the caller) until deadline."""
-        self._check_open()
+        self._transport.check_open()
         if deadline is None:
-            self._cond.wait()
+            self._transport.cond.wait()
             return
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise timed_out()
-        self._cond.wait(remaining)
+        self._transport.cond.wait(remaining)
 
-    def cancel(self, job_id, by=None):
+    def cancel(self, job_id: str, by: Optional[str] = None) -> None:
         """Asks the workers to cancel job_id and returns once the broker has
         the request: a waiting job is answered cancelled without running, a
-        running one is stopped and answered cancelled; a job already
-        answered, or unknown, is left as it is. The answer arrives as the
-        job's result (wait() returns it). by: who asks, for the workers'
-        audit stores (default user@host)."""
-        if by is None:
-            by = f"{getpass.getuser()}@{socket.gethostname()}"
-        value = encode_cancel(job_id, by, int(time.time() * 1000))
-        with self._cond:
-            self._check_open()
-        self._produce(job_id, job_id, value, topic=self.control_topic)
+        running one is stopped and answered cancelled (a cell is interrupted,
+        its interpreter lives on); a job already answered, or unknown, is
+        left as it is. The answer arrives as the job's result (wait() returns
+        it). by: who asks, for the workers' audit stores (default
+        user@host)."""
+        self._send(self._config.topics.control, job_id, cancel_request(job_id, by),
+                   f"the cancel request of job {job_id}")
 
-    def forget(self, job_id):
+    def forget(self, job_id: str) -> None:
         """Stops watching job_id and drops its result if it came."""
-        with self._cond:
-            self._watched.discard(job_id)
-            self._arrived.pop(job_id, None)
+        self._transport.forget(job_id)
 
-    def runtimes(self, timeout=10.0):
+    def runtimes(self, timeout: float = 10.0) -> list[WorkerRuntimes]:
         """What the pool can run: a WorkerRuntimes(worker_id, started_ms,
         runtimes) for each worker that announced itself and has not left,
         sorted by worker id, each runtime a RuntimeInfo(name, aliases,
         version, warm, image). Read from <prefix>.runtimes with a consumer
         of its own; BrigError when that takes longer than timeout seconds."""
-        return read_runtimes(self.brokers, self.runtimes_topic, self.client_id, timeout)
+        return read_runtimes(self._config.settings, self._config.topics.runtimes, timeout)
 
-    def logs(self, job_id, follow=True, timeout=None):
+    def logs(self, job_id: str, follow: bool = True,
+             timeout: Optional[float] = None) -> Iterator[LogChunk]:
         """Yields LogChunk(stream, data) of a job submitted with
         stream_logs=True, in order, from its first chunk. With follow, until
         both its streams have ended (a job without stream_logs never ends
         them: give a timeout); without, up to what the logs topic holds now.
         JobTimeout when timeout seconds run out first."""
-        return read_logs(self.brokers, self.logs_topic, self.client_id, job_id, follow, timeout,
-                         self.connect_timeout, self.kafka_properties)
+        return read_logs(self._config.settings, self._config.topics.logs, job_id, follow,
+                         timeout)
 
-    # --- the consumer thread ------------------------------------------------------
-
-    def _consume(self):
-        try:
-            while not self._stop.is_set():
-                msg = self._consumer.poll(_POLL_S)
-                if msg is None or msg.error():
-                    continue  # librdkafka retries by itself; the error callback keeps why
-                self._take(msg)
-        except Exception as e:  # noqa: BLE001 - any failure must reach the waiters
-            with self._cond:
-                self._failure = e
-                self._cond.notify_all()
-
-    def _take(self, msg):
-        key = msg.key()
-        key_id = key.decode("utf-8", errors="replace") if key is not None else None
-        with self._cond:
-            if key_id is not None and key_id not in self._watched:
-                return
-        try:
-            outcome = decode_result(msg.value())
-            job_id = outcome.id
-        except SchemaError as e:
-            if key_id is None:
-                return
-            outcome, job_id = e, key_id
-            e.args = (f"the result of job {key_id} on {msg.topic()} [{msg.partition()}] at "
-                      f"offset {msg.offset()} breaks the schema: {e}",)
-        with self._cond:
-            # The first result wins: a later one is a redelivery or a retry.
-            if job_id in self._watched and job_id not in self._arrived:
-                self._arrived[job_id] = outcome
-                self._cond.notify_all()
-
-    def _check_open(self):
-        if self._closed:
-            raise ClientClosed("the client is closed")
-        if self._failure is not None:
-            raise ClientClosed(f"the client's result consumer stopped: {self._failure!r}")
+    def session(self, session_id: Optional[str] = None) -> Session:
+        """A Session: jobs that share /work (and a live interpreter) on one
+        worker. session_id: None makes a fresh one."""
+        return Session(self, session_id or new_job_id())
 
     # --- closing ------------------------------------------------------------------
 
-    def close(self):
-        """Stops the consumer thread and releases the Kafka handles. Waits in
-        other threads raise ClientClosed."""
-        with self._cond:
-            if self._closed:
-                return
-            self._closed = True
-            self._cond.notify_all()
-        self._stop.set()
-        self._thread.join()
-        self._consumer.close()
-        self._producer.flush(self.delivery_timeout)
+    def close(self) -> None:
+        """Stops the client's threads and releases the Kafka handles. Waits
+        in other threads raise ClientClosed."""
+        self._transport.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _OutputPump:
+    """Hands a job's live output to a callback from a thread of its own."""
+
+    def __init__(self, client: Client, job_id: str,
+                 on_output: Callable[[LogChunk], None]) -> None:
+        self._stop = threading.Event()
+        self._failure: Optional[BaseException] = None
+        chunks = read_logs(client._config.settings, client._config.topics.logs, job_id,
+                           True, None, self._stop)
+
+        def pump() -> None:
+            try:
+                for chunk in chunks:
+                    on_output(chunk)
+            except BaseException as e:  # noqa: BLE001 - run() raises it
+                self._failure = e
+
+        self._thread = threading.Thread(target=pump, name=f"brig-output-{job_id}", daemon=True)
+        self._thread.start()
+
+    def finish(self, grace: float, reraise: bool = True) -> None:
+        """Lets the output end within grace seconds, then stops reading;
+        raises what the callback raised."""
+        self._thread.join(grace)
+        self._stop.set()
+        self._thread.join()
+        if reraise and self._failure is not None:
+            raise self._failure
+
+
+class Session:
+    """The jobs of one session: its files in /work stay from one job to the
+    next (until the workers' --session-ttl of idleness), and python,
+    javascript and typescript jobs run as cells of a live interpreter whose
+    variables persist (Result.interpreter says when it started afresh).
+    Sessions live on the host of the worker that holds their partition."""
+
+    def __init__(self, client: Client, session_id: str) -> None:
+        self.client = client
+        self.id = session_id
+
+    def run(self, code: Content, lang: str = "python", **options: Any) -> Result:
+        """Client.run in this session."""
+        return self.client.run(code, lang, session=self.id, **options)
+
+    def run_argv(self, argv: Sequence[str], **options: Any) -> Result:
+        return self.client.run_argv(argv, session=self.id, **options)
+
+    def submit(self, code: Content, lang: str = "python", **options: Any) -> str:
+        return self.client.submit(code, lang, session=self.id, **options)
+
+    def write_files(self, files: Files, executable: Optional[Sequence[str]] = None,
+                    timeout: Optional[float] = 60) -> None:
+        """Writes files ({relative path: str or bytes}) into the session's
+        /work; BrigError when the worker refuses them."""
+        checked("writing files", self.run_argv(TRUE_ARGV, files=files, executable=executable,
+                                               timeout=timeout))
+
+    def read_file(self, path: str, timeout: Optional[float] = 60) -> bytes:
+        """The content of a regular file of the session (up to 4 MiB);
+        FileNotFoundError when there is none (a link is not followed)."""
+        return file_of(path, self.run_argv(TRUE_ARGV, timeout=timeout, **read_options(path)))
+
+    def list_files(self, timeout: Optional[float] = 60) -> list[SessionFile]:
+        """SessionFile(path, size) of every regular file in /work but the
+        session's packages (.venv, node_modules), in path order."""
+        return listing_of(self.run_argv(LIST_ARGV, timeout=timeout))

@@ -1,12 +1,15 @@
 """Finding the Kafka broker: given, else $BRIG_BROKERS, else the address an
 embedded broker of a brig-worker on this host wrote to its state directory
 (the same search as the worker's worker/state_file.c)."""
+from __future__ import annotations
+
 import os
+from typing import Optional
 
 from .errors import BrokerNotFound
 
 
-def state_dir():
+def state_dir() -> str:
     """$BRIG_STATE_DIR, else $XDG_RUNTIME_DIR/brig for a user other than
     root, else /run/brig."""
     given = os.environ.get("BRIG_STATE_DIR")
@@ -18,7 +21,7 @@ def state_dir():
     return "/run/brig"
 
 
-def discover_brokers(given=None):
+def discover_brokers(given: Optional[str] = None) -> str:
     """Bootstrap servers ("host:port,...") for a client."""
     if given:
         return given
@@ -38,7 +41,7 @@ def discover_brokers(given=None):
     return first_line
 
 
-def discover_message_max(given=None):
+def discover_message_max(given: Optional[str] = None) -> Optional[int]:
     """The largest message the broker discover_brokers(given) finds keeps
     safely: what the state file of a brig-worker's embedded broker says (it
     deletes older messages past a few MiB a partition); None for a broker

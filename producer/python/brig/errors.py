@@ -1,5 +1,8 @@
 """The exceptions the client raises. Every one derives from BrigError, and
 also from the built-in exception a caller would naturally catch for it."""
+from __future__ import annotations
+
+from typing import Optional
 
 
 class BrigError(Exception):
@@ -18,7 +21,7 @@ class InvalidJob(BrigError, ValueError):
     """A job the client refuses to send; field names the culprit
     ("limits.wall_ms", "env[\"PATH\"]"), empty for the job as a whole."""
 
-    def __init__(self, field, reason):
+    def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}" if field else reason)
         self.field = field
         self.reason = reason
@@ -28,7 +31,7 @@ class SchemaError(BrigError, ValueError):
     """A message from Kafka that breaks the wire schema; field as in
     InvalidJob."""
 
-    def __init__(self, field, reason):
+    def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}" if field else reason)
         self.field = field
         self.reason = reason
@@ -39,7 +42,7 @@ class JobTimeout(BrigError, TimeoutError):
     caller can wait for it again (client.wait) when the job is still
     watched."""
 
-    def __init__(self, message, job_id=None):
+    def __init__(self, message: str, job_id: Optional[str] = None) -> None:
         super().__init__(message)
         self.job_id = job_id
 

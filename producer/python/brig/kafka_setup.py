@@ -1,10 +1,15 @@
-"""Kafka plumbing shared by the client and the log reader: creating the
-producer and consumers, checking the broker answers, and positioning a
-consumer on every partition of a topic."""
+"""Kafka plumbing shared by the clients and the readers: the caller's
+properties, creating the producer and consumers with settings tuned for a
+waiting agent, checking the broker answers, and positioning a consumer on
+every partition of a topic."""
+from __future__ import annotations
+
 import logging
 import os
 import threading
 import time
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
 
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer,
                              TopicPartition)
@@ -19,31 +24,55 @@ kafka_log.addHandler(logging.NullHandler())
 
 _RETRY_PAUSE_S = 0.1
 
+# Kafka answers a waiting fetch as soon as data arrives, so there the wait
+# only bounds idle fetches (two a second). librdkafka's mock broker, which
+# brig-worker embeds when it has no --brokers, holds every fetch for the
+# whole wait even when data arrives, so with it a result waits up to the
+# fetch wait on top of everything else: 1 ms there, as the worker does.
+REAL_FETCH_WAIT_MS = 500
+MOCK_FETCH_WAIT_MS = 1
+# How librdkafka's mock cluster names itself (rdkafka_mock.c).
+_MOCK_CLUSTER_PREFIX = "mockCluster"
 
 # Errors no retry cures: the cluster refused the client's credentials or
 # certificate. A client stops waiting as soon as one arrives.
 _REFUSALS = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
 
+Handle = Union[Consumer, Producer]
+
 
 class Diagnostics:
     """The last error librdkafka reported, for messages that say why."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.last_error = ""
         self.refused = False
 
-    def on_error(self, error):
+    def on_error(self, error: KafkaError) -> None:
         with self._lock:
             self.last_error = error.str()
             self.refused = self.refused or error.code() in _REFUSALS
 
-    def reason(self, fallback):
+    def reason(self, fallback: str) -> str:
         with self._lock:
             return self.last_error or fallback
 
 
-def read_properties(path):
+@dataclass
+class KafkaSettings:
+    """How a client reaches the cluster. properties: the caller's librdkafka
+    properties, which win over every setting of brig's. fetch_wait_ms is
+    set once the cluster has been seen (see is_mock_cluster)."""
+    brokers: str
+    client_id: str
+    connect_timeout: float
+    delivery_timeout: float
+    properties: dict[str, str] = field(default_factory=dict)
+    fetch_wait_ms: int = REAL_FETCH_WAIT_MS
+
+
+def read_properties(path: str) -> dict[str, str]:
     """librdkafka properties of a file: "key=value" a line, blank lines and
     lines starting with # or ! skipped (as brig's C programs read them)."""
     properties = {}
@@ -62,39 +91,55 @@ def read_properties(path):
     return properties
 
 
-def kafka_properties(kafka_config=None, properties=None):
+def kafka_properties(kafka_config: Optional[str] = None,
+                     properties: Optional[dict[str, Any]] = None) -> dict[str, str]:
     """The caller's Kafka properties: the file kafka_config (None:
     $BRIG_KAFKA_CONFIG, or none), then properties, which win."""
     path = kafka_config or os.environ.get("BRIG_KAFKA_CONFIG")
     merged = read_properties(path) if path else {}
-    merged.update(properties or {})
+    for key, value in (properties or {}).items():
+        if not isinstance(key, str):
+            raise BrigError(f"kafka_properties: a key is not a string: {key!r}")
+        merged[key] = value if isinstance(value, str) else str(value)
     return merged
 
 
-def create_producer(brokers, client_id, delivery_timeout_s, diag, extra=None):
+def is_mock_cluster(cluster_id: Optional[str]) -> bool:
+    """Whether a cluster id (check_reachable's) is that of librdkafka's mock
+    (brig-worker's embedded broker, or brig-test-broker), which answers
+    fetches only at their wait's end."""
+    return cluster_id is not None and cluster_id.startswith(_MOCK_CLUSTER_PREFIX)
+
+
+def create_producer(settings: KafkaSettings, diag: Diagnostics) -> Producer:
     return Producer({
-        "bootstrap.servers": brokers,
-        "client.id": client_id,
+        "bootstrap.servers": settings.brokers,
+        "client.id": settings.client_id,
         # A retried send must not run a job twice.
         "enable.idempotence": True,
-        # Batch submissions share requests; a single job waits 2 ms at most.
-        "linger.ms": 2,
-        "message.timeout.ms": int(delivery_timeout_s * 1000),
-        "socket.connection.setup.timeout.ms": int(delivery_timeout_s * 1000),
+        # An agent sends one job and waits for it: never hold it to batch.
+        "linger.ms": 0,
+        # Jobs and cancels are small requests; Nagle's algorithm would hold
+        # one back behind the previous request's unacknowledged bytes.
+        "socket.nagle.disable": True,
+        "message.timeout.ms": int(settings.delivery_timeout * 1000),
+        "socket.connection.setup.timeout.ms": int(settings.delivery_timeout * 1000),
         # librdkafka's default (1 MB) is below the schema's bound for a job.
         "message.max.bytes": JOB_MAX_BYTES + (64 << 10),
         "error_cb": diag.on_error,
         "logger": kafka_log,
-        **(extra or {}),
+        **settings.properties,
     })
 
 
-def create_consumer(brokers, client_id, connect_timeout_s, diag, partition_eof=False, extra=None):
+def create_consumer(settings: KafkaSettings, diag: Diagnostics,
+                    partition_eof: bool = False) -> Consumer:
     return Consumer({
-        "bootstrap.servers": brokers,
-        "client.id": client_id,
+        "bootstrap.servers": settings.brokers,
+        "client.id": settings.client_id,
         # The group only names the consumer: partitions are assigned by hand
-        # and no offset is ever committed, so clients share no state.
+        # and no offset is ever committed, so no group is ever joined and
+        # clients share no state.
         "group.id": f"brig-client-{new_job_id()}",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -102,27 +147,28 @@ def create_consumer(brokers, client_id, connect_timeout_s, diag, partition_eof=F
         # A client's own reply topic is created on first use where the
         # cluster allows it.
         "allow.auto.create.topics": True,
-        # Results are awaited by people and agents: do not let a fetch idle.
-        "fetch.wait.max.ms": 50,
-        "socket.connection.setup.timeout.ms": int(connect_timeout_s * 1000),
+        "fetch.wait.max.ms": settings.fetch_wait_ms,
+        "socket.nagle.disable": True,
+        "socket.connection.setup.timeout.ms": int(settings.connect_timeout * 1000),
         "error_cb": diag.on_error,
         "logger": kafka_log,
-        **(extra or {}),
+        **settings.properties,
     })
 
 
-def check_reachable(consumer, brokers, timeout_s, diag):
-    """Raises BrokerUnreachable unless the cluster answers a metadata request
-    within timeout_s."""
+def check_reachable(handle: Handle, brokers: str, timeout_s: float,
+                    diag: Diagnostics) -> Optional[str]:
+    """The cluster's id (None when it gives none); BrokerUnreachable unless
+    the cluster answers a metadata request within timeout_s."""
     deadline = time.monotonic() + timeout_s
     # In short steps, serving the error callback (it has the reason in
     # words), so that a refused login ends the wait at once.
     while True:
         try:
-            consumer.list_topics(timeout=0.25)
-            return
+            cluster_id = handle.list_topics(timeout=0.25).cluster_id
+            return cluster_id if isinstance(cluster_id, str) else None
         except KafkaException as e:
-            consumer.poll(0)
+            handle.poll(0)
             if diag.refused:
                 raise BrokerUnreachable(
                     f"the Kafka broker at {brokers} refused this client: {diag.reason('')} "
@@ -134,14 +180,14 @@ def check_reachable(consumer, brokers, timeout_s, diag):
                     f"{diag.reason(e.args[0].str())}") from None
 
 
-def topic_partitions(consumer, topic, deadline):
+def topic_partitions(handle: Handle, topic: str, deadline: float) -> list[int]:
     """The partition numbers of topic, waiting for an auto-created topic to
     get its partitions until deadline (time.monotonic())."""
     why = "no partitions"
     while True:
         remaining = max(deadline - time.monotonic(), 0)
         try:
-            metadata = consumer.list_topics(topic, timeout=remaining + 0.001)
+            metadata = handle.list_topics(topic, timeout=remaining + 0.001)
             entry = metadata.topics.get(topic)
             if entry is not None and entry.error is None and entry.partitions:
                 return sorted(entry.partitions)
@@ -160,7 +206,25 @@ def topic_partitions(consumer, topic, deadline):
         time.sleep(_RETRY_PAUSE_S)
 
 
-def assign_at_end(consumer, topic, deadline):
+def end_offset(consumer: Consumer, topic: str, partition: int, deadline: float) -> int:
+    """Where the partition ends now (its high watermark), retrying until
+    deadline."""
+    while True:
+        remaining = max(deadline - time.monotonic(), 0)
+        why = "timed out"
+        try:
+            offsets = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                     timeout=remaining + 0.001)
+            if offsets is not None:  # None: timed out
+                return int(offsets[1])
+        except KafkaException as e:
+            why = e.args[0].str()
+        if time.monotonic() >= deadline:
+            raise BrigError(f"reading the end offset of {topic} [{partition}]: {why}")
+        time.sleep(_RETRY_PAUSE_S)
+
+
+def assign_at_end(consumer: Consumer, topic: str, deadline: float) -> None:
     """Assigns every partition of topic at its current end offset, fetched
     now: a message produced after this returns is read, and nothing older.
 
@@ -169,26 +233,11 @@ def assign_at_end(consumer, topic, deadline):
     resolved at some unknown moment, possibly after a fast job's result was
     already on the topic, and that result would be skipped. Nor the logical
     OFFSET_END, which librdkafka also resolves only at the first fetch."""
-    assignment = []
-    for partition in topic_partitions(consumer, topic, deadline):
-        while True:
-            remaining = max(deadline - time.monotonic(), 0)
-            why = "timed out"
-            try:
-                offsets = consumer.get_watermark_offsets(TopicPartition(topic, partition),
-                                                         timeout=remaining + 0.001)
-                if offsets is not None:  # None: timed out
-                    break
-            except KafkaException as e:
-                why = e.args[0].str()
-            if time.monotonic() >= deadline:
-                raise BrigError(f"reading the end offset of {topic} [{partition}]: {why}")
-            time.sleep(_RETRY_PAUSE_S)
-        assignment.append(TopicPartition(topic, partition, offsets[1]))
-    consumer.assign(assignment)
+    consumer.assign([TopicPartition(topic, p, end_offset(consumer, topic, p, deadline))
+                     for p in topic_partitions(consumer, topic, deadline)])
 
 
-def assign_at_beginning(consumer, topic, deadline):
+def assign_at_beginning(consumer: Consumer, topic: str, deadline: float) -> int:
     """Assigns every partition of topic from its first message; returns how
     many partitions there are."""
     partitions = topic_partitions(consumer, topic, deadline)

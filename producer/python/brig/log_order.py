@@ -3,6 +3,9 @@ but a worker that retries a delivery, a job retried after a crash, or a reader
 that starts mid-way can show a chunk twice, out of seq order, or from an
 older attempt. Chunks come out per stream in seq order, each once, and only
 for the newest attempt seen (a retried job's output starts over)."""
+from __future__ import annotations
+
+from .messages import WireLogChunk
 
 # Chunks held while waiting for a gap to fill; past this, the gap is taken as
 # lost and the stream moves on to the held chunks.
@@ -12,16 +15,16 @@ STREAMS = ("stdout", "stderr")
 
 
 class LogOrder:
-    def __init__(self):
+    def __init__(self) -> None:
         self.attempt = 0
         self._reset()
 
-    def _reset(self):
+    def _reset(self) -> None:
         self.next_seq = {s: 0 for s in STREAMS}
         self.ended = {s: False for s in STREAMS}
-        self.held = {s: {} for s in STREAMS}  # seq -> chunk, past a gap
+        self.held: dict[str, dict[int, WireLogChunk]] = {s: {} for s in STREAMS}  # past a gap
 
-    def feed(self, chunk):
+    def feed(self, chunk: WireLogChunk) -> list[WireLogChunk]:
         """Takes a WireLogChunk; returns the chunks now next in order."""
         if chunk.attempt < self.attempt:
             return []
@@ -42,18 +45,18 @@ class LogOrder:
             ready.append(self._deliver(self.held[s].pop(self.next_seq[s])))
         return ready
 
-    def _deliver(self, chunk):
+    def _deliver(self, chunk: WireLogChunk) -> WireLogChunk:
         self.next_seq[chunk.stream] = chunk.seq + 1
         if chunk.eos:
             self.ended[chunk.stream] = True
         return chunk
 
     @property
-    def finished(self):
+    def finished(self) -> bool:
         """Both streams of the newest attempt have ended."""
         return self.attempt > 0 and all(self.ended.values())
 
-    def flush(self):
+    def flush(self) -> list[WireLogChunk]:
         """Every held chunk, in order, skipping the gaps: for when no more
         chunks will come."""
         ready = []

@@ -1,7 +1,10 @@
 """Text rules of the wire schema (SCHEMA.md sections 5 and 6) that both the
 job builder and the message decoders apply. Each check returns None when the
 text is fine, else the reason, starting with SCHEMA.md's keyword."""
+from __future__ import annotations
+
 import re
+from typing import Optional
 
 FIELD_MAX = 63
 ID_MAX = 64
@@ -22,7 +25,7 @@ RESERVED_ENV_NAMES = ("PATH", "HOME", "LANG")
 RESERVED_ENV_PREFIX = "BRIG_"
 
 
-def _length(text, low, high):
+def _length(text: str, low: int, high: int) -> Optional[str]:
     size = len(text.encode("utf-8"))
     if size < low:
         return "empty"
@@ -31,26 +34,26 @@ def _length(text, low, high):
     return None
 
 
-def _charset(text, pattern, allowed):
+def _charset(text: str, pattern: re.Pattern[str], allowed: str) -> Optional[str]:
     if pattern.fullmatch(text):
         return None
     bad = next((i for i in range(len(text)) if not pattern.fullmatch(text[:i + 1])), 0)
     return f"invalid character {text[bad]!r} at position {bad}: only {allowed}"
 
 
-def token_problem(text, allow_empty=False):
+def token_problem(text: str, allow_empty: bool = False) -> Optional[str]:
     """Job, session, replay and worker ids."""
     return _length(text, 0 if allow_empty else 1, ID_MAX) or \
         _charset(text, _TOKEN, "A-Z a-z 0-9 . _ : -")
 
 
-def topic_problem(text):
+def topic_problem(text: str) -> Optional[str]:
     if text in (".", ".."):
         return 'invalid topic: "." and ".." are not topic names'
     return _length(text, 1, TOPIC_MAX) or _charset(text, _TOPIC, "A-Z a-z 0-9 . _ -")
 
 
-def env_name_problem(text):
+def env_name_problem(text: str) -> Optional[str]:
     problem = _length(text, 1, 128) or _charset(text, _ENV_NAME, "A-Z a-z _, then also 0-9")
     if problem:
         return problem
@@ -61,23 +64,23 @@ def env_name_problem(text):
     return None
 
 
-def runtime_name_problem(text):
+def runtime_name_problem(text: str) -> Optional[str]:
     return _length(text, 1, RUNTIME_NAME_MAX) or \
         _charset(text, _RUNTIME_NAME, "a-z 0-9, then a-z 0-9 . _ + -")
 
 
-def syscall_problem(text):
+def syscall_problem(text: str) -> Optional[str]:
     return _length(text, 1, 64) or _charset(text, _SYSCALL, "a-z 0-9 _")
 
 
-def single_line_problem(text, high):
+def single_line_problem(text: str, high: int) -> Optional[str]:
     bad = _CONTROL.search(text)
     if bad:
         return f"control character {bad.group()!r} at position {bad.start()}"
     return _length(text, 1, high)
 
 
-def path_problem(text):
+def path_problem(text: str) -> Optional[str]:
     """A path relative to /work: components separated by single slashes, none
     empty, "." or "..", or over 255 bytes."""
     problem = _length(text, 1, PATH_MAX)
@@ -96,13 +99,13 @@ def path_problem(text):
     return None
 
 
-def _escape(byte):
+def _escape(byte: int) -> str:
     if byte in b'"\\':
         return "\\" + chr(byte)
     return chr(byte) if 0x20 <= byte < 0x7f else f"\\x{byte:02x}"
 
 
-def key_path(parent, key):
+def key_path(parent: str, key: str) -> str:
     """The field path of an entry of a keyed map, as SCHEMA.md section 2
     writes it: files["a/b.txt"], with bytes outside printable ASCII escaped
     and the key cut to keep the path within 63 bytes."""

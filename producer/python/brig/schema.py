@@ -5,7 +5,10 @@ The client checks types and the obvious mistakes, each with a message naming
 the field; the worker checks everything else and answers a job it refuses
 with a result of status "rejected" whose error names the field.
 """
+from __future__ import annotations
+
 import secrets
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import msgpack
 
@@ -42,25 +45,34 @@ LIMITS = {
     "collect_bytes": (1 << 10, 4 << 20, 1 << 20),
 }
 
+# What a client takes for code, stdin and file contents: str goes as UTF-8
+# text, bytes as they are.
+Content = Union[str, bytes, bytearray]
+Files = Mapping[str, Content]
+# None or "none": no network; else allow rules ("pypi.org", "*.example.com:443").
+Network = Union[None, str, Sequence[str], Mapping[str, Sequence[str]]]
+Job = dict[str, Any]
 
-def new_job_id():
+
+def new_job_id() -> str:
     """A fresh random job id: 24 hex digits, as the C client makes them."""
     return secrets.token_hex(12)
 
 
-def _check(field, value, problem_of, described="a string"):
+def _check(field: str, value: Any, problem_of: Callable[[str], Optional[str]],
+           described: str = "a string") -> None:
     _expect(field, value, str, described)
     problem = problem_of(value)
     if problem:
         raise InvalidJob(field, problem)
 
 
-def check_topic(field, value):
+def check_topic(field: str, value: Any) -> None:
     """Kafka topic names: [A-Za-z0-9._-], at most 249 bytes, not . or .."""
     _check(field, value, topic_problem, "a topic name")
 
 
-def check_limits(limits):
+def check_limits(limits: Optional[Mapping[str, int]]) -> dict[str, int]:
     """The limits map as given, after the client-side checks: known names,
     integers within the schema's bounds."""
     if limits is None:
@@ -81,21 +93,23 @@ def check_limits(limits):
     return dict(limits)
 
 
-def _expect(field, value, types, described):
+def _expect(field: str, value: Any, types: Union[type, tuple[type, ...]],
+            described: str) -> None:
     if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
         raise InvalidJob(field, f"expected {described}, got bool")
     if not isinstance(value, types):
         raise InvalidJob(field, f"expected {described}, got {type(value).__name__}")
 
 
-def _text_list(field, value):
+def _text_list(field: str, value: Any) -> list[str]:
     _expect(field, value, (list, tuple), "a list of strings")
     for i, item in enumerate(value):
         _expect(f"{field}[{i}]", item, str, "a string")
     return list(value)
 
 
-def _text_map(field, value, name_problem=None):
+def _text_map(field: str, value: Any,
+              name_problem: Optional[Callable[[str], Optional[str]]] = None) -> dict[str, str]:
     _expect(field, value, dict, "a dict of string to string")
     for name, item in value.items():
         _expect(field, name, str, "string keys")
@@ -106,7 +120,7 @@ def _text_map(field, value, name_problem=None):
     return dict(value)
 
 
-def _files(value):
+def _files(value: Any) -> dict[str, Union[str, bytes]]:
     _expect("files", value, dict, "a dict of relative path to bytes or str")
     for path, content in value.items():
         _expect("files", path, str, "string paths")
@@ -117,7 +131,7 @@ def _files(value):
     return {path: bytes(c) if isinstance(c, bytearray) else c for path, c in value.items()}
 
 
-def _network(value):
+def _network(value: Any) -> Union[str, dict[str, list[str]]]:
     """None and "none" leave the job without network; a list of
     "host[:port]" rules (or the map {"allow": [...]}) allows just those."""
     if isinstance(value, str):
@@ -135,10 +149,16 @@ def _network(value):
     return {"allow": _text_list("network.allow", value)}
 
 
-def build_job(*, job_id=None, runtime=None, code=None, argv=None, args=None, stdin=None,
-              env=None, files=None, limits=None, network=None, session=None, collect=None,
-              reply_topic=None, stream_logs=False, metadata=None, deadline_ms=None,
-              replay_of=None, executable=None):
+def build_job(*, job_id: Optional[str] = None, runtime: Optional[str] = None,
+              code: Optional[Content] = None, argv: Optional[Sequence[str]] = None,
+              args: Optional[Sequence[str]] = None, stdin: Optional[Content] = None,
+              env: Optional[Mapping[str, str]] = None, files: Optional[Files] = None,
+              limits: Optional[Mapping[str, int]] = None, network: Network = None,
+              session: Optional[str] = None, collect: Optional[Sequence[str]] = None,
+              reply_topic: Optional[str] = None, stream_logs: bool = False,
+              metadata: Optional[Mapping[str, str]] = None, deadline_ms: Optional[int] = None,
+              replay_of: Optional[str] = None,
+              executable: Optional[Sequence[str]] = None) -> Job:
     """The job as the dict that goes on the wire. Exactly one of runtime (with
     code) and argv. Absent and default fields are left out. executable: paths
     of files to write with mode 0755."""
@@ -146,7 +166,7 @@ def build_job(*, job_id=None, runtime=None, code=None, argv=None, args=None, std
         raise InvalidJob("argv", "conflict: a job has a runtime or an argv, not both")
     if runtime is None and argv is None:
         raise InvalidJob("runtime", "missing: a job needs a runtime (with code) or an argv")
-    job = {"v": SCHEMA_VERSION, "id": new_job_id() if job_id is None else job_id}
+    job: Job = {"v": SCHEMA_VERSION, "id": new_job_id() if job_id is None else job_id}
     _check("id", job["id"], token_problem)
     if runtime is not None:
         _check("runtime", runtime, runtime_name_problem, "a runtime name")
@@ -208,11 +228,11 @@ def build_job(*, job_id=None, runtime=None, code=None, argv=None, args=None, std
     return job
 
 
-def encode_job(job):
+def encode_job(job: Job) -> bytes:
     """msgpack bytes of a job dict from build_job: str stays str (UTF-8
     text), bytes become bin, as the schema reads them."""
     try:
-        data = msgpack.packb(job, use_bin_type=True)
+        data: bytes = msgpack.packb(job, use_bin_type=True)
     except UnicodeEncodeError as e:
         raise InvalidJob("", f"a string cannot be sent as UTF-8: {e.reason} in "
                              f"{e.object[max(e.start - 20, 0):e.end + 20]!r}") from None
@@ -221,13 +241,14 @@ def encode_job(job):
     return data
 
 
-def job_key(job):
+def job_key(job: Job) -> str:
     """The Kafka key: the session keeps a session's jobs in order on one
     partition; other jobs spread by id."""
-    return job.get("session") or job["id"]
+    key: str = job.get("session") or job["id"]
+    return key
 
 
-def encode_cancel(job_id, by, ts_ms):
+def encode_cancel(job_id: str, by: Optional[str], ts_ms: int) -> bytes:
     """msgpack bytes of a control message asking to cancel job_id
     (SCHEMA.md section 8a)."""
     _check("id", job_id, token_problem)
@@ -237,4 +258,5 @@ def encode_cancel(job_id, by, ts_ms):
                and all(ord(c) >= 0x20 for c in v) else "1 to 128 bytes on one line, no control "
                "characters")
         message["by"] = by
-    return msgpack.packb(message, use_bin_type=True)
+    data: bytes = msgpack.packb(message, use_bin_type=True)
+    return data
