@@ -19,20 +19,20 @@ pip=(/usr/bin/python3 -m pip --disable-pip-version-check --quiet)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # Built from a copy: setuptools leaves build/ and *.egg-info where it builds.
-cp -r producer/python "$work/brig"
+cp -r producer/python "$work/brig-client"
 cp -r producer/mcp "$work/brig-mcp"
 "${pip[@]}" wheel --no-deps --no-build-isolation --wheel-dir "$work/wheels" \
-    "$work/brig" "$work/brig-mcp"
+    "$work/brig-client" "$work/brig-mcp"
 
 rm -rf "$venv"
 /usr/bin/python3 -m venv --without-pip "$venv"
-# Our wheels by file, never by name: PyPI's "brig" is someone else's.
+# Our wheels by file, never by name, so that none can come from PyPI.
 install=("${pip[@]}" --python "$venv/bin/python3" install --no-index
          --find-links "$wheelhouse" "$work"/wheels/*.whl)
 if ! "${install[@]}" 2>/dev/null; then
     # A dependency the wheelhouse lacks (the first build, or a new one).
     "${pip[@]}" download --dest "$wheelhouse" "$work"/wheels/*.whl
-    rm -f "$wheelhouse"/brig-*.whl "$wheelhouse"/brig_mcp-*.whl
+    rm -f "$wheelhouse"/brig_client-*.whl "$wheelhouse"/brig_mcp-*.whl
     "${install[@]}"
 fi
 
