@@ -204,6 +204,48 @@ def test_a_chart_comes_back_as_image_content(stdio):
          "type": "image/png"}]
 
 
+# A cell's rich results (SCHEMA.md 6.1) as render() gets them from the client,
+# until workers run cells: the chart a cell displayed, its last value and
+# the exception it raised; a bundle that calls non-PNG bytes image/png.
+RENDER_CELL = """
+import json, sys
+import brig
+from brig_mcp.render import render
+png = bytes.fromhex(sys.argv[1])
+result = brig.Result(id="j1", attempt=1, status="failed", outputs=[
+    brig.Output("result", {"text/plain": b"42"}),
+    brig.Output("display", {"image/png": png, "text/plain": b"<Figure 400x300>"}),
+    brig.Output("display", {"image/png": b"<svg>not a png</svg>", "text/plain": b"fake"})],
+    exception=brig.CellException("ValueError", "bad input", (
+        "Traceback (most recent call last):\\n", "ValueError: bad input\\n")),
+    interpreter=brig.Interpreter(started=True, execution_count=1))
+answer = render(result, 30)
+print(json.dumps({"content": [c.model_dump(mode="json") for c in answer.content],
+                  "structured": answer.structured_content, "is_error": answer.is_error}))
+"""
+
+
+def test_a_cells_display_output_comes_back_as_image_content(venv_python):
+    png = b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + struct.pack(">II", 400, 300) + bytes(9)
+    proc = subprocess.run([venv_python, "-c", RENDER_CELL, png.hex()], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    text = answer["content"][0]["text"]
+    images = [c for c in answer["content"] if c["type"] == "image"]
+    assert len(images) == 1 and base64.b64decode(images[0]["data"]) == png, answer
+    assert "[result] 42" in text and "[display] fake" in text, text
+    assert "raised an exception" in text and "ValueError: bad input" in text, text
+    assert "a fresh one started" in text, text
+    structured = answer["structured"]
+    assert structured["error"] == {"name": "ValueError", "value": "bad input", "traceback": [
+        "Traceback (most recent call last):\n", "ValueError: bad input\n"]}, structured
+    assert [o["kind"] for o in structured["outputs"]] == ["result", "display", "display"]
+    assert structured["interpreter"] == {"started": True, "execution_count": 1,
+                                         "state_lost": False}
+    assert not answer["is_error"]
+
+
 def test_a_session_keeps_its_files_across_calls(stdio):
     session = f"s{uuid.uuid4().hex[:8]}"
     assert_session_persists(stdio, session)

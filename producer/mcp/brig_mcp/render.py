@@ -8,7 +8,7 @@ budget, never trusted as markup, and images are recognised by their bytes,
 not by what their names claim.
 """
 import base64
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import brig
 from mcp.types import CallToolResult, ImageContent, TextContent
@@ -19,6 +19,9 @@ from pydantic import BaseModel, Field
 OUTPUT_CHARS = 20000
 # Characters of collected text files shown in a call's text, in all.
 FILE_CHARS = 10000
+# Characters of a cell's outputs' text, and of its exception's traceback.
+OUTPUT_TEXT_CHARS = 10000
+TRACEBACK_CHARS = 10000
 
 # Statuses for which brig could not run the program at all: the call is an
 # error (isError), where a program that failed is a result like any other.
@@ -26,6 +29,7 @@ NOT_RUN = {"rejected", "setup_error", "internal_error"}
 
 _EXPLANATIONS = {
     "failed": "The program exited with an error.",
+    "raised": "The code raised an exception.",
     "timeout": "The program was stopped: it ran past its time limit of {limit}. Look for an "
                "endless loop or a wait for input that never comes, or give a larger timeout.",
     "cpu_timeout": "The program was stopped: it used more CPU time than allowed. The "
@@ -69,6 +73,11 @@ class InterpreterInfo(BaseModel):
     state_lost: bool = False
 
 
+class OutputInfo(BaseModel):
+    kind: str = Field(description="display, or result (the value of the last expression)")
+    mime_types: List[str]
+
+
 class RunOutput(BaseModel):
     job_id: str
     status: str = Field(description="ok, failed, timeout, cpu_timeout, oom, output_limit, "
@@ -82,6 +91,8 @@ class RunOutput(BaseModel):
     stderr_truncated: bool = False
     files: List[FileInfo] = Field(default_factory=list)
     files_omitted: List[OmittedInfo] = Field(default_factory=list)
+    outputs: List[OutputInfo] = Field(default_factory=list)
+    outputs_truncated: bool = False
     interpreter: Optional[InterpreterInfo] = None
 
 
@@ -149,6 +160,9 @@ def _status_line(result: brig.Result) -> str:
 
 
 def _error(result: brig.Result) -> Optional[ErrorInfo]:
+    if result.exception is not None:
+        e = result.exception
+        return ErrorInfo(name=e.name, value=e.value, traceback=list(e.traceback) or None)
     if result.status == "seccomp":
         return ErrorInfo(name="seccomp", value=f"forbidden system call {result.syscall or '?'}")
     if result.error:
@@ -179,9 +193,47 @@ def _files(result: brig.Result) -> Tuple[str, List[FileInfo], List[ImageContent]
     return text, infos, images
 
 
+def _cell(result: brig.Result) -> Tuple[str, List[ImageContent]]:
+    """The text of a cell's interpreter, outputs and exception, and the
+    images it displayed; empty for a job that was not a cell."""
+    text, images = "", []
+    interpreter = result.interpreter
+    if interpreter is not None:
+        if interpreter.state_lost:
+            text += ("interpreter: it ended during this cell (out of memory, a crash, or an "
+                     "interrupt it did not heed); the next call starts a fresh one\n")
+        elif interpreter.started:
+            text += "interpreter: a fresh one started for this cell; what earlier calls " \
+                    "defined is gone\n"
+    shown = []
+    for output in result.outputs:
+        image = output.image
+        # The cell names the type; the bytes must agree, or a host gets an
+        # image it cannot decode.
+        if image is not None and image_type(image[1]) == image[0]:
+            images.append(image_block(image[1], image[0]))
+            shown.append(f"[{output.kind}] {image[0]}, {len(image[1])} bytes (shown below)")
+        elif output.text is not None:
+            shown.append(f"[{output.kind}] {output.text}")
+        else:
+            shown.append(f"[{output.kind}] {', '.join(output.mime_types)}")
+    if result.outputs_truncated:
+        shown.append("[brig: the cell displayed more than a result holds; the rest was dropped]")
+    if shown:
+        text += "--- outputs ---\n" + cut("\n".join(shown), OUTPUT_TEXT_CHARS,
+                                            keep_end=False).rstrip("\n") + "\n"
+    if result.exception is not None:
+        e = result.exception
+        trace = "".join(e.traceback) or f"{e.name}: {e.value or ''}"
+        text += "--- exception ---\n" + cut(trace, TRACEBACK_CHARS, keep_end=True).rstrip("\n") \
+            + "\n"
+    return text, images
+
+
 def render(result: brig.Result, timeout_s: float) -> CallToolResult:
     """The answer to a run_code or run_command call."""
-    explanation = _EXPLANATIONS.get(result.status, "").format(
+    status = "raised" if result.exception is not None else result.status
+    explanation = _EXPLANATIONS.get(status, "").format(
         limit=f"{timeout_s:g} s", call=f" ({result.syscall})" if result.syscall else "",
         signal=result.signal, error=result.error or "no reason given.")
     stdout, stderr = result.stdout_text, result.stderr_text
@@ -191,17 +243,26 @@ def render(result: brig.Result, timeout_s: float) -> CallToolResult:
     text = _status_line(result) + "\n" + (explanation + "\n" if explanation else "")
     text += _section("stdout", stdout, result.stdout_truncated, stdout_budget, keep_end=False)
     text += _section("stderr", stderr, result.stderr_truncated, stderr_budget, keep_end=True)
+    cell_text, cell_images = _cell(result)
     files_text, files, images = _files(result)
-    text += files_text
+    text += cell_text + files_text
+    if not (stdout or stderr or cell_text or files_text):
+        text += "(no output)\n"
     structured = RunOutput(
         job_id=result.id, status=result.status, exit_code=result.exit_code,
         signal=result.signal, error=_error(result),
         wall_ms=result.usage.wall_us / 1000 if result.usage else None,
         stdout_truncated=result.stdout_truncated, stderr_truncated=result.stderr_truncated,
         files=files,
-        files_omitted=[OmittedInfo(path=o.path, reason=o.reason) for o in result.files_omitted])
+        files_omitted=[OmittedInfo(path=o.path, reason=o.reason) for o in result.files_omitted],
+        outputs=[OutputInfo(kind=o.kind, mime_types=o.mime_types) for o in result.outputs],
+        outputs_truncated=result.outputs_truncated,
+        interpreter=None if result.interpreter is None else InterpreterInfo(
+            started=result.interpreter.started,
+            execution_count=result.interpreter.execution_count,
+            state_lost=result.interpreter.state_lost))
     content: List = [TextContent(type="text", text=text)]
-    content.extend(images)
+    content.extend(cell_images + images)
     return CallToolResult(content=content, structured_content=structured.model_dump(mode="json"),
                           is_error=result.status in NOT_RUN)
 
@@ -211,6 +272,3 @@ def progress_message(stream: str, data: bytes, limit: int = 4000) -> str:
     text = data.decode("utf-8", errors="replace")
     return f"[{stream}] {cut(text, limit, keep_end=True)}"
 
-
-def structured_schema() -> Dict:
-    return RunOutput.model_json_schema()
