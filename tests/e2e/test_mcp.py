@@ -254,9 +254,10 @@ def test_a_session_keeps_its_files_across_calls(stdio):
     answer = stdio.call("run_command", session=session, command=["wc", "-l", "data/in.csv"])
     assert answer["structured"]["exit_code"] == 0 and "2 data/in.csv" in text_of(answer)
     listing = stdio.call("list_files", session=session)
-    paths = {e["path"]: e for e in listing["structured"]["entries"]}
-    assert paths["data/in.csv"]["bytes"] == 8 and paths["data"]["type"] == "directory"
-    assert "kept.txt" in paths
+    paths = {f["path"]: f["bytes"] for f in listing["structured"]["files"]}
+    assert paths["data/in.csv"] == 8 and "kept.txt" in paths, listing
+    assert stdio.call("list_files", session=session, path="data")["structured"]["files"] == [
+        {"path": "data/in.csv", "bytes": 8}]
     assert stdio.call("read_file", session=session, path="data/in.csv")["content"][0]["text"] \
         == "a,b\n1,2\n"
 
@@ -269,7 +270,7 @@ def test_a_session_keeps_its_files_across_calls(stdio):
     answer = stdio.call("read_file", session=session, path="blob.bin")
     assert text_of(answer).startswith("blob.bin: binary, 1024 bytes"), answer
     missing = stdio.call("read_file", session=session, path="no/such[1].txt")
-    assert missing["is_error"] and "no regular file no/such[1].txt" in text_of(missing)
+    assert missing["is_error"] and "no/such[1].txt: no such regular file" in text_of(missing)
 
 
 def test_live_output_comes_as_progress(stdio):
@@ -299,7 +300,7 @@ def test_wrong_arguments_are_tool_errors_naming_them(stdio):
             ("read_file", {"path": "a"}, "session"),
             ("write_file", {"session": "s", "path": "a", "content": "!", "encoding": "base64"},
              "content"),
-            ("list_files", {"session": "s", "depth": 0}, "depth"),
+            ("list_files", {"session": "s", "path": 5}, "path"),
             ("cancel", {"job_id": "no spaces"}, "job_id")]:
         answer = stdio.call(name, **arguments)
         assert answer["is_error"] and argument in text_of(answer), (name, arguments, answer)

@@ -9,7 +9,6 @@ from .backend import Backend
 def main(argv: Optional[List[str]] = None) -> int:
     opts = options.parse(argv)
     backend = Backend(opts.client)
-    backend.warm_up()
     server = tools.build(backend)
     if opts.http is None:
         server.run("stdio")

@@ -7,8 +7,10 @@ client checks what the schema cannot say (a session's characters, a path's
 form) and its InvalidJob names the job's field, which is_argument() turns
 back into the tool's argument.
 """
+import asyncio
 import base64
 import binascii
+from contextlib import asynccontextmanager
 from typing import Annotated, Dict, List, Optional
 
 import brig
@@ -96,17 +98,31 @@ async def _run(backend: Backend, ctx: Context, timeout: float, **job) -> CallToo
     return render(result, timeout)
 
 
-async def _file_job(backend: Backend, session: str, job: dict) -> brig.Result:
+async def _in_session(backend: Backend, session: str, action):
+    """action(brig.AsyncSession)'s value; the client's refusals as tool
+    errors, naming the argument when one is at fault."""
     try:
-        return await backend.run(session=session, wait_s=job["limits"]["wall_ms"] / 1000, **job)
+        return await action(await backend.session(session))
     except brig.InvalidJob as e:
         raise is_argument(e) from None
-    except Unavailable as e:
+    except FileNotFoundError as e:
+        raise ToolError(f"{e} (list_files shows what there is)") from None
+    except (brig.BrigError, Unavailable) as e:
         raise ToolError(str(e)) from None
 
 
 def build(backend: Backend) -> MCPServer:
-    server = MCPServer("brig", instructions=SERVER_INSTRUCTIONS, log_level="WARNING")
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer):
+        # Connected ahead of the first call, so that it does not wait.
+        warm_up = asyncio.ensure_future(backend.warm_up())
+        try:
+            yield {}
+        finally:
+            warm_up.cancel()
+
+    server = MCPServer("brig", instructions=SERVER_INSTRUCTIONS, log_level="WARNING",
+                       lifespan=lifespan)
 
     @server.tool(annotations=ToolAnnotations(title="Run code", open_world_hint=False))
     async def run_code(
@@ -162,10 +178,9 @@ def build(backend: Backend) -> MCPServer:
     ) -> CallToolResult:
         """Read a file from a session's directory. Text comes back as text (cut to about
         50000 characters, with a note), images (PNG, JPEG, GIF, WebP) as images, anything
-        else as its size only. Files over 2 MiB are not returned: read a part with
-        run_command."""
-        result = await _file_job(backend, session, session_files.read_job(path))
-        return session_files.render_read(result, session, path)
+        else as its size only. Large files: read a part with run_command (head -c, sed -n)."""
+        data = await _in_session(backend, session, lambda s: s.read_file(path))
+        return session_files.render_read(session, path, data)
 
     @server.tool(annotations=ToolAnnotations(title="Write a session file", open_world_hint=False))
     async def write_file(
@@ -188,21 +203,23 @@ def build(backend: Backend) -> MCPServer:
                 raise ToolError(f"invalid argument content: not base64 ({e})") from None
         else:
             data = content.encode("utf-8")
-        result = await _file_job(backend, session, session_files.write_job(path, data, executable))
-        return session_files.render_write(result, session, path, len(data))
+        await _in_session(backend, session, lambda s: s.write_files(
+            {path: data}, executable=[path] if executable else None))
+        return session_files.text(f"wrote {len(data)} bytes to {path} in session {session}",
+                                  {"path": path, "bytes": len(data)})
 
     @server.tool(annotations=ToolAnnotations(title="List session files", read_only_hint=True,
                                              open_world_hint=False))
     async def list_files(
         session: SessionRequired,
-        path: Annotated[str, Field(description="a directory relative to the session's "
-                                               "directory; default: all of it")] = ".",
-        depth: Annotated[int, Field(ge=1, le=16, description="how many levels to list")] = 3,
+        path: Annotated[str, Field(description="only the files under this directory, relative "
+                                               "to the session's directory; default: all")]
+        = ".",
     ) -> CallToolResult:
-        """List the files of a session's directory with their sizes (directories end with
-        /). The session's installed packages (.venv, node_modules) are named, not listed."""
-        result = await _file_job(backend, session, session_files.list_job(path, depth))
-        return session_files.render_list(result, session, path)
+        """List the files of a session's directory with their sizes, in path order. The
+        session's installed packages (.venv, node_modules) are left out."""
+        files = await _in_session(backend, session, lambda s: s.list_files())
+        return session_files.render_list(session, path, files)
 
     @server.tool(annotations=ToolAnnotations(title="List runtimes", read_only_hint=True,
                                              open_world_hint=False))
@@ -247,6 +264,7 @@ def build(backend: Backend) -> MCPServer:
             raise ToolError(str(e)) from None
         if not ids:
             return session_files.text(f"nothing is running in session {session}", {"cancelled": []})
-        return session_files.text(f"asked the workers to cancel {', '.join(ids)}", {"cancelled": ids})
+        return session_files.text(f"asked the workers to cancel {', '.join(ids)}",
+                                  {"cancelled": ids})
 
     return server
