@@ -271,6 +271,17 @@ def test_a_session_keeps_its_files_across_calls(stdio):
     assert text_of(answer).startswith("blob.bin: binary, 1024 bytes"), answer
     missing = stdio.call("read_file", session=session, path="no/such[1].txt")
     assert missing["is_error"] and "no/such[1].txt: no such regular file" in text_of(missing)
+    stdio.call("run_command", session=session,
+               command=["bash", "-c", "head -c 5000000 /dev/zero >big.bin"])
+    big = stdio.call("read_file", session=session, path="big.bin")
+    assert big["is_error"] and "big.bin" in text_of(big) and "too large" in text_of(big), big
+
+
+def test_list_runtimes_names_the_workers_languages(stdio):
+    answer = stdio.call("list_runtimes")
+    names = {r["name"] for r in answer["structured"]["runtimes"]}
+    assert not answer["is_error"] and {"python", "bash"} <= names, answer
+    assert "python" in text_of(answer)
 
 
 def test_live_output_comes_as_progress(stdio):
