@@ -6,6 +6,7 @@
 #   make asan       unit tests under AddressSanitizer + UBSan
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 60)
 #   make bench      the benchmarks (not part of make test)
+#   make mcp        the MCP server's venv, for build/bin/brig mcp (mk/mcp.mk)
 #   make kafka      a local Apache Kafka (KRaft) in build/kafka, KAFKA_NODES=3 for three nodes;
 #                   make kafka-stop stops it (mk/kafka.sh)
 #   make format / make lint / make deps / make clean
@@ -161,7 +162,7 @@ lint: deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -I. -D_GNU_SOURCE $(C_SOURCES)
 
-include mk/install.mk
+include mk/mcp.mk mk/install.mk
 
 clean:
 	rm -rf build

@@ -15,8 +15,11 @@
 #   lib/pkgconfig/brig.pc            from producer/brig.pc.in
 #   share/man/man1, man8             brig(1), brig-jail(1), brig-worker(8), brig-image(8)
 #   lib/systemd/system/brig-worker.service
-# and `make uninstall` removes exactly those files, then the directories
-# that are brig's own (share/brig, include/brig) when they are left empty.
+#   lib/brig/mcp/                    the MCP server's venv (mk/mcp.sh, with its
+#                                    dependencies from PyPI): brig mcp runs it
+# and `make uninstall` removes exactly those files and the venv, then the
+# directories that are brig's own (share/brig, include/brig, lib/brig) when
+# they are left empty.
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -26,6 +29,9 @@ INCLUDEDIR ?= $(PREFIX)/include
 DATADIR    ?= $(PREFIX)/share
 MANDIR     ?= $(DATADIR)/man
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+# Where brig looks for it: <the brig binary's directory>/../lib/brig/mcp.
+BRIGLIBDIR := $(abspath $(BINDIR)/../lib/brig)
+MCPDIR     := $(BRIGLIBDIR)/mcp
 
 LIBBRIG    := $(BUILD)/lib/libbrig.a
 MAN_PAGES  := $(wildcard docs/man/*.[18])
@@ -75,6 +81,7 @@ install: all $(LIBBRIG)
 	sed 's|^ExecStart=/usr/local/sbin/brig-worker|ExecStart=$(SBINDIR)/brig-worker|' \
 	    docker/brig-worker.service >$(DESTDIR)$(UNITDIR)/brig-worker.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/brig-worker.service
+	mk/mcp.sh $(DESTDIR)$(MCPDIR) $(MCPDIR) $(MCP_WHEELHOUSE)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/brig $(DESTDIR)$(BINDIR)/brig-jail $(DESTDIR)$(SBINDIR)/brig-worker
@@ -85,6 +92,8 @@ uninstall:
 	rm -f $(foreach m,$(MAN_PAGES), \
 	    $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 	rm -f $(DESTDIR)$(UNITDIR)/brig-worker.service
-	for dir in $(header_subdirs) $(DESTDIR)$(INCLUDEDIR)/brig $(DESTDIR)$(DATADIR)/brig; do \
+	rm -rf $(DESTDIR)$(MCPDIR)
+	for dir in $(header_subdirs) $(DESTDIR)$(INCLUDEDIR)/brig $(DESTDIR)$(DATADIR)/brig \
+	        $(DESTDIR)$(BRIGLIBDIR); do \
 	    if [ -d "$$dir" ]; then rmdir --ignore-fail-on-non-empty "$$dir"; fi; \
 	done

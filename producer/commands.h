@@ -16,5 +16,7 @@ int cmd_session(int argc, char **argv);
 int cmd_session_show(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_runtimes(int argc, char **argv);
+/* brig mcp: execs the installed MCP server; returns only on failure. */
+int cmd_mcp(int argc, char **argv);
 
 #endif

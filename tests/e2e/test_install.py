@@ -43,8 +43,14 @@ def make(*targets, destdir, prefix=PREFIX):
     return proc
 
 
-def files_under(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir())
+# The MCP server's venv: its files are PyPI's, checked by what runs from it.
+MCP_VENV = "lib/brig/mcp"
+
+
+def files_under(root, venv=False):
+    """The files under root, without those of an MCP venv unless venv."""
+    files = (str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir())
+    return sorted(f for f in files if venv or f"/{MCP_VENV}/" not in f"/{f}")
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +89,9 @@ def test_installed_programs_answer_help(staged):
         proc = run([str(staged / path), "--help"])
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith(f"usage: {name} "), proc.stdout
+    # brig mcp execs the venv's server, which answers for itself.
+    proc = run([str(staged / "bin/brig"), "mcp", "--help"])
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: brig mcp "), proc.stderr
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the jail runs as root only")
@@ -266,8 +275,10 @@ def test_systemd_unit_fits_the_worker(staged, tmp_path):
 def test_uninstall_removes_every_file(tmp_path):
     make("install", destdir=tmp_path)
     assert files_under(tmp_path)
+    assert (tmp_path / "usr/local" / MCP_VENV / "bin/python3").exists()
     make("uninstall", destdir=tmp_path)
-    assert files_under(tmp_path) == []
+    assert files_under(tmp_path, venv=True) == []
+    assert not (tmp_path / "usr/local/lib/brig").exists()
     assert not (tmp_path / "usr/local/include/brig").exists()
     assert not (tmp_path / "usr/local/share/brig").exists()
 
