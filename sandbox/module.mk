@@ -24,7 +24,9 @@ PYTHON_EMBED_CFLAGS = $(eval PYTHON_EMBED_CFLAGS := $$(shell pkg-config --cflags
 brig-zygote_LDLIBS = $(eval brig-zygote_LDLIBS := $$(shell pkg-config --libs python3-embed))$(brig-zygote_LDLIBS)
 $(BUILD)/obj/sandbox/zygote/python.o: OBJ_CFLAGS = $(PYTHON_EMBED_CFLAGS)
 UNIT_TESTS += test_runtime test_runtime_run test_cli_args test_outcome_json
-UNIT_TESTS += test_seccomp
+UNIT_TESTS += test_seccomp test_seccomp_programs
+test_seccomp_SRCS := tests/unit/seccomp_fixture.c
+test_seccomp_programs_SRCS := tests/unit/seccomp_fixture.c
 UNIT_TESTS += test_jail
 UNIT_TESTS += test_binds
 test_binds_SRCS := tests/unit/tree.c
