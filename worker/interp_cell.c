@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/common.h"
@@ -359,8 +360,18 @@ static void watch(struct run *r)
     }
 }
 
-/* An interpreter left from an earlier cell that died, outlived its lifetime
- * or wrote on its channel between cells is not reused. */
+/* The device of the session's tmpfs as this cell sees it; 0 if unknown. */
+static dev_t workspace_dev(const struct interp_cell *cell)
+{
+    struct stat st;
+    if (!cell->spec->workspace || fstat(jail_workspace_dirfd(cell->spec->workspace), &st) != 0)
+        return 0;
+    return st.st_dev;
+}
+
+/* An interpreter left from an earlier cell that died, outlived its lifetime,
+ * wrote on its channel between cells or works in a session since removed
+ * (brig session rm) is not reused. */
 static bool reusable(struct run *r)
 {
     struct interp *ip = r->ip;
@@ -372,9 +383,12 @@ static bool reusable(struct run *r)
                  ip->session, p[0].revents ? "ended" : "wrote on its channel");
         return false;
     }
-    if (monotonic_ms() - ip->started_ms > (int64_t)r->pool->config.lifetime_ms)
+    if (workspace_dev(r->cell) != ip->workspace_dev) {
+        log_info(NULL, "session %s: its workspace was made again: a fresh interpreter starts",
+                 ip->session);
         return false;
-    return true;
+    }
+    return monotonic_ms() - ip->started_ms <= (int64_t)r->pool->config.lifetime_ms;
 }
 
 static int start(struct run *r, char *err, size_t errlen)
@@ -392,6 +406,7 @@ static int start(struct run *r, char *err, size_t errlen)
     if (jail_live_start(cell->jail, &spec, &r->ip->live, err, errlen) < 0)
         return -1;
     r->ip->started_ms = monotonic_ms();
+    r->ip->workspace_dev = workspace_dev(cell);
     r->ip->count = 0;
     interp_reader_init(&r->ip->reader);
     r->res->started = true;

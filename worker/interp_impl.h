@@ -3,6 +3,7 @@
 #define BRIG_WORKER_INTERP_IMPL_H
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include "sandbox/live.h"
 #include "sandbox/session.h"
@@ -16,6 +17,9 @@ struct interp {
     struct jail_live *live; /* NULL until started, and once ended */
     struct interp_reader reader;
     uint64_t count; /* cells run in this interpreter */
+    /* The workspace it started with: a session removed and made again has
+     * another tmpfs, which the interpreter does not see. */
+    dev_t workspace_dev;
     int64_t started_ms, last_used_ms;
     bool busy;   /* a slot runs a cell in it */
     bool doomed; /* ends once its cell is over (its partition was revoked) */

@@ -24,6 +24,7 @@ def env(tmp_path):
         started.append(w)
         return w
 
+    worker.sessions = sessions
     yield client, worker
     for w in started:
         try:
@@ -168,3 +169,14 @@ def test_a_memory_bomb_is_oom_and_loses_the_state(env):
     assert r["status"] == "oom", r
     assert r["interpreter"]["state_lost"] is True
     assert cell(client, "2", "s7")["interpreter"]["started"] is True
+
+
+def test_brig_session_rm_ends_the_interpreter(env):
+    client, worker = env
+    worker()
+    assert cell(client, "gone = 1", "rm-me")["status"] == "ok"
+    subprocess.run([bin_path("brig"), "session", "rm", "--sessions-dir", str(worker.sessions),
+                    "rm-me"], check=True)
+    r = cell(client, "gone", "rm-me")
+    assert r["interpreter"]["started"] is True, r
+    assert r["exception"]["name"] == "NameError"
