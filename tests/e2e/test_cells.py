@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import bin_path
-from harness import Broker, Client, Worker, job
+from harness import Broker, Client, Worker, job, wait_for
 
 
 @pytest.fixture
@@ -180,3 +180,24 @@ def test_brig_session_rm_ends_the_interpreter(env):
     r = cell(client, "gone", "rm-me")
     assert r["interpreter"]["started"] is True, r
     assert r["exception"]["name"] == "NameError"
+
+
+def test_a_rebalance_ends_the_moved_sessions_interpreter(env):
+    import zlib
+    client, worker = env
+    a = worker("a")
+    # librdkafka's default partitioner: CRC32 of the key; one session per
+    # partition of the two.
+    names = {}
+    for i in range(100):
+        names.setdefault(zlib.crc32(f"rb-{i}".encode()) % 2, f"rb-{i}")
+    sessions = [names[0], names[1]]
+    for s in sessions:
+        assert cell(client, "v = 1", s)["status"] == "ok"
+    b = worker("b")
+    b.wait_consuming()
+    wait_for(lambda: 'msg="assigned ' in b.log(), what="b to get a partition")
+    started = {s: cell(client, "v", s)["interpreter"]["started"] for s in sessions}
+    assert sorted(started.values()) == [False, True], started
+    (moved,) = [s for s in sessions if started[s]]
+    assert f"session {moved}: its interpreter ended" in a.log(), a.log()
