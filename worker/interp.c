@@ -57,8 +57,13 @@ static char *load_kernel(const char *name, char *err, size_t errlen)
     return read_kernel(in_tree, err, errlen);
 }
 
-int interp_pool_new(const struct interp_pool_config *config, struct interp_pool **out, char *err,
-                    size_t errlen)
+/* What the Python kernel imports, so that a warm start skips it. */
+static const char *const kernel_preload[] = {"msgpack", "IPython.core.interactiveshell",
+                                             "matplotlib_inline.backend_inline",
+                                             "matplotlib.pyplot", NULL};
+
+int interp_pool_new(const struct interp_pool_config *config, struct jail_context *jail,
+                    const char *zygote, struct interp_pool **out, char *err, size_t errlen)
 {
     struct interp_pool *pool = calloc(1, sizeof(*pool));
     if (!pool) {
@@ -72,6 +77,10 @@ int interp_pool_new(const struct interp_pool_config *config, struct interp_pool 
         interp_pool_free(pool);
         return -1;
     }
+    char why[256];
+    if (zygote &&
+        jail_server_start_warm(jail, zygote, kernel_preload, &pool->warm, why, sizeof(why)) < 0)
+        log_warn(NULL, "the Python kernel starts cold: its warm server: %s", why);
     *out = pool;
     return 0;
 }
@@ -141,6 +150,7 @@ void interp_pool_free(struct interp_pool *pool)
     unlink_idle(pool, any, NULL, &gone);
     free_list(gone);
     pthread_mutex_destroy(&pool->lock);
+    jail_server_free(pool->warm);
     free(pool->python_kernel);
     free(pool);
 }

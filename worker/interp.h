@@ -41,10 +41,13 @@ struct interp_pool_config {
     uint64_t idle_ms;     /* an idle interpreter's longest wait; 0 = lifetime only */
 };
 
-/* Reads the kernels (<exe>/../share/brig/kernels, else the source tree's).
- * Returns 0, or -1 with err. */
-int interp_pool_new(const struct interp_pool_config *config, struct interp_pool **out, char *err,
-                    size_t errlen);
+/* Reads the kernels (<exe>/../share/brig/kernels, else the source tree's)
+ * and, with a zygote (brig-zygote), starts a warm server with IPython and
+ * matplotlib imported, from which interpreters start when their runtime has
+ * no warm server of its own (it dies with the calling thread; without it,
+ * or once it died, they start cold). Returns 0, or -1 with err. */
+int interp_pool_new(const struct interp_pool_config *config, struct jail_context *jail,
+                    const char *zygote, struct interp_pool **out, char *err, size_t errlen);
 /* Ends every interpreter (none may be in use). */
 void interp_pool_free(struct interp_pool *pool);
 

@@ -397,8 +397,11 @@ static int start(struct run *r, char *err, size_t errlen)
     const char *argv[] = {"python3", "-c", r->pool->python_kernel, NULL};
     struct jail_spec spec = *cell->spec;
     spec.argv = argv;
-    spec.warm = cell->runtime ? cell->runtime->warm : NULL;
-    spec.image = cell->runtime && !spec.warm ? cell->runtime->image : NULL;
+    const struct runtime *rt = cell->runtime;
+    /* A runtime on a root image has its own Python: the pool's server is
+     * the host's. */
+    spec.image = rt ? rt->image : NULL;
+    spec.warm = rt && rt->warm ? rt->warm : spec.image ? NULL : r->pool->warm;
     /* RLIMIT_CPU counts the interpreter's whole life, not one cell. */
     spec.limits.cpu_ms = r->pool->config.lifetime_ms;
     spec.on_output = NULL;

@@ -28,8 +28,9 @@ struct interp {
 struct interp_pool {
     struct interp_pool_config config;
     pthread_mutex_t lock;
-    struct interp *list; /* most recently used first */
-    char *python_kernel; /* the kernel's source, run with python3 -c */
+    struct interp *list;      /* most recently used first */
+    char *python_kernel;      /* the kernel's source, run with python3 -c */
+    struct jail_server *warm; /* the kernel's imports done; NULL: cold starts */
 };
 
 /* The session's interpreter, or a new one not started, for the caller only

@@ -342,7 +342,7 @@ static void run_in_slot(void *task, void *env)
     execute_task(env, task);
 }
 
-static int open_slots(struct worker *w)
+static int open_slots(struct worker *w, const char *zygote)
 {
     bool embedded = w->config->embedded_broker;
     const struct sched_limits limits = {
@@ -361,7 +361,7 @@ static int open_slots(struct worker *w)
         .idle_ms = w->config->session_ttl_ms,
     };
     char err[512];
-    if (interp_pool_new(&interps, &w->interps, err, sizeof(err)) < 0) {
+    if (interp_pool_new(&interps, w->jail, zygote, &w->interps, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);
         return -1;
     }
@@ -406,7 +406,7 @@ int worker_open(struct worker *w, struct worker_config *config)
     }
     if (open_jails(w, zygote) < 0 || open_runtimes(w, zygote) < 0 || open_egress(w) < 0 ||
         open_audit(w, config) < 0 || open_broker(w, config) < 0 || open_kafka(w) < 0 ||
-        open_slots(w) < 0)
+        open_slots(w, zygote) < 0)
         return -1;
     worker_announce(w);
     return 0;

@@ -205,6 +205,9 @@ class Shell(InteractiveShell):
     displayhook_class = Type(Hook)
     display_pub_class = Type(Publisher)
 
+    def enable_gui(self, gui=None):
+        """The inline backend has no event loop to run."""
+
     def _showtraceback(self, etype, evalue, stb):
         if not cell.executing or cell.error_sent:
             return
