@@ -201,3 +201,16 @@ def test_a_rebalance_ends_the_moved_sessions_interpreter(env):
     assert sorted(started.values()) == [False, True], started
     (moved,) = [s for s in sessions if started[s]]
     assert f"session {moved}: its interpreter ended" in a.log(), a.log()
+
+
+def test_max_interpreters_evicts_the_least_recently_used_idle_one(env):
+    client, worker = env
+    worker("w", "--max-interpreters", "2")
+    for s in ("lru-a", "lru-b"):
+        assert cell(client, "here = 1", s)["status"] == "ok"
+    assert cell(client, "here", "lru-a")["interpreter"]["started"] is False
+    # A third session: lru-b, idle the longest, makes room.
+    assert cell(client, "here = 1", "lru-c")["interpreter"]["started"] is True
+    assert cell(client, "here", "lru-a")["interpreter"]["started"] is False
+    r = cell(client, "here", "lru-b")
+    assert r["interpreter"]["started"] is True and r["exception"]["name"] == "NameError", r
