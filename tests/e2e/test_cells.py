@@ -214,3 +214,14 @@ def test_max_interpreters_evicts_the_least_recently_used_idle_one(env):
     assert cell(client, "here", "lru-a")["interpreter"]["started"] is False
     r = cell(client, "here", "lru-b")
     assert r["interpreter"]["started"] is True and r["exception"]["name"] == "NameError", r
+
+
+def test_a_flood_of_output_is_stopped_at_output_bytes_and_the_state_survives(env):
+    client, worker = env
+    worker()
+    cell(client, "kept = 3", "flood")
+    r = cell(client, "while True: print('y' * 1000)", "flood", limits={"output_bytes": 65536})
+    assert r["status"] == "output_limit", r
+    assert r["stdout_truncated"] is True and len(r["stdout"]) == 65536
+    r = cell(client, "kept", "flood")
+    assert text(r) == "3" and r["interpreter"]["started"] is False, r
