@@ -191,16 +191,6 @@ void interp_pool_end_partition(struct interp_pool *pool, int32_t partition)
     free_list(gone);
 }
 
-unsigned interp_pool_live(struct interp_pool *pool)
-{
-    unsigned n = 0;
-    pthread_mutex_lock(&pool->lock);
-    for (struct interp *ip = pool->list; ip; ip = ip->next)
-        n += ip->live != NULL;
-    pthread_mutex_unlock(&pool->lock);
-    return n;
-}
-
 /* The least recently used idle interpreter, when the pool is full. */
 static struct interp *evict(struct interp_pool *pool)
 {

@@ -59,8 +59,6 @@ void interp_pool_sweep(struct interp_pool *pool);
 /* Ends the interpreters of the sessions of partition (it was revoked); one in
  * use ends after its cell. */
 void interp_pool_end_partition(struct interp_pool *pool, int32_t partition);
-/* Live interpreters right now. */
-unsigned interp_pool_live(struct interp_pool *pool);
 
 struct interp_cell {
     struct jail_context *jail;
