@@ -77,6 +77,8 @@ fail:
 /* Ends the read transaction (which changed nothing) and closes. */
 static void close_reader(sqlite3 *db)
 {
+    if (db == NULL)
+        return;
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(db);
 }
@@ -161,6 +163,25 @@ out:
     return rc;
 }
 
+/* A reader with sql prepared and key, which must not be empty, bound as ?1.
+ * On failure *db and *stmt are whatever is left to release. */
+static int open_query(const char *db_path, const char *sql, const char *key_name, const char *key,
+                      const char *what, sqlite3 **db, sqlite3_stmt **stmt, char *err, size_t errlen)
+{
+    if (key == NULL || *key == '\0') {
+        snprintf(err, errlen, "audit store %s: %s: missing", db_path ? db_path : "", key_name);
+        return -1;
+    }
+    if (open_reader(db_path, db, err, errlen) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(*db, sql, -1, stmt, NULL) != SQLITE_OK ||
+        bind_optional_text(*stmt, 1, key)) {
+        audit_sql_error(*db, db_path, err, errlen, "preparing %s", what);
+        return -1;
+    }
+    return 0;
+}
+
 int audit_list_session(const char *db_path, const char *session, audit_list_fn fn, void *ctx,
                        char *err, size_t errlen)
 {
@@ -168,17 +189,9 @@ int audit_list_session(const char *db_path, const char *session, audit_list_fn f
     sqlite3_stmt *stmt = NULL;
     int rc = -1;
 
-    if (session == NULL || *session == '\0') {
-        snprintf(err, errlen, "audit store %s: session: missing", db_path ? db_path : "");
-        return -1;
-    }
-    if (open_reader(db_path, &db, err, errlen) < 0)
-        return -1;
-    if (sqlite3_prepare_v2(db, session_sql, -1, &stmt, NULL) != SQLITE_OK ||
-        bind_optional_text(stmt, 1, session)) {
-        audit_sql_error(db, db_path, err, errlen, "preparing the session's listing");
+    if (open_query(db_path, session_sql, "session", session, "the session's listing", &db, &stmt,
+                   err, errlen) < 0)
         goto out;
-    }
     rc = each_summary_row(db, db_path, stmt, fn, ctx, err, errlen);
 out:
     sqlite3_finalize(stmt);
@@ -332,17 +345,9 @@ int audit_show(const char *db_path, const char *job_id, struct audit_job_record 
     int step;
 
     *out = NULL;
-    if (job_id == NULL || *job_id == '\0') {
-        snprintf(err, errlen, "audit store %s: job_id: missing", db_path ? db_path : "");
-        return -1;
-    }
-    if (open_reader(db_path, &db, err, errlen) < 0)
-        return -1;
-    if (sqlite3_prepare_v2(db, job_sql, -1, &stmt, NULL) != SQLITE_OK ||
-        bind_optional_text(stmt, 1, job_id)) {
-        audit_sql_error(db, db_path, err, errlen, "preparing the job query");
+    if (open_query(db_path, job_sql, "job_id", job_id, "the job query", &db, &stmt, err, errlen) <
+        0)
         goto out;
-    }
     step = sqlite3_step(stmt);
     if (step == SQLITE_DONE) {
         rc = 0;

@@ -14,3 +14,4 @@ UNIT_TESTS += test_metrics test_metrics_server test_log
 PKGS += libmicrohttpd
 UNIT_TESTS += test_egress
 test_egress_SRCS := tests/unit/tree.c
+UNIT_TESTS += test_interp_channel

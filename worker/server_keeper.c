@@ -18,7 +18,7 @@
 #define BACKOFF_MAX_MS 60000
 
 struct kept_server {
-    const char *name; /* "spawner" or a runtime's name */
+    const char *name; /* "spawner", "kernel" or a runtime's name */
     struct jail_server *server;
     bool down;
     uint64_t next_try_ms;
@@ -39,6 +39,8 @@ static void describe(const struct kept_server *kept, char *buf, size_t len)
 {
     if (strcmp(kept->name, "spawner") == 0)
         snprintf(buf, len, "the jail spawner");
+    else if (strcmp(kept->name, "kernel") == 0)
+        snprintf(buf, len, "the cells' warm kernel server");
     else
         snprintf(buf, len, "runtime %s's warm interpreter", kept->name);
 }
@@ -99,13 +101,14 @@ static void keep(struct server_keeper *keeper, const char *name, struct jail_ser
 }
 
 int server_keeper_start(struct jail_context *jail, struct runtime_table *table,
-                        struct server_keeper **out, char *err, size_t errlen)
+                        struct jail_server *kernel, struct server_keeper **out, char *err,
+                        size_t errlen)
 {
     pthread_condattr_t attr;
     *out = NULL;
     struct server_keeper *keeper = calloc(1, sizeof(*keeper));
     if (keeper == NULL ||
-        (keeper->servers = calloc(table->count + 1, sizeof(*keeper->servers))) == NULL) {
+        (keeper->servers = calloc(table->count + 2, sizeof(*keeper->servers))) == NULL) {
         snprintf(err, errlen, "allocating the server keeper: %s", strerror(errno));
         free(keeper);
         return -1;
@@ -114,6 +117,7 @@ int server_keeper_start(struct jail_context *jail, struct runtime_table *table,
     keep(keeper, "spawner", jail_context_spawner(jail));
     for (size_t i = 0; i < table->count; i++)
         keep(keeper, table->runtimes[i].name, table->runtimes[i].warm);
+    keep(keeper, "kernel", kernel);
     pthread_mutex_init(&keeper->lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

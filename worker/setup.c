@@ -23,6 +23,7 @@
 #include "worker/metrics.h"
 #include "worker/metrics_server.h"
 #include "worker/readiness.h"
+#include "worker/interp.h"
 #include "worker/server_keeper.h"
 #include "worker/topics.h"
 #include "worker/worker.h"
@@ -166,8 +167,7 @@ static int open_runtimes(struct worker *w, const char *zygote)
         else
             log_info(NULL, "runtime %s: %s", rt->name, version);
     }
-    if (runtime_table_start_warm(w->runtimes, w->jail, zygote, err, sizeof(err)) < 0 ||
-        server_keeper_start(w->jail, w->runtimes, &w->keeper, err, sizeof(err)) < 0) {
+    if (runtime_table_start_warm(w->runtimes, w->jail, zygote, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);
         return -1;
     }
@@ -341,7 +341,7 @@ static void run_in_slot(void *task, void *env)
     execute_task(env, task);
 }
 
-static int open_slots(struct worker *w)
+static int open_slots(struct worker *w, const char *zygote)
 {
     bool embedded = w->config->embedded_broker;
     const struct sched_limits limits = {
@@ -352,12 +352,27 @@ static int open_slots(struct worker *w)
         log_error(NULL, "creating the scheduler: out of memory");
         return -1;
     }
+    const struct interp_pool_config interps = {
+        .max_live = w->config->max_interpreters,
+        .grace_ms = w->config->interrupt_grace_ms,
+        .lifetime_ms = w->config->interpreter_lifetime_ms ? w->config->interpreter_lifetime_ms
+                                                          : 3600ull * 1000,
+        .idle_ms = w->config->session_ttl_ms,
+    };
+    char err[512];
+    if (interp_pool_new(&interps, w->jail, zygote, &w->interps, err, sizeof(err)) < 0 ||
+        server_keeper_start(w->jail, w->runtimes, interp_pool_kernel_server(w->interps), &w->keeper,
+                            err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
     w->slot_env = (struct slot_env){
         .config = w->config,
         .jail = w->jail,
         .runtimes = w->runtimes,
         .egress = w->egress,
         .publisher = w->publisher,
+        .interps = w->interps,
     };
     const struct slot_pool_ops ops = {
         .run = run_in_slot, .run_ctx = &w->slot_env, .wake = wake_main_loop, .wake_ctx = w};
@@ -392,7 +407,7 @@ int worker_open(struct worker *w, struct worker_config *config)
     }
     if (open_jails(w, zygote) < 0 || open_runtimes(w, zygote) < 0 || open_egress(w) < 0 ||
         open_audit(w, config) < 0 || open_broker(w, config) < 0 || open_kafka(w) < 0 ||
-        open_slots(w) < 0)
+        open_slots(w, zygote) < 0)
         return -1;
     worker_announce(w);
     return 0;
@@ -471,6 +486,7 @@ int worker_close(struct worker *w)
     sched_free(w->scheduler);
     /* No job runs any more: the servers it restarted may die with it. */
     server_keeper_stop(w->keeper);
+    interp_pool_free(w->interps);
     metrics_server_stop(w->metrics_server);
     /* After a fatal stop the last jobs' connection records are still queued. */
     if (w->egress && w->audit && egress_audit_drain(w->egress, w->audit, err, sizeof(err)) < 0)

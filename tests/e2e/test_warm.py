@@ -80,6 +80,13 @@ def zygotes(worker):
     return found
 
 
+# The worker's brig-zygote servers: the jail spawner, the python-data
+# runtime's and the one cells' kernels start from.
+SERVERS = sorted([["--cold"], ["numpy"],
+                  ["msgpack", "IPython.core.interactiveshell", "matplotlib_inline.backend_inline",
+                   "matplotlib.pyplot"]])
+
+
 def test_servers_that_die_are_restarted(tmp_path, broker, client):
     table = warm_table(tmp_path, ["numpy"])
     port = free_port()
@@ -91,26 +98,35 @@ def test_servers_that_die_are_restarted(tmp_path, broker, client):
         client.submit(first)
         assert client.wait([first["id"]])[first["id"]][-1]["stdout"] == b"True\n"
         before = zygotes(worker)
-        assert sorted(before.values()) == [["--cold"], ["numpy"]], before
+        assert sorted(before.values()) == SERVERS, before
         for pid in before:
             os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: worker.log().count("is back (restarted)") >= 2,
-                 what="both servers to be restarted")
+        wait_for(lambda: worker.log().count("is back (restarted)") >= 3,
+                 what="the three servers to be restarted")
         log = worker.log()
         assert "the jail spawner died; jobs start without it until it is back" in log
         assert "runtime python-data's warm interpreter died" in log
-        assert log.count("is back (restarted)") == 2, log
+        assert "the cells' warm kernel server died" in log
+        assert log.count("is back (restarted)") == 3, log
         after = zygotes(worker)
-        assert sorted(after.values()) == [["--cold"], ["numpy"]], after
+        assert sorted(after.values()) == SERVERS, after
         assert not set(after) & set(before)
         second = job(probe, runtime="python-data")
         client.submit(second)
         result = client.wait([second["id"]])[second["id"]][-1]
         assert result["status"] == "ok" and result["stdout"] == b"True\n", result
+        # A cell's kernel starts from the restarted server.
+        cell = job("import sys; 'IPython' in sys.modules and 40 + 2", runtime="python",
+                   session="after-restart")
+        client.submit(cell)
+        result = client.wait([cell["id"]], timeout=180)[cell["id"]][-1]
+        assert result["status"] == "ok", result
+        assert [o["data"]["text/plain"] for o in result["outputs"]] == [b"42"], result
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             text = response.read().decode()
         assert 'brig_server_restarts_total{server="spawner"} 1' in text
         assert 'brig_server_restarts_total{server="python-data"} 1' in text
+        assert 'brig_server_restarts_total{server="kernel"} 1' in text
     finally:
         assert worker.stop() == 0, worker.log()
 
