@@ -12,3 +12,7 @@ UNIT_TESTS += test_metrics test_metrics_server test_log
 PKGS += libmicrohttpd
 UNIT_TESTS += test_egress
 test_egress_SRCS := tests/unit/tree.c
+# Secrets (worker/secrets.c) and the egress proxy's interception of HTTPS
+# (worker/egress_tls*.c) use libcrypto and libssl.
+PKGS += libssl
+UNIT_TESTS += test_secrets test_egress_tls
