@@ -15,4 +15,4 @@ test_egress_SRCS := tests/unit/tree.c
 # Secrets (worker/secrets.c) and the egress proxy's interception of HTTPS
 # (worker/egress_tls*.c) use libcrypto and libssl.
 PKGS += libssl
-UNIT_TESTS += test_secrets test_egress_tls
+UNIT_TESTS += test_secrets test_egress_tls test_egress_secrets
