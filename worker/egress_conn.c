@@ -265,8 +265,10 @@ static void relay(struct egress_proxy *p, struct conn *c)
         c->deadline_ms = (uint64_t)monotonic_ms() + p->limits.idle_timeout_ms;
     /* An intercepted client's unread requests wait in c->head, not in a
      * relay buffer: it is read while there is room there. */
-    const struct relay_buffer *from_client =
-        c->ic && c->head_len < sizeof(c->head) ? &(const struct relay_buffer){0} : &c->to_upstream;
+    static const struct relay_buffer nothing_waiting;
+    const struct relay_buffer *from_client = &c->to_upstream;
+    if (c->ic && c->head_len < sizeof(c->head))
+        from_client = &nothing_waiting;
     egress_watch(p, &c->client, interest(&c->client, from_client, &c->to_client));
     egress_watch(p, &c->upstream, interest(&c->upstream, &c->to_client, &c->to_upstream));
 }

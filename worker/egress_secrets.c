@@ -261,8 +261,8 @@ enum secret_head_verdict secret_head_filter(const struct job_secrets *js, const 
         return SECRET_HEAD_REFUSED;
     }
     /* The headers whose value is replaced, in order, and by what. */
-    const struct proxy_header *replaced[SECRET_HEAD_USES_MAX];
-    const struct secret_binding *by[SECRET_HEAD_USES_MAX];
+    const struct proxy_header *replaced[SECRET_HEAD_USES_MAX] = {0};
+    const struct secret_binding *by[SECRET_HEAD_USES_MAX] = {0};
     for (size_t i = 0; i < req->n_headers; i++) {
         const struct proxy_header *h = &req->headers[i];
         bool several;
