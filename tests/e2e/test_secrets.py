@@ -19,7 +19,7 @@ import threading
 import msgpack
 import pytest
 
-from harness import Worker, job, wait_for
+from harness import Worker, job, wait_for, warm_table
 
 # The value has a shape an attacker may know (a prefix), not its digits.
 PREFIX = "sk-brig-test-"
@@ -211,10 +211,10 @@ def setup(tmp_path):
         srv.server_close()
 
 
-def secrets_worker(tmp_path, broker, setup, name="secrets", path=None):
+def secrets_worker(tmp_path, broker, setup, name="secrets", path=None, extra=()):
     return Worker(tmp_path, broker.bootstrap, name, concurrency=2,
                   extra=["--egress-allow", "localhost", "--secrets", path or setup["secrets"],
-                         "--egress-ca-file", setup["ca"]])
+                         "--egress-ca-file", setup["ca"], *extra])
 
 
 def host_processes():
@@ -317,6 +317,42 @@ def test_the_value_goes_out_in_its_header_and_never_into_the_jail(tmp_path, brok
     refused = [r for r in rows if not r[1]]
     assert len(refused) == 7, refused
     assert len([r for r in refused if "API_KEY" in r[2]]) == 6, refused
+
+
+# A runtime job's way to the bound host: urllib, through HTTPS_PROXY, trusting
+# SSL_CERT_FILE.
+FETCH = """
+import os, sys, urllib.request
+for name in ('NO_PROXY', 'no_proxy'):
+    os.environ.pop(name, None)
+request = urllib.request.Request(sys.argv[1], headers={'Authorization': os.environ['API_KEY']})
+print(urllib.request.urlopen(request, timeout=60).read().decode())
+"""
+
+
+def test_clients_cold_and_warm_reach_the_bound_host(tmp_path, broker, client, setup):
+    url = f"https://localhost:{setup['ports']['bound']}"
+    network = {"allow": [f"localhost:{setup['ports']['bound']}"]}
+    table = warm_table(tmp_path, ["json"])
+    worker = secrets_worker(tmp_path, broker, setup, extra=["--runtimes", str(table)])
+    try:
+        ids = {
+            "curl": client.submit(job(f'NO_PROXY= no_proxy= curl -sS -H "Authorization: '
+                                      f'$API_KEY" {url}/curl', network=network,
+                                      secrets=["API_KEY"])),
+            "cold": client.submit(job(FETCH, runtime="python", args=[f"{url}/cold"],
+                                      network=network, secrets=["API_KEY"])),
+            "warm": client.submit(job(FETCH, runtime="python-data", args=[f"{url}/warm"],
+                                      network=network, secrets=["API_KEY"])),
+        }
+        client.flush()
+        results = client.wait(ids.values(), timeout=180)
+    finally:
+        assert worker.stop() == 0, worker.log()
+    for name, jid in ids.items():
+        (result,) = results[jid]
+        assert (result["status"], result["stdout"].strip()) == \
+            ("ok", f"bound /{name} value".encode()), (name, result)
 
 
 def test_jobs_naming_secrets_the_worker_cannot_serve_are_rejected(tmp_path, broker, client,
