@@ -8,6 +8,7 @@ looks for it in everything the job leaves (stdout, stderr, collected files,
 the result's bytes, the audit store's bytes) and in the environ and cmdline of
 every process on the host while a job with the secret sleeps; the placeholder
 sent anywhere but the bound header is refused and audited."""
+import contextlib
 import http.server
 import json
 import os
@@ -19,6 +20,7 @@ import threading
 import msgpack
 import pytest
 
+from conftest import bin_path
 from harness import Worker, job, wait_for, warm_table
 
 # The value has a shape an attacker may know (a prefix), not its digits.
@@ -374,8 +376,20 @@ def test_jobs_naming_secrets_the_worker_cannot_serve_are_rejected(tmp_path, brok
         }
         client.flush()
         results = client.wait(ids.values(), timeout=120)
+        # A replay runs with a placeholder of its own.
+        def recorded():
+            with contextlib.closing(worker.audit()) as db:
+                return db.execute("SELECT count(*) FROM attempts WHERE job_id = ? AND "
+                                  "state = 'finished'", (ids["fine"],)).fetchone()[0] == 1
+        wait_for(recorded, what="the job's attempt in the audit store")
+        replay = subprocess.run([bin_path("brig"), "replay", "--json", "--brokers",
+                                 broker.bootstrap, "--audit-db", worker.audit_db, ids["fine"]],
+                                capture_output=True, text=True, timeout=180)
     finally:
         assert worker.stop() == 0, worker.log()
+    report = json.loads(replay.stdout)
+    assert report["verdict"] == "DIFFERS", replay.stdout + replay.stderr
+    assert [d["field"] for d in report["differences"]] == ["stdout"]
     out = {n: results[i][-1] for n, i in ids.items()}
     assert out["unknown"]["status"] == "rejected"
     assert out["unknown"]["error"] == 'secrets[0]: this worker has no secret "NOPE"'
@@ -385,6 +399,8 @@ def test_jobs_naming_secrets_the_worker_cannot_serve_are_rejected(tmp_path, brok
     assert out["fine"]["status"] == "ok"
     placeholder, ca = out["fine"]["stdout"].split(b"\n", 1)
     assert placeholder.startswith(b"brig-secret:API_KEY:")
+    again = report["replay_result"]["stdout"].split("\n")[0].encode()
+    assert again.startswith(b"brig-secret:API_KEY:") and again != placeholder
 
     # The CA the jails trust names the bound host and nothing else.
     text = subprocess.run(["openssl", "x509", "-noout", "-text"], input=ca, capture_output=True,
