@@ -203,11 +203,17 @@ def setup(tmp_path):
                "other": serve("other", value, context)}
     ports = {n: s.server_address[1] for n, s in servers.items()}
     path = tmp_path / "secrets.json"
-    path.write_text(json.dumps({"secrets": {"API_KEY": {"value": value, "bindings": [
-        {"host": f"localhost:{ports['bound']}", "header": "Authorization",
-         "template": "Bearer ${API_KEY}"}]}}}))
+    # A second secret comes from the worker's environment, which must lose it.
+    env_value = PREFIX + secrets.token_hex(16)
+    path.write_text(json.dumps({"secrets": {
+        "API_KEY": {"value": value, "bindings": [
+            {"host": f"localhost:{ports['bound']}", "header": "Authorization",
+             "template": "Bearer ${API_KEY}"}]},
+        "ENV_KEY": {"value_env": "BRIG_TEST_ENV_KEY", "bindings": [
+            {"host": f"localhost:{ports['bound']}", "basic_auth": "me"}]}}}))
     path.chmod(0o600)
-    yield {"value": value, "servers": servers, "ports": ports, "secrets": str(path), "ca": ca}
+    yield {"value": value, "env_value": env_value, "servers": servers, "ports": ports,
+           "secrets": str(path), "ca": ca}
     for srv in servers.values():
         srv.shutdown()
         srv.server_close()
@@ -216,7 +222,8 @@ def setup(tmp_path):
 def secrets_worker(tmp_path, broker, setup, name="secrets", path=None, extra=()):
     return Worker(tmp_path, broker.bootstrap, name, concurrency=2,
                   extra=["--egress-allow", "localhost", "--secrets", path or setup["secrets"],
-                         "--egress-ca-file", setup["ca"], *extra])
+                         "--egress-ca-file", setup["ca"], *extra],
+                  env={"BRIG_TEST_ENV_KEY": setup["env_value"]})
 
 
 def host_processes():
@@ -246,11 +253,13 @@ def test_the_value_goes_out_in_its_header_and_never_into_the_jail(tmp_path, brok
                                     secrets=["API_KEY"]))
         client.flush()
         # While the sleeper sleeps: its processes hold the placeholder, and
-        # no process on the host holds the value in its environ or cmdline.
+        # no process on the host (the worker included, whose environment
+        # held ENV_KEY's value) holds a value in its environ or cmdline.
         wait_for(lambda: any(b"API_KEY=" in t for t in host_processes().values()),
                  timeout=120, what="a jail's process with API_KEY in its environment")
         holders = [t for t in host_processes().values() if b"API_KEY=" in t]
-        assert not [t for t in host_processes().values() if value.encode() in t]
+        assert not [t for t in host_processes().values()
+                    if value.encode() in t or setup["env_value"].encode() in t]
         assert all(b"API_KEY=brig-secret:API_KEY:" in t for t in holders)
         results = client.wait([attack], timeout=300)
         client.cancel(sleeper)
