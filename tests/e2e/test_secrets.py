@@ -219,10 +219,10 @@ def setup(tmp_path):
         srv.server_close()
 
 
-def secrets_worker(tmp_path, broker, setup, name="secrets", path=None, extra=()):
+def secrets_worker(tmp_path, broker, setup, name="secrets", path=None, extra=None):
     return Worker(tmp_path, broker.bootstrap, name, concurrency=2,
                   extra=["--egress-allow", "localhost", "--secrets", path or setup["secrets"],
-                         "--egress-ca-file", setup["ca"], *extra],
+                         *(["--egress-ca-file", setup["ca"]] if extra is None else extra)],
                   env={"BRIG_TEST_ENV_KEY": setup["env_value"]})
 
 
@@ -333,11 +333,14 @@ def test_the_value_goes_out_in_its_header_and_never_into_the_jail(tmp_path, brok
 # A runtime job's way to the bound host: urllib, through HTTPS_PROXY, trusting
 # SSL_CERT_FILE.
 FETCH = """
-import os, sys, urllib.request
+import os, sys, urllib.error, urllib.request
 for name in ('NO_PROXY', 'no_proxy'):
     os.environ.pop(name, None)
 request = urllib.request.Request(sys.argv[1], headers={'Authorization': os.environ['API_KEY']})
-print(urllib.request.urlopen(request, timeout=60).read().decode())
+try:
+    print(urllib.request.urlopen(request, timeout=60).read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
 """
 
 
@@ -345,7 +348,8 @@ def test_clients_cold_and_warm_reach_the_bound_host(tmp_path, broker, client, se
     url = f"https://localhost:{setup['ports']['bound']}"
     network = {"allow": [f"localhost:{setup['ports']['bound']}"]}
     table = warm_table(tmp_path, ["json"])
-    worker = secrets_worker(tmp_path, broker, setup, extra=["--runtimes", str(table)])
+    worker = secrets_worker(tmp_path, broker, setup,
+                            extra=["--egress-ca-file", setup["ca"], "--runtimes", str(table)])
     try:
         ids = {
             "curl": client.submit(job(f'NO_PROXY= no_proxy= curl -sS -H "Authorization: '
@@ -364,6 +368,26 @@ def test_clients_cold_and_warm_reach_the_bound_host(tmp_path, broker, client, se
         (result,) = results[jid]
         assert (result["status"], result["stdout"].strip()) == \
             ("ok", f"bound /{name} value".encode()), (name, result)
+
+
+def test_a_host_the_proxy_cannot_verify_gets_nothing(tmp_path, broker, client, setup):
+    """Without --egress-ca-file the test CA is no CA of the proxy's: the host
+    fails verification, so the value is not sent; the job hears why."""
+    url = f"https://localhost:{setup['ports']['bound']}/unverified"
+    worker = secrets_worker(tmp_path, broker, setup, extra=[])
+    try:
+        jid = client.submit(job(FETCH, runtime="python", args=[url], secrets=["API_KEY"],
+                                network={"allow": [f"localhost:{setup['ports']['bound']}"]}))
+        client.flush()
+        (result,) = client.wait([jid], timeout=120)[jid]
+    finally:
+        assert worker.stop() == 0, worker.log()
+    assert result["status"] == "ok", result
+    port = setup["ports"]["bound"]
+    assert result["stdout"] == (f"502 brig egress proxy: TLS with localhost:{port}: certificate "
+                                "verification failed: unable to get local issuer certificate\n\n"
+                                ).encode()
+    assert setup["servers"]["bound"].seen == []
 
 
 def test_jobs_naming_secrets_the_worker_cannot_serve_are_rejected(tmp_path, broker, client,
