@@ -12,6 +12,7 @@ import contextlib
 import http.server
 import json
 import os
+import re
 import secrets
 import ssl
 import subprocess
@@ -322,7 +323,11 @@ def test_the_value_goes_out_in_its_header_and_never_into_the_jail(tmp_path, brok
     db = worker.audit()
     rows = [tuple(r) for r in db.execute(
         "SELECT port, allowed, reason FROM connections WHERE job_id = ? ORDER BY id", (attack,))]
+    # The job as recorded names its secret, as it came: no placeholder.
+    (raw,) = db.execute("SELECT raw FROM jobs WHERE job_id = ?", (attack,)).fetchone()
     db.close()
+    assert msgpack.unpackb(raw)["secrets"] == ["API_KEY"]
+    assert placeholder.encode() not in raw and not re.search(rb"brig-secret:API_KEY:[0-9a-f]", raw)
     bound = ports["bound"]
     assert rows.count((bound, 1, "secret API_KEY put in header Authorization")) == 2
     refused = [r for r in rows if not r[1]]
