@@ -46,6 +46,7 @@
 #define BRIG_ENV_MAX 64
 #define BRIG_ENV_NAME_MAX 128
 #define BRIG_ENV_VALUE_MAX 4096
+#define BRIG_SECRETS_MAX 16 /* names as env names */
 #define BRIG_FILES_MAX 256
 #define BRIG_PATH_MAX 1024
 #define BRIG_PATH_COMPONENT_MAX 255

@@ -29,6 +29,7 @@ enum job_field {
     JOB_DEADLINE_MS,
     JOB_REPLAY_OF,
     JOB_EXECUTABLE,
+    JOB_SECRETS,
     JOB_FIELD_COUNT
 };
 _Static_assert(JOB_FIELD_COUNT <= MESSAGE_MAX_FIELDS, "too many job fields");
@@ -53,6 +54,7 @@ static const char *const job_fields[JOB_FIELD_COUNT] = {
     [JOB_DEADLINE_MS] = "deadline_ms",
     [JOB_REPLAY_OF] = "replay_of",
     [JOB_EXECUTABLE] = "executable",
+    [JOB_SECRETS] = "secrets",
 };
 
 static const struct text_rule arg_rule = {0, BRIG_ARG_MAX_BYTES, NULL};
@@ -153,6 +155,9 @@ static int decode_job(struct decoder *d, const msgpack_object *const *f, void *o
         read_text_array(d, f[JOB_EXECUTABLE], "executable", BRIG_FILES_MAX, &executable_rule,
                         &job->executable, &job->executable_count) < 0)
         return -1;
+    if (f[JOB_SECRETS] && read_text_array(d, f[JOB_SECRETS], "secrets", BRIG_SECRETS_MAX,
+                                          &env_name_rule, &job->secrets, &job->secret_count) < 0)
+        return -1;
     if (check_program(d, f, job) < 0)
         return -1;
     return check_executable(d, job);
@@ -203,6 +208,7 @@ int brig_job_encode(const struct brig_job *job, msgpack_sbuffer *out, struct bri
     write_nonzero(&w, &top, "deadline_ms", job->deadline_ms);
     write_text(&w, &top, "replay_of", job->replay_of);
     write_text_array(&w, &top, "executable", job->executable, job->executable_count);
+    write_text_array(&w, &top, "secrets", job->secrets, job->secret_count);
     write_map_end(&w, &top);
     return writer_finish(&w, &job_kind, err);
 }

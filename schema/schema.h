@@ -109,6 +109,10 @@ struct brig_job {
     /* Paths of files (keys of files) written with mode 0755 instead of 0644. */
     const char *const *executable;
     size_t executable_count;
+    /* Names of the worker's secrets the job uses: its environment holds a
+     * placeholder for each, never the value (SCHEMA.md section 5). */
+    const char *const *secrets;
+    size_t secret_count;
     msgpack_zone *arena; /* owns the above when decoded; NULL when caller-built */
 };
 

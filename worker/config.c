@@ -47,6 +47,12 @@ static const char usage[] =
     "                        comma-separated host, *.suffix, address, each with an\n"
     "                        optional :port (BRIG_EGRESS_ALLOW; default none: a job\n"
     "                        that asks for network is rejected)\n"
+    "  --secrets FILE        the operator's secrets (JSON, mode 0600): jobs name them\n"
+    "                        and see placeholders; the egress proxy puts the values\n"
+    "                        in on the way out to the hosts they are bound to\n"
+    "                        (BRIG_SECRETS)\n"
+    "  --egress-ca-file FILE more CAs (PEM) the proxy trusts for the hosts secrets\n"
+    "                        are bound to, beside the system's (BRIG_EGRESS_CA_FILE)\n"
     "  --drain-timeout T     on SIGTERM, how long in-flight jobs may finish (default 30s)\n"
     "  --revoke-timeout T    on a rebalance, how long a revoked partition's jobs may\n"
     "                        finish before they are stopped (default 10s)\n"
@@ -178,6 +184,8 @@ enum {
     OPT_RUNTIMES,
     OPT_IMAGES_DIR,
     OPT_EGRESS_ALLOW,
+    OPT_SECRETS,
+    OPT_EGRESS_CA_FILE,
     OPT_RO_BIND,
     OPT_JOB_ENV,
     OPT_DRAIN,
@@ -212,6 +220,8 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"runtimes", required_argument, NULL, OPT_RUNTIMES},
         {"images-dir", required_argument, NULL, OPT_IMAGES_DIR},
         {"egress-allow", required_argument, NULL, OPT_EGRESS_ALLOW},
+        {"secrets", required_argument, NULL, OPT_SECRETS},
+        {"egress-ca-file", required_argument, NULL, OPT_EGRESS_CA_FILE},
         {"ro-bind", required_argument, NULL, OPT_RO_BIND},
         {"job-env", required_argument, NULL, OPT_JOB_ENV},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
@@ -235,7 +245,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     const char *audit_db = NULL, *data_dir = NULL, *state_dir = NULL, *worker_id = NULL;
     const char *runtimes = NULL, *sessions_dir = NULL, *egress_allow = NULL, *images_dir = NULL;
     const char *metrics_addr = NULL, *log_format = NULL, *log_level = NULL;
-    const char *kafka_config = NULL;
+    const char *kafka_config = NULL, *secrets = NULL, *egress_ca_file = NULL;
     struct property_list overrides = {0}; /* -X, applied after --kafka-config */
     uint64_t number;
     int opt;
@@ -286,6 +296,12 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
             break;
         case OPT_EGRESS_ALLOW:
             egress_allow = optarg;
+            break;
+        case OPT_SECRETS:
+            secrets = optarg;
+            break;
+        case OPT_EGRESS_CA_FILE:
+            egress_ca_file = optarg;
             break;
         case OPT_RO_BIND:
             if (add_bind(config, optarg, err, errlen) < 0)
@@ -395,6 +411,8 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->runtimes = option_or_env(runtimes, "BRIG_RUNTIMES", NULL);
     config->images_dir = option_or_env(images_dir, "BRIG_IMAGES_DIR", IMAGE_DEFAULT_DIR);
     config->egress_allow = option_or_env(egress_allow, "BRIG_EGRESS_ALLOW", NULL);
+    config->secrets = option_or_env(secrets, "BRIG_SECRETS", NULL);
+    config->egress_ca_file = option_or_env(egress_ca_file, "BRIG_EGRESS_CA_FILE", NULL);
     bool binds_from_env = config->n_binds == 0;
     if (binds_from_env && add_binds_from_env(config, err, errlen) < 0)
         return -1;
@@ -452,6 +470,8 @@ void worker_config_free(struct worker_config *config)
     free(config->runtimes);
     free(config->images_dir);
     free(config->egress_allow);
+    free(config->secrets);
+    free(config->egress_ca_file);
     for (size_t i = 0; i < config->n_binds; i++)
         free((char *)config->binds[i].src);
     free(config->binds);

@@ -24,6 +24,8 @@ struct worker_config {
     char *runtimes;          /* runtime table; NULL: the default search */
     char *images_dir;        /* where brig-image keeps runtimes' root images unpacked */
     char *egress_allow;      /* the operator's egress allow-list; NULL: no job gets network */
+    char *secrets;           /* the operator's secrets file; NULL: none */
+    char *egress_ca_file;    /* more CAs for the hosts secrets are bound to; NULL: none */
     struct jail_bind *binds; /* --ro-bind, in every jail; src and dst are one allocation */
     size_t n_binds;
     char **job_env; /* --job-env NAME=VALUE, in every job's environment; NULL-terminated */

@@ -17,8 +17,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
 
 #include "worker/egress_internal.h"
 #include "common/common.h"
@@ -75,9 +78,66 @@ int egress_watch(struct egress_proxy *p, struct endpoint *ep, uint32_t events)
 void egress_close_endpoint(struct egress_proxy *p, struct endpoint *ep)
 {
     egress_watch(p, ep, 0);
+    SSL_free(ep->ssl);
+    ep->ssl = NULL;
     if (ep->fd >= 0)
         close(ep->fd);
     ep->fd = -1;
+}
+
+/* After a TLS call: what it waits for, as errno and *wants. */
+static ssize_t tls_result(SSL *ssl, int rc, size_t done, uint32_t *wants, uint32_t plain)
+{
+    *wants = plain;
+    if (rc == 1)
+        return (ssize_t)done;
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_WANT_READ:
+        *wants = EPOLLIN;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        *wants = EPOLLOUT;
+        errno = EAGAIN;
+        return -1;
+    default:
+        ERR_clear_error();
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+ssize_t egress_ep_read(struct endpoint *ep, void *buf, size_t len)
+{
+    if (!ep->ssl)
+        return read(ep->fd, buf, len);
+    size_t done = 0;
+    int rc = SSL_read_ex(ep->ssl, buf, len, &done);
+    return tls_result(ep->ssl, rc, done, &ep->read_wants, EPOLLIN);
+}
+
+ssize_t egress_ep_write(struct endpoint *ep, const void *buf, size_t len)
+{
+    if (!ep->ssl)
+        return send(ep->fd, buf, len, MSG_NOSIGNAL);
+    size_t done = 0;
+    int rc = SSL_write_ex(ep->ssl, buf, len, &done);
+    ssize_t n = tls_result(ep->ssl, rc, done, &ep->write_wants, EPOLLOUT);
+    if (n == 0) {
+        errno = EPIPE;
+        return -1;
+    }
+    return n;
+}
+
+void egress_ep_shutdown(struct endpoint *ep)
+{
+    /* Best effort: a close_notify that does not fit now is not waited for. */
+    if (ep->ssl && SSL_shutdown(ep->ssl) < 0)
+        ERR_clear_error();
+    shutdown(ep->fd, SHUT_WR);
 }
 
 /* ---- the report ---- */
@@ -420,6 +480,7 @@ void egress_proxy_free(struct egress_proxy *p)
     if (p->epoll_fd >= 0)
         close(p->epoll_fd);
     egress_rules_free(&p->bound);
+    egress_tls_free(p->tls);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->report_lock);
     pthread_cond_destroy(&p->work_cond);
@@ -427,12 +488,131 @@ void egress_proxy_free(struct egress_proxy *p)
     free(p);
 }
 
+/* ---- secrets ---- */
+
+/* What the proxy or the jail sets in a job's environment, which a secret's
+ * placeholder must not replace. */
+static const char *const set_by_proxy[] = {
+    "HTTP_PROXY", "HTTPS_PROXY",   "http_proxy",         "https_proxy",         "NO_PROXY",
+    "no_proxy",   "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE",
+};
+
+bool egress_intercepts(const struct egress_proxy *p, const char *host, uint16_t port)
+{
+    for (size_t i = 0; p->secrets && i < p->secrets->count; i++) {
+        const struct secret *s = &p->secrets->secrets[i];
+        for (size_t k = 0; k < s->n_bindings; k++) {
+            if (s->bindings[k].port == port && strcmp(s->bindings[k].host, host) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Each bound host once. */
+static int check_secrets(const struct egress_proxy *p, const struct secret_store *store,
+                         const char **hosts, size_t *n, char *err, size_t errlen)
+{
+    *n = 0;
+    for (size_t i = 0; i < store->count; i++) {
+        const struct secret *s = &store->secrets[i];
+        for (size_t k = 0; k < ARRAY_SIZE(set_by_proxy); k++) {
+            if (strcmp(s->name, set_by_proxy[k]) == 0) {
+                snprintf(err, errlen,
+                         "secret %s: the egress proxy sets %s in a job's environment; name the "
+                         "secret otherwise",
+                         s->name, s->name);
+                return -1;
+            }
+        }
+        for (size_t k = 0; k < s->n_bindings; k++) {
+            const struct secret_binding *b = &s->bindings[k];
+            struct egress_verdict v;
+            egress_decide(&p->bound, b->host, b->port, &v);
+            if (!v.allowed) {
+                snprintf(err, errlen,
+                         "secret %s is bound to %s:%u, which the egress allow-list "
+                         "(--egress-allow) does not allow: %s",
+                         s->name, b->host, (unsigned)b->port, v.reason);
+                return -1;
+            }
+            size_t h = 0;
+            while (h < *n && strcmp(hosts[h], b->host) != 0)
+                h++;
+            if (h == *n)
+                hosts[(*n)++] = b->host;
+        }
+    }
+    return 0;
+}
+
+int egress_proxy_use_secrets(struct egress_proxy *p, const struct secret_store *store,
+                             const char *bundle_dir, const char *upstream_ca_file, char *err,
+                             size_t errlen)
+{
+    if (!store || store->count == 0)
+        return 0;
+    if (p->bound.count == 0) {
+        snprintf(err, errlen,
+                 "secrets go out through the egress proxy, and it lets nothing out: give "
+                 "--egress-allow the hosts the secrets are bound to");
+        return -1;
+    }
+    const char **hosts = calloc(store->count * SECRET_BINDINGS_MAX, sizeof(*hosts));
+    size_t n;
+    if (!hosts) {
+        snprintf(err, errlen, "allocating the secrets' hosts: out of memory");
+        return -1;
+    }
+    int rc = check_secrets(p, store, hosts, &n, err, errlen);
+    if (rc == 0)
+        rc = egress_tls_new(hosts, n, bundle_dir, upstream_ca_file, &p->tls, err, errlen);
+    free(hosts);
+    if (rc == 0)
+        p->secrets = store;
+    return rc;
+}
+
+/* The secret named and whether the job's rules reach one of its bindings. */
+static int admit_secret(const struct egress_proxy *p, const struct egress_rules *rules,
+                        const char *name, size_t index, struct brig_error *why)
+{
+    snprintf(why->field, sizeof(why->field), "secrets[%zu]", index);
+    const struct secret *s = secret_find(p->secrets, name);
+    if (!s) {
+        snprintf(why->reason, sizeof(why->reason),
+                 p->secrets && p->secrets->count
+                     ? "this worker has no secret \"%.128s\""
+                     : "this worker has no secret \"%.128s\" (its operator gave it none with "
+                       "--secrets)",
+                 name);
+        return -1;
+    }
+    int len = snprintf(why->reason, sizeof(why->reason), "secret %s goes only to", s->name);
+    for (size_t k = 0; k < s->n_bindings; k++) {
+        struct egress_verdict v;
+        egress_decide(rules, s->bindings[k].host, s->bindings[k].port, &v);
+        if (v.allowed)
+            return 0;
+        if (len > 0 && (size_t)len < sizeof(why->reason))
+            len += snprintf(why->reason + len, sizeof(why->reason) - (size_t)len, "%s %s:%u",
+                            k ? "," : "", s->bindings[k].host, (unsigned)s->bindings[k].port);
+    }
+    if (len > 0 && (size_t)len < sizeof(why->reason))
+        snprintf(why->reason + len, sizeof(why->reason) - (size_t)len,
+                 ", which the job's network does not reach");
+    return -1;
+}
+
 int egress_admit(const struct egress_proxy *p, const struct brig_network *network,
-                 struct brig_error *why)
+                 const char *const *secrets, size_t n_secrets, struct brig_error *why)
 {
     struct egress_rules rules;
     if (egress_rules_bound(network, &p->bound, &rules, why) < 0)
         return -1;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n_secrets; i++)
+        rc = admit_secret(p, &rules, secrets[i], i, why);
     egress_rules_free(&rules);
-    return 0;
+    return rc;
 }

@@ -17,6 +17,16 @@
  * with the reason and the job's rules, 400 or 431 for a bad head, 502, 503 or
  * 504 when the destination cannot be reached or a bound is hit.
  *
+ * With the operator's secrets (egress_proxy_use_secrets, egress_secrets.h),
+ * a job that names some gets a placeholder for each in its environment, and
+ * the proxy intercepts its CONNECTs to the hosts secrets are bound to
+ * (egress_tls.h): it answers the job's TLS with a certificate of its own CA,
+ * which the job's jail trusts for those names only, speaks TLS to the real
+ * host, and between the two reads each request (HTTP/1.1, several per
+ * connection, bodies of any framing passed on as they come), puts a value in
+ * where its binding says and refuses a placeholder anywhere else. Every byte
+ * such a job sends through the proxy is searched for its placeholders.
+ *
  * Every decided request, allowed or denied, becomes a record (a row of the
  * audit store's connections table). Records wait in a queue, with the
  * proxy's own failures, until the thread that owns the store and the log
@@ -37,7 +47,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sandbox/sandbox.h"
 #include "schema/schema.h"
+#include "worker/secrets.h"
 
 #define EGRESS_PROXY_PORT 3128
 
@@ -65,19 +77,40 @@ int egress_proxy_start(const char *bound, const struct egress_limits *limits,
  * Records not yet taken are lost. NULL is a no-op. */
 void egress_proxy_free(struct egress_proxy *proxy);
 
-/* Whether the proxy can serve a job's network field: 0, or -1 with why (a
- * job field and a sentence), for a "rejected" result. */
+/* Gives the proxy the operator's secrets, which it keeps (store outlives
+ * the proxy): makes the CA for their hosts, and the jails' bundle in
+ * bundle_dir; upstream_ca_file (NULL = none) adds to the system's CAs for
+ * verifying those hosts. Before any job. -1 with err: a binding outside the
+ * operator's allow-list, a secret named like a variable the proxy sets. */
+int egress_proxy_use_secrets(struct egress_proxy *proxy, const struct secret_store *store,
+                             const char *bundle_dir, const char *upstream_ca_file, char *err,
+                             size_t errlen);
+
+/* Whether the proxy can serve a job's network field and the secrets it names:
+ * 0, or -1 with why (a job field and a sentence), for a "rejected" result. A
+ * secret the worker does not have, or whose bindings the job's network does
+ * not reach, is refused naming it. */
 int egress_admit(const struct egress_proxy *proxy, const struct brig_network *network,
-                 struct brig_error *why);
+                 const char *const *secrets, size_t n_secrets, struct brig_error *why);
 
 /* A job about to run. *out is NULL for a job without network: nothing to do.
  * Otherwise set jail_spec.on_network = egress_on_network and network_ctx =
- * *out, add egress_proxy_env to the job's environment, run the jail(s), and
- * then call egress_job_close. -1 with err when the job's network cannot be
- * served (egress_admit says the same). */
+ * *out, add egress_job_env to the job's environment and egress_job_binds to
+ * its binds, run the jail(s), and then call egress_job_close. -1 with err when
+ * the job's network or secrets cannot be served (egress_admit says the
+ * same). */
 int egress_job_open(struct egress_proxy *proxy, const char *job_id,
-                    const struct brig_network *network, struct egress_job **out, char *err,
-                    size_t errlen);
+                    const struct brig_network *network, const char *const *secrets,
+                    size_t n_secrets, struct egress_job **out, char *err, size_t errlen);
+
+/* What the job finds in its environment, NULL-terminated: egress_proxy_env,
+ * and for a job with secrets a placeholder for each (NAME=brig-secret:...)
+ * and the variables that point TLS clients at the CA bundle. */
+const char *const *egress_job_env(const struct egress_job *job);
+
+/* For a job with secrets, the CA bundle bound read-only into its jail; none
+ * otherwise. */
+const struct jail_bind *egress_job_binds(const struct egress_job *job, size_t *n);
 
 /* jail_spec.on_network: opens the job's listener in the jail's network
  * namespace. Called once per jail of the job (a compile step, then the run).

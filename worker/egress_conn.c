@@ -1,5 +1,6 @@
 /* A connection's way through the egress proxy, on the proxy thread: HEAD
- * (reading the request head) -> RESOLVING -> CONNECTING -> RELAY, or to
+ * (reading the request head) -> RESOLVING -> CONNECTING -> RELAY (through TLS
+ * for an intercepted tunnel, egress_intercept.c), or to
  * ANSWER (the proxy's own response, then LINGER reading what the client still
  * sends, so that closing does not reset the connection before the client has
  * read the answer). */
@@ -16,7 +17,7 @@
 #include "worker/egress_internal.h"
 #include "common/common.h"
 
-static void record_verdict(struct egress_proxy *p, struct conn *c, bool allowed, const char *reason)
+void egress_conn_record(struct egress_proxy *p, struct conn *c, bool allowed, const char *reason)
 {
     const char *host = c->verdict.host[0] ? c->verdict.host : c->req.host;
     egress_record(p, c->job, host, c->req.port, allowed, reason);
@@ -47,12 +48,13 @@ void egress_conn_close(struct egress_proxy *p, struct conn *c)
         return;
     /* Decided and allowed, but never resolved: the rule's decision stands. */
     if (c->verdict.allowed && !c->recorded)
-        record_verdict(p, c, true, c->verdict.rule);
+        egress_conn_record(p, c, true, c->verdict.rule);
     if (c->resolve)
         c->resolve->conn = NULL;
     if (c->holds_slot)
         c->job->open_connections--;
     c->job->clients--;
+    egress_intercept_free(c);
     egress_close_endpoint(p, &c->client);
     egress_close_endpoint(p, &c->upstream);
     if (c->addrs)
@@ -78,18 +80,6 @@ void egress_conns_free_dead(struct egress_proxy *p)
     }
 }
 
-static bool buffer_empty(const struct relay_buffer *b)
-{
-    return b->start == b->end;
-}
-
-static void buffer_put(struct relay_buffer *b, const char *data, size_t len)
-{
-    /* Callers put at most a head and the bytes read with it, which fit. */
-    memcpy(b->data + b->end, data, len);
-    b->end += len;
-}
-
 static void describe_destination(const struct conn *c, char *out, size_t outlen)
 {
     const char *host = c->verdict.host[0] ? c->verdict.host : c->req.host;
@@ -105,13 +95,13 @@ static void answer(struct egress_proxy *p, struct conn *c, int status, const cha
     int len = proxy_response(status, body, response, sizeof(response));
     egress_close_endpoint(p, &c->upstream);
     c->to_client.start = c->to_client.end = 0;
-    buffer_put(&c->to_client, response, len > 0 ? (size_t)len : 0);
+    relay_buffer_put(&c->to_client, response, len > 0 ? (size_t)len : 0);
     c->state = CONN_ANSWER;
     c->deadline_ms = (uint64_t)monotonic_ms() + LINGER_MS;
     egress_watch(p, &c->client, EPOLLOUT);
 }
 
-static void answer_text(struct egress_proxy *p, struct conn *c, int status, const char *reason)
+void egress_conn_answer(struct egress_proxy *p, struct conn *c, int status, const char *reason)
 {
     char body[BODY_MAX];
     snprintf(body, sizeof(body), "brig egress proxy: %s\n", reason);
@@ -121,7 +111,7 @@ static void answer_text(struct egress_proxy *p, struct conn *c, int status, cons
 /* A refusal by policy: recorded, and answered with the job's rules. */
 static void refuse(struct egress_proxy *p, struct conn *c, int status, const char *reason)
 {
-    record_verdict(p, c, false, reason);
+    egress_conn_record(p, c, false, reason);
     char body[BODY_MAX], destination[300];
     describe_destination(c, destination, sizeof(destination));
     int len = snprintf(body, sizeof(body),
@@ -138,22 +128,36 @@ static void refuse(struct egress_proxy *p, struct conn *c, int status, const cha
     answer(p, c, status, body);
 }
 
+void egress_conn_refuse_secret(struct egress_proxy *p, struct conn *c, const char *reason)
+{
+    egress_conn_record(p, c, false, reason);
+    /* Once the client has had bytes of a response (in a tunnel the proxy does
+     * not read, its 200), an answer would be taken for the server's; an
+     * intercepted client has read every response before its next request. */
+    if (c->replied && !c->ic)
+        egress_conn_close(p, c);
+    else
+        egress_conn_answer(p, c, 403, reason);
+}
+
 static void flush_answer(struct egress_proxy *p, struct conn *c)
 {
     struct relay_buffer *b = &c->to_client;
-    while (!buffer_empty(b)) {
-        ssize_t n = send(c->client.fd, b->data + b->start, b->end - b->start, MSG_NOSIGNAL);
+    while (!relay_buffer_empty(b)) {
+        ssize_t n = egress_ep_write(&c->client, b->data + b->start, b->end - b->start);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN)
+        if (n < 0 && errno == EAGAIN) {
+            egress_watch(p, &c->client, c->client.write_wants ? c->client.write_wants : EPOLLOUT);
             return;
+        }
         if (n < 0) {
             egress_conn_close(p, c);
             return;
         }
         b->start += (size_t)n;
     }
-    shutdown(c->client.fd, SHUT_WR);
+    egress_ep_shutdown(&c->client);
     c->state = CONN_LINGER;
     egress_watch(p, &c->client, EPOLLIN);
 }
@@ -161,20 +165,37 @@ static void flush_answer(struct egress_proxy *p, struct conn *c)
 static void linger_read(struct egress_proxy *p, struct conn *c)
 {
     char sink[4096];
-    ssize_t n = read(c->client.fd, sink, sizeof(sink));
+    ssize_t n = egress_ep_read(&c->client, sink, sizeof(sink));
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
         egress_conn_close(p, c);
 }
 
 /* ---- connections: relaying ---- */
 
-/* Moves bytes from src to dst through b; -1 when either side failed. */
-static int pump(struct egress_job *job, struct endpoint *src, struct endpoint *dst,
+/* A placeholder of the job's in bytes the client sent (a tunnel's, a plain
+ * request's body): refused. True when it was there. */
+static bool holds_placeholder(struct egress_proxy *p, struct conn *c, const char *data, size_t len)
+{
+    const struct job_secret *hit = secret_scan_feed(&c->scan, &c->job->secrets, data, len);
+    if (!hit)
+        return false;
+    char reason[768];
+    secret_refusal(hit, c->req.connect ? "a tunnel (CONNECT)" : "the body of a plain HTTP request",
+                   c->verdict.host, c->req.port, reason, sizeof(reason));
+    egress_conn_refuse_secret(p, c, reason);
+    return true;
+}
+
+/* Moves bytes from src to dst through b; -1 when either side failed, 1 when
+ * the connection was refused. What the client sends is searched for its
+ * job's placeholders. */
+static int pump(struct egress_proxy *p, struct conn *c, struct endpoint *src, struct endpoint *dst,
                 struct relay_buffer *b, bool *progress)
 {
-    for (int round = 0; round < PUMP_ROUNDS; round++) {
-        if (buffer_empty(b) && !src->read_done) {
-            ssize_t n = read(src->fd, b->data, sizeof(b->data));
+    /* Bytes TLS holds already decrypted wake no epoll: taken while they last. */
+    for (int round = 0; round < PUMP_ROUNDS || (src->ssl && SSL_pending(src->ssl) > 0); round++) {
+        if (relay_buffer_empty(b) && !src->read_done) {
+            ssize_t n = egress_ep_read(src, b->data, sizeof(b->data));
             if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -1;
             if (n == 0) {
@@ -183,17 +204,20 @@ static int pump(struct egress_job *job, struct endpoint *src, struct endpoint *d
             }
             b->start = 0;
             b->end = (size_t)n;
-            job->bytes += (uint64_t)n;
+            c->job->bytes += (uint64_t)n;
             *progress = true;
+            if (src == &c->client && holds_placeholder(p, c, b->data, (size_t)n))
+                return 1;
         }
-        if (buffer_empty(b))
+        if (relay_buffer_empty(b))
             return 0;
-        ssize_t n = send(dst->fd, b->data + b->start, b->end - b->start, MSG_NOSIGNAL);
+        ssize_t n = egress_ep_write(dst, b->data + b->start, b->end - b->start);
         if (n < 0)
             return errno == EAGAIN || errno == EINTR ? 0 : -1;
         b->start += (size_t)n;
         *progress = true;
-        if (!buffer_empty(b))
+        c->replied |= dst == &c->client;
+        if (!relay_buffer_empty(b))
             return 0;
         b->start = b->end = 0;
     }
@@ -203,8 +227,8 @@ static int pump(struct egress_job *job, struct endpoint *src, struct endpoint *d
 /* Once src has ended and everything it sent is passed on, dst learns it. */
 static void finish_direction(struct endpoint *src, struct endpoint *dst, struct relay_buffer *b)
 {
-    if (src->read_done && buffer_empty(b) && !dst->write_done) {
-        shutdown(dst->fd, SHUT_WR);
+    if (src->read_done && relay_buffer_empty(b) && !dst->write_done) {
+        egress_ep_shutdown(dst);
         dst->write_done = true;
     }
 }
@@ -212,16 +236,22 @@ static void finish_direction(struct endpoint *src, struct endpoint *dst, struct 
 static uint32_t interest(const struct endpoint *ep, const struct relay_buffer *from_it,
                          const struct relay_buffer *to_it)
 {
-    return (!ep->read_done && buffer_empty(from_it) ? EPOLLIN : 0) |
-           (!buffer_empty(to_it) ? EPOLLOUT : 0);
+    uint32_t reading = ep->read_wants ? ep->read_wants : EPOLLIN;
+    uint32_t writing = ep->write_wants ? ep->write_wants : EPOLLOUT;
+    return (!ep->read_done && relay_buffer_empty(from_it) ? reading : 0) |
+           (!relay_buffer_empty(to_it) ? writing : 0);
 }
 
 static void relay(struct egress_proxy *p, struct conn *c)
 {
     bool progress = false;
-    if (pump(c->job, &c->client, &c->upstream, &c->to_upstream, &progress) < 0 ||
-        pump(c->job, &c->upstream, &c->client, &c->to_client, &progress) < 0 ||
-        c->job->bytes > p->limits.bytes) {
+    int out = c->ic ? egress_intercept_pump(p, c, &progress)
+                    : pump(p, c, &c->client, &c->upstream, &c->to_upstream, &progress);
+    if (out == 0 && c->state == CONN_RELAY)
+        out = pump(p, c, &c->upstream, &c->client, &c->to_client, &progress);
+    if (c->state != CONN_RELAY)
+        return; /* refused: answered or closed */
+    if (out < 0 || c->job->bytes > p->limits.bytes) {
         egress_conn_close(p, c);
         return;
     }
@@ -233,31 +263,52 @@ static void relay(struct egress_proxy *p, struct conn *c)
     }
     if (progress)
         c->deadline_ms = (uint64_t)monotonic_ms() + p->limits.idle_timeout_ms;
-    egress_watch(p, &c->client, interest(&c->client, &c->to_upstream, &c->to_client));
+    /* An intercepted client's unread requests wait in c->head, not in a
+     * relay buffer: it is read while there is room there. */
+    static const struct relay_buffer nothing_waiting;
+    const struct relay_buffer *from_client = &c->to_upstream;
+    if (c->ic && c->head_len < sizeof(c->head))
+        from_client = &nothing_waiting;
+    egress_watch(p, &c->client, interest(&c->client, from_client, &c->to_client));
     egress_watch(p, &c->upstream, interest(&c->upstream, &c->to_client, &c->to_upstream));
 }
 
+void egress_conn_relay(struct egress_proxy *p, struct conn *c)
+{
+    c->state = CONN_RELAY;
+    c->deadline_ms = (uint64_t)monotonic_ms() + p->limits.idle_timeout_ms;
+    relay(p, c);
+}
+
 /* Connected: the 200 for a tunnel or the rewritten head, then whatever the
- * client sent after its head, then bytes both ways. */
+ * client sent after its head, then bytes both ways. An intercepted tunnel
+ * goes through its handshakes first. */
 static void start_relay(struct egress_proxy *p, struct conn *c)
 {
     static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    c->job->bytes += c->head_len;
+    if (c->req.connect && egress_intercepts(p, c->verdict.host, c->req.port) &&
+        c->job->secrets.count > 0) {
+        egress_intercept_start(p, c);
+        return;
+    }
+    const char *early = c->head + c->req.head_len;
+    size_t early_len = c->head_len - c->req.head_len;
+    if (holds_placeholder(p, c, early, early_len))
+        return;
     if (c->req.connect) {
-        buffer_put(&c->to_client, established, sizeof(established) - 1);
+        relay_buffer_put(&c->to_client, established, sizeof(established) - 1);
     } else {
         int len = proxy_request_forward(c->head, &c->req, c->to_upstream.data,
                                         sizeof(c->to_upstream.data) - PROXY_HEAD_MAX);
         if (len < 0) {
-            answer_text(p, c, 431, "the rewritten request head is too long");
+            egress_conn_answer(p, c, 431, "the rewritten request head is too long");
             return;
         }
         c->to_upstream.end = (size_t)len;
     }
-    buffer_put(&c->to_upstream, c->head + c->req.head_len, c->head_len - c->req.head_len);
-    c->job->bytes += c->head_len;
-    c->state = CONN_RELAY;
-    c->deadline_ms = (uint64_t)monotonic_ms() + p->limits.idle_timeout_ms;
-    relay(p, c);
+    relay_buffer_put(&c->to_upstream, early, early_len);
+    egress_conn_relay(p, c);
 }
 
 /* ---- connections: reaching the destination ---- */
@@ -288,7 +339,7 @@ static void connect_next(struct egress_proxy *p, struct conn *c)
     describe_destination(c, destination, sizeof(destination));
     snprintf(reason, sizeof(reason), "connecting to %s: %s", destination,
              strerror(c->connect_error ? c->connect_error : EHOSTUNREACH));
-    answer_text(p, c, 502, reason);
+    egress_conn_answer(p, c, 502, reason);
 }
 
 static void connect_done(struct egress_proxy *p, struct conn *c)
@@ -325,10 +376,10 @@ void egress_conn_resolved(struct egress_proxy *p, struct conn *c, struct resolve
     r->result = NULL;
     if (r->error != 0) {
         if (!c->recorded)
-            record_verdict(p, c, true, c->verdict.rule);
+            egress_conn_record(p, c, true, c->verdict.rule);
         snprintf(reason, sizeof(reason), "resolving %s: %s", c->verdict.host,
                  r->error == EAI_SYSTEM ? strerror(r->system_error) : gai_strerror(r->error));
-        answer_text(p, c, 502, reason);
+        egress_conn_answer(p, c, 502, reason);
         return;
     }
     if (!any_acceptable(c)) {
@@ -340,7 +391,7 @@ void egress_conn_resolved(struct egress_proxy *p, struct conn *c, struct resolve
         return;
     }
     if (!c->recorded)
-        record_verdict(p, c, true, c->verdict.rule);
+        egress_conn_record(p, c, true, c->verdict.rule);
     connect_next(p, c);
 }
 
@@ -348,7 +399,7 @@ static void start_resolve(struct egress_proxy *p, struct conn *c)
 {
     struct resolve *r = calloc(1, sizeof(*r));
     if (!r) {
-        answer_text(p, c, 503, "out of memory");
+        egress_conn_answer(p, c, 503, "out of memory");
         return;
     }
     r->conn = c;
@@ -380,12 +431,22 @@ static void decide(struct egress_proxy *p, struct conn *c)
                  "the job has used up its %u requests; later ones are refused and not recorded",
                  p->limits.requests);
         if (job->requests++ == p->limits.requests)
-            record_verdict(p, c, false, reason);
+            egress_conn_record(p, c, false, reason);
         c->verdict.allowed = false;
-        answer_text(p, c, 503, reason);
+        egress_conn_answer(p, c, 503, reason);
         return;
     }
     job->requests++;
+    struct secret_head_outcome secret;
+    size_t unused;
+    if (job->secrets.count > 0 &&
+        secret_head_filter(&job->secrets, c->head, &c->req,
+                           c->verdict.host[0] ? c->verdict.host : c->req.host, c->req.port, false,
+                           NULL, 0, &unused, &secret) == SECRET_HEAD_REFUSED) {
+        c->verdict.allowed = false;
+        egress_conn_refuse_secret(p, c, secret.reason);
+        return;
+    }
     if (!c->verdict.allowed) {
         refuse(p, c, 403, c->verdict.reason);
         return;
@@ -408,7 +469,7 @@ static void decide(struct egress_proxy *p, struct conn *c)
     c->holds_slot = true;
     /* A suffix rule's decision waits for the addresses. */
     if (!c->verdict.public_only)
-        record_verdict(p, c, true, c->verdict.rule);
+        egress_conn_record(p, c, true, c->verdict.rule);
     start_resolve(p, c);
 }
 
@@ -428,7 +489,7 @@ static void read_head(struct egress_proxy *p, struct conn *c)
     case PROXY_INCOMPLETE:
         return;
     case PROXY_BAD:
-        answer_text(p, c, status, reason);
+        egress_conn_answer(p, c, status, reason);
         return;
     case PROXY_COMPLETE:
         decide(p, c);
@@ -444,6 +505,9 @@ void egress_conn_event(struct egress_proxy *p, struct conn *c)
         break;
     case CONN_CONNECTING:
         connect_done(p, c);
+        break;
+    case CONN_TLS:
+        egress_intercept_handshake(p, c);
         break;
     case CONN_RELAY:
         relay(p, c);
@@ -466,7 +530,7 @@ void egress_conn_expire(struct egress_proxy *p, struct conn *c)
     case CONN_HEAD:
         snprintf(reason, sizeof(reason), "no complete request head within %u ms",
                  p->limits.head_timeout_ms);
-        answer_text(p, c, 408, reason);
+        egress_conn_answer(p, c, 408, reason);
         break;
     case CONN_RESOLVING:
     case CONN_CONNECTING:
@@ -477,8 +541,9 @@ void egress_conn_expire(struct egress_proxy *p, struct conn *c)
         describe_destination(c, destination, sizeof(destination));
         snprintf(reason, sizeof(reason), "reaching %s took longer than %u ms", destination,
                  p->limits.connect_timeout_ms);
-        answer_text(p, c, 504, reason);
+        egress_conn_answer(p, c, 504, reason);
         break;
+    case CONN_TLS:
     case CONN_RELAY:
     case CONN_ANSWER:
     case CONN_LINGER:

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "worker/egress_internal.h"
+#include "common/common.h"
 
 /* ---- listeners ---- */
 
@@ -92,12 +93,48 @@ void egress_close_job(struct egress_proxy *p, struct egress_job *job)
 
 /* ---- jobs ---- */
 
+/* egress_proxy_env, then for a job with secrets a placeholder for each and
+ * the CA bundle for every TLS client that reads one of these variables. */
+static int make_env(struct egress_job *job)
+{
+    static const char *const bundle_vars[] = {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
+                                              "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"};
+    size_t n_proxy = strv_len(egress_proxy_env), n_secrets = job->secrets.count;
+    size_t n_bundle = n_secrets ? ARRAY_SIZE(bundle_vars) : 0;
+    if (!(job->env = calloc(n_proxy + n_secrets + n_bundle + 1, sizeof(*job->env))))
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < n_proxy; i++) {
+        if (!(job->env[n++] = strdup(egress_proxy_env[i])))
+            return -1;
+    }
+    for (size_t i = 0; i < n_secrets; i++) {
+        const struct job_secret *js = &job->secrets.list[i];
+        if (asprintf(&job->env[n++], "%s=%s", js->secret->name, js->placeholder) < 0) {
+            job->env[n - 1] = NULL;
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n_bundle; i++) {
+        if (asprintf(&job->env[n++], "%s=%s", bundle_vars[i], EGRESS_TLS_BUNDLE_JAIL_PATH) < 0) {
+            job->env[n - 1] = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int egress_job_open(struct egress_proxy *p, const char *job_id, const struct brig_network *network,
-                    struct egress_job **out, char *err, size_t errlen)
+                    const char *const *secrets, size_t n_secrets, struct egress_job **out,
+                    char *err, size_t errlen)
 {
     *out = NULL;
-    struct egress_rules rules;
     struct brig_error why;
+    if (egress_admit(p, network, secrets, n_secrets, &why) < 0) {
+        snprintf(err, errlen, "%s: %s", why.field, why.reason);
+        return -1;
+    }
+    struct egress_rules rules;
     if (egress_rules_bound(network, &p->bound, &rules, &why) < 0) {
         snprintf(err, errlen, "%s: %s", why.field, why.reason);
         return -1;
@@ -113,8 +150,31 @@ int egress_job_open(struct egress_proxy *p, const char *job_id, const struct bri
     job->proxy = p;
     snprintf(job->id, sizeof(job->id), "%s", job_id);
     job->rules = rules;
+    if (job_secrets_make(p->secrets, secrets, n_secrets, &job->secrets, err, errlen) < 0) {
+        egress_job_close(job);
+        return -1;
+    }
+    if (make_env(job) < 0) {
+        snprintf(err, errlen, "making the job's environment: out of memory");
+        egress_job_close(job);
+        return -1;
+    }
+    if (job->secrets.count > 0)
+        job->bind = (struct jail_bind){.src = egress_tls_bundle_path(p->tls),
+                                       .dst = EGRESS_TLS_BUNDLE_JAIL_PATH};
     *out = job;
     return 0;
+}
+
+const char *const *egress_job_env(const struct egress_job *job)
+{
+    return (const char *const *)job->env;
+}
+
+const struct jail_bind *egress_job_binds(const struct egress_job *job, size_t *n)
+{
+    *n = job->bind.src ? 1 : 0;
+    return &job->bind;
 }
 
 struct listen_call {
@@ -215,5 +275,7 @@ void egress_job_close(struct egress_job *job)
         free(l);
     }
     egress_rules_free(&job->rules);
+    job_secrets_free(&job->secrets);
+    strv_free(job->env);
     free(job);
 }

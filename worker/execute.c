@@ -130,17 +130,18 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
         .origin = {.job_id = job->id, .attempt = (uint64_t)task->attempt_number},
     };
     char err[512];
-    int egress_opened =
-        egress_job_open(slot->egress, job->id, &job->network, &egress, err, sizeof(err));
+    int egress_opened = egress_job_open(slot->egress, job->id, &job->network, job->secrets,
+                                        job->secret_count, &egress, err, sizeof(err));
     bool in_session = job->session && job->session[0];
     char **env = job_environment(job, in_session ? session_env_vars : NULL,
-                                 egress ? egress_proxy_env : NULL);
+                                 egress ? egress_job_env(egress) : NULL);
     const char **args = job_command(job);
 
     struct jail_spec spec = {.env = (const char *const *)env, .cancel_fd = task->cancel_fd};
     if (egress) {
         spec.on_network = egress_on_network;
         spec.network_ctx = egress;
+        spec.binds = egress_job_binds(egress, &spec.n_binds);
     }
     job_limits(job, &spec.limits);
     spec.stdin_data = job->stdin_data.data;

@@ -204,7 +204,7 @@ void intake(struct worker *w, const rd_kafka_message_t *msg)
         return;
     }
     task->runtime_name = rt ? rt->name : NULL;
-    if (egress_admit(w->egress, &job->network, &derr) < 0) {
+    if (egress_admit(w->egress, &job->network, job->secrets, job->secret_count, &derr) < 0) {
         refuse(w, task, REFUSE_REJECT, derr.field, derr.reason);
         return;
     }

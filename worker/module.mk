@@ -15,3 +15,7 @@ PKGS += libmicrohttpd
 UNIT_TESTS += test_egress
 test_egress_SRCS := tests/unit/tree.c
 UNIT_TESTS += test_interp_channel
+# Secrets (worker/secrets.c) and the egress proxy's interception of HTTPS
+# (worker/egress_tls*.c) use libcrypto and libssl.
+PKGS += libssl
+UNIT_TESTS += test_secrets test_egress_tls test_egress_secrets

@@ -166,8 +166,11 @@ static enum proxy_parse_result parse_target(const char *buf, const struct proxy_
     return PROXY_COMPLETE;
 }
 
-enum proxy_parse_result proxy_request_parse(const char *buf, size_t len, struct proxy_request *req,
-                                            int *status, char *reason, size_t reasonlen)
+/* The head at the start of buf: its request line and header fields, checked;
+ * the target is left in *url for the caller's form. */
+static enum proxy_parse_result parse_head(const char *buf, size_t len, struct proxy_request *req,
+                                          struct proxy_span *url, int *status, char *reason,
+                                          size_t reasonlen)
 {
     memset(req, 0, sizeof(*req));
     size_t searched = len < PROXY_HEAD_MAX ? len : PROXY_HEAD_MAX;
@@ -213,12 +216,95 @@ enum proxy_parse_result proxy_request_parse(const char *buf, size_t len, struct 
     req->http_major = parser.http_major;
     req->http_minor = parser.http_minor;
     req->head_len = head_len;
-    return parse_target(buf, &st.url, req, status, reason, reasonlen);
+    *url = st.url;
+    return PROXY_COMPLETE;
+}
+
+enum proxy_parse_result proxy_request_parse(const char *buf, size_t len, struct proxy_request *req,
+                                            int *status, char *reason, size_t reasonlen)
+{
+    struct proxy_span url;
+    enum proxy_parse_result r = parse_head(buf, len, req, &url, status, reason, reasonlen);
+    return r == PROXY_COMPLETE ? parse_target(buf, &url, req, status, reason, reasonlen) : r;
 }
 
 static bool span_is(const char *buf, const struct proxy_span *span, const char *name)
 {
     return span->len == strlen(name) && strncasecmp(buf + span->off, name, span->len) == 0;
+}
+
+/* "host", "host:port", "[v6]" or "[v6]:port" into req. */
+static bool parse_host_header(const char *text, size_t len, struct proxy_request *req)
+{
+    const char *end = text + len, *host = text, *host_end, *colon;
+    if (len > 0 && text[0] == '[') {
+        host = text + 1;
+        host_end = memchr(text, ']', len);
+        if (!host_end)
+            return false;
+        colon = host_end + 1 < end ? host_end + 1 : NULL;
+        if (colon && *colon != ':')
+            return false;
+    } else {
+        colon = memchr(text, ':', len);
+        host_end = colon ? colon : end;
+    }
+    size_t host_len = (size_t)(host_end - host);
+    if (host_len == 0 || host_len >= sizeof(req->host))
+        return false;
+    memcpy(req->host, host, host_len);
+    req->host[host_len] = '\0';
+    req->port = 0;
+    if (!colon)
+        return true;
+    unsigned long port = 0;
+    const char *p = colon + 1;
+    if (p == end || *p == '0')
+        return false;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || (port = port * 10 + (unsigned long)(*p - '0')) > 65535)
+            return false;
+    }
+    req->port = (uint16_t)port;
+    return true;
+}
+
+enum proxy_parse_result proxy_origin_request_parse(const char *buf, size_t len,
+                                                   struct proxy_request *req, int *status,
+                                                   char *reason, size_t reasonlen)
+{
+    struct proxy_span url;
+    enum proxy_parse_result r = parse_head(buf, len, req, &url, status, reason, reasonlen);
+    if (r != PROXY_COMPLETE)
+        return r;
+    if (req->connect)
+        return bad(status, 400, reason, reasonlen, "CONNECT inside a tunnel");
+    if (url.len == 0 || buf[url.off] != '/')
+        return bad(status, 400, reason, reasonlen,
+                   "inside a tunnel a request names its target as /path (origin form)");
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(buf + url.off, url.len, 0, &u) != 0)
+        return bad(status, 400, reason, reasonlen, "the request target is not a valid path");
+    req->path = (struct proxy_span){url.off + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len};
+    if (u.field_set & (1 << UF_QUERY)) {
+        req->has_query = true;
+        req->query =
+            (struct proxy_span){url.off + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len};
+    }
+    const struct proxy_header *host = NULL;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (!span_is(buf, &req->headers[i].name, "host"))
+            continue;
+        if (host)
+            return bad(status, 400, reason, reasonlen, "the request has more than one Host");
+        host = &req->headers[i];
+    }
+    if (!host)
+        return bad(status, 400, reason, reasonlen, "the request has no Host");
+    if (!parse_host_header(buf + host->value.off, host->value.len, req))
+        return bad(status, 400, reason, reasonlen, "the Host header is not host[:port]");
+    return PROXY_COMPLETE;
 }
 
 /* Whether a Connection (or Proxy-Connection) header lists name as one of its

@@ -1,6 +1,7 @@
 /* What the egress proxy understands of HTTP: the head of one request sent to
  * a forward proxy, either "CONNECT host:port" or a request with an absolute
- * URI ("GET http://host[:port]/path HTTP/1.1"), parsed with http-parser; the
+ * URI ("GET http://host[:port]/path HTTP/1.1"), or sent inside a tunnel the
+ * proxy intercepts ("GET /path HTTP/1.1"), parsed with http-parser; the
  * head that goes upstream for the second kind; and the proxy's own short
  * answers. Nothing here touches a socket. */
 #ifndef BRIG_WORKER_PROXY_HTTP_H
@@ -46,6 +47,13 @@ enum proxy_parse_result { PROXY_INCOMPLETE, PROXY_COMPLETE, PROXY_BAD };
  * status to answer (400, 431, 505) and reason says what is wrong. */
 enum proxy_parse_result proxy_request_parse(const char *buf, size_t len, struct proxy_request *req,
                                             int *status, char *reason, size_t reasonlen);
+
+/* The same for a request inside a tunnel the proxy intercepts: an origin-form
+ * target ("/path?query": path and query are set), and exactly one Host, whose
+ * host and port (0 when it names none) go to req->host and req->port. */
+enum proxy_parse_result proxy_origin_request_parse(const char *buf, size_t len,
+                                                   struct proxy_request *req, int *status,
+                                                   char *reason, size_t reasonlen);
 
 /* The head sent upstream for a plain HTTP request parsed from buf: the
  * origin-form target ("/path?query"), Host set from the URI (RFC 9112 §3.2.2:

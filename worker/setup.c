@@ -1,6 +1,7 @@
 /* brig-worker's parts, made in the order they depend on each other and freed
- * in reverse: metrics, jails, runtimes and their servers, egress, the audit
- * store, the broker, the Kafka clients, the scheduler and the slots. */
+ * in reverse: the secrets, metrics, jails, runtimes and their servers,
+ * egress, the audit store, the broker, the Kafka clients, the scheduler and
+ * the slots. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,13 +187,48 @@ static int open_runtimes(struct worker *w, const char *zygote)
     return 0;
 }
 
+/* First of all, while the worker has no other thread: a value_env secret
+ * leaves the process's environment, before anything that would inherit it
+ * starts. A worker that holds values makes no core dumps, and only root may
+ * read its memory. */
+static int open_secrets(struct worker *w)
+{
+    char err[1024];
+    if (!w->config->secrets)
+        return 0;
+    if (secret_store_load(w->config->secrets, &w->secrets, err, sizeof(err)) < 0) {
+        log_error(NULL, "--secrets: %s", err);
+        return -1;
+    }
+    if (w->secrets->count > 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        log_error(NULL, "making the worker undumpable, as it holds secrets: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int open_egress(struct worker *w)
 {
-    char err[512];
+    char err[1024];
     if (egress_proxy_start(w->config->egress_allow, NULL, &w->egress, err, sizeof(err)) < 0) {
         log_error(NULL, "%s", err);
         return -1;
     }
+    if (egress_proxy_use_secrets(w->egress, w->secrets, w->config->state_dir,
+                                 w->config->egress_ca_file, err, sizeof(err)) < 0) {
+        log_error(NULL, "--secrets: %s", err);
+        return -1;
+    }
+    if (w->secrets) {
+        char names[512] = "";
+        for (size_t i = 0; i < w->secrets->count; i++)
+            snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
+                     w->secrets->secrets[i].name);
+        log_info(NULL, "secrets jobs may name: %s", names[0] ? names : "none");
+    }
+    if (w->config->egress_ca_file && !w->secrets)
+        log_warn(NULL, "--egress-ca-file is for the hosts secrets are bound to, and there is no "
+                       "--secrets: it is not used");
     log_info(NULL, "jobs may reach %s",
              w->config->egress_allow ? w->config->egress_allow
                                      : "no network (a job that asks for it is rejected)");
@@ -397,7 +434,7 @@ int worker_open(struct worker *w, struct worker_config *config)
     worker_topic(config, "runtimes", w->topic_runtimes, sizeof(w->topic_runtimes));
     w->started_ms = wall_clock_ms();
     worker_topic(config, "audit", w->topic_audit, sizeof(w->topic_audit));
-    if (make_dir(config->state_dir, 0755) < 0 || open_metrics(w) < 0)
+    if (open_secrets(w) < 0 || make_dir(config->state_dir, 0755) < 0 || open_metrics(w) < 0)
         return -1;
     /* brig-zygote, installed next to this program: it clones the jails and
      * serves warm runtimes. */
@@ -492,6 +529,7 @@ int worker_close(struct worker *w)
     if (w->egress && w->audit && egress_audit_drain(w->egress, w->audit, err, sizeof(err)) < 0)
         log_error(NULL, "%s", err);
     egress_proxy_free(w->egress);
+    secret_store_free(w->secrets);
     /* Before the store closes: what was delivered comes off its outbox in
      * its last commit. */
     audit_feed_free(w->audit_feed);

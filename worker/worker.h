@@ -87,6 +87,7 @@ struct worker {
     char topic_audit[BRIG_TOPIC_MAX + 1];
 
     /* The parts, made by worker_open() and freed by worker_close(). */
+    struct secret_store *secrets; /* --secrets; NULL: none */
     struct metrics_server *metrics_server;
     struct jail_context *jail;
     struct runtime_table *runtimes;

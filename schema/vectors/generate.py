@@ -70,7 +70,7 @@ def raw_str(data):
 FIELDS = {
     "job": ["id", "runtime", "argv", "code", "args", "stdin", "env", "files", "limits",
             "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
-            "deadline_ms", "replay_of", "executable"],
+            "deadline_ms", "replay_of", "executable", "secrets"],
     "result": ["id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
                "stdout_truncated", "stderr_truncated", "files", "files_omitted",
                "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
@@ -425,6 +425,17 @@ invalid("job_deadline_zero", "job", job(deadline_ms=0), "deadline_ms", "out of r
         "deadline 0")
 invalid("job_deadline_microseconds", "job", job(deadline_ms=1764000000000000),
         "deadline_ms", "out of range", "microseconds instead of milliseconds")
+valid("job_secrets", "job", job(
+    network={"allow": ["api.example.com:443"]}, secrets=["OPENAI_API_KEY", "gh_token"]),
+    "two secrets by name: the jail sees placeholders, the worker keeps the values")
+invalid("job_secrets_bad_name", "job", job(secrets=["API-KEY"]), "secrets[0]",
+        "invalid character", "a secret name is an environment variable's name")
+invalid("job_secrets_reserved", "job", job(secrets=["KEY", "PATH"]), "secrets[1]",
+        "reserved name", "a secret cannot take a name the jail sets")
+invalid("job_secrets_too_many", "job", job(secrets=[f"K{i}" for i in range(17)]), "secrets",
+        "too many", "17 secrets")
+invalid("job_secrets_type", "job", job(secrets="KEY"), "secrets", "wrong type",
+        "secrets as a string, not an array")
 invalid("job_executable_not_in_files", "job", job(
     files={"run.sh": b"echo hi\n"}, executable=["run.sh", "other.sh"]),
     "executable[1]", "not in files", "an executable path that names no input file")

@@ -18,7 +18,7 @@ METADATA_VALUE = (0, 1024, None)
 
 JOB = ["v", "id", "runtime", "argv", "code", "args", "stdin", "env", "files", "limits",
        "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
-       "deadline_ms", "replay_of", "executable"]
+       "deadline_ms", "replay_of", "executable", "secrets"]
 RESULT = ["v", "id", "attempt", "status", "exit_code", "signal", "stdout", "stderr",
           "stdout_truncated", "stderr_truncated", "files", "files_omitted",
           "files_omitted_truncated", "usage", "runtime", "worker_id", "received_ms",
@@ -87,6 +87,8 @@ def read_job(f):
     if "executable" in f:
         out["executable"] = texts(f["executable"], "executable", 256, 1, 1024,
                                   path_check("path"))
+    if "secrets" in f:
+        out["secrets"] = texts(f["secrets"], "secrets", 16, 1, 128, env_name)
     # rules that tie fields together
     if "runtime" in f and "argv" in f:
         raise Refused("argv", "conflict")

@@ -684,7 +684,7 @@ static void open_case(struct proxy_case *pc, const char *id, const char *bound,
         fail_msg("egress_proxy_start: %s", err);
     struct egress_rules rules = rules_of(job_rules);
     struct brig_network network = network_of(&rules);
-    if (egress_job_open(pc->proxy, id, &network, &pc->job, err, sizeof(err)) != 0)
+    if (egress_job_open(pc->proxy, id, &network, NULL, 0, &pc->job, err, sizeof(err)) != 0)
         fail_msg("egress_job_open: %s", err);
     egress_rules_free(&rules);
     assert_non_null(pc->job);
@@ -919,7 +919,8 @@ static void test_records_are_handed_back(void **state)
     struct brig_network network = network_of(&rules);
     char err[1024];
     assert_int_equal(
-        egress_job_open(pc.proxy, "report-unknown", &network, &unknown, err, sizeof(err)), 0);
+        egress_job_open(pc.proxy, "report-unknown", &network, NULL, 0, &unknown, err, sizeof(err)),
+        0);
     egress_rules_free(&rules);
     int netns = new_netns();
     assert_int_equal(egress_on_network(unknown, netns), 0);
@@ -1070,13 +1071,13 @@ static void test_no_bound_no_network(void **state)
     struct egress_rules rules = rules_of("pypi.org");
     struct brig_network network = network_of(&rules);
     struct brig_error why;
-    assert_int_equal(egress_admit(proxy, &network, &why), -1);
+    assert_int_equal(egress_admit(proxy, &network, NULL, 0, &why), -1);
     assert_string_equal(why.field, "network");
-    assert_int_equal(egress_job_open(proxy, "j", &network, &job, err, sizeof(err)), -1);
+    assert_int_equal(egress_job_open(proxy, "j", &network, NULL, 0, &job, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "network: this worker gives jobs no network"));
     struct brig_network off = {0};
-    assert_int_equal(egress_admit(proxy, &off, &why), 0);
-    assert_int_equal(egress_job_open(proxy, "j", &off, &job, err, sizeof(err)), 0);
+    assert_int_equal(egress_admit(proxy, &off, NULL, 0, &why), 0);
+    assert_int_equal(egress_job_open(proxy, "j", &off, NULL, 0, &job, err, sizeof(err)), 0);
     assert_null(job);
     egress_job_close(job);
     egress_rules_free(&rules);
@@ -1152,7 +1153,7 @@ static struct egress_job *open_job(struct egress_proxy *proxy, const char *id, c
     struct brig_network network = network_of(&list);
     struct egress_job *job;
     char err[512];
-    if (egress_job_open(proxy, id, &network, &job, err, sizeof(err)) != 0)
+    if (egress_job_open(proxy, id, &network, NULL, 0, &job, err, sizeof(err)) != 0)
         fail_msg("egress_job_open: %s", err);
     if (audit_record_job(store, id, 0, NULL, NULL, NULL, "x", 1, err, sizeof(err)) != 0)
         fail_msg("audit_record_job: %s", err);

@@ -135,6 +135,7 @@ json_t *job_json(const struct brig_job *job)
     set_nonzero(o, "deadline_ms", job->deadline_ms);
     set_text(o, "replay_of", job->replay_of);
     set_texts(o, "executable", job->executable, job->executable_count);
+    set_texts(o, "secrets", job->secrets, job->secret_count);
     return o;
 }
 
