@@ -7,6 +7,7 @@
  *     console.log(result.status, result.stdoutText);
  *     await brig.close();
  */
+export { Brig, type BrigOptions, Session, type WaitOptions } from "./client.js";
 export {
     BrigError,
     BrokerNotFound,
@@ -51,3 +52,6 @@ export {
     STATUSES,
     decodeResult,
 } from "./wire/result.js";
+export { type LogsOptions, type OutputChunk } from "./pool.js";
+export { discoverBrokers, stateDir } from "./kafka/discover.js";
+export { readProperties } from "./kafka/properties.js";

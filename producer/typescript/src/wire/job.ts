@@ -232,18 +232,21 @@ export function decodeJob(data: Uint8Array): Job {
     return readJob(message(data, JOB_MAX_BYTES, JOB_FIELDS).f);
 }
 
-function entries<T>(value: TextMap<T> | undefined): Map<string, T> | undefined {
+/** A keyed map as msgpack-encodable object (the encoder writes a Map as an
+ * empty map): without a prototype, so that "__proto__" is a key like any
+ * other. Empty maps are left out. */
+function wireMap<T>(value: TextMap<T> | undefined): Record<string, T> | undefined {
     if (value === undefined || value === null) return undefined;
-    if (value instanceof Map) return value;
-    if (typeof value !== "object") return value as unknown as Map<string, T>; // refused by the decoder, by name
-    return new Map(Object.entries(value));
+    if (typeof value !== "object") return value; // refused by the decoder, by name
+    const pairs = value instanceof Map ? [...value] : Object.entries(value);
+    if (pairs.length === 0) return undefined;
+    const out: Record<string, T> = Object.create(null);
+    for (const [k, v] of pairs) out[k] = v;
+    return out;
 }
 
-function nonEmpty<T extends { length: number } | { size: number }>(
-    value: T | undefined,
-): T | undefined {
-    if (value === undefined || value === null) return undefined;
-    return ("length" in value ? value.length : value.size) === 0 ? undefined : value;
+function nonEmpty<T>(value: T[] | undefined): T[] | undefined {
+    return Array.isArray(value) && value.length === 0 ? undefined : value;
 }
 
 /** The msgpack bytes of a job: the spec's fields in the schema's order,
@@ -279,15 +282,15 @@ export function encodeJob(
         code: spec.code,
         args: nonEmpty(spec.args),
         stdin: spec.stdin,
-        env: nonEmpty(entries(spec.env)),
-        files: nonEmpty(entries(spec.files)),
+        env: wireMap(spec.env),
+        files: wireMap(spec.files),
         limits: spec.limits && Object.keys(spec.limits).length ? spec.limits : undefined,
         network,
         session: spec.session || undefined,
         collect: nonEmpty(spec.collect),
         reply_topic: replyTopic,
         stream_logs: spec.stream_logs || undefined,
-        metadata: nonEmpty(entries(spec.metadata)),
+        metadata: wireMap(spec.metadata),
         deadline_ms: spec.deadline_ms,
         replay_of: spec.replay_of,
         executable: nonEmpty(spec.executable),
