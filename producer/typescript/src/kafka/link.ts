@@ -142,6 +142,10 @@ export class Link {
             sasl: c.sasl,
             connectionTimeout: c.connectionTimeout ?? Math.min(options.connectTimeoutMs, 3000),
             authenticationTimeout: options.connectTimeoutMs,
+            // A broker that takes a connection and never answers would hold
+            // each request, and the disconnect after the deadline that waits
+            // for it, for KafkaJS's default 30 s.
+            requestTimeout: options.connectTimeoutMs,
             // Failed requests are retried quickly and not for long: callers
             // bound every operation by their own deadline.
             retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 10 },
