@@ -64,6 +64,8 @@ const CLUSTER_WAIT_MS = 500;
 // While no job is watched on the mock, the reader looks once a second, with
 // a fetch the broker answers at once, to stay at the topic's end.
 const MOCK_IDLE_MS = 1000;
+// How long close() waits for KafkaJS to end its connections.
+const CLOSE_MS = 1000;
 // Metadata is refreshed ahead of KafkaJS's 5 minute expiry, off any call's path.
 const METADATA_REFRESH_MS = 240000;
 
@@ -328,14 +330,19 @@ export class Brig {
     async close(): Promise<void> {
         if (this.closed) return;
         this.closed = true;
+        const c = await this.connecting?.catch(() => undefined);
+        // Stopped before the waits are failed: failing them wakes an idle
+        // reader, whose fetch would then be one more request the disconnect
+        // waits for.
+        c?.reader.stop();
         this.replies.close();
-        const connecting = this.connecting;
-        if (!connecting) return;
-        const c = await connecting.catch(() => undefined);
         if (!c) return;
         clearInterval(c.refresh);
-        c.reader.stop();
-        await c.cluster.disconnect().catch(() => {});
+        // KafkaJS's disconnect waits for the requests in flight, and the
+        // reader's last fetch may be one whose socket is already gone (seen
+        // on the embedded broker: the wait never ends and the process has
+        // nothing left to run); the client needs no answer to it.
+        await within(c.cluster.disconnect(), CLOSE_MS, () => new Error("timeout")).catch(() => {});
     }
 }
 

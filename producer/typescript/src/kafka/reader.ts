@@ -15,7 +15,9 @@ export interface KafkaRecord {
     partition: number;
     offset: bigint;
     key: Buffer | null;
-    value: Buffer | null;
+    /** A plain Uint8Array: what is decoded from it (files, outputs, stdout)
+     * is handed to callers as the API says, not as KafkaJS's Buffer. */
+    value: Uint8Array | null;
 }
 
 export interface ReaderOptions {
@@ -180,7 +182,9 @@ export class PartitionReader {
                             partition: p.partition,
                             offset,
                             key: m.key,
-                            value: m.value,
+                            value:
+                                m.value &&
+                                new Uint8Array(m.value.buffer, m.value.byteOffset, m.value.length),
                         });
                 }
                 this.positions.set(p.partition, position);
