@@ -57,6 +57,12 @@ static const char usage[] =
     "  --session-quota SIZE  size of a new session's workspace (default 256M)\n"
     "  --session-ttl T       idle time after which a session is removed (default 1h;\n"
     "                        0 = never)\n"
+    "  --max-interpreters N  sessions' live interpreters at most; past it the least\n"
+    "                        recently used idle one ends (default 32)\n"
+    "  --interpreter-lifetime T\n"
+    "                        the longest a session's interpreter lives (default 1h)\n"
+    "  --interrupt-grace T   from a cell's interrupt (limit, cancel) to its\n"
+    "                        interpreter's kill (default 2s)\n"
     "  --kafka-config FILE   librdkafka properties, one KEY=VALUE a line (security,\n"
     "                        tuning) for every Kafka client (BRIG_KAFKA_CONFIG)\n"
     "  -X KEY=VALUE          one more property, after the file's; repeatable\n"
@@ -186,6 +192,9 @@ enum {
     OPT_HELP,
     OPT_VERSION,
     OPT_KAFKA_CONFIG,
+    OPT_MAX_INTERPRETERS,
+    OPT_INTERPRETER_LIFETIME,
+    OPT_INTERRUPT_GRACE,
 };
 
 int worker_config_parse(int argc, char **argv, struct worker_config *config, char *err,
@@ -217,6 +226,9 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {"kafka-config", required_argument, NULL, OPT_KAFKA_CONFIG},
+        {"max-interpreters", required_argument, NULL, OPT_MAX_INTERPRETERS},
+        {"interpreter-lifetime", required_argument, NULL, OPT_INTERPRETER_LIFETIME},
+        {"interrupt-grace", required_argument, NULL, OPT_INTERRUPT_GRACE},
         {0},
     };
     const char *brokers = NULL, *group = NULL, *prefix = NULL, *concurrency = NULL;
@@ -234,6 +246,9 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->partitions = 0; /* the default of wherever the topics are made */
     config->session_quota_bytes = 256ull << 20;
     config->session_ttl_ms = 3600ull * 1000;
+    config->max_interpreters = 32;
+    config->interpreter_lifetime_ms = 3600ull * 1000;
+    config->interrupt_grace_ms = 2000;
 
     optind = 1;
     opterr = 0;
@@ -308,6 +323,21 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         }
         case OPT_SESSION_TTL:
             if (parse_duration("--session-ttl", optarg, &config->session_ttl_ms, err, errlen) < 0)
+                goto fail;
+            break;
+        case OPT_MAX_INTERPRETERS:
+            if (parse_count("--max-interpreters", optarg, 1, 4096, &number, err, errlen) < 0)
+                goto fail;
+            config->max_interpreters = (unsigned)number;
+            break;
+        case OPT_INTERPRETER_LIFETIME:
+            if (parse_duration("--interpreter-lifetime", optarg, &config->interpreter_lifetime_ms,
+                               err, errlen) < 0)
+                goto fail;
+            break;
+        case OPT_INTERRUPT_GRACE:
+            if (parse_duration("--interrupt-grace", optarg, &config->interrupt_grace_ms, err,
+                               errlen) < 0)
                 goto fail;
             break;
         case OPT_METRICS_ADDR:

@@ -23,6 +23,7 @@
 #include "worker/metrics.h"
 #include "worker/metrics_server.h"
 #include "worker/readiness.h"
+#include "worker/interp.h"
 #include "worker/server_keeper.h"
 #include "worker/topics.h"
 #include "worker/worker.h"
@@ -352,12 +353,25 @@ static int open_slots(struct worker *w)
         log_error(NULL, "creating the scheduler: out of memory");
         return -1;
     }
+    const struct interp_pool_config interps = {
+        .max_live = w->config->max_interpreters,
+        .grace_ms = w->config->interrupt_grace_ms,
+        .lifetime_ms = w->config->interpreter_lifetime_ms ? w->config->interpreter_lifetime_ms
+                                                          : 3600ull * 1000,
+        .idle_ms = w->config->session_ttl_ms,
+    };
+    char err[512];
+    if (interp_pool_new(&interps, &w->interps, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
     w->slot_env = (struct slot_env){
         .config = w->config,
         .jail = w->jail,
         .runtimes = w->runtimes,
         .egress = w->egress,
         .publisher = w->publisher,
+        .interps = w->interps,
     };
     const struct slot_pool_ops ops = {
         .run = run_in_slot, .run_ctx = &w->slot_env, .wake = wake_main_loop, .wake_ctx = w};
@@ -469,6 +483,7 @@ int worker_close(struct worker *w)
     free_tasks(w);
     slot_pool_free(w->slots);
     sched_free(w->scheduler);
+    interp_pool_free(w->interps);
     /* No job runs any more: the servers it restarted may die with it. */
     server_keeper_stop(w->keeper);
     metrics_server_stop(w->metrics_server);

@@ -520,6 +520,7 @@ static void test_an_older_store_queues_its_rows(void **state)
                                   "DROP TABLE outbox; DROP TABLE store_identity;"
                                   "DROP TABLE fleet_positions; DROP TABLE fleet_records;"
                                   "DROP TABLE fleet_ids; DELETE FROM sqlite_sequence;"
+                                  "DROP INDEX jobs_by_session;"
                                   "PRAGMA user_version = 5;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
