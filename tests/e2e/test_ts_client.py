@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, bin_path
 from harness import Broker, Worker
 
 PACKAGE = ROOT / "producer" / "typescript"
@@ -58,6 +58,12 @@ def worker(tmp_path_factory):
             w.stop()
         finally:
             broker.stop()
+            # Session workspaces are mounts that outlive the worker.
+            sessions = tmp / "state" / "sessions"
+            ids = [p.name[:-len(".json")] for p in sessions.glob("*.json")]
+            if ids:
+                subprocess.run([bin_path("brig"), "session", "rm", "--sessions-dir",
+                                str(sessions), *ids], capture_output=True, check=False)
 
 
 @pytest.mark.parametrize("path", TESTS, ids=[str(p) for p in TESTS])
