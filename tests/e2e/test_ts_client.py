@@ -14,9 +14,12 @@ import pytest
 
 from conftest import BUILD, ROOT, bin_path
 from harness import Broker, Worker
+from test_kafka_secured import secured  # noqa: F401  (a fixture: the ACL recipe's prefix)
 
 PACKAGE = ROOT / "producer" / "typescript"
-TESTS = sorted(p.relative_to(PACKAGE) for p in PACKAGE.glob("test/**/*.test.mjs"))
+# Those of test/kafka/ need the real cluster: test_ts_client_sasl_ssl runs them.
+TESTS = sorted(p.relative_to(PACKAGE) for pattern in ("test/*.test.mjs", "test/e2e/*.test.mjs")
+               for p in PACKAGE.glob(pattern))
 # Each file's jobs wait for a free slot on a machine that may be loaded.
 FILE_TIMEOUT_S = 600
 
@@ -66,13 +69,26 @@ def worker(tmp_path_factory):
                                 str(sessions), *ids], capture_output=True, check=False)
 
 
-@pytest.mark.parametrize("path", TESTS, ids=[str(p) for p in TESTS])
-def test_ts_client(package, worker, path):
-    bootstrap, w = worker
-    env = dict(os.environ, BRIG_TEST_BROKERS=bootstrap, BRIG_TEST_WORKER_ID=w.name)
+def node_test(package, path, env, log=lambda: ""):
+    env = dict(os.environ, **env)
     env.pop("BRIG_BROKERS", None)
     r = subprocess.run(["node", "--test", "--test-reporter=spec", str(path)], cwd=package,
                        env=env, capture_output=True, text=True, timeout=FILE_TIMEOUT_S)
-    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\nworker log:\n{w.log()[-4000:]}"
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\nworker log:\n{log()[-4000:]}"
     # A file whose tests all skipped proves nothing here.
     assert "\u2139 skipped 0" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("path", TESTS, ids=[str(p) for p in TESTS])
+def test_ts_client(package, worker, path):
+    bootstrap, w = worker
+    node_test(package, path, {"BRIG_TEST_BROKERS": bootstrap, "BRIG_TEST_WORKER_ID": w.name},
+              w.log)
+
+
+def test_ts_client_sasl_ssl(package, kafka, secured):
+    """test/kafka/sasl.test.mjs on the cluster's SASL_SSL listener as agent-a."""
+    prefix, props = secured
+    node_test(package, "test/kafka/sasl.test.mjs",
+              {"BRIG_TEST_SASL_BROKERS": kafka.bootstrap_sasl, "BRIG_TEST_SASL_PREFIX": prefix,
+               "BRIG_TEST_SASL_CONFIG": props["agent-a"]})
