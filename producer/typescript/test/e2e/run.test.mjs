@@ -73,8 +73,9 @@ test("a job another client sent is waited for by id", { skip }, async (t) => {
         sender.wait(id, { timeoutMs: ANSWER_MS }),
         waiter.wait(id, { timeoutMs: ANSWER_MS }),
     ]);
-    assert.equal(a.stdoutText, "seen by both\n");
-    assert.equal(b.stdoutText, "seen by both\n");
+    assert.equal(a.id, id);
+    assert.equal(a.stdoutText, "seen by both\n", explained(a));
+    assert.deepEqual(b, a);
 });
 
 test("a bad job is refused before it is sent, naming the field", { skip }, async (t) => {
