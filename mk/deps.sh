@@ -36,6 +36,9 @@ packages=(
     prometheus
     "$@"
 )
+# npm, for the TypeScript client's tests (tests/e2e/test_ts_client.py);
+# NodeSource's nodejs carries its own and conflicts with Debian's.
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for pkg in "${packages[@]}"; do
