@@ -61,7 +61,7 @@ def _build_from_message(message):
 
 _JOB_FIELDS = {"id", "runtime", "argv", "code", "args", "stdin", "env", "files", "limits",
                "network", "session", "collect", "reply_topic", "stream_logs", "metadata",
-               "deadline_ms", "replay_of", "executable"}
+               "deadline_ms", "replay_of", "executable", "secrets"}
 
 
 def _canonical_job(message):

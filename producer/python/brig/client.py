@@ -56,7 +56,8 @@ class Client(ClientBase):
                collect: Optional[Sequence[str]] = None, session: Optional[str] = None,
                network: Network = None, stream_logs: bool = False,
                metadata: Optional[Mapping[str, str]] = None, deadline_ms: Optional[int] = None,
-               job_id: Optional[str] = None, executable: Optional[Sequence[str]] = None) -> str:
+               job_id: Optional[str] = None, executable: Optional[Sequence[str]] = None,
+               secrets: Optional[Sequence[str]] = None) -> str:
         """Publishes a job that runs code with the runtime lang; returns its
         id once the broker has it. The job is watched: its result is kept
         until wait() or results() takes it, or forget() drops it.
@@ -71,12 +72,13 @@ class Client(ClientBase):
         interpreter) on one worker, in order. stream_logs: publish live
         output for logs(). deadline_ms: Unix ms after which a worker must
         not start the job (a job that must not run twice should have one).
-        job_id: None makes a fresh random id."""
+        job_id: None makes a fresh random id. secrets: names of the worker's
+        secrets the job uses (brig-worker --secrets; it sees placeholders)."""
         return self.submit_job(build_job(
             job_id=job_id, runtime=lang, code=code, args=args, stdin=stdin, env=env,
             files=files, limits=limits, network=network, session=session, collect=collect,
             stream_logs=stream_logs, metadata=metadata, deadline_ms=deadline_ms,
-            executable=executable))
+            executable=executable, secrets=secrets))
 
     def submit_argv(self, argv: Sequence[str], **options: Any) -> str:
         """Publishes a job that runs argv as given in /work (the program
@@ -133,7 +135,7 @@ class Client(ClientBase):
         stream_logs); what it raises, run raises once the job has ended.
         options: the keywords of submit() (stdin, files, args, env, limits,
         collect, session, network, metadata, deadline_ms, job_id,
-        executable)."""
+        executable, secrets)."""
         return self._run(timeout, on_output, lambda stream_logs: self.submit(
             code, lang, stream_logs=stream_logs, **options))
 

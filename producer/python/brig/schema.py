@@ -24,6 +24,7 @@ JOB_MAX_BYTES = 16 << 20
 # Unix milliseconds up to the last one of 9999: catches microseconds sent by
 # mistake.
 TIME_MS_MAX = 253402300799999
+SECRETS_MAX = 16
 
 # The closed set of outcomes (schema/status.h).
 STATUSES = ("ok", "failed", "signaled", "timeout", "cpu_timeout", "oom", "output_limit",
@@ -158,10 +159,13 @@ def build_job(*, job_id: Optional[str] = None, runtime: Optional[str] = None,
               reply_topic: Optional[str] = None, stream_logs: bool = False,
               metadata: Optional[Mapping[str, str]] = None, deadline_ms: Optional[int] = None,
               replay_of: Optional[str] = None,
-              executable: Optional[Sequence[str]] = None) -> Job:
+              executable: Optional[Sequence[str]] = None,
+              secrets: Optional[Sequence[str]] = None) -> Job:
     """The job as the dict that goes on the wire. Exactly one of runtime (with
     code) and argv. Absent and default fields are left out. executable: paths
-    of files to write with mode 0755."""
+    of files to write with mode 0755. secrets: names of the worker's secrets
+    the job uses (SCHEMA.md 5): it sees a placeholder for each, and the
+    worker's egress proxy puts the value in where the operator bound it."""
     if runtime is not None and argv is not None:
         raise InvalidJob("argv", "conflict: a job has a runtime or an argv, not both")
     if runtime is None and argv is None:
@@ -225,6 +229,15 @@ def build_job(*, job_id: Optional[str] = None, runtime: Optional[str] = None,
             if path not in job.get("files", {}):
                 raise InvalidJob(f"executable[{i}]", f"not in files: {path!r} is not one of "
                                                      f"the job's files")
+    if secrets:
+        job["secrets"] = _text_list("secrets", secrets)
+        if len(job["secrets"]) > SECRETS_MAX:
+            raise InvalidJob("secrets", f"too many elements: {len(job['secrets'])} "
+                                        f"(max {SECRETS_MAX})")
+        for i, name in enumerate(job["secrets"]):
+            problem = env_name_problem(name)
+            if problem:
+                raise InvalidJob(f"secrets[{i}]", problem)
     return job
 
 
