@@ -237,6 +237,7 @@ int brig_client_new(const struct brig_client_config *config, struct brig_client 
         *out = c;
         return 0;
     }
+    params.holds_fetches = kafka_holds_fetches(c->producer);
     if (!(c->consumer = kafka_consumer_create(&params, false, err, errlen)))
         goto fail;
     /* The consumer thread's poll serves the error callbacks too. */

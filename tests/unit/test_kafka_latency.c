@@ -6,7 +6,10 @@
  * for the peer's delayed ACK, 40 ms on Linux: a partition's watermark
  * offsets, two requests, took 40 ms instead of 0.1 ms from the embedded
  * broker. The sockets are this process's own, found in /proc/self/fd by
- * their addresses. */
+ * their addresses.
+ *
+ * A libbrig client of the embedded broker, which holds every empty fetch
+ * for the consumer's whole fetch.wait.max.ms, waits briefly. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -26,6 +29,7 @@
 
 #include "common/common.h"
 #include "producer/brig.h"
+#include "producer/client_impl.h"
 #include "worker/broker.h"
 #include "worker/kafka.h"
 
@@ -123,6 +127,21 @@ static void test_a_libbrig_client_sends_at_once(void **state)
     brig_client_free(client);
 }
 
+static void test_a_libbrig_client_of_the_embedded_broker_fetches_briefly(void **state)
+{
+    (void)state;
+    struct brig_client_config config = {.brokers = bootstraps, .topic_prefix = "t"};
+    struct brig_client *client;
+    assert_int_equal(brig_client_new(&config, &client, err, sizeof err), 0);
+    char wait[32];
+    size_t size = sizeof wait;
+    assert_int_equal(
+        rd_kafka_conf_get(rd_kafka_conf(client->consumer), "fetch.wait.max.ms", wait, &size),
+        RD_KAFKA_CONF_OK);
+    assert_int_equal(atoi(wait), KAFKA_HELD_FETCH_WAIT_MS);
+    brig_client_free(client);
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk, (void)m, (void)opaque;
@@ -147,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_the_embedded_broker_answers_at_once),
         cmocka_unit_test(test_a_libbrig_client_sends_at_once),
         cmocka_unit_test(test_the_worker_sends_at_once),
+        cmocka_unit_test(test_a_libbrig_client_of_the_embedded_broker_fetches_briefly),
     };
     return cmocka_run_group_tests(tests, start_broker, stop_broker);
 }
