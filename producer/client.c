@@ -13,7 +13,6 @@
 /* A job is delivered within this long, or its submit fails: longer than
  * timeout_ms, since a broker that answered may be electing a leader. */
 #define MIN_DELIVERY_TIMEOUT_MS 30000u
-#define POLL_MS 100
 
 static int topic_name(char *buf, const char *prefix, const char *suffix, const char *what,
                       char *err, size_t errlen)
@@ -155,12 +154,13 @@ static void note_error(struct brig_client *c, const rd_kafka_message_t *m)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Sleeps until a message or an error arrives, or brig_client_free()
+ * wakes it: a poll with a timeout would hold the free for its rest. */
 static void *consume(void *arg)
 {
     struct brig_client *c = arg;
     while (!atomic_load(&c->stopping)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, POLL_MS);
-        rd_kafka_poll(c->consumer, 0); /* error callbacks */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, -1);
         if (!m)
             continue;
         if (m->err)
@@ -237,8 +237,11 @@ int brig_client_new(const struct brig_client_config *config, struct brig_client 
         *out = c;
         return 0;
     }
+    params.holds_fetches = kafka_holds_fetches(c->producer);
     if (!(c->consumer = kafka_consumer_create(&params, false, err, errlen)))
         goto fail;
+    /* The consumer thread's poll serves the error callbacks too. */
+    rd_kafka_poll_set_consumer(c->consumer);
     for (size_t i = 0; i < config->n_watch_ids; i++) {
         if (brig_watch(c, config->watch_ids[i], err, errlen) < 0)
             goto fail;
@@ -271,8 +274,13 @@ void brig_client_free(struct brig_client *c)
     if (!c)
         return;
     atomic_store(&c->stopping, true);
-    if (c->thread_started)
+    if (c->thread_started) {
+        /* A wake-up that comes before the poll is kept for it. */
+        rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(c->consumer);
+        rd_kafka_queue_yield(queue);
+        rd_kafka_queue_destroy(queue);
         pthread_join(c->thread, NULL);
+    }
     if (c->consumer) {
         rd_kafka_consumer_close(c->consumer);
         rd_kafka_destroy(c->consumer);

@@ -70,9 +70,16 @@ struct setting {
     const char *key, *value;
 };
 
-static rd_kafka_t *create(rd_kafka_type_t type, const struct kafka_params *params,
-                          const struct setting *settings, size_t n, rd_kafka_conf_t *conf,
-                          char *err, size_t errlen)
+/* Every handle's, before its own. */
+static const struct setting common_settings[] = {
+    /* A request sent while an earlier one on the connection is unanswered
+     * (a job behind a waiting fetch, the second of a pair of offset
+     * queries) would wait for the broker's delayed ACK, up to 40 ms. */
+    {"socket.nagle.disable", "true"},
+};
+
+static int set_each(rd_kafka_conf_t *conf, const struct setting *settings, size_t n, char *err,
+                    size_t errlen)
 {
     char why[512];
     for (size_t i = 0; i < n; i++) {
@@ -80,9 +87,21 @@ static rd_kafka_t *create(rd_kafka_type_t type, const struct kafka_params *param
             RD_KAFKA_CONF_OK) {
             snprintf(err, errlen, "Kafka setting %s=%s: %s", settings[i].key, settings[i].value,
                      why);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
+            return -1;
         }
+    }
+    return 0;
+}
+
+static rd_kafka_t *create(rd_kafka_type_t type, const struct kafka_params *params,
+                          const struct setting *settings, size_t n, rd_kafka_conf_t *conf,
+                          char *err, size_t errlen)
+{
+    char why[512];
+    if (set_each(conf, common_settings, ARRAY_SIZE(common_settings), err, errlen) < 0 ||
+        set_each(conf, settings, n, err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
     for (size_t i = 0; params->properties && i < params->properties->count; i++) {
         const struct property *p = &params->properties->items[i];
@@ -133,12 +152,13 @@ rd_kafka_t *kafka_producer_create(const struct kafka_params *params, unsigned de
 rd_kafka_t *kafka_consumer_create(const struct kafka_params *params, bool partition_eof, char *err,
                                   size_t errlen)
 {
-    char group[32 + BRIG_ID_SIZE], connect[32], id[BRIG_ID_SIZE];
+    char group[32 + BRIG_ID_SIZE], connect[32], id[BRIG_ID_SIZE], held_wait[16];
     /* The group only names the consumer: partitions are assigned by hand and
      * no offset is ever committed, so clients never share or store state. */
     brig_new_id(id);
     snprintf(group, sizeof group, "brig-client-%s", id);
     snprintf(connect, sizeof connect, "%u", params->timeout_ms);
+    snprintf(held_wait, sizeof held_wait, "%d", KAFKA_HELD_FETCH_WAIT_MS);
     const struct setting settings[] = {
         {"bootstrap.servers", params->brokers},
         {"client.id", params->client_id},
@@ -149,8 +169,10 @@ rd_kafka_t *kafka_consumer_create(const struct kafka_params *params, bool partit
         /* A client's own reply topic is created on first use where the
          * cluster allows it. */
         {"allow.auto.create.topics", "true"},
-        /* Results are awaited by people and agents: do not let a fetch idle. */
-        {"fetch.wait.max.ms", "50"},
+        /* Results are awaited by people and agents: Kafka answers a waiting
+         * fetch when one arrives, but the mock broker holds it for the whole
+         * wait, half of it on average after each result. */
+        {"fetch.wait.max.ms", params->holds_fetches ? held_wait : "50"},
         {"socket.connection.setup.timeout.ms", connect},
     };
     return create(RD_KAFKA_CONSUMER, params, settings, ARRAY_SIZE(settings), rd_kafka_conf_new(),
@@ -191,6 +213,16 @@ int kafka_check_reachable(rd_kafka_t *rk, const struct kafka_params *params, cha
                  params->diag->last_error[0] ? params->diag->last_error : rd_kafka_err2str(rc));
     pthread_mutex_unlock(&params->diag->lock);
     return -1;
+}
+
+bool kafka_holds_fetches(rd_kafka_t *rk)
+{
+    /* The mock cluster's id, from the metadata the connection check read. */
+    char *id = rd_kafka_clusterid(rk, 0);
+    bool mock = id && strncmp(id, "mockCluster", strlen("mockCluster")) == 0;
+    if (id)
+        rd_kafka_mem_free(rk, id);
+    return mock;
 }
 
 bool kafka_topic_authorized(rd_kafka_t *rk, const char *topic, const struct kafka_params *params)

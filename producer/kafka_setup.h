@@ -30,6 +30,9 @@ struct kafka_params {
     unsigned timeout_ms; /* to reach the broker and to position a consumer */
     struct kafka_diag *diag;
     const struct property_list *properties; /* the caller's, applied last */
+    /* The broker answers an empty fetch only once its whole wait is over,
+     * even when a message arrives meanwhile: see kafka_holds_fetches(). */
+    bool holds_fetches;
 };
 
 /* The properties a client config asks for (its file, then its strings) into
@@ -47,6 +50,15 @@ rd_kafka_t *kafka_producer_create(const struct kafka_params *params, unsigned de
  * kafka_assign(); partition_eof: report reaching the end of a partition. */
 rd_kafka_t *kafka_consumer_create(const struct kafka_params *params, bool partition_eof, char *err,
                                   size_t errlen);
+
+/* A consumer's fetch.wait.max.ms when the broker holds fetches: 200 fetches a
+ * second from an idle client, on the machine's own broker. */
+#define KAFKA_HELD_FETCH_WAIT_MS 5
+
+/* Whether rk, connected, talks to librdkafka's mock cluster (the worker's
+ * embedded broker), which holds every empty fetch for fetch.wait.max.ms
+ * where Kafka answers as soon as data arrives. */
+bool kafka_holds_fetches(rd_kafka_t *rk);
 
 /* Whether this client's principal may use topic: false only when the
  * cluster says it is not authorized (Kafka ACLs). */

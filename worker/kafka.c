@@ -14,8 +14,16 @@ struct setting {
     const char *key, *value;
 };
 
-static int apply(rd_kafka_conf_t *conf, const struct setting *settings, size_t n,
-                 const struct worker_config *config, char *err, size_t errlen)
+/* Every handle's, before its own. */
+static const struct setting common_settings[] = {
+    /* A request sent while an earlier one on the connection is unanswered
+     * (a result behind its log chunks, anything behind a waiting fetch)
+     * would wait for the broker's delayed ACK, up to 40 ms on Linux. */
+    {"socket.nagle.disable", "true"},
+};
+
+static int set_each(rd_kafka_conf_t *conf, const struct setting *settings, size_t n, char *err,
+                    size_t errlen)
 {
     char why[256];
     for (size_t i = 0; i < n; i++) {
@@ -26,6 +34,16 @@ static int apply(rd_kafka_conf_t *conf, const struct setting *settings, size_t n
             return -1;
         }
     }
+    return 0;
+}
+
+static int apply(rd_kafka_conf_t *conf, const struct setting *settings, size_t n,
+                 const struct worker_config *config, char *err, size_t errlen)
+{
+    char why[256];
+    if (set_each(conf, common_settings, ARRAY_SIZE(common_settings), err, errlen) < 0 ||
+        set_each(conf, settings, n, err, errlen) < 0)
+        return -1;
     /* The operator's properties come last, so they can tune anything. */
     for (size_t i = 0; i < config->properties.count; i++) {
         const struct property *p = &config->properties.items[i];

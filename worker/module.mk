@@ -4,6 +4,8 @@ PROGRAMS += brig-worker
 brig-worker_SRCS := worker/main.c
 UNIT_TESTS += test_tracker test_scheduler test_publish test_slots test_job_spec
 UNIT_TESTS += test_audit test_audit_fleet
+# The Kafka settings that keep a call's wait short.
+UNIT_TESTS += test_kafka_latency
 HELPER_BINS += bench_audit
 bench_audit_SRCS := tests/bench/audit.c
 UNIT_TESTS += test_collect test_collect_bounds

@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 
+import agent_pace
 import kafka_load
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -72,6 +73,7 @@ class Report:
         self.phases = []    # (label, {phase: ms})
         self.notes = []
         self.profiles = []  # (title, text lines)
+        self.pace = []      # (section, [(driver, stats)]) from agent_pace.py
 
     def row(self, section, measurement, n="", median="", p99="", figure="", target="",
             verdict=""):
@@ -489,6 +491,33 @@ def bench_typescript(report, build, workdir, concurrency):
                    verdict(ratio, TARGET_TS_VS_NODE) if is_target else "")
 
 
+def bench_agent_pace(report, build, workdir, nproc):
+    """Per-call overhead at an agent's pace (agent_pace.py): every client's
+    driver at once against a warm worker, on the embedded broker and on a
+    real three-node cluster."""
+    del nproc  # the worker gets a slot per driver
+    section = "8. per-call overhead at an agent's pace"
+    print(f"== {section}: embedded broker", flush=True)
+    worker, (rows, notes) = agent_pace.embedded(build, workdir)
+    report.placeholders[worker.bootstrap] = "$BOOTSTRAP"
+    report.command(f"{section}: worker (embedded broker)", worker.command)
+    report.pace.append(("embedded broker", rows))
+    report.notes += notes
+    print(f"== {section}: real Kafka, 3 nodes", flush=True)
+    worker, bootstrap, (rows, _) = agent_pace.kafka(build, workdir)
+    report.placeholders[bootstrap] = "$KAFKA"
+    report.command(f"{section}: worker (real Kafka)", worker.command)
+    report.pace.append(("real Kafka, 3 nodes, acks=all", rows))
+    for driver in agent_pace.drivers(build):
+        if any(d.name == driver.name for d, _ in rows):
+            report.command(f"{section}: driver {driver.name} (BRIG_BROKERS, BRIG_TOPIC_PREFIX "
+                           "and BRIG_BUILD in its environment)", driver.argv)
+    for label, table in report.pace:
+        for driver, stats in table:
+            print(f"  {label}, {driver.name}: p50 {agent_pace.fmt(stats['all']['p50'])}, "
+                  f"p99.9 {agent_pace.fmt(stats['all']['p99.9'])}", flush=True)
+
+
 def perf_breakdown(report, what, data, sort, limit=1.0):
     """perf report's flat profile of data, sorted by sort, as text lines."""
     argv = ["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", sort,
@@ -599,6 +628,23 @@ def render(report, machine_facts):
     for label, phases in report.phases:
         lines.append(f"| {label} | " + " | ".join(ms(phases[p]) for p in kafka_load.PHASES)
                      + " |")
+    if report.pace:
+        lines += ["", "## Per-call overhead at an agent's pace", "",
+                  "Client-observed time minus the job's own wall time (usage.wall_us), per "
+                  f"call, for python `{agent_pace.CODE}`: one call, then "
+                  f"{agent_pace.IDLE_S[0]:g} to {agent_pace.IDLE_S[1]:g} s of idle (uniform, "
+                  "seeded), against a warm worker with a slot per client. Every client's "
+                  "driver runs at the same time; a call is *alone* when no other driver's "
+                  "call was in flight during it (calls that overlap share the two CPUs). "
+                  "p99.9 is the largest of fewer than 1000 calls.", ""]
+        lines += agent_pace.table(report.pace)
+        lines += ["", "Where a call's time goes (medians; the result's own times, wall clock "
+                  "to the millisecond):", ""]
+        lines += agent_pace.phase_table(report.pace)
+        lines += ["", "What the overhead was made of, and what each fix took off (medians "
+                  "and tails measured with agent_pace.py before and after the fix, "
+                  "commands below):", ""]
+        lines += agent_pace.causes_table()
     lines += ["", "## How", "",
               "- Start-up and in-worker times: fork, exec and wait timed with "
               "CLOCK_MONOTONIC (tests/bench/spawn.c, tests/bench/jail_run.c), after 10 "
@@ -646,6 +692,14 @@ def render(report, machine_facts):
               "right after a bare `node -e 0` on the host, node's own start; after one "
               "unmeasured run of each runtime. The default runtime transpiles with esbuild; "
               "typescript-checked runs tsc, as every TypeScript job did before.",
+              "- Agent pace: tests/bench/agent_pace.py starts each client's driver (a "
+              "program that reads one job per JSON line on stdin and answers one JSON line "
+              "per result; agent_pace.py describes the protocol) and times each call in the "
+              "driver: `brig run` from its spawn to its exit (driver_brig_run.py, the job's "
+              "wall time read from its summary line), libbrig from just before brig_submit() "
+              "to brig_wait()'s return (driver_c.c), the other clients as their drivers say. "
+              f"{agent_pace.WARM_CALLS} unmeasured calls per driver first. BENCH_CALLS and "
+              "BENCH_KAFKA_CALLS set the calls per driver.",
               "- Profiles: perf record's samples (on-CPU time only: waits such as the cgroup "
               "v1 attach do not show), as perf report's flat profile."]
     lines += [f"- {note}" for note in report.notes]
@@ -676,6 +730,8 @@ BENCHES = {
     "audit": lambda report, build, workdir, nproc: bench_audit(report, build, workdir),
     "warm": bench_warm,
     "typescript": bench_typescript,
+    "real_kafka": bench_real_kafka,
+    "agent_pace": bench_agent_pace,
     "profiles": lambda report, build, workdir, nproc: bench_profiles(report, build, workdir),
 }
 

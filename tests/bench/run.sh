@@ -19,7 +19,7 @@ if ! command -v bwrap >/dev/null; then
     exit 1
 fi
 
-helpers=(bench_spawn bench_jail_run bench_warm bench_audit brig-test-broker)
+helpers=(bench_spawn bench_jail_run bench_warm bench_audit bench_driver_c brig-test-broker)
 make --no-print-directory BUILD="$build" all "${helpers[@]/#/$build/helpers/}" >/dev/null
 
 /usr/bin/python3 tests/bench/bench.py --build "$build"
