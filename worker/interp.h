@@ -1,5 +1,5 @@
 /* Live interpreters, one per session: a job of a session whose runtime has a
- * kernel (python) runs as a cell in that session's interpreter, so the
+ * kernel (python, javascript) runs as a cell in that session's interpreter, so the
  * variables one cell defines are there for the next (SCHEMA.md 6.1).
  *
  * An interpreter is a kernel (sandbox/kernels/) run as the program of a

@@ -3,16 +3,12 @@ run in one live node interpreter (sandbox/kernels/node_kernel.js) with the
 REPL's semantics: declarations persist, top-level await works, the last
 expression is the result. Through the embedded broker, with the real worker
 and jail."""
-from harness import job
+import functools
 
+import test_cells
 from test_cells import env, text  # noqa: F401  (env is a fixture)
 
-
-def cell(client, code, session, **fields):
-    jid = client.submit(job(code, runtime="javascript", session=session, **fields))
-    client.flush()
-    (result,) = client.wait([jid], timeout=180)[jid]
-    return result
+cell = functools.partial(test_cells.cell, runtime="javascript")
 
 
 def test_declarations_persist_and_the_last_expression_is_the_result(env):
