@@ -62,18 +62,28 @@ static const char *const kernel_preload[] = {"msgpack", "IPython.core.interactiv
                                              "matplotlib_inline.backend_inline",
                                              "matplotlib.pyplot", NULL};
 
-static const struct {
-    const char *runtime, *file;
-} kernels[KERNEL_COUNT] = {
-    [KERNEL_PYTHON] = {"python", "python_kernel.py"},
-    [KERNEL_NODE] = {"javascript", "node_kernel.js"},
+static const char *const kernel_files[KERNEL_COUNT] = {
+    [KERNEL_PYTHON] = "python_kernel.py",
+    [KERNEL_NODE] = "node_kernel.js",
 };
 
-static int kernel_of(const char *runtime_name)
+/* The runtimes whose session jobs are cells, and their kernel; dialect, the
+ * argument after a node kernel's source, says which language its cells are. */
+static const struct {
+    const char *runtime;
+    enum interp_kernel kernel;
+    const char *dialect;
+} cell_runtimes[] = {
+    {"python", KERNEL_PYTHON, NULL},
+    {"javascript", KERNEL_NODE, NULL},
+    {"typescript", KERNEL_NODE, "typescript"},
+};
+
+static int cell_runtime(const char *runtime_name)
 {
-    for (int k = 0; runtime_name && k < KERNEL_COUNT; k++)
-        if (strcmp(runtime_name, kernels[k].runtime) == 0)
-            return k;
+    for (size_t i = 0; runtime_name && i < sizeof(cell_runtimes) / sizeof(cell_runtimes[0]); i++)
+        if (strcmp(runtime_name, cell_runtimes[i].runtime) == 0)
+            return (int)i;
     return -1;
 }
 
@@ -88,7 +98,7 @@ int interp_pool_new(const struct interp_pool_config *config, struct jail_context
     pool->config = *config;
     pthread_mutex_init(&pool->lock, NULL);
     for (int k = 0; k < KERNEL_COUNT; k++) {
-        pool->kernels[k] = load_kernel(kernels[k].file, err, errlen);
+        pool->kernels[k] = load_kernel(kernel_files[k], err, errlen);
         if (!pool->kernels[k]) {
             interp_pool_free(pool);
             return -1;
@@ -109,7 +119,7 @@ struct jail_server *interp_pool_kernel_server(const struct interp_pool *pool)
 
 bool interp_runtime_has_kernel(const char *runtime_name)
 {
-    return kernel_of(runtime_name) >= 0;
+    return cell_runtime(runtime_name) >= 0;
 }
 
 void interp_kernel_command(const struct interp_pool *pool, const char *runtime_name,
@@ -121,15 +131,18 @@ void interp_kernel_command(const struct interp_pool *pool, const char *runtime_n
     static const char *const node[] = {"node", "--expose-internals",
                                        "--disable-warning=ExperimentalWarning", "-e", NULL};
     static const char *const python[] = {"python3", "-c", NULL};
-    int k = kernel_of(runtime_name);
-    if (k < 0)
-        k = KERNEL_PYTHON;
+    int i = cell_runtime(runtime_name);
+    if (i < 0)
+        i = 0;
+    enum interp_kernel k = cell_runtimes[i].kernel;
     command = k == KERNEL_NODE ? node : python;
     *warm = k == KERNEL_PYTHON ? pool->warm : NULL;
     size_t n = 0;
     for (; command[n]; n++)
         argv[n] = command[n];
     argv[n++] = pool->kernels[k];
+    if (cell_runtimes[i].dialect)
+        argv[n++] = cell_runtimes[i].dialect;
     argv[n] = NULL;
 }
 

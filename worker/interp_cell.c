@@ -394,7 +394,7 @@ static bool reusable(struct run *r)
 static int start(struct run *r, char *err, size_t errlen)
 {
     const struct interp_cell *cell = r->cell;
-    const char *argv[6];
+    const char *argv[7];
     struct jail_server *pool_warm;
     const struct runtime *rt = cell->runtime;
     interp_kernel_command(r->pool, rt ? rt->name : NULL, argv, &pool_warm);

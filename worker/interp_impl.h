@@ -42,7 +42,7 @@ struct interp *interp_take(struct interp_pool *pool, const char *session, int32_
 void interp_put(struct interp_pool *pool, struct interp *ip);
 /* Stops its jail; *how (optional) gets the jail's outcome, else freed. */
 void interp_end(struct interp *ip, struct jail_outcome *how);
-/* The argv (room for 6) that runs the kernel of runtime_name's cells (a
+/* The argv (room for 7) that runs the kernel of runtime_name's cells (a
  * runtime without one gets Python's), and *warm, the pool's server it
  * starts from when its runtime has none; NULL: cold. */
 void interp_kernel_command(const struct interp_pool *pool, const char *runtime_name,

@@ -16,9 +16,11 @@
  * Linux), so it is out before "done". A SIGINT (the worker's interrupt)
  * stops the cell's synchronous code (breakOnSigint) or its wait on a
  * promise; code that spins after an await cannot be stopped from here, and
- * the worker kills the interpreter after its grace. */
+ * the worker kills the interpreter after its grace. A typescript session's
+ * cells run here too, once esbuild has stripped their types. */
 (function kernel() {
     'use strict';
+    const childProcess = require('child_process');
     const fs = require('fs');
     const util = require('util');
     const vm = require('vm');
@@ -237,6 +239,32 @@
         });
     }
 
+    /* A typescript kernel (the argument after the source) strips each
+     * cell's types as the typescript runtime does, with esbuild. */
+    const typescript = process.argv[1] === 'typescript';
+
+    function esbuild(source) {
+        return childProcess.spawnSync('esbuild', ['--loader=ts', '--log-level=error', '--color=false'], {
+            input: source,
+            encoding: 'utf8',
+            maxBuffer: FRAME_MAX,
+        });
+    }
+
+    function transpile(code) {
+        if (/^\s*{/.test(code) && /}\s*$/.test(code)) {
+            const literal = esbuild(`(${code.trim()})`);
+            if (literal.status === 0) return literal.stdout;
+        }
+        const out = esbuild(code);
+        if (out.error) throw out.error;
+        if (out.status === 0) return out.stdout;
+        const lines = String(out.stderr).trim().split('\n');
+        const e = new SyntaxError(lines[0].replace(/^\S*\s*\[ERROR\]\s*/, ''));
+        e.stack = lines.join('\n');
+        throw e;
+    }
+
     /* The REPL's reading of a cell: an object literal is an expression, and
      * a cell with a top-level await is rewritten so that its declarations
      * still land in the global scope. */
@@ -276,7 +304,8 @@
         let status = 'ok';
         cell = {};
         try {
-            const { script, awaits } = compile(request.code, request.count);
+            const code = typescript ? transpile(request.code) : request.code;
+            const { script, awaits } = compile(code, request.count);
             let value = script.runInThisContext({ breakOnSigint: true, displayErrors: false });
             if (awaits) {
                 const stop = new Promise((_, reject) => {

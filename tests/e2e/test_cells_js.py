@@ -1,8 +1,8 @@
 """JavaScript cells end to end (SCHEMA.md 6.1): a session's javascript jobs
 run in one live node interpreter (sandbox/kernels/node_kernel.js) with the
 REPL's semantics: declarations persist, top-level await works, the last
-expression is the result. Through the embedded broker, with the real worker
-and jail."""
+expression is the result; typescript jobs too, once esbuild stripped their
+types. Through the embedded broker, with the real worker and jail."""
 import functools
 
 import test_cells
@@ -119,3 +119,19 @@ def test_garbage_on_the_channel_ends_the_interpreter_not_the_worker(env):
     assert r["interpreter"]["started"] is True and text(r) == "'undefined'", r
     assert text(cell(client, "6 * 7", "jsv")) == "42"
     assert w.proc.poll() is None, w.log()
+
+
+def test_typescript_cells_lose_their_types_and_keep_their_state(env):
+    client, worker = env
+    worker()
+    ts = functools.partial(test_cells.cell, runtime="typescript")
+    r = ts(client, "interface P { x: number }\nconst p: P = { x: 40 }", "ts1")
+    assert r["status"] == "ok" and r["interpreter"]["started"] is True, r
+    r = ts(client, "let q: number = await Promise.resolve<number>(2)", "ts1")
+    assert r["status"] == "ok", r
+    r = ts(client, "p.x + q as number", "ts1")
+    assert text(r) == "42" and r["interpreter"]["started"] is False, r
+    r = ts(client, "let broken: = 1", "ts1")
+    assert r["status"] == "failed" and r["exception"]["name"] == "SyntaxError", r
+    assert "Unexpected" in r["exception"]["value"], r
+    assert text(ts(client, "q", "ts1")) == "2"
