@@ -20,6 +20,11 @@
  * cells run here too, once esbuild has stripped their types. */
 (function kernel() {
     'use strict';
+    // Cells share the global object: what the kernel needs is its own,
+    // whatever a cell assigns to these names.
+    const { Array, BigInt, Error, Number, Object, Promise, String, SyntaxError } = globalThis;
+    const { Buffer } = require('buffer');
+    const { setInterval, clearInterval, setTimeout } = require('timers');
     const childProcess = require('child_process');
     const fs = require('fs');
     const util = require('util');

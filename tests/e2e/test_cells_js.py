@@ -135,3 +135,13 @@ def test_typescript_cells_lose_their_types_and_keep_their_state(env):
     assert r["status"] == "failed" and r["exception"]["name"] == "SyntaxError", r
     assert "Unexpected" in r["exception"]["value"], r
     assert text(ts(client, "q", "ts1")) == "2"
+
+
+def test_a_cell_that_clobbers_globals_does_not_break_the_kernel(env):
+    client, worker = env
+    worker()
+    r = cell(client, "Buffer = Promise = setInterval = clearInterval = undefined; 'gone'", "jsg")
+    assert text(r) == "'gone'", r
+    r = cell(client, "await 1; [typeof Buffer, 6 * 7]", "jsg")
+    assert r["status"] == "ok" and r["interpreter"]["started"] is False, r
+    assert text(r) == "[ 'undefined', 42 ]"
