@@ -206,8 +206,11 @@
 
     let cell = null; // the running cell: {interrupt} while it waits on a promise
 
+    // An interrupt while the kernel itself runs (esbuild, say) waits for the
+    // cell's code: it is not lost.
     process.on('SIGINT', () => {
         if (cell && cell.interrupt) cell.interrupt();
+        else if (cell) cell.pending = true;
     });
     // A callback a cell left behind throws later: the session lives on.
     process.on('uncaughtException', (e) => {
@@ -311,10 +314,12 @@
         try {
             const code = typescript ? transpile(request.code) : request.code;
             const { script, awaits } = compile(code, request.count);
+            if (cell.pending) throw interrupted();
             let value = script.runInThisContext({ breakOnSigint: true, displayErrors: false });
             if (awaits) {
                 const stop = new Promise((_, reject) => {
                     cell.interrupt = () => reject(interrupted());
+                    if (cell.pending) cell.interrupt();
                 });
                 // A promise nothing will settle leaves node's loop empty:
                 // node would exit, where the cell is to wait for the limit.

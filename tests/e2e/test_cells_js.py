@@ -145,3 +145,15 @@ def test_a_cell_that_clobbers_globals_does_not_break_the_kernel(env):
     r = cell(client, "await 1; [typeof Buffer, 6 * 7]", "jsg")
     assert r["status"] == "ok" and r["interpreter"]["started"] is False, r
     assert text(r) == "[ 'undefined', 42 ]"
+
+
+def test_a_flood_of_output_is_stopped_at_output_bytes_and_the_state_survives(env):
+    client, worker = env
+    worker()
+    cell(client, "const kept = 3", "jsflood")
+    r = cell(client, "while (true) console.log('y'.repeat(1000))", "jsflood",
+             limits={"output_bytes": 65536})
+    assert r["status"] == "output_limit", r
+    assert r["stdout_truncated"] is True and len(r["stdout"]) == 65536
+    r = cell(client, "kept", "jsflood")
+    assert text(r) == "3" and r["interpreter"]["started"] is False, r
