@@ -4,8 +4,10 @@ REPL's semantics: declarations persist, top-level await works, the last
 expression is the result; typescript jobs too, once esbuild stripped their
 types. Through the embedded broker, with the real worker and jail."""
 import functools
+import time
 
 import test_cells
+from harness import job
 from test_cells import env, text  # noqa: F401  (env is a fixture)
 
 cell = functools.partial(test_cells.cell, runtime="javascript")
@@ -157,3 +159,38 @@ def test_a_flood_of_output_is_stopped_at_output_bytes_and_the_state_survives(env
     assert r["stdout_truncated"] is True and len(r["stdout"]) == 65536
     r = cell(client, "kept", "jsflood")
     assert text(r) == "3" and r["interpreter"]["started"] is False, r
+
+
+def test_a_spin_after_an_await_is_killed_after_the_grace(env):
+    client, worker = env
+    worker()
+    r = cell(client, "await 0; while (true) {}", "jsspin", limits={"wall_ms": 500})
+    assert r["status"] == "timeout", r
+    assert r["interpreter"]["state_lost"] is True, r
+    assert cell(client, "1", "jsspin")["interpreter"]["started"] is True
+
+
+def test_a_memory_bomb_is_oom_and_loses_the_state(env):
+    client, worker = env
+    worker()
+    cell(client, "const m = 1", "jsoom", limits={"memory_bytes": 256 << 20})
+    r = cell(client, "const b = []; while (true) b.push(Buffer.alloc(16 << 20, 1))", "jsoom")
+    assert r["status"] == "oom", r
+    assert r["interpreter"]["state_lost"] is True, r
+    assert cell(client, "2", "jsoom")["interpreter"]["started"] is True
+
+
+def test_cancel_interrupts_a_waiting_cell_and_keeps_the_session(env):
+    client, worker = env
+    worker()
+    cell(client, "const kept = 'still here'", "jscancel")
+    jid = client.submit(job("await new Promise(() => {})", runtime="javascript",
+                            session="jscancel"))
+    client.flush()
+    time.sleep(3)
+    client.cancel(jid)
+    (r,) = client.wait([jid], timeout=60)[jid]
+    assert r["status"] == "cancelled", r
+    assert not r["interpreter"].get("state_lost"), r
+    r = cell(client, "kept", "jscancel")
+    assert r["interpreter"]["started"] is False and text(r) == "'still here'", r
