@@ -4,10 +4,8 @@ REPL's semantics: declarations persist, top-level await works, the last
 expression is the result; typescript jobs too, once esbuild stripped their
 types. Through the embedded broker, with the real worker and jail."""
 import functools
-import time
 
 import test_cells
-from harness import job
 from test_cells import env, text  # noqa: F401  (env is a fixture)
 
 cell = functools.partial(test_cells.cell, runtime="javascript")
@@ -179,18 +177,3 @@ def test_a_memory_bomb_is_oom_and_loses_the_state(env):
     assert r["interpreter"]["state_lost"] is True, r
     assert cell(client, "2", "jsoom")["interpreter"]["started"] is True
 
-
-def test_cancel_interrupts_a_waiting_cell_and_keeps_the_session(env):
-    client, worker = env
-    worker()
-    cell(client, "const kept = 'still here'", "jscancel")
-    jid = client.submit(job("await new Promise(() => {})", runtime="javascript",
-                            session="jscancel"))
-    client.flush()
-    time.sleep(3)
-    client.cancel(jid)
-    (r,) = client.wait([jid], timeout=60)[jid]
-    assert r["status"] == "cancelled", r
-    assert not r["interpreter"].get("state_lost"), r
-    r = cell(client, "kept", "jscancel")
-    assert r["interpreter"]["started"] is False and text(r) == "'still here'", r
