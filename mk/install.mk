@@ -36,6 +36,7 @@ MCPDIR     := $(BRIGLIBDIR)/mcp
 
 LIBBRIG    := $(BUILD)/lib/libbrig.a
 MAN_PAGES  := $(wildcard docs/man/*.[18])
+KERNELS    := python_kernel.py node_kernel.js
 
 # The headers brig.h pulls in from the tree, as the compiler sees them.
 LIBBRIG_HEADERS = $(filter %.h,$(shell $(CC) -I. $(PKG_CFLAGS) -MM -x c producer/brig.h))
@@ -69,7 +70,7 @@ install: all $(LIBBRIG)
 	install -D -m 755 $(BUILD)/bin/brig-zygote $(DESTDIR)$(SBINDIR)/brig-zygote
 	install -D -m 755 $(BUILD)/bin/brig-image $(DESTDIR)$(SBINDIR)/brig-image
 	install -D -m 644 sandbox/runtimes.json $(DESTDIR)$(DATADIR)/brig/runtimes.json
-	install -D -m 644 sandbox/kernels/python_kernel.py $(DESTDIR)$(DATADIR)/brig/kernels/python_kernel.py
+	$(foreach k,$(KERNELS),install -D -m 644 sandbox/kernels/$(k) $(DESTDIR)$(DATADIR)/brig/kernels/$(k) &&) true
 	install -D -m 644 $(LIBBRIG) $(DESTDIR)$(LIBDIR)/libbrig.a
 	$(foreach h,$(LIBBRIG_HEADERS),install -D -m 644 $(h) $(call installed_header,$(h)) &&) true
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
@@ -89,7 +90,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/brig $(DESTDIR)$(BINDIR)/brig-jail $(DESTDIR)$(SBINDIR)/brig-worker
 	rm -f $(DESTDIR)$(SBINDIR)/brig-zygote $(DESTDIR)$(SBINDIR)/brig-image
 	rm -f $(DESTDIR)$(DATADIR)/brig/runtimes.json $(DESTDIR)$(LIBDIR)/libbrig.a
-	rm -f $(DESTDIR)$(DATADIR)/brig/kernels/python_kernel.py
+	rm -f $(addprefix $(DESTDIR)$(DATADIR)/brig/kernels/,$(KERNELS))
 	rm -f $(foreach h,$(LIBBRIG_HEADERS),$(call installed_header,$(h)))
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/brig.pc
 	rm -f $(foreach m,$(MAN_PAGES), \

@@ -62,6 +62,31 @@ static const char *const kernel_preload[] = {"msgpack", "IPython.core.interactiv
                                              "matplotlib_inline.backend_inline",
                                              "matplotlib.pyplot", NULL};
 
+static const char *const kernel_files[KERNEL_COUNT] = {
+    [KERNEL_PYTHON] = "python_kernel.py",
+    [KERNEL_NODE] = "node_kernel.js",
+};
+
+/* The runtimes whose session jobs are cells, and their kernel; dialect, the
+ * argument after a node kernel's source, says which language its cells are. */
+static const struct {
+    const char *runtime;
+    enum interp_kernel kernel;
+    const char *dialect;
+} cell_runtimes[] = {
+    {"python", KERNEL_PYTHON, NULL},
+    {"javascript", KERNEL_NODE, NULL},
+    {"typescript", KERNEL_NODE, "typescript"},
+};
+
+static int cell_runtime(const char *runtime_name)
+{
+    for (size_t i = 0; runtime_name && i < sizeof(cell_runtimes) / sizeof(cell_runtimes[0]); i++)
+        if (strcmp(runtime_name, cell_runtimes[i].runtime) == 0)
+            return (int)i;
+    return -1;
+}
+
 int interp_pool_new(const struct interp_pool_config *config, struct jail_context *jail,
                     const char *zygote, struct interp_pool **out, char *err, size_t errlen)
 {
@@ -72,10 +97,12 @@ int interp_pool_new(const struct interp_pool_config *config, struct jail_context
     }
     pool->config = *config;
     pthread_mutex_init(&pool->lock, NULL);
-    pool->python_kernel = load_kernel("python_kernel.py", err, errlen);
-    if (!pool->python_kernel) {
-        interp_pool_free(pool);
-        return -1;
+    for (int k = 0; k < KERNEL_COUNT; k++) {
+        pool->kernels[k] = load_kernel(kernel_files[k], err, errlen);
+        if (!pool->kernels[k]) {
+            interp_pool_free(pool);
+            return -1;
+        }
     }
     char why[256];
     if (zygote &&
@@ -92,7 +119,31 @@ struct jail_server *interp_pool_kernel_server(const struct interp_pool *pool)
 
 bool interp_runtime_has_kernel(const char *runtime_name)
 {
-    return runtime_name && strcmp(runtime_name, "python") == 0;
+    return cell_runtime(runtime_name) >= 0;
+}
+
+void interp_kernel_command(const struct interp_pool *pool, const char *runtime_name,
+                           const char **argv, struct jail_server **warm)
+{
+    const char *const *command;
+    /* Node's REPL rewriting of a top-level await is internal; node cannot
+     * start from a fork of a warm server. */
+    static const char *const node[] = {"node", "--expose-internals",
+                                       "--disable-warning=ExperimentalWarning", "-e", NULL};
+    static const char *const python[] = {"python3", "-c", NULL};
+    int i = cell_runtime(runtime_name);
+    if (i < 0)
+        i = 0;
+    enum interp_kernel k = cell_runtimes[i].kernel;
+    command = k == KERNEL_NODE ? node : python;
+    *warm = k == KERNEL_PYTHON ? pool->warm : NULL;
+    size_t n = 0;
+    for (; command[n]; n++)
+        argv[n] = command[n];
+    argv[n++] = pool->kernels[k];
+    if (cell_runtimes[i].dialect)
+        argv[n++] = cell_runtimes[i].dialect;
+    argv[n] = NULL;
 }
 
 void interp_end(struct interp *ip, struct jail_outcome *how)
@@ -156,7 +207,8 @@ void interp_pool_free(struct interp_pool *pool)
     free_list(gone);
     pthread_mutex_destroy(&pool->lock);
     jail_server_free(pool->warm);
-    free(pool->python_kernel);
+    for (int k = 0; k < KERNEL_COUNT; k++)
+        free(pool->kernels[k]);
     free(pool);
 }
 

@@ -1,6 +1,7 @@
 /* Live interpreters, one per session: a job of a session whose runtime has a
- * kernel (python) runs as a cell in that session's interpreter, so the
- * variables one cell defines are there for the next (SCHEMA.md 6.1).
+ * kernel (python, javascript, typescript) runs as a cell in that session's
+ * interpreter, so the variables one cell defines are there for the next
+ * (SCHEMA.md 6.1).
  *
  * An interpreter is a kernel (sandbox/kernels/) run as the program of a
  * live jail (sandbox/live.h) with every layer of a job's jail: the session's

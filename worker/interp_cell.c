@@ -394,14 +394,16 @@ static bool reusable(struct run *r)
 static int start(struct run *r, char *err, size_t errlen)
 {
     const struct interp_cell *cell = r->cell;
-    const char *argv[] = {"python3", "-c", r->pool->python_kernel, NULL};
+    const char *argv[7];
+    struct jail_server *pool_warm;
+    const struct runtime *rt = cell->runtime;
+    interp_kernel_command(r->pool, rt ? rt->name : NULL, argv, &pool_warm);
     struct jail_spec spec = *cell->spec;
     spec.argv = argv;
-    const struct runtime *rt = cell->runtime;
-    /* A runtime on a root image has its own Python: the pool's server is
-     * the host's. */
+    /* A runtime on a root image has its own interpreter: the pool's server
+     * is the host's. */
     spec.image = rt ? rt->image : NULL;
-    spec.warm = rt && rt->warm ? rt->warm : spec.image ? NULL : r->pool->warm;
+    spec.warm = rt && rt->warm ? rt->warm : spec.image ? NULL : pool_warm;
     /* RLIMIT_CPU counts the interpreter's whole life, not one cell. */
     spec.limits.cpu_ms = r->pool->config.lifetime_ms;
     spec.on_output = NULL;

@@ -25,12 +25,15 @@ struct interp {
     bool doomed; /* ends once its cell is over (its partition was revoked) */
 };
 
+/* The kernels (sandbox/kernels/), each running one runtime's cells. */
+enum interp_kernel { KERNEL_PYTHON, KERNEL_NODE, KERNEL_COUNT };
+
 struct interp_pool {
     struct interp_pool_config config;
     pthread_mutex_t lock;
-    struct interp *list;      /* most recently used first */
-    char *python_kernel;      /* the kernel's source, run with python3 -c */
-    struct jail_server *warm; /* the kernel's imports done; NULL: cold starts */
+    struct interp *list;         /* most recently used first */
+    char *kernels[KERNEL_COUNT]; /* their sources */
+    struct jail_server *warm;    /* the Python kernel's imports done; NULL: cold starts */
 };
 
 /* The session's interpreter, or a new one not started, for the caller only
@@ -39,5 +42,10 @@ struct interp *interp_take(struct interp_pool *pool, const char *session, int32_
 void interp_put(struct interp_pool *pool, struct interp *ip);
 /* Stops its jail; *how (optional) gets the jail's outcome, else freed. */
 void interp_end(struct interp *ip, struct jail_outcome *how);
+/* The argv (room for 7) that runs the kernel of runtime_name's cells (a
+ * runtime without one gets Python's), and *warm, the pool's server it
+ * starts from when its runtime has none; NULL: cold. */
+void interp_kernel_command(const struct interp_pool *pool, const char *runtime_name,
+                           const char **argv, struct jail_server **warm);
 
 #endif

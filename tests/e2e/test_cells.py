@@ -39,8 +39,8 @@ def env(tmp_path):
     broker.stop()
 
 
-def cell(client, code, session, **fields):
-    jid = client.submit(job(code, runtime="python", session=session, **fields))
+def cell(client, code, session, runtime="python", **fields):
+    jid = client.submit(job(code, runtime=runtime, session=session, **fields))
     client.flush()
     (result,) = client.wait([jid], timeout=180)[jid]
     return result

@@ -103,17 +103,20 @@ len(seen), killed, os.listdir('/work')
     assert text(r) == "'mine'"
 
 
-def test_cancel_interrupts_a_running_cell_and_keeps_the_session(env):
+@pytest.mark.parametrize("runtime, keep, endless", [
+    ("python", "kept = 'still here'", "import time\nwhile True: time.sleep(0.05)"),
+    ("javascript", "const kept = 'still here'", "await new Promise(() => {})"),
+])
+def test_cancel_interrupts_a_running_cell_and_keeps_the_session(env, runtime, keep, endless):
     client, worker = env
     worker()
-    cell(client, "kept = 'still here'", "cancel")
-    jid = client.submit(job("import time\nwhile True: time.sleep(0.05)", runtime="python",
-                            session="cancel"))
+    cell(client, keep, "cancel", runtime=runtime)
+    jid = client.submit(job(endless, runtime=runtime, session="cancel"))
     client.flush()
     time.sleep(3)
     client.cancel(jid)
     (r,) = client.wait([jid], timeout=60)[jid]
     assert r["status"] == "cancelled", r
     assert not r["interpreter"].get("state_lost"), r
-    r = cell(client, "kept", "cancel")
+    r = cell(client, "kept", "cancel", runtime=runtime)
     assert r["interpreter"]["started"] is False and text(r) == "'still here'", r
