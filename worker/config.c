@@ -57,6 +57,10 @@ static const char usage[] =
     "  --session-quota SIZE  size of a new session's workspace (default 256M)\n"
     "  --session-ttl T       idle time after which a session is removed (default 1h;\n"
     "                        0 = never)\n"
+    "  --tenants FILE        who may send jobs, with their keys and caps (BRIG_TENANTS;\n"
+    "                        default none: jobs are not signed); SIGHUP reads it again\n"
+    "  --signature-window T  how far a signed job's time may be from this worker's\n"
+    "                        clock, either way (default 5m)\n"
     "  --kafka-config FILE   librdkafka properties, one KEY=VALUE a line (security,\n"
     "                        tuning) for every Kafka client (BRIG_KAFKA_CONFIG)\n"
     "  -X KEY=VALUE          one more property, after the file's; repeatable\n"
@@ -186,6 +190,8 @@ enum {
     OPT_HELP,
     OPT_VERSION,
     OPT_KAFKA_CONFIG,
+    OPT_TENANTS,
+    OPT_SIGNATURE_WINDOW,
 };
 
 int worker_config_parse(int argc, char **argv, struct worker_config *config, char *err,
@@ -217,13 +223,15 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {"kafka-config", required_argument, NULL, OPT_KAFKA_CONFIG},
+        {"tenants", required_argument, NULL, OPT_TENANTS},
+        {"signature-window", required_argument, NULL, OPT_SIGNATURE_WINDOW},
         {0},
     };
     const char *brokers = NULL, *group = NULL, *prefix = NULL, *concurrency = NULL;
     const char *audit_db = NULL, *data_dir = NULL, *state_dir = NULL, *worker_id = NULL;
     const char *runtimes = NULL, *sessions_dir = NULL, *egress_allow = NULL, *images_dir = NULL;
     const char *metrics_addr = NULL, *log_format = NULL, *log_level = NULL;
-    const char *kafka_config = NULL;
+    const char *kafka_config = NULL, *tenants = NULL;
     struct property_list overrides = {0}; /* -X, applied after --kafka-config */
     uint64_t number;
     int opt;
@@ -234,6 +242,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->partitions = 0; /* the default of wherever the topics are made */
     config->session_quota_bytes = 256ull << 20;
     config->session_ttl_ms = 3600ull * 1000;
+    config->signature_window_ms = 5 * 60 * 1000;
 
     optind = 1;
     opterr = 0;
@@ -326,6 +335,14 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         case OPT_KAFKA_CONFIG:
             kafka_config = optarg;
             break;
+        case OPT_TENANTS:
+            tenants = optarg;
+            break;
+        case OPT_SIGNATURE_WINDOW:
+            if (parse_duration("--signature-window", optarg, &config->signature_window_ms, err,
+                               errlen) < 0)
+                goto fail;
+            break;
         case OPT_HELP:
             fputs(usage, stdout);
             properties_free(&overrides);
@@ -378,6 +395,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
                                : strdup(brig_sessions_dir(config->state_dir, buf, sizeof(buf)));
 
     config->metrics_addr = option_or_env(metrics_addr, "BRIG_METRICS_ADDR", NULL);
+    config->tenants = option_or_env(tenants, "BRIG_TENANTS", NULL);
     log_format = log_format ? log_format : getenv("BRIG_LOG_FORMAT");
     if (log_format && *log_format && log_format_parse(log_format, &config->log_format) < 0) {
         snprintf(err, errlen, "--log-format %s: expected text or json", log_format);
@@ -428,6 +446,7 @@ void worker_config_free(struct worker_config *config)
     strv_free(config->job_env);
     free(config->sessions_dir);
     free(config->metrics_addr);
+    free(config->tenants);
     properties_free(&config->properties);
     memset(config, 0, sizeof(*config));
 }
