@@ -26,10 +26,7 @@ static const char replay_help[] =
     "  --timeout T        how long to wait for the replay (default 600s; 0 = forever)\n"
     "  --json             {\"verdict\", \"original\", \"replay\", \"differences\": [...],\n"
     "                     \"original_result\", \"replay_result\", \"original_environment\",\n"
-    "                     \"replay_environment\" (null when not found)}\n"
-    "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
-    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n"
-    "\n"
+    "                     \"replay_environment\" (null when not found)}\n" CLI_COMMON_HELP "\n"
     "Exit status: 0 reproduced, 1 differs, 118 no answer, 125 brig failed, 2 usage.\n";
 
 enum { OPT_AUDIT_DB = 1100, OPT_TIMEOUT, OPT_JSON };

@@ -14,5 +14,6 @@ int cmd_replay(int argc, char **argv);
 int cmd_session(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_runtimes(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const char help[] =
     "  runtimes  what the workers can run: languages, aliases, versions\n"
     "  replay    run a recorded job again and compare\n"
     "  cancel    stop jobs, or answer them cancelled before they run\n"
+    "  keygen    make a tenant's key, to sign jobs for workers with --tenants\n"
     "\n"
     "`brig COMMAND --help` describes each. The broker is --brokers, else\n"
     "$BRIG_BROKERS, else the embedded broker of a brig-worker on this host (found\n"
@@ -37,6 +38,7 @@ static const struct {
     {"run", cmd_run},         {"submit", cmd_submit},     {"wait", cmd_wait},
     {"logs", cmd_logs},       {"audit", cmd_audit},       {"replay", cmd_replay},
     {"session", cmd_session}, {"runtimes", cmd_runtimes}, {"cancel", cmd_cancel},
+    {"keygen", cmd_keygen},
 };
 
 int main(int argc, char **argv)
