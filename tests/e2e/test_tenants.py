@@ -1,0 +1,312 @@
+"""Tenants (brig-worker --tenants, SCHEMA.md section 14) attacked: unsigned,
+forged (a flipped bit in the body, the key or a header, another tenant's key,
+another topic's signature) and stale jobs go to the dead letter queue only,
+with no result anywhere; tenant B cannot obtain A's result by reusing its job
+id, cancel A's job, send its results to A's topic, or reach A's session by
+its name, by path or through a shared uid; caps are rejected naming the cap,
+and a tenant over its concurrency waits while another tenant's job runs. The
+brig CLI signs with --tenant/--key from a key of brig keygen."""
+import base64
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from conftest import bin_path
+from harness import Broker, Client, Worker, job, wait_for
+from test_signing_vectors import signing_input
+
+TENANTS = ("acme", "beta")
+TOPICS = [f"brig.{kind}.{t}" for t in TENANTS for kind in ("results", "logs")]
+
+
+def keygen(tmp_path, name):
+    """brig keygen --out: the private key file and the public key line."""
+    path = tmp_path / f"{name}.pem"
+    out = subprocess.run([bin_path("brig"), "keygen", "--out", str(path)], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out.startswith("ed25519:") and len(out) == 52
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    return path, out
+
+
+class Signer:
+    """Headers of a tenant's signature, as SCHEMA.md section 14 says, with
+    ways to spoil them."""
+
+    def __init__(self, tenant, pem):
+        self.tenant = tenant
+        self.key = load_pem_private_key(pem.read_bytes(), None)
+
+    def headers(self, ts_ms=None, tenant=None, topic=None):
+        def make(signed_topic, key, value):
+            ts = ts_ms if ts_ms is not None else int(time.time() * 1000)
+            key = key.encode() if isinstance(key, str) else key
+            message = signing_input(topic or signed_topic, tenant or self.tenant, ts, key, value)
+            sig = base64.b64encode(self.key.sign(message)).decode()
+            return [("brig-tenant", tenant or self.tenant), ("brig-ts", str(ts)),
+                    ("brig-sig", sig)]
+        return make
+
+
+@pytest.fixture
+def env(tmp_path):
+    keys = {t: keygen(tmp_path, t) for t in TENANTS}
+    tenants = {"tenants": [
+        {"name": "acme", "keys": [keys["acme"][1]], "concurrent_jobs": 1,
+         "limits": {"memory_bytes": "512M"}},
+        {"name": "beta", "keys": [keys["beta"][1]], "runtimes": ["argv", "python"]},
+    ]}
+    path = tmp_path / "tenants.json"
+    path.write_text(json.dumps(tenants))
+    broker = Broker(partitions=2, topics=TOPICS)
+    client = Client(broker.bootstrap, result_topics=[t for t in TOPICS if ".results." in t])
+    sessions = tmp_path / "sessions"
+    worker = Worker(tmp_path, broker.bootstrap, "w", concurrency=2,
+                    extra=["--tenants", str(path), "--sessions-dir", str(sessions)])
+    signers = {t: Signer(t, keys[t][0]) for t in TENANTS}
+    yield broker, client, worker, signers, keys, sessions
+    try:
+        worker.stop()
+    finally:
+        for t in TENANTS:
+            root = sessions / "tenants" / t
+            if root.exists():
+                subprocess.run([bin_path("brig"), "session", "rm", "--sessions-dir", str(root),
+                                *[s["id"] for s in session_list(root)]], capture_output=True)
+        client.close()
+        broker.stop()
+
+
+def run(client, signer, message, **spoil):
+    jid = client.submit(message, headers=signer.headers(**spoil))
+    client.flush()
+    return jid
+
+
+def result_of(client, jid, timeout=120):
+    (r,) = client.wait([jid], timeout=timeout)[jid]
+    return r
+
+
+def test_unsigned_forged_and_stale_jobs_are_dead_letters_only(env):
+    _, client, worker, signers, _, _ = env
+    acme, beta = signers["acme"], signers["beta"]
+    attacks = {}
+
+    def attack(name, message, **kwargs):
+        attacks[client.submit(message, **kwargs)] = name
+
+    attack("unsigned", job("echo unsigned"))
+    # A bit flipped in the body after signing: headers of one job, bytes of another.
+    signed = job("echo body")
+    value = bytearray(__import__("msgpack").packb(signed, use_bin_type=True))
+    headers = acme.headers()("brig.jobs", signed["id"], bytes(value))
+    value[-2] ^= 1
+    client.producer.produce("brig.jobs", value=bytes(value), key=signed["id"], headers=headers)
+    attacks[signed["id"]] = "body"
+    # The Kafka key changed after signing.
+    keyed = job("echo key")
+    value = __import__("msgpack").packb(keyed, use_bin_type=True)
+    client.producer.produce("brig.jobs", value=value, key=keyed["id"] + "x",
+                            headers=acme.headers()("brig.jobs", keyed["id"], value))
+    attacks[keyed["id"]] = "key"
+    attack("wrong tenant's key", job("echo as acme"), headers=beta.headers(tenant="acme"))
+    attack("unknown tenant", job("echo who"), headers=acme.headers(tenant="gamma"))
+    attack("signed for another topic", job("echo topic"),
+           headers=acme.headers(topic="brig.control"))
+    attack("stale", job("echo old"), headers=acme.headers(ts_ms=int(time.time() * 1000) - 600_000))
+    attack("from the future", job("echo new"),
+           headers=acme.headers(ts_ms=int(time.time() * 1000) + 600_000))
+    good = run(client, acme, job("echo signed"))
+    assert result_of(client, good)["stdout"] == b"signed\n"
+    wait_for(lambda: len(client.dead_letters) >= len(attacks), what="the dead letters")
+    # Unauthenticated, a message's id is not read: its Kafka key finds it.
+    reasons = {d["key"].decode().removesuffix("x"):
+               (d.get("field", ""), d["reason"].split(":")[0]) for d in client.dead_letters}
+    assert reasons[next(i for i, n in attacks.items() if n == "unsigned")] == ("", "unsigned")
+    expected = {"body": "bad signature", "key": "bad signature",
+                "wrong tenant's key": "bad signature", "unknown tenant": "unknown tenant",
+                "signed for another topic": "bad signature", "stale": "stale",
+                "from the future": "stale"}
+    for jid, name in attacks.items():
+        if name in expected:
+            assert reasons[jid][1].startswith(expected[name]), name
+    # No result anywhere: not on the tenants' topics nor on brig.results.
+    with client.lock:
+        assert not set(attacks) & set(client.results)
+    db = worker.audit()
+    try:
+        ran = {r[0] for r in db.execute("SELECT job_id FROM attempts")}
+        tenants = dict(db.execute("SELECT job_id, tenant FROM jobs").fetchall())
+    finally:
+        db.close()
+    assert ran == {good} and tenants == {good: "acme"}
+
+
+def test_results_go_to_the_tenants_topic_and_no_other(env):
+    _, client, _, signers, _, _ = env
+    own = run(client, signers["acme"], job("echo mine"))
+    stolen = run(client, signers["beta"], job("echo to acme", reply_topic="brig.results.acme"))
+    assert result_of(client, own)["stdout"] == b"mine\n"
+    assert client.result_topic[own] == ["brig.results.acme"]
+    r = result_of(client, stolen)
+    assert client.result_topic[stolen] == ["brig.results.beta"]
+    assert r["status"] == "rejected" and "reply_topic" in r["error"]
+    assert "stdout" not in r or not r["stdout"]
+
+
+def test_another_tenants_job_id_gets_no_result_of_it(env):
+    _, client, worker, signers, _, _ = env
+    secret = "acme-secret-" + uuid.uuid4().hex
+    first = job(f"echo {secret}")
+    jid = run(client, signers["acme"], first)
+    assert secret.encode() in result_of(client, jid)["stdout"]
+    # beta sends a job of the same id: not answered from acme's row, not run.
+    run(client, signers["beta"], job("echo beta", id=jid))
+    wait_for(lambda: len(client.results.get(jid, [])) >= 2, what="beta's answer")
+    answer = client.results[jid][1]
+    assert client.result_topic[jid][1] == "brig.results.beta"
+    assert answer["status"] == "rejected" and answer["error"].startswith("id: ")
+    assert secret not in repr(answer) and "acme" not in answer["error"]
+    # acme sending it again is answered from the store, on its own topic.
+    run(client, signers["acme"], first)
+    wait_for(lambda: len(client.results.get(jid, [])) >= 3, what="acme's second answer")
+    assert client.result_topic[jid][2] == "brig.results.acme"
+    assert secret.encode() in client.results[jid][2]["stdout"]
+    db = worker.audit()
+    try:
+        assert db.execute("SELECT COUNT(*) FROM attempts WHERE job_id = ?", (jid,)).fetchone()[0] == 1
+    finally:
+        db.close()
+
+
+def test_a_tenant_cannot_cancel_another_tenants_job(env):
+    _, client, worker, signers, _, _ = env
+    jid = run(client, signers["acme"], job("sleep 2; echo done", stream_logs=True))
+    wait_for(lambda: running(worker, jid), what="acme's job running")
+    client.cancel(jid, by="beta", headers=signers["beta"].headers())
+    client.cancel(jid, by="nobody")  # unsigned
+    assert result_of(client, jid)["status"] == "ok"
+    # Its own tenant can.
+    other = run(client, signers["acme"], job("sleep 30", limits={"wall_ms": 60000}))
+    wait_for(lambda: running(worker, other), what="acme's second job running")
+    client.cancel(other, by="acme", headers=signers["acme"].headers())
+    assert result_of(client, other, timeout=30)["status"] == "cancelled"
+    db = worker.audit()
+    try:
+        rows = [tuple(r) for r in db.execute("SELECT job_id, requested_by, tenant FROM "
+                                             "cancellations")]
+    finally:
+        db.close()
+    assert rows == [(other, "acme", "acme")]
+
+
+def session_list(root):
+    """brig session ls --json of a sessions root."""
+    out = subprocess.run([bin_path("brig"), "session", "ls", "--json", "--sessions-dir",
+                          str(root)], capture_output=True, text=True, check=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def running(worker, jid):
+    if not os.path.exists(worker.audit_db):
+        return False
+    db = worker.audit()
+    try:
+        return db.execute("SELECT 1 FROM attempts WHERE job_id = ? AND state = 'running'",
+                          (jid,)).fetchone() is not None
+    finally:
+        db.close()
+
+
+def test_sessions_of_one_name_are_two_sessions(env):
+    _, client, _, signers, _, sessions = env
+    secret = uuid.uuid4().hex
+    a = run(client, signers["acme"],
+            job(f"echo {secret} > notes.txt; mkdir -p d; echo {secret} > d/f; id -u",
+                session="nb1"))
+    ra = result_of(client, a)
+    assert ra["status"] == "ok"
+    look = ("ls -a; cat notes.txt d/f ../notes.txt ../*/notes.txt 2>&1;"
+            " ls -a .. / 2>&1; grep -rs " + secret + " /tmp /work 2>/dev/null; id -u")
+    b = run(client, signers["beta"], job(look, session="nb1"))
+    rb = result_of(client, b)
+    assert secret.encode() not in rb["stdout"] + rb.get("stderr", b"")
+    assert b"notes.txt" not in rb["stdout"].split(b"\n")[0:3]
+    # Two sessions, two host uids (inside, each jail is uid 1000).
+    uids = {t: [s["uid"] for s in session_list(sessions / "tenants" / t)] for t in TENANTS}
+    assert len(uids["acme"]) == 1 and len(uids["beta"]) == 1
+    assert uids["acme"] != uids["beta"]
+    # Session names that climb out are not sessions.
+    for name in ("../acme/nb1", "tenants/acme/nb1", "..", "acme:nb1"):
+        r = result_of(client, run(client, signers["beta"],
+                                  job(f"cat notes.txt 2>&1; ls", session=name)))
+        assert secret.encode() not in r.get("stdout", b""), name
+    # On disk: each tenant's root of its own.
+    assert (sessions / "tenants" / "acme").is_dir() and (sessions / "tenants" / "beta").is_dir()
+    # acme's session still has its file.
+    again = result_of(client, run(client, signers["acme"], job("cat notes.txt", session="nb1")))
+    assert again["stdout"] == f"{secret}\n".encode(), again
+
+
+def test_caps_are_rejected_naming_the_cap(env):
+    _, client, _, signers, _, _ = env
+    big = run(client, signers["acme"], job("true", limits={"memory_bytes": 1 << 30}))
+    r = result_of(client, big)
+    assert r["status"] == "rejected"
+    assert r["error"] == "limits.memory_bytes: over tenant acme's cap of 512.0 MiB"
+    lang = run(client, signers["beta"], job("echo hi", runtime="bash"))
+    r = result_of(client, lang)
+    assert r["status"] == "rejected" and r["error"].startswith("runtime: tenant beta may not use")
+    # At its cap, it runs.
+    fine = run(client, signers["acme"], job("true", limits={"memory_bytes": 512 << 20}))
+    assert result_of(client, fine)["status"] == "ok"
+
+
+def test_a_tenant_over_its_concurrency_waits_while_another_runs(env):
+    _, client, worker, signers, _, _ = env
+    a1 = run(client, signers["acme"], job("sleep 2"))
+    a2 = run(client, signers["acme"], job("sleep 2"))
+    b1 = run(client, signers["beta"], job("sleep 0.5"))
+    for jid in (a1, a2, b1):
+        assert result_of(client, jid)["status"] == "ok"
+    db = worker.audit()
+    try:
+        span = {r[0]: (r[1], r[2]) for r in db.execute(
+            "SELECT job_id, started_ms, finished_ms FROM attempts")}
+    finally:
+        db.close()
+    # acme's second job started after its first ended; beta's ran beside it.
+    assert span[a2][0] >= span[a1][1]
+    assert span[b1][0] < span[a1][1]
+
+
+def test_the_cli_signs_and_audit_lists_by_tenant(env, tmp_path):
+    broker, _, worker, _, keys, _ = env
+    base = [bin_path("brig"), "run", "--brokers", broker.bootstrap]
+    out = subprocess.run([*base, "--tenant", "acme", "--key", str(keys["acme"][0]), "--",
+                          "/bin/sh", "-c", "echo signed by cli"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "signed by cli\n"
+    env_vars = dict(os.environ, BRIG_TENANT="beta", BRIG_KEY=str(keys["beta"][0]))
+    out = subprocess.run([*base, "--", "/bin/sh", "-c", "echo from env"], env=env_vars,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout == "from env\n", out.stderr
+    # A key readable by others is refused before anything is sent.
+    loose = tmp_path / "loose.pem"
+    loose.write_bytes(keys["acme"][0].read_bytes())
+    loose.chmod(0o644)
+    out = subprocess.run([*base, "--tenant", "acme", "--key", str(loose), "--", "true"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "chmod 600" in out.stderr
+    listed = subprocess.run([bin_path("brig"), "audit", "ls", "--json", "--audit-db",
+                             worker.audit_db, "--tenant", "beta"], capture_output=True,
+                            text=True, check=True).stdout
+    rows = json.loads(listed)
+    assert len(rows) == 1 and rows[0]["tenant"] == "beta"
