@@ -177,7 +177,7 @@ static int parse_positive(const struct place *p, json_t *object, const char *fie
         *out = ms / 1000;
     } else {
         return fail(p, field, "must be a whole number greater than 0%s",
-                    duration ? ", or a duration (\"10m\")" : "");
+                    duration ? ", or a duration (\"600s\")" : "");
     }
     if (*out == 0 || *out > max)
         return fail(p, field, "must be 1 to %llu", (unsigned long long)max);
