@@ -4,7 +4,8 @@ another topic's signature) and stale jobs go to the dead letter queue only,
 with no result anywhere; tenant B cannot obtain A's result by reusing its job
 id, cancel A's job, send its results to A's topic, or reach A's session by
 its name, by path or through a shared uid; caps are rejected naming the cap,
-and a tenant over its concurrency waits while another tenant's job runs. The
+a tenant over its concurrency or its CPU hour waits while another tenant's job
+runs. The
 brig CLI signs with --tenant/--key from a key of brig keygen."""
 import base64
 import json
@@ -20,7 +21,7 @@ from conftest import bin_path
 from harness import Broker, Client, Worker, job, wait_for
 from test_signing_vectors import signing_input
 
-TENANTS = ("acme", "beta")
+TENANTS = ("acme", "beta", "thrifty")
 TOPICS = [f"brig.{kind}.{t}" for t in TENANTS for kind in ("results", "logs")]
 
 
@@ -60,6 +61,7 @@ def env(tmp_path):
         {"name": "acme", "keys": [keys["acme"][1]], "concurrent_jobs": 1,
          "limits": {"memory_bytes": "512M"}},
         {"name": "beta", "keys": [keys["beta"][1]], "runtimes": ["argv", "python"]},
+        {"name": "thrifty", "keys": [keys["thrifty"][1]], "cpu_seconds_per_hour": 1},
     ]}
     path = tmp_path / "tenants.json"
     path.write_text(json.dumps(tenants))
@@ -310,3 +312,33 @@ def test_the_cli_signs_and_audit_lists_by_tenant(env, tmp_path):
                             text=True, check=True).stdout
     rows = json.loads(listed)
     assert len(rows) == 1 and rows[0]["tenant"] == "beta"
+
+
+BURN = """
+import time
+start = time.process_time()
+while time.process_time() - start < 1.2:
+    pass
+print("burnt")
+"""
+
+
+def test_a_tenant_past_its_cpu_budget_waits_and_others_do_not(env):
+    _, client, worker, signers, _, _ = env
+    first = run(client, signers["thrifty"], job(BURN, runtime="python"))
+    assert result_of(client, first)["stdout"] == b"burnt\n"
+    # Its hour's CPU second is spent: the next waits, past its deadline.
+    deadline = int(time.time() * 1000) + 4000
+    held = run(client, signers["thrifty"], job("echo ran", deadline_ms=deadline))
+    other = run(client, signers["beta"], job("echo beta ran"))
+    assert result_of(client, other)["stdout"] == b"beta ran\n"
+    r = result_of(client, held, timeout=60)
+    assert r["status"] == "rejected"
+    assert r["error"] == ("deadline_ms: the deadline passed while the job waited for its "
+                          "tenant's quota")
+    db = worker.audit()
+    try:
+        assert db.execute("SELECT COUNT(*) FROM attempts WHERE job_id = ?",
+                          (held,)).fetchone()[0] == 0
+    finally:
+        db.close()
