@@ -4,9 +4,9 @@ another topic's signature) and stale jobs go to the dead letter queue only,
 with no result anywhere; tenant B cannot obtain A's result by reusing its job
 id, cancel A's job, send its results to A's topic, or reach A's session by
 its name, by path or through a shared uid; caps are rejected naming the cap,
-a tenant over its concurrency or its CPU hour waits while another tenant's job
-runs. The
-brig CLI signs with --tenant/--key from a key of brig keygen."""
+and a tenant over its concurrency or its CPU hour waits while another
+tenant's job runs. The brig CLI signs with --tenant/--key from a key of brig
+keygen."""
 import base64
 import json
 import os
@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from conftest import bin_path
 from harness import Broker, Client, Worker, job, wait_for
+from test_cancel import running
 from test_signing_vectors import signing_input
 
 TENANTS = ("acme", "beta", "thrifty")
@@ -76,10 +77,10 @@ def env(tmp_path):
         worker.stop()
     finally:
         for t in TENANTS:
-            root = sessions / "tenants" / t
-            if root.exists():
-                subprocess.run([bin_path("brig"), "session", "rm", "--sessions-dir", str(root),
-                                *[s["id"] for s in session_list(root)]], capture_output=True)
+            ids = [s["id"] for s in session_list(sessions, "--tenant", t)]
+            if ids:
+                subprocess.run([bin_path("brig"), "session", "rm", "--sessions-dir",
+                                str(sessions), "--tenant", t, *ids], capture_output=True)
         client.close()
         broker.stop()
 
@@ -208,22 +209,12 @@ def test_a_tenant_cannot_cancel_another_tenants_job(env):
     assert rows == [(other, "acme", "acme")]
 
 
-def session_list(root):
-    """brig session ls --json of a sessions root."""
+def session_list(sessions, *args):
+    """brig session ls --json [args]."""
     out = subprocess.run([bin_path("brig"), "session", "ls", "--json", "--sessions-dir",
-                          str(root)], capture_output=True, text=True, check=True).stdout
+                          str(sessions), *args], capture_output=True, text=True,
+                         check=True).stdout
     return [json.loads(line) for line in out.splitlines()]
-
-
-def running(worker, jid):
-    if not os.path.exists(worker.audit_db):
-        return False
-    db = worker.audit()
-    try:
-        return db.execute("SELECT 1 FROM attempts WHERE job_id = ? AND state = 'running'",
-                          (jid,)).fetchone() is not None
-    finally:
-        db.close()
 
 
 def test_sessions_of_one_name_are_two_sessions(env):
@@ -241,9 +232,10 @@ def test_sessions_of_one_name_are_two_sessions(env):
     assert secret.encode() not in rb["stdout"] + rb.get("stderr", b"")
     assert b"notes.txt" not in rb["stdout"].split(b"\n")[0:3]
     # Two sessions, two host uids (inside, each jail is uid 1000).
-    uids = {t: [s["uid"] for s in session_list(sessions / "tenants" / t)] for t in TENANTS}
-    assert len(uids["acme"]) == 1 and len(uids["beta"]) == 1
-    assert uids["acme"] != uids["beta"]
+    listed = {(s.get("tenant"), s["id"]): s["uid"] for s in session_list(sessions)}
+    assert set(listed) == {("acme", "nb1"), ("beta", "nb1")}
+    assert listed["acme", "nb1"] != listed["beta", "nb1"]
+    assert [s["id"] for s in session_list(sessions, "--tenant", "beta")] == ["nb1"]
     # Session names that climb out are not sessions.
     for name in ("../acme/nb1", "tenants/acme/nb1", "..", "acme:nb1"):
         r = result_of(client, run(client, signers["beta"],
