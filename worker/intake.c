@@ -169,9 +169,10 @@ static int decode(struct worker *w, struct task *task, struct brig_error *derr, 
     return rc;
 }
 
-/* Whether the job's id belongs to another tenant (or, for a job without
- * one, to a tenant): in flight here, or in the audit store. Such a job is
- * refused rather than answered with the other's result or run beside it. */
+/* Whether the job's id belongs to another tenant (or to no tenant, from
+ * before --tenants): in flight here, or in the audit store. Such a job is
+ * refused rather than answered with the other's result or run beside it.
+ * Without tenants there is no other: the store is not asked. */
 static bool id_of_another(struct worker *w, const struct task *task)
 {
     const struct task *held = sched_find(w->scheduler, task->job_id);
@@ -264,7 +265,7 @@ void intake(struct worker *w, const rd_kafka_message_t *msg)
         refuse(w, task, REFUSE_REJECT, "deadline_ms", "the job arrived after its deadline");
         return;
     }
-    if (id_of_another(w, task)) {
+    if (w->tenants && id_of_another(w, task)) {
         refuse(w, task, REFUSE_REJECT, "id", "already used by an earlier job: choose another id");
         return;
     }

@@ -10,6 +10,7 @@ keygen."""
 import base64
 import json
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -334,3 +335,28 @@ def test_a_tenant_past_its_cpu_budget_waits_and_others_do_not(env):
                           (held,)).fetchone()[0] == 0
     finally:
         db.close()
+
+
+def test_sighup_reads_the_tenants_file_again(env, tmp_path):
+    _, client, worker, signers, keys, _ = env
+    path = tmp_path / "tenants.json"
+    tenants = json.loads(path.read_text())
+    # thrifty's key is taken away: its jobs are then unknown-tenant dead letters.
+    tenants["tenants"] = [t for t in tenants["tenants"] if t["name"] != "thrifty"]
+    path.write_text(json.dumps(tenants))
+    worker.wait_consuming()  # a SIGHUP before its handler would end it
+    worker.signal(signal.SIGHUP)
+    wait_for(lambda: "read " + str(path) + " again: 2 tenant(s)" in worker.log(),
+             what="the worker to read the file again")
+    gone = client.submit(job("echo gone"), headers=signers["thrifty"].headers())
+    client.flush()
+    wait_for(lambda: any(d.get("key") == gone.encode() for d in client.dead_letters),
+             what="thrifty's dead letter")
+    # A file that does not read leaves the tenants as they were.
+    path.write_text("{not json")
+    worker.signal(signal.SIGHUP)
+    wait_for(lambda: "the tenants it had stay" in worker.log(), what="the refusal")
+    kept = run(client, signers["beta"], job("echo still here"))
+    assert result_of(client, kept)["stdout"] == b"still here\n"
+    (letter,) = [d for d in client.dead_letters if d.get("key") == gone.encode()]
+    assert letter["reason"].startswith("unknown tenant")
