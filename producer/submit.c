@@ -118,7 +118,7 @@ static void forget_all(struct brig_client *c, struct outgoing *outs, size_t n, b
 static rd_kafka_resp_err_t produce_signed(struct brig_client *c, struct outgoing *out,
                                           const char *topic)
 {
-    struct sign_headers h;
+    struct sign_headers h = {0};
     char why[256];
     if (sign_message(c->key, c->tenant, topic, out->key, strlen(out->key), out->value.data,
                      out->value.size, wall_clock_ms(), &h, why, sizeof why) < 0)
