@@ -364,3 +364,23 @@ def test_sighup_reads_the_tenants_file_again(env, tmp_path):
     assert result_of(client, kept)["stdout"] == b"still here\n"
     (letter,) = [d for d in client.dead_letters if d.get("key") == gone.encode()]
     assert letter["reason"].startswith("unknown tenant")
+
+
+def test_a_tenant_holds_at_most_a_quarter_of_the_backlog(env):
+    _, client, _, signers, _, _ = env
+    acme = signers["acme"]
+    first = run(client, acme, job("sleep 3"))
+    # 1024 jobs pause the consumer; acme (one at a time) may keep 256 waiting.
+    flood = [client.submit(job("true"), headers=acme.headers()) for _ in range(300)]
+    client.flush()
+    other = run(client, signers["beta"], job("echo beta"))
+    assert result_of(client, other)["stdout"] == b"beta\n"
+    with client.lock:
+        unanswered = [j for j in flood if not client.results.get(j)]
+    assert unanswered, "beta's job should not wait for acme's backlog"
+    results = client.wait([first, *flood], timeout=300)
+    refused = [j for j in flood if results[j][0]["status"] == "rejected"]
+    # About 300 - 256 (fewer when some of acme's ran before the last came).
+    assert refused
+    assert all("its share of the backlog" in results[j][0]["error"] for j in refused)
+    assert all(results[j][0]["status"] == "ok" for j in flood if j not in refused)
