@@ -46,10 +46,26 @@ static int set_topics(struct brig_client *c, const struct brig_client_config *co
         topic_name(c->control_topic, prefix, "control", "topic prefix", err, errlen) < 0 ||
         topic_name(c->logs_topic, prefix, logs, "topic prefix", err, errlen) < 0)
         return -1;
-    if (config->reply_topic)
-        return topic_name(c->reply_topic, config->reply_topic, NULL, "reply topic", err, errlen);
-    c->reply_topic_is_default = true;
-    return topic_name(c->reply_topic, prefix, results, "topic prefix", err, errlen);
+    char own[BRIG_TOPIC_MAX + 1];
+    if (topic_name(own, prefix, results, "topic prefix", err, errlen) < 0)
+        return -1;
+    if (!config->reply_topic) {
+        c->reply_topic_is_default = true;
+        snprintf(c->reply_topic, sizeof c->reply_topic, "%s", own);
+        return 0;
+    }
+    if (topic_name(c->reply_topic, config->reply_topic, NULL, "reply topic", err, errlen) < 0)
+        return -1;
+    /* The workers would answer on the tenant's own topic instead, where this
+     * client would not be reading (SCHEMA.md 14). */
+    size_t len = strlen(own);
+    if (c->tenant[0] && strcmp(c->reply_topic, own) != 0 &&
+        (strncmp(c->reply_topic, own, len) != 0 || c->reply_topic[len] != '.')) {
+        snprintf(err, errlen, "reply topic %s: tenant %s's results come on %s or a topic under it",
+                 c->reply_topic, c->tenant, own);
+        return -1;
+    }
+    return 0;
 }
 
 /* config's tenant and key, or the environment's: both or neither. */
