@@ -28,6 +28,8 @@ packages=(
     # venv for the sessions' own packages
     python3-numpy python3-pandas python3-matplotlib python3-scipy
     fonts-dejavu-core fontconfig tzdata python3-venv python3-pip
+    # a session's live Python interpreter (sandbox/kernels/python_kernel.py)
+    python3-ipython python3-matplotlib-inline
     # the host tools the jail and its tests use
     iproute2 procps
     # checks of the man pages, the systemd unit and the compose file

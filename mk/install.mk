@@ -9,6 +9,7 @@
 #   sbin/brig-zygote                 warm runtimes' server, which the worker starts from its own directory
 #   sbin/brig-image                  unpacks runtimes' root images; the worker runs it from its own directory
 #   share/brig/runtimes.json         where the programs look first (<exe>/../share/brig)
+#   share/brig/kernels/              sessions' live interpreters (worker/interp.h)
 #   lib/libbrig.a                    the C client, static only
 #   include/brig/brig.h              its header, with the schema headers it
 #   include/brig/schema/*.h            includes (found through -I.../include/brig)
@@ -62,6 +63,7 @@ install: all $(LIBBRIG)
 	install -D -m 755 $(BUILD)/bin/brig-zygote $(DESTDIR)$(SBINDIR)/brig-zygote
 	install -D -m 755 $(BUILD)/bin/brig-image $(DESTDIR)$(SBINDIR)/brig-image
 	install -D -m 644 sandbox/runtimes.json $(DESTDIR)$(DATADIR)/brig/runtimes.json
+	install -D -m 644 sandbox/kernels/python_kernel.py $(DESTDIR)$(DATADIR)/brig/kernels/python_kernel.py
 	install -D -m 644 $(LIBBRIG) $(DESTDIR)$(LIBDIR)/libbrig.a
 	$(foreach h,$(LIBBRIG_HEADERS),install -D -m 644 $(h) $(call installed_header,$(h)) &&) true
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
@@ -80,11 +82,13 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/brig $(DESTDIR)$(BINDIR)/brig-jail $(DESTDIR)$(SBINDIR)/brig-worker
 	rm -f $(DESTDIR)$(SBINDIR)/brig-zygote $(DESTDIR)$(SBINDIR)/brig-image
 	rm -f $(DESTDIR)$(DATADIR)/brig/runtimes.json $(DESTDIR)$(LIBDIR)/libbrig.a
+	rm -f $(DESTDIR)$(DATADIR)/brig/kernels/python_kernel.py
 	rm -f $(foreach h,$(LIBBRIG_HEADERS),$(call installed_header,$(h)))
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/brig.pc
 	rm -f $(foreach m,$(MAN_PAGES), \
 	    $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 	rm -f $(DESTDIR)$(UNITDIR)/brig-worker.service
-	for dir in $(header_subdirs) $(DESTDIR)$(INCLUDEDIR)/brig $(DESTDIR)$(DATADIR)/brig; do \
+	for dir in $(header_subdirs) $(DESTDIR)$(INCLUDEDIR)/brig $(DESTDIR)$(DATADIR)/brig/kernels \
+	    $(DESTDIR)$(DATADIR)/brig; do \
 	    if [ -d "$$dir" ]; then rmdir --ignore-fail-on-non-empty "$$dir"; fi; \
 	done

@@ -68,24 +68,26 @@ static _Noreturn void report_setup_failure(int fd, const struct jail_fail *fail)
     _exit(1);
 }
 
-/* Puts stdin, stdout, stderr, the go pipe and the report pipe at 0-4 and
- * closes everything else the fork copied from the worker. */
+/* Puts stdin, stdout, stderr, the go pipe and the report pipe at 0-4, a
+ * live jail's channel at 5 and 6, and closes everything else the fork copied
+ * from the worker. */
 static int arrange_descriptors(const struct jail_child *child, struct jail_fail *fail)
 {
-    const int wanted[CHILD_FIRST_FREE_FD] = {child->stdio[0], child->stdio[1], child->stdio[2],
-                                             child->go_fd, child->report_fd};
-    int moved[CHILD_FIRST_FREE_FD];
+    const int wanted[] = {child->stdio[0],  child->stdio[1],   child->stdio[2],   child->go_fd,
+                          child->report_fd, child->channel_in, child->channel_out};
+    const int count = child->live ? CHILD_CHANNEL_OUT_FD + 1 : CHILD_CHANNEL_IN_FD;
+    int moved[ARRAY_SIZE(wanted)];
     /* Out of the way first, so that no dup2 overwrites a descriptor still to be moved. */
-    for (int i = 0; i < CHILD_FIRST_FREE_FD; i++) {
+    for (int i = 0; i < count; i++) {
         moved[i] = fcntl(wanted[i], F_DUPFD, 64);
         if (moved[i] < 0)
             return fail_at(fail, "arrange descriptors", errno);
     }
-    for (int i = 0; i < CHILD_FIRST_FREE_FD; i++) {
+    for (int i = 0; i < count; i++) {
         if (dup2(moved[i], i) != i)
             return fail_at(fail, "arrange descriptors", errno);
     }
-    if (close_range(CHILD_FIRST_FREE_FD, ~0U, 0) != 0)
+    if (close_range((unsigned)count, ~0U, 0) != 0)
         return fail_at(fail, "close inherited descriptors", errno);
     return 0;
 }
@@ -161,6 +163,9 @@ static _Noreturn void job_main(const struct jail_child *child, int traced_fd)
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
         report_setup_failure(CHILD_REPORT_FD,
                              &(struct jail_fail){"close inherited descriptors", errno});
+    if (child->live && (fcntl(CHILD_CHANNEL_IN_FD, F_SETFD, 0) != 0 ||
+                        fcntl(CHILD_CHANNEL_OUT_FD, F_SETFD, 0) != 0))
+        report_setup_failure(CHILD_REPORT_FD, &(struct jail_fail){"keep the channel open", errno});
     int rc = seccomp_policy_load(child->seccomp);
     if (rc != 0)
         report_setup_failure(CHILD_REPORT_FD, &(struct jail_fail){"load the seccomp filter", -rc});
@@ -251,6 +256,25 @@ static void handle_stop(pid_t job, int status, int *refused_nr, int *sigsys_sent
     }
 }
 
+/* The live jail's program, for the SIGINT handler. */
+static volatile pid_t interrupt_target;
+
+static void pass_interrupt(int sig)
+{
+    kill(interrupt_target, sig);
+}
+
+/* Without SA_RESTART: the handler interrupts watch_job's waitpid, which
+ * waits again. */
+static int forward_interrupts(pid_t job, struct jail_fail *fail)
+{
+    struct sigaction action = {.sa_handler = pass_interrupt};
+    interrupt_target = job;
+    if (sigaction(SIGINT, &action, NULL) != 0)
+        return fail_at(fail, "pass interrupts on to the program", errno);
+    return 0;
+}
+
 static _Noreturn void watch_job(pid_t job)
 {
     int refused_nr = -1, sigsys_sent = 0;
@@ -299,11 +323,17 @@ _Noreturn void jail_init_main(const struct jail_child *child)
     pid_t job = start_job(child, &fail);
     if (job < 0)
         report_setup_failure(CHILD_REPORT_FD, &fail);
-    /* Init needs no privilege any more, and holds no end of the job's stdio. */
+    /* Init needs no privilege any more, and holds no end of the job's stdio
+     * or channel. */
     close(STDIN_FILENO);
     close(STDOUT_FILENO);
     close(STDERR_FILENO);
-    if (privs_drop(child->cap_last_cap, &fail) != 0) {
+    if (child->live) {
+        close(CHILD_CHANNEL_IN_FD);
+        close(CHILD_CHANNEL_OUT_FD);
+    }
+    if (privs_drop(child->cap_last_cap, &fail) != 0 ||
+        (child->live && forward_interrupts(job, &fail) != 0)) {
         kill(job, SIGKILL);
         report_setup_failure(CHILD_REPORT_FD, &fail);
     }

@@ -41,25 +41,6 @@
 #include "sandbox/jail_host.h"
 #include "common/common.h"
 
-struct run {
-    struct jail_context *ctx;
-    const struct jail_spec *spec;
-    uid_t uid;
-    bool uid_from_pool;
-    struct mnt_plan job_plan;
-    char **envp;
-    char **exec_candidates;
-    struct jail_child child;
-    int stdin_pipe[2], stdout_pipe[2], stderr_pipe[2], go_pipe[2], report_pipe[2];
-    struct jail_cgroup *cgroup;
-    pid_t init_pid;
-    struct jail_server *server; /* what clones init: the spec's warm one, the context's
-                                 spawner, or NULL (this thread) */
-    bool init_is_remote;        /* the server's child, which that process reaps */
-    unsigned server_generation;
-    int pidfd;
-};
-
 static void close_pipe(int pipe[2])
 {
     close_fd(&pipe[0]);
@@ -103,7 +84,7 @@ static int check_spec(const struct jail_context *ctx, const struct jail_spec *sp
 }
 
 /* The workspace's uid, or one of the pool for the jail's lifetime. */
-static int pick_uid(struct run *run, char *msg, size_t len)
+static int pick_uid(struct jail_run *run, char *msg, size_t len)
 {
     if (run->spec->workspace != NULL) {
         run->uid = workspace_uid(run->spec->workspace);
@@ -122,7 +103,7 @@ static int pick_uid(struct run *run, char *msg, size_t len)
     return 0;
 }
 
-static int prepare_child(struct run *run, char *msg, size_t len)
+static int prepare_child(struct jail_run *run, char *msg, size_t len)
 {
     const struct jail_spec *spec = run->spec;
     const char *work = spec->workspace ? workspace_path(spec->workspace) : spec->workdir;
@@ -148,11 +129,12 @@ static int prepare_child(struct run *run, char *msg, size_t len)
     return 0;
 }
 
-static int open_pipes(struct run *run, char *msg, size_t len)
+static int open_pipes(struct jail_run *run, char *msg, size_t len)
 {
-    int *pipes[] = {run->stdin_pipe, run->stdout_pipe, run->stderr_pipe, run->go_pipe,
-                    run->report_pipe};
-    for (size_t i = 0; i < ARRAY_SIZE(pipes); i++) {
+    int *pipes[] = {run->stdin_pipe,  run->stdout_pipe, run->stderr_pipe, run->go_pipe,
+                    run->report_pipe, run->channel_in,  run->channel_out};
+    size_t count = run->live ? ARRAY_SIZE(pipes) : ARRAY_SIZE(pipes) - 2;
+    for (size_t i = 0; i < count; i++) {
         if (pipe2(pipes[i], O_CLOEXEC) != 0) {
             snprintf(msg, len, "creating the jail's pipes: %s", strerror(errno));
             return -1;
@@ -174,9 +156,10 @@ static int open_pipes(struct run *run, char *msg, size_t len)
         return -1;
     }
     /* The supervisor's ends never block; the child's are plain. */
-    int parent_ends[] = {run->stdin_pipe[1], run->stdout_pipe[0], run->stderr_pipe[0],
-                         run->report_pipe[0]};
-    for (size_t i = 0; i < ARRAY_SIZE(parent_ends); i++) {
+    int parent_ends[] = {run->stdin_pipe[1],  run->stdout_pipe[0], run->stderr_pipe[0],
+                         run->report_pipe[0], run->channel_in[1],  run->channel_out[0]};
+    for (size_t i = 0; i < (run->live ? ARRAY_SIZE(parent_ends) : ARRAY_SIZE(parent_ends) - 2);
+         i++) {
         if (fcntl(parent_ends[i], F_SETFL, O_NONBLOCK) != 0) {
             snprintf(msg, len, "making the jail's pipes non-blocking: %s", strerror(errno));
             return -1;
@@ -188,13 +171,16 @@ static int open_pipes(struct run *run, char *msg, size_t len)
     child->stdio[2] = run->stderr_pipe[1];
     child->go_fd = run->go_pipe[0];
     child->report_fd = run->report_pipe[1];
+    child->live = run->live;
+    child->channel_in = run->channel_in[0];
+    child->channel_out = run->channel_out[1];
     return 0;
 }
 
 /* Jails started by this process, for their cgroups' names. */
 static atomic_uint jails_started;
 
-static int create_cgroup(struct run *run, char *msg, size_t len)
+static int create_cgroup(struct jail_run *run, char *msg, size_t len)
 {
     /* Named after this process by pid and start time, and numbered across
      * its contexts: unique on the host for its uptime, even when a pid comes
@@ -208,7 +194,7 @@ static int create_cgroup(struct run *run, char *msg, size_t len)
     return jail_cgroup_create(run->ctx->cgroups, name, &limits, &run->cgroup, msg, len);
 }
 
-static long clone_here(struct run *run, char *msg, size_t len)
+static long clone_here(struct jail_run *run, char *msg, size_t len)
 {
     /* No exit signal: init is reaped through its pidfd alone, and a worker
      * that waits for any child of its own never sees it. */
@@ -225,7 +211,7 @@ static long clone_here(struct run *run, char *msg, size_t len)
     return pid;
 }
 
-static int clone_init(struct run *run, char *msg, size_t len)
+static int clone_init(struct jail_run *run, char *msg, size_t len)
 {
     long pid = -1;
     enum server_spawn_result spawned = SERVER_GONE;
@@ -252,13 +238,15 @@ static int clone_init(struct run *run, char *msg, size_t len)
     close_fd(&run->stderr_pipe[1]);
     close_fd(&run->go_pipe[0]);
     close_fd(&run->report_pipe[1]);
+    close_fd(&run->channel_in[0]);
+    close_fd(&run->channel_out[1]);
     return 0;
 }
 
 #define SETUP_TIMEOUT_NS (30 * 1000000000ull)
 
 /* Lets the child past its next wait. */
-static int release_child(struct run *run, char *msg, size_t len)
+static int release_child(struct jail_run *run, char *msg, size_t len)
 {
     if (write(run->go_pipe[1], "g", 1) != 1) {
         int saved = errno;
@@ -271,7 +259,7 @@ static int release_child(struct run *run, char *msg, size_t len)
 }
 
 /* Until init reports its jail built, or what failed. */
-static int await_ready(struct run *run, char *msg, size_t len)
+static int await_ready(struct jail_run *run, char *msg, size_t len)
 {
     const char *ended = "the jail's init ended during setup";
     uint64_t deadline = monotonic_ns() + SETUP_TIMEOUT_NS;
@@ -311,7 +299,7 @@ static int await_ready(struct run *run, char *msg, size_t len)
 
 /* The spec's hook, while init waits with its namespaces built and loopback
  * up. init is not reaped before jail_run ends, so its pid still names it. */
-static int run_network_hook(struct run *run, char *msg, size_t len)
+static int run_network_hook(struct jail_run *run, char *msg, size_t len)
 {
     if (run->spec->on_network == NULL)
         return 0;
@@ -331,7 +319,7 @@ static int run_network_hook(struct run *run, char *msg, size_t len)
     return 0;
 }
 
-static void kill_init(struct run *run)
+void jail_run_kill(struct jail_run *run)
 {
     siginfo_t info;
     pidfd_send_signal(run->pidfd, SIGKILL, NULL, 0);
@@ -346,7 +334,7 @@ static void kill_init(struct run *run)
 }
 
 /* Kills whatever is left, measures, removes; the cgroup must end up empty. */
-static int finish_cgroup(struct run *run, struct cgroup_usage *usage, char *msg, size_t len)
+static int finish_cgroup(struct jail_run *run, struct cgroup_usage *usage, char *msg, size_t len)
 {
     if (jail_cgroup_kill(run->cgroup, msg, len) != 0)
         return -1;
@@ -430,7 +418,7 @@ static void terminate_captures(struct jail_outcome *out)
     }
 }
 
-static void release_run(struct run *run)
+void jail_run_release(struct jail_run *run)
 {
     char ignored[256];
     if (run->cgroup != NULL)
@@ -443,6 +431,8 @@ static void release_run(struct run *run)
     close_pipe(run->stderr_pipe);
     close_pipe(run->go_pipe);
     close_pipe(run->report_pipe);
+    close_pipe(run->channel_in);
+    close_pipe(run->channel_out);
     mnt_plan_free(&run->job_plan);
     free(run->envp);
     free(run->exec_candidates);
@@ -450,11 +440,13 @@ static void release_run(struct run *run)
         uid_pool_put(&run->ctx->uids, run->uid);
 }
 
-int jail_run(struct jail_context *ctx, const struct jail_spec *spec, struct jail_outcome *out)
+void jail_run_init(struct jail_run *run, struct jail_context *ctx, const struct jail_spec *spec,
+                   bool live)
 {
-    struct run run = {
+    *run = (struct jail_run){
         .ctx = ctx,
         .spec = spec,
+        .live = live,
         .server = spec != NULL && spec->warm != NULL ? spec->warm
                   : ctx                              ? ctx->spawner
                                                      : NULL,
@@ -463,54 +455,42 @@ int jail_run(struct jail_context *ctx, const struct jail_spec *spec, struct jail
         .stderr_pipe = {-1, -1},
         .go_pipe = {-1, -1},
         .report_pipe = {-1, -1},
+        .channel_in = {-1, -1},
+        .channel_out = {-1, -1},
         .pidfd = -1,
     };
-    char msg[256] = "";
-    memset(out, 0, sizeof(*out));
-    sigset_t saved_mask;
-    block_sigpipe(&saved_mask);
+}
 
-    if (check_spec(ctx, spec, msg, sizeof(msg)) != 0 || pick_uid(&run, msg, sizeof(msg)) != 0 ||
-        prepare_child(&run, msg, sizeof(msg)) != 0 || open_pipes(&run, msg, sizeof(msg)) != 0 ||
-        clone_init(&run, msg, sizeof(msg)) != 0) {
-        fail_outcome(out, BRIG_STATUS_SETUP_ERROR, msg);
-        goto done;
-    }
+int jail_run_start(struct jail_run *run, char *msg, size_t len)
+{
+    if (check_spec(run->ctx, run->spec, msg, len) != 0 || pick_uid(run, msg, len) != 0 ||
+        prepare_child(run, msg, len) != 0 || open_pipes(run, msg, len) != 0 ||
+        clone_init(run, msg, len) != 0)
+        return -1;
     /* The cgroup is made while the child builds its filesystem. */
-    if (user_write_id_maps(run.init_pid, run.uid, msg, sizeof(msg)) != 0 ||
-        release_child(&run, msg, sizeof(msg)) != 0 || create_cgroup(&run, msg, sizeof(msg)) != 0 ||
-        await_ready(&run, msg, sizeof(msg)) != 0 || run_network_hook(&run, msg, sizeof(msg)) != 0 ||
-        jail_cgroup_attach(run.cgroup, run.init_pid, msg, sizeof(msg)) != 0) {
-        kill_init(&run);
-        fail_outcome(out, BRIG_STATUS_SETUP_ERROR, msg);
-        goto done;
+    if (user_write_id_maps(run->init_pid, run->uid, msg, len) != 0 ||
+        release_child(run, msg, len) != 0 || create_cgroup(run, msg, len) != 0 ||
+        await_ready(run, msg, len) != 0 || run_network_hook(run, msg, len) != 0 ||
+        jail_cgroup_attach(run->cgroup, run->init_pid, msg, len) != 0) {
+        jail_run_kill(run);
+        return -1;
     }
-    uint64_t started_ns = monotonic_ns();
-    if (release_child(&run, msg, sizeof(msg)) != 0) {
-        kill_init(&run);
-        fail_outcome(out, BRIG_STATUS_SETUP_ERROR, msg);
-        goto done;
+    run->started_ns = monotonic_ns();
+    if (release_child(run, msg, len) != 0) {
+        jail_run_kill(run);
+        return -1;
     }
-    close_fd(&run.go_pipe[1]);
+    close_fd(&run->go_pipe[1]);
+    return 0;
+}
 
-    struct jail_supervisor sup = {
-        .ctx = ctx,
-        .spec = spec,
-        .cgroup = run.cgroup,
-        .pidfd = run.pidfd,
-        .stdin_fd = run.stdin_pipe[1],
-        .stdout_fd = run.stdout_pipe[0],
-        .stderr_fd = run.stderr_pipe[0],
-        .report_fd = run.report_pipe[0],
-        .started_ns = started_ns,
-    };
-    /* supervise() closes these. */
-    run.stdin_pipe[1] = run.stdout_pipe[0] = run.stderr_pipe[0] = run.report_pipe[0] = -1;
-    int supervised = supervise(&sup, out, msg, sizeof(msg));
-    out->wall_us = (sup.ended_ns - sup.started_ns) / 1000;
+void jail_run_finish(struct jail_run *run, const struct jail_supervisor *sup, int supervised,
+                     const char *msg, struct jail_outcome *out)
+{
+    out->wall_us = (sup->ended_ns - sup->started_ns) / 1000;
     struct cgroup_usage usage = {0};
     char cgroup_msg[256];
-    int finished = finish_cgroup(&run, &usage, cgroup_msg, sizeof(cgroup_msg));
+    int finished = finish_cgroup(run, &usage, cgroup_msg, sizeof(cgroup_msg));
     out->cpu_us = usage.cpu_us;
     out->peak_memory_bytes = usage.peak_memory_bytes;
     if (supervised != 0)
@@ -518,10 +498,38 @@ int jail_run(struct jail_context *ctx, const struct jail_spec *spec, struct jail
     else if (finished != 0)
         fail_outcome(out, BRIG_STATUS_INTERNAL_ERROR, cgroup_msg);
     else
-        classify(&sup, &usage, &spec->limits, out);
+        classify(sup, &usage, &run->spec->limits, out);
+}
 
-done:
-    release_run(&run);
+int jail_run(struct jail_context *ctx, const struct jail_spec *spec, struct jail_outcome *out)
+{
+    struct jail_run run;
+    char msg[256] = "";
+    memset(out, 0, sizeof(*out));
+    sigset_t saved_mask;
+    block_sigpipe(&saved_mask);
+
+    jail_run_init(&run, ctx, spec, false);
+    if (jail_run_start(&run, msg, sizeof(msg)) != 0) {
+        fail_outcome(out, BRIG_STATUS_SETUP_ERROR, msg);
+    } else {
+        struct jail_supervisor sup = {
+            .ctx = ctx,
+            .spec = spec,
+            .cgroup = run.cgroup,
+            .pidfd = run.pidfd,
+            .stdin_fd = run.stdin_pipe[1],
+            .stdout_fd = run.stdout_pipe[0],
+            .stderr_fd = run.stderr_pipe[0],
+            .report_fd = run.report_pipe[0],
+            .started_ns = run.started_ns,
+        };
+        /* supervise() closes these. */
+        run.stdin_pipe[1] = run.stdout_pipe[0] = run.stderr_pipe[0] = run.report_pipe[0] = -1;
+        int supervised = supervise(&sup, out, msg, sizeof(msg));
+        jail_run_finish(&run, &sup, supervised, msg, out);
+    }
+    jail_run_release(&run);
     terminate_captures(out);
     pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
     return out->status == BRIG_STATUS_SETUP_ERROR || out->status == BRIG_STATUS_INTERNAL_ERROR ? -1

@@ -104,8 +104,15 @@ void privs_reset_signals(void);
 
 /* ---- the jailed child (init.c) ---- */
 
-/* Child descriptors once it has arranged them. */
-enum { CHILD_GO_FD = 3, CHILD_REPORT_FD = 4, CHILD_FIRST_FREE_FD = 5 };
+/* Child descriptors once it has arranged them. A live jail's program
+ * (sandbox/live.h) also keeps its channel: it reads the caller's messages
+ * from CHILD_CHANNEL_IN_FD and writes its own to CHILD_CHANNEL_OUT_FD. */
+enum {
+    CHILD_GO_FD = 3,
+    CHILD_REPORT_FD = 4,
+    CHILD_CHANNEL_IN_FD = 5,
+    CHILD_CHANNEL_OUT_FD = 6,
+};
 
 /* Everything the child needs, prepared before the clone. */
 struct jail_child {
@@ -116,6 +123,12 @@ struct jail_child {
     int stdio[3];  /* the ends the child reads stdin from and writes output to */
     int go_fd;     /* read end: a byte once the ids are mapped, another once in the cgroup */
     int report_fd; /* write end of the report pipe */
+    /* A live jail (sandbox/live.h): its program also holds a channel, the
+     * two ends below, and init passes a SIGINT it receives on to it, which
+     * is how the host interrupts the program (a signal from outside the pid
+     * namespace reaches the namespace's init only through a handler). */
+    bool live;
+    int channel_in, channel_out;
     char *const *argv;
     char *const *envp;
     char *const *exec_candidates;

@@ -219,6 +219,44 @@ struct jail_supervisor {
  * limits, and returns once init is gone and the output is drained. */
 int supervise(struct jail_supervisor *sup, struct jail_outcome *out, char *err, size_t errlen);
 
+/* ---- one jail's run (jail.c): jail_run's steps, which live jails (live.c)
+ * share ---- */
+
+struct jail_run {
+    struct jail_context *ctx;
+    const struct jail_spec *spec;
+    bool live; /* with a channel, outliving the call that starts it */
+    uid_t uid;
+    bool uid_from_pool;
+    struct mnt_plan job_plan;
+    char **envp;
+    char **exec_candidates;
+    struct jail_child child;
+    int stdin_pipe[2], stdout_pipe[2], stderr_pipe[2], go_pipe[2], report_pipe[2];
+    int channel_in[2], channel_out[2]; /* live: toward the program, and from it */
+    struct jail_cgroup *cgroup;
+    pid_t init_pid;
+    struct jail_server *server; /* what clones init: the spec's warm one, the context's
+                                 spawner, or NULL (this thread) */
+    bool init_is_remote;        /* the server's child, which that process reaps */
+    unsigned server_generation;
+    int pidfd;
+    uint64_t started_ns; /* when the job was let go */
+};
+
+void jail_run_init(struct jail_run *run, struct jail_context *ctx, const struct jail_spec *spec,
+                   bool live);
+/* Builds the jail and lets its program start; -1 with msg, init killed. */
+int jail_run_start(struct jail_run *run, char *msg, size_t len);
+/* SIGKILLs init and waits until it is gone. */
+void jail_run_kill(struct jail_run *run);
+/* After supervision (sup's report, kill reason and times): kills what is
+ * left, reads the cgroup's accounting, removes it and fills out's status. */
+void jail_run_finish(struct jail_run *run, const struct jail_supervisor *sup, int supervised,
+                     const char *msg, struct jail_outcome *out);
+/* Frees what the run holds, on every path. */
+void jail_run_release(struct jail_run *run);
+
 /* jail_run writes to pipes whose reader may be gone: it blocks SIGPIPE in
  * its thread (a worker must not die of a job closing its stdin), and takes
  * the signal an EPIPE raised off the thread's queue. */

@@ -47,3 +47,7 @@ UNIT_TESTS += test_warm
 test_warm_SRCS := tests/unit/tree.c
 # It starts the real server.
 $(BUILD)/tests/test_warm: $(BUILD)/bin/brig-zygote
+# Live jails, cloned the three ways (in process, spawner, warm server).
+UNIT_TESTS += test_interp_jail
+test_interp_jail_SRCS := tests/unit/tree.c
+$(BUILD)/tests/test_interp_jail: $(BUILD)/bin/brig-zygote

@@ -276,8 +276,15 @@ enum server_spawn_result server_spawn(struct jail_server *server, const struct j
                                       int netns_fd, pid_t *pid, int *pidfd, unsigned *generation,
                                       char *msg, size_t len)
 {
-    const int fds[WARM_SPAWN_FDS_MAX] = {child->stdio[0], child->stdio[1],  child->stdio[2],
-                                         child->go_fd,    child->report_fd, netns_fd};
+    int fds[WARM_SPAWN_FDS_MAX] = {child->stdio[0], child->stdio[1], child->stdio[2], child->go_fd,
+                                   child->report_fd};
+    size_t nfds_sent = WARM_SPAWN_FDS;
+    if (child->live) {
+        fds[nfds_sent++] = child->channel_in;
+        fds[nfds_sent++] = child->channel_out;
+    }
+    if (netns_fd >= 0)
+        fds[nfds_sent++] = netns_fd;
     msgpack_sbuffer buf;
     msgpack_packer pk;
     msgpack_unpacked reply;
@@ -296,8 +303,7 @@ enum server_spawn_result server_spawn(struct jail_server *server, const struct j
         rc = SERVER_GONE;
         goto out;
     }
-    if (send_buffer(server, &buf, fds, netns_fd >= 0 ? WARM_SPAWN_FDS_MAX : WARM_SPAWN_FDS, msg,
-                    len) != 0 ||
+    if (send_buffer(server, &buf, fds, nfds_sent, msg, len) != 0 ||
         receive(server, REPLY_TIMEOUT_MS, &reply, &received, 1, &nfds, msg, len) != 0) {
         /* A server that stops answering is as good as dead. */
         server->gone = true;

@@ -71,7 +71,7 @@ void warm_pack_hello(msgpack_packer *pk, const char *root, int cap_last_cap,
 
 void warm_pack_spawn(msgpack_packer *pk, const struct jail_child *child)
 {
-    msgpack_pack_array(pk, child->own_base ? 7 : 6);
+    msgpack_pack_array(pk, 8);
     pack_text(pk, "spawn");
     pack_plan(pk, child->job);
     pack_strings(pk, child->argv);
@@ -88,6 +88,12 @@ void warm_pack_spawn(msgpack_packer *pk, const struct jail_child *child)
     }
     if (child->own_base)
         pack_plan(pk, child->base);
+    else
+        msgpack_pack_nil(pk);
+    if (child->live)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
 }
 
 void warm_pack_word_int(msgpack_packer *pk, const char *word, long long value)
@@ -271,8 +277,10 @@ int warm_unpack_spawn(const msgpack_object *msg, const char *root, struct warm_j
 {
     memset(out, 0, sizeof(*out));
     const msgpack_object *rlimits = element(msg, 5, MSGPACK_OBJECT_ARRAY);
-    out->has_base = msg->via.array.size == 7;
-    if ((msg->via.array.size != 6 && !out->has_base) ||
+    const msgpack_object *live = element(msg, 7, MSGPACK_OBJECT_BOOLEAN);
+    out->has_base = element(msg, 6, MSGPACK_OBJECT_ARRAY) != NULL;
+    if (msg->via.array.size != 8 || live == NULL ||
+        (!out->has_base && element(msg, 6, MSGPACK_OBJECT_NIL) == NULL) ||
         unpack_plan(element(msg, 1, MSGPACK_OBJECT_ARRAY), root, &out->plan) != 0 ||
         (out->has_base &&
          unpack_plan(element(msg, 6, MSGPACK_OBJECT_ARRAY), root, &out->base) != 0) ||
@@ -282,9 +290,11 @@ int warm_unpack_spawn(const msgpack_object *msg, const char *root, struct warm_j
         copy_strings(element(msg, 4, MSGPACK_OBJECT_ARRAY), &out->candidates) != 0 ||
         rlimits == NULL || rlimits->via.array.size != JAIL_RLIMITS) {
         snprintf(err, errlen,
-                 "the spawn is not [\"spawn\", plan, argv, envp, candidates, rlimits, base?]");
+                 "the spawn is not [\"spawn\", plan, argv, envp, candidates, rlimits, base or "
+                 "nil, live]");
         goto fail;
     }
+    out->live = live->via.boolean;
     for (int i = 0; i < JAIL_RLIMITS; i++) {
         const msgpack_object *r = &rlimits->via.array.ptr[i];
         const msgpack_object *resource = element(r, 0, MSGPACK_OBJECT_POSITIVE_INTEGER);

@@ -3,11 +3,12 @@
  *
  *   worker -> server   ["hello", root, cap_last_cap, base plan, seccomp filters]    once
  *   server -> worker   ["ready", interpreter version]  or  ["error", text]
- *   worker -> server   ["spawn", job plan, argv, envp, exec candidates, rlimits]
- *                      with the child's five descriptors (SCM_RIGHTS), and a
- *                      sixth when init goes into a ready network namespace;
- *                      a seventh element, a base plan, replaces the hello's
- *                      for this jail (a root image's)
+ *   worker -> server   ["spawn", job plan, argv, envp, exec candidates, rlimits,
+ *                       base plan or nil, live]
+ *                      with the child's five descriptors (SCM_RIGHTS), then
+ *                      a live jail's two channel ends, then a ready network
+ *                      namespace to clone init into, if any; a base plan
+ *                      replaces the hello's for this jail (a root image's)
  *   server -> worker   ["spawned", pid] with a pidfd of init  or  ["error", text]
  *   worker -> server   ["reap", pid]
  *
@@ -25,9 +26,11 @@
 #include "sandbox/jail_child.h"
 
 /* Descriptors that travel with a spawn: stdin, stdout, stderr, go, report,
- * and optionally a ready network namespace to clone init into. */
+ * a live jail's channel, and optionally a ready network namespace to clone
+ * init into. */
 #define WARM_SPAWN_FDS 5
-#define WARM_SPAWN_FDS_MAX 6
+#define WARM_SPAWN_CHANNEL_FDS 2
+#define WARM_SPAWN_FDS_MAX 8
 /* Largest message: a job's environment and arguments at their bounds fit. */
 #define WARM_MESSAGE_MAX (4u << 20)
 
@@ -44,6 +47,7 @@ struct warm_job {
     struct mnt_plan plan;
     struct mnt_plan base; /* when has_base: in place of the hello's */
     bool has_base;
+    bool live;                         /* with a channel (jail_child.live) */
     char **argv, **envp, **candidates; /* NULL-terminated */
     struct jail_rlimit rlimits[JAIL_RLIMITS];
     char *labels[JAIL_RLIMITS];

@@ -276,4 +276,26 @@ int audit_show(const char *db_path, const char *job_id, struct audit_job_record 
                size_t errlen);
 void audit_job_record_free(struct audit_job_record *job);
 
+/* One of a session's jobs (a cell, or an argv job of the session) with its
+ * latest finished attempt, for brig session show. Valid only during the
+ * callback. */
+struct audit_cell_row {
+    const char *job_id;
+    int64_t created_ms;
+    const char *status; /* NULL when no attempt finished */
+    const char *error;
+    /* Decoded: job->code is the cell's code; NULL when the stored bytes do
+     * not decode (a store written by hand). */
+    const struct brig_job *job;
+    /* outputs, exception, interpreter; NULL when the attempt stored none */
+    const struct brig_result *result;
+};
+
+/* Returns nonzero to stop. */
+typedef int (*audit_cell_fn)(void *ctx, const struct audit_cell_row *row);
+
+/* Calls fn for the jobs of session, in the order they arrived. */
+int audit_session_cells(const char *db_path, const char *session, audit_cell_fn fn, void *ctx,
+                        char *err, size_t errlen);
+
 #endif

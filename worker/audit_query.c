@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "schema/schema.h"
 #include "worker/audit_schema.h"
 
 static const char list_sql[] =
@@ -29,6 +30,12 @@ static const char attempts_sql[] =
     " wall_us, cpu_us, peak_memory_bytes, runtime_name, runtime_version, policy_hash, kernel,"
     " error, result, state_before, state_after, image_digest FROM attempts WHERE job_id = ?1"
     " ORDER BY attempt";
+
+static const char cells_sql[] =
+    "SELECT j.job_id, j.created_ms, a.status, a.error, j.raw, a.result FROM jobs j"
+    " LEFT JOIN attempts a ON a.id = (SELECT l.id FROM attempts l WHERE l.job_id = j.job_id"
+    "                                 AND l.state = 'finished' ORDER BY l.attempt DESC LIMIT 1)"
+    " WHERE j.session = ?1 ORDER BY j.created_ms, j.rowid";
 
 static const char redeliveries_sql[] =
     "SELECT message_id, answered_with, worker_id, ts_ms FROM redeliveries WHERE job_id = ?1"
@@ -69,6 +76,8 @@ fail:
 /* Ends the read transaction (which changed nothing) and closes. */
 static void close_reader(sqlite3 *db)
 {
+    if (db == NULL)
+        return;
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(db);
 }
@@ -287,6 +296,25 @@ out:
     return rc;
 }
 
+/* A reader with sql prepared and key, which must not be empty, bound as ?1.
+ * On failure *db and *stmt are whatever is left to release. */
+static int open_query(const char *db_path, const char *sql, const char *key_name, const char *key,
+                      const char *what, sqlite3 **db, sqlite3_stmt **stmt, char *err, size_t errlen)
+{
+    if (key == NULL || *key == '\0') {
+        snprintf(err, errlen, "audit store %s: %s: missing", db_path ? db_path : "", key_name);
+        return -1;
+    }
+    if (open_reader(db_path, db, err, errlen) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(*db, sql, -1, stmt, NULL) != SQLITE_OK ||
+        bind_optional_text(*stmt, 1, key)) {
+        audit_sql_error(*db, db_path, err, errlen, "preparing %s", what);
+        return -1;
+    }
+    return 0;
+}
+
 int audit_show(const char *db_path, const char *job_id, struct audit_job_record **out, char *err,
                size_t errlen)
 {
@@ -298,17 +326,9 @@ int audit_show(const char *db_path, const char *job_id, struct audit_job_record 
     int step;
 
     *out = NULL;
-    if (job_id == NULL || *job_id == '\0') {
-        snprintf(err, errlen, "audit store %s: job_id: missing", db_path ? db_path : "");
-        return -1;
-    }
-    if (open_reader(db_path, &db, err, errlen) < 0)
-        return -1;
-    if (sqlite3_prepare_v2(db, job_sql, -1, &stmt, NULL) != SQLITE_OK ||
-        bind_optional_text(stmt, 1, job_id)) {
-        audit_sql_error(db, db_path, err, errlen, "preparing the job query");
+    if (open_query(db_path, job_sql, "job_id", job_id, "the job query", &db, &stmt, err, errlen) <
+        0)
         goto out;
-    }
     step = sqlite3_step(stmt);
     if (step == SQLITE_DONE) {
         rc = 0;
@@ -378,4 +398,58 @@ void audit_job_record_free(struct audit_job_record *job)
     free(job->raw);
     free(job->topic);
     free(job);
+}
+
+/* Decodes a row's job and result into the caller's structs, leaving the row
+ * pointing at those that decode. */
+static void decode_cell(sqlite3_stmt *stmt, struct audit_cell_row *row, struct brig_job *job,
+                        struct brig_result *result)
+{
+    struct brig_error why;
+    const void *raw = sqlite3_column_blob(stmt, 4);
+    const void *bytes = sqlite3_column_blob(stmt, 5);
+    if (raw && brig_job_decode(raw, (size_t)sqlite3_column_bytes(stmt, 4), job, &why) == 0)
+        row->job = job;
+    if (bytes &&
+        brig_result_decode(bytes, (size_t)sqlite3_column_bytes(stmt, 5), result, &why) == 0)
+        row->result = result;
+}
+
+int audit_session_cells(const char *db_path, const char *session, audit_cell_fn fn, void *ctx,
+                        char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1, step;
+
+    if (open_query(db_path, cells_sql, "session", session, "the session's cells query", &db, &stmt,
+                   err, errlen) < 0)
+        goto out;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct brig_job job = {0};
+        struct brig_result result = {0};
+        struct audit_cell_row row = {
+            .job_id = column_text(stmt, 0),
+            .created_ms = sqlite3_column_int64(stmt, 1),
+            .status = column_text(stmt, 2),
+            .error = column_text(stmt, 3),
+        };
+        decode_cell(stmt, &row, &job, &result);
+        int stop = fn(ctx, &row);
+        brig_job_free(&job);
+        brig_result_free(&result);
+        if (stop) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        audit_sql_error(db, db_path, err, errlen, "listing session %s's cells", session);
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(stmt);
+    close_reader(db);
+    return rc;
 }

@@ -309,9 +309,12 @@ static const char *const migration_steps[] = {
     "    PRIMARY KEY (store_id, table_name, local_id)"
     ");",
 
-    /* 7: reserved for interpreter sessions (branch interp), so that the
-     * tenants' migration is 8 on every branch; nothing here. */
-    "",
+    /* 7: a session's cells in order (brig session show, audit_session_cells).
+     * A cell is a job and its attempts as any other: its code is in the
+     * job, its outputs (within SCHEMA.md 6.1's 2 MiB), exception and
+     * interpreter fields in the attempt's result, which the outbox already
+     * carries; no new table, so nothing new for the outbox. */
+    "CREATE INDEX jobs_by_session ON jobs (session, created_ms) WHERE session IS NOT NULL;",
 
     /* 8: tenants (SCHEMA.md section 14): the tenant whose signature a
      * message carried, and so of the job it brought, and of a cancel; NULL

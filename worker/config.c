@@ -61,6 +61,12 @@ static const char usage[] =
     "                        default none: jobs are not signed); SIGHUP reads it again\n"
     "  --signature-window T  how far a signed job's time may be from this worker's\n"
     "                        clock, either way (default 5m)\n"
+    "  --max-interpreters N  sessions' live interpreters at most; past it the least\n"
+    "                        recently used idle one ends (default 32)\n"
+    "  --interpreter-lifetime T\n"
+    "                        the longest a session's interpreter lives (default 1h)\n"
+    "  --interrupt-grace T   from a cell's interrupt (limit, cancel) to its\n"
+    "                        interpreter's kill (default 2s)\n"
     "  --kafka-config FILE   librdkafka properties, one KEY=VALUE a line (security,\n"
     "                        tuning) for every Kafka client (BRIG_KAFKA_CONFIG)\n"
     "  -X KEY=VALUE          one more property, after the file's; repeatable\n"
@@ -192,6 +198,9 @@ enum {
     OPT_KAFKA_CONFIG,
     OPT_TENANTS,
     OPT_SIGNATURE_WINDOW,
+    OPT_MAX_INTERPRETERS,
+    OPT_INTERPRETER_LIFETIME,
+    OPT_INTERRUPT_GRACE,
 };
 
 int worker_config_parse(int argc, char **argv, struct worker_config *config, char *err,
@@ -225,6 +234,9 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"kafka-config", required_argument, NULL, OPT_KAFKA_CONFIG},
         {"tenants", required_argument, NULL, OPT_TENANTS},
         {"signature-window", required_argument, NULL, OPT_SIGNATURE_WINDOW},
+        {"max-interpreters", required_argument, NULL, OPT_MAX_INTERPRETERS},
+        {"interpreter-lifetime", required_argument, NULL, OPT_INTERPRETER_LIFETIME},
+        {"interrupt-grace", required_argument, NULL, OPT_INTERRUPT_GRACE},
         {0},
     };
     const char *brokers = NULL, *group = NULL, *prefix = NULL, *concurrency = NULL;
@@ -243,6 +255,9 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->session_quota_bytes = 256ull << 20;
     config->session_ttl_ms = 3600ull * 1000;
     config->signature_window_ms = 5 * 60 * 1000;
+    config->max_interpreters = 32;
+    config->interpreter_lifetime_ms = 3600ull * 1000;
+    config->interrupt_grace_ms = 2000;
 
     optind = 1;
     opterr = 0;
@@ -317,6 +332,21 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         }
         case OPT_SESSION_TTL:
             if (parse_duration("--session-ttl", optarg, &config->session_ttl_ms, err, errlen) < 0)
+                goto fail;
+            break;
+        case OPT_MAX_INTERPRETERS:
+            if (parse_count("--max-interpreters", optarg, 1, 4096, &number, err, errlen) < 0)
+                goto fail;
+            config->max_interpreters = (unsigned)number;
+            break;
+        case OPT_INTERPRETER_LIFETIME:
+            if (parse_duration("--interpreter-lifetime", optarg, &config->interpreter_lifetime_ms,
+                               err, errlen) < 0)
+                goto fail;
+            break;
+        case OPT_INTERRUPT_GRACE:
+            if (parse_duration("--interrupt-grace", optarg, &config->interrupt_grace_ms, err,
+                               errlen) < 0)
                 goto fail;
             break;
         case OPT_METRICS_ADDR:

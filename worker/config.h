@@ -33,6 +33,10 @@ struct worker_config {
     char *sessions_dir;
     uint64_t session_quota_bytes;
     uint64_t session_ttl_ms; /* 0 = sessions never expire */
+    /* Sessions' live interpreters (interp.h). */
+    unsigned max_interpreters;
+    uint64_t interpreter_lifetime_ms;
+    uint64_t interrupt_grace_ms;
     /* Kafka client properties: --kafka-config's, then -X's; applied last */
     struct property_list properties;
     char *metrics_addr;           /* HOST:PORT of /metrics /healthz /readyz; NULL: none */

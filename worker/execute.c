@@ -7,6 +7,7 @@
 #include "common/common.h"
 #include "sandbox/session.h"
 #include "worker/collect.h"
+#include "worker/interp.h"
 #include "worker/job_spec.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
@@ -91,9 +92,44 @@ static int open_workspace(const struct slot_env *env, struct task *task, uint64_
     return 0;
 }
 
-/* Runs the job; outcome and runtime_version are filled on every path. */
+/* A session's job of a runtime with a kernel runs as a cell in the
+ * session's interpreter, which has no network (interp.h): a job that asks
+ * for network runs as a process in the session's workspace, as before. */
+static bool runs_as_cell(const struct slot_env *slot, const struct task *task, bool with_network)
+{
+    return slot->interps && task->job.session && task->job.session[0] && !with_network &&
+           interp_runtime_has_kernel(task->runtime_name);
+}
+
+static void run_cell(const struct slot_env *slot, struct task *task, struct runtime *rt,
+                     const struct jail_spec *spec, struct interp_cell_result *cell)
+{
+    const struct brig_job *job = &task->job;
+    struct interp_cell request = {
+        .jail = slot->jail,
+        .runtime = rt,
+        .session = job->session,
+        .partition = task->partition,
+        .spec = spec,
+        .code = job->code.data,
+        .code_len = job->code.len,
+        .env = job->env,
+        .env_count = job->env_count,
+        .cancel_fd = task->cancel_fd,
+        .on_output = spec->on_output,
+        .output_ctx = spec->output_ctx,
+    };
+    char err[256];
+    interp_run_cell(slot->interps, &request, cell);
+    if (runtime_version(slot->jail, rt, task->runtime_version, sizeof(task->runtime_version), err,
+                        sizeof(err)) < 0)
+        task->runtime_version[0] = '\0';
+}
+
+/* Runs the job; outcome and runtime_version are filled on every path, and
+ * cell's fields for a cell (cell->has_interpreter). */
 static void run_job(const struct slot_env *slot, struct task *task, struct jail_outcome *outcome,
-                    struct collection *collected)
+                    struct collection *collected, struct interp_cell_result *cell, bool *is_cell)
 {
     const struct brig_job *job = &task->job;
     struct jail_workspace *ws = NULL;
@@ -149,7 +185,12 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
     }
     spec.workspace = ws;
 
-    if (job->runtime) {
+    if (job->runtime && runs_as_cell(slot, task, egress != NULL)) {
+        run_cell(slot, task, runtime_find(slot->runtimes, job->runtime), &spec, cell);
+        *outcome = cell->jail;
+        cell->jail = (struct jail_outcome){0};
+        *is_cell = true;
+    } else if (job->runtime) {
         struct runtime *rt = runtime_find(slot->runtimes, job->runtime);
         struct runtime_outcome rout;
         runtime_run(slot->jail, rt, job->code.data, job->code.len, args, &spec, &rout);
@@ -203,10 +244,13 @@ void execute_task(const struct slot_env *slot, struct task *task)
     struct jail_outcome outcome;
 
     struct collection collected = {0};
-    run_job(slot, task, &outcome, &collected);
+    struct interp_cell_result cell = {0};
+    bool is_cell = false;
+    run_job(slot, task, &outcome, &collected, &cell, &is_cell);
     int64_t finished_ms = wall_clock_ms();
 
-    bool exited = exited_by_itself(outcome.status);
+    /* A cell's status is its own: no process exited with a code. */
+    bool exited = !is_cell && exited_by_itself(outcome.status);
     if (outcome.cancelled && atomic_load(&task->stop_reason) == TASK_STOP_CANCEL) {
         outcome.status = BRIG_STATUS_CANCELLED;
         snprintf(task->error, sizeof(task->error), "cancelled while it ran%s%s",
@@ -265,6 +309,17 @@ void execute_task(const struct slot_env *slot, struct task *task)
         .files_omitted = collected.omitted,
         .omitted_count = collected.omitted_count,
         .files_omitted_truncated = collected.omitted_truncated,
+        .outputs = cell.outputs,
+        .output_count = cell.output_count,
+        .outputs_truncated = cell.outputs_truncated,
+        .exception_name = cell.exception_name,
+        .exception_value = cell.exception_value,
+        .traceback = (const char *const *)cell.traceback,
+        .traceback_count = cell.traceback_count,
+        .has_interpreter = is_cell,
+        .interpreter_started = cell.started,
+        .state_lost = cell.state_lost,
+        .execution_count = cell.execution_count,
     };
     struct brig_error err;
     if (brig_result_encode(&result, &task->result, &err) < 0) {
@@ -282,6 +337,7 @@ void execute_task(const struct slot_env *slot, struct task *task)
         brig_result_encode(&fallback, &task->result, &err);
     }
     collection_free(&collected);
+    interp_cell_result_free(&cell);
     metrics_job_ran(task->runtime_name, task->outcome.status,
                     (double)(finished_ms - task->started_ms) / 1000);
     log_info(job->id, "%s in %lld ms%s%s", brig_status_name(task->outcome.status),

@@ -13,12 +13,15 @@
 #include "worker/publish.h"
 #include "worker/task.h"
 
+struct interp_pool;
+
 struct slot_env {
     const struct worker_config *config;
     struct jail_context *jail;
     const struct runtime_table *runtimes;
     struct egress_proxy *egress;
     struct publisher *publisher; /* for live output only */
+    struct interp_pool *interps; /* sessions' live interpreters (interp.h) */
 };
 
 /* Runs task's job and leaves its outcome in task->outcome and its encoded

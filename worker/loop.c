@@ -11,6 +11,7 @@
 #include "common/common.h"
 #include "sandbox/session.h"
 #include "worker/egress_audit.h"
+#include "worker/interp.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
 #include "worker/readiness.h"
@@ -255,6 +256,8 @@ static void periodic(struct worker *w)
     set_paused(w, w->draining || sched_wants_pause(w->scheduler, w->paused));
     metrics_set_slots_busy(slot_pool_busy(w->slots));
     sweep_sessions(w, now);
+    if (w->interps)
+        interp_pool_sweep(w->interps);
     if (w->broker && now >= w->next_broker_check_ms) {
         w->next_broker_check_ms = now + BROKER_CHECK_MS;
         char why[512];

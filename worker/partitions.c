@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "worker/interp.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
 #include "worker/worker.h"
@@ -174,6 +175,9 @@ static void revoke_partitions(struct worker *w, const rd_kafka_topic_partition_l
                      "be committed here",
                      (int)parts->elems[i].partition, ps->outstanding);
         metrics_forget_lag(parts->elems[i].partition);
+        /* Its sessions' next cells run wherever the partition goes. */
+        if (w->interps)
+            interp_pool_end_partition(w->interps, parts->elems[i].partition);
         ps->assigned = false;
         ps->outstanding = 0;
         tracker_free(ps->tracker);

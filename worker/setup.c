@@ -23,6 +23,7 @@
 #include "worker/metrics.h"
 #include "worker/metrics_server.h"
 #include "worker/readiness.h"
+#include "worker/interp.h"
 #include "worker/server_keeper.h"
 #include "worker/tenants.h"
 #include "worker/topics.h"
@@ -375,7 +376,7 @@ static void run_in_slot(void *task, void *env)
     execute_task(env, task);
 }
 
-static int open_slots(struct worker *w)
+static int open_slots(struct worker *w, const char *zygote)
 {
     bool embedded = w->config->embedded_broker;
     const struct sched_limits limits = {
@@ -390,12 +391,25 @@ static int open_slots(struct worker *w)
         log_error(NULL, "creating the scheduler: out of memory");
         return -1;
     }
+    const struct interp_pool_config interps = {
+        .max_live = w->config->max_interpreters,
+        .grace_ms = w->config->interrupt_grace_ms,
+        .lifetime_ms = w->config->interpreter_lifetime_ms ? w->config->interpreter_lifetime_ms
+                                                          : 3600ull * 1000,
+        .idle_ms = w->config->session_ttl_ms,
+    };
+    char err[512];
+    if (interp_pool_new(&interps, w->jail, zygote, &w->interps, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
     w->slot_env = (struct slot_env){
         .config = w->config,
         .jail = w->jail,
         .runtimes = w->runtimes,
         .egress = w->egress,
         .publisher = w->publisher,
+        .interps = w->interps,
     };
     const struct slot_pool_ops ops = {
         .run = run_in_slot, .run_ctx = &w->slot_env, .wake = wake_main_loop, .wake_ctx = w};
@@ -430,7 +444,7 @@ int worker_open(struct worker *w, struct worker_config *config)
     }
     if (open_jails(w, zygote) < 0 || open_runtimes(w, zygote) < 0 || open_tenants(w) < 0 ||
         open_egress(w) < 0 || open_audit(w, config) < 0 || open_broker(w, config) < 0 ||
-        open_kafka(w) < 0 || open_slots(w) < 0)
+        open_kafka(w) < 0 || open_slots(w, zygote) < 0)
         return -1;
     worker_announce(w);
     return 0;
@@ -507,6 +521,7 @@ int worker_close(struct worker *w)
     free_tasks(w);
     slot_pool_free(w->slots);
     sched_free(w->scheduler);
+    interp_pool_free(w->interps);
     /* No job runs any more: the servers it restarted may die with it. */
     server_keeper_stop(w->keeper);
     metrics_server_stop(w->metrics_server);

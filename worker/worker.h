@@ -106,6 +106,7 @@ struct worker {
     struct scheduler *scheduler;
     struct slot_pool *slots;
     struct slot_env slot_env; /* what the slots see */
+    struct interp_pool *interps;
     struct control_reader *control;
     struct cancel_memory *cancels;
     struct tenants *tenants; /* NULL without --tenants */

@@ -119,16 +119,18 @@ static void spawn(const struct warm_setup *setup, bool warm, const msgpack_objec
 {
     struct warm_job job;
     char err[256];
-    if (nfds != WARM_SPAWN_FDS && nfds != WARM_SPAWN_FDS_MAX) {
-        reply_text("error", "a spawn comes with the child's five descriptors, and maybe a "
-                            "network namespace");
-        return;
-    }
-    bool net_ready = nfds == WARM_SPAWN_FDS_MAX;
     if (warm_unpack_spawn(msg, setup->root, &job, err, sizeof(err)) != 0) {
         reply_text("error", err);
         return;
     }
+    size_t expected = WARM_SPAWN_FDS + (job.live ? WARM_SPAWN_CHANNEL_FDS : 0);
+    if (nfds != expected && nfds != expected + 1) {
+        warm_job_free(&job);
+        reply_text("error", "a spawn comes with the child's five descriptors, a live jail's "
+                            "channel, and maybe a network namespace");
+        return;
+    }
+    bool net_ready = nfds == expected + 1;
     struct jail_child child = {
         .root = setup->root,
         .base = job.has_base ? &job.base : &setup->base,
@@ -136,6 +138,9 @@ static void spawn(const struct warm_setup *setup, bool warm, const msgpack_objec
         .stdio = {fds[0], fds[1], fds[2]},
         .go_fd = fds[3],
         .report_fd = fds[4],
+        .live = job.live,
+        .channel_in = job.live ? fds[5] : -1,
+        .channel_out = job.live ? fds[6] : -1,
         .argv = job.argv,
         .envp = job.envp,
         .exec_candidates = job.candidates,
@@ -152,7 +157,7 @@ static void spawn(const struct warm_setup *setup, bool warm, const msgpack_objec
         .exit_signal = 0,
     };
     /* Init inherits this process's network namespace when it gets no new one. */
-    if (net_ready && setns(fds[5], CLONE_NEWNET) != 0) {
+    if (net_ready && setns(fds[expected], CLONE_NEWNET) != 0) {
         snprintf(err, sizeof(err), "entering the jail's network namespace: %s", strerror(errno));
         warm_job_free(&job);
         reply_text("error", err);

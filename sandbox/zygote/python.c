@@ -326,8 +326,11 @@ void python_start_job(const struct jail_child *child)
     const char *executable = warm_executable(child);
     if (executable == NULL)
         return;
-    /* What execve would have closed; the report pipe is init's, not the job's. */
-    if (close_range(3, ~0U, 0) != 0)
+    /* What execve would have closed; the report pipe is init's, not the job's.
+     * A live jail's channel stays, as it does through execve. */
+    unsigned first_closed = child->live ? CHILD_CHANNEL_OUT_FD + 1 : 3;
+    if ((child->live && close_range(3, CHILD_CHANNEL_IN_FD - 1, 0) != 0) ||
+        close_range(first_closed, ~0U, 0) != 0)
         _exit(127);
     PyOS_AfterFork_Child();
     PyObject *result = NULL;

@@ -22,4 +22,6 @@ fi
 helpers=(bench_spawn bench_jail_run bench_warm bench_audit brig-test-broker)
 make --no-print-directory BUILD="$build" all "${helpers[@]/#/$build/helpers/}" >/dev/null
 
-exec /usr/bin/python3 tests/bench/bench.py --build "$build"
+/usr/bin/python3 tests/bench/bench.py --build "$build"
+# A session's live interpreter at an agent's pace (printed, not in RESULTS.md).
+exec /usr/bin/python3 tests/bench/cells.py --build "$build"

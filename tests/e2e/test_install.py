@@ -24,7 +24,8 @@ PROGRAMS = {"bin/brig": "brig", "bin/brig-jail": "brig-jail", "sbin/brig-worker"
 HELPER_PROGRAMS = ["sbin/brig-zygote"]
 MAN_PAGES = ["share/man/man1/brig.1", "share/man/man1/brig-jail.1",
              "share/man/man8/brig-worker.8", "share/man/man8/brig-image.8"]
-DATA_FILES = ["share/brig/runtimes.json", "lib/libbrig.a", "include/brig/brig.h",
+DATA_FILES = ["share/brig/runtimes.json", "share/brig/kernels/python_kernel.py",
+              "lib/libbrig.a", "include/brig/brig.h",
               "include/brig/schema/schema.h", "include/brig/schema/bounds.h",
               "include/brig/schema/status.h", "lib/pkgconfig/brig.pc",
               "lib/systemd/system/brig-worker.service"] + MAN_PAGES

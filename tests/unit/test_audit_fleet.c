@@ -521,12 +521,13 @@ static void test_an_older_store_queues_its_rows(void **state)
                                   "DROP TABLE outbox; DROP TABLE store_identity;"
                                   "DROP TABLE fleet_positions; DROP TABLE fleet_records;"
                                   "DROP TABLE fleet_ids; DELETE FROM sqlite_sequence;"
-                                  /* and migration 8's columns (7 is empty) */
+                                  /* and migrations 8's and 7's */
                                   "DROP VIEW job_summary; DROP INDEX jobs_by_tenant;"
                                   "ALTER TABLE messages DROP COLUMN tenant;"
                                   "ALTER TABLE jobs DROP COLUMN tenant;"
                                   "ALTER TABLE cancellations DROP COLUMN tenant;"
                                   "CREATE VIEW job_summary AS SELECT 1;"
+                                  "DROP INDEX jobs_by_session;"
                                   "PRAGMA user_version = 5;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
