@@ -105,10 +105,15 @@ static void run_cell(const struct slot_env *slot, struct task *task, struct runt
                      const struct jail_spec *spec, struct interp_cell_result *cell)
 {
     const struct brig_job *job = &task->job;
+    /* Two tenants' sessions of one name are two sessions, with two
+     * interpreters ('/' is in neither a tenant's name nor a session id). */
+    char session[BRIG_TENANT_MAX + 1 + JAIL_SESSION_ID_MAX + 1];
+    snprintf(session, sizeof(session), "%s%s%s", task->tenant, task->tenant[0] ? "/" : "",
+             job->session);
     struct interp_cell request = {
         .jail = slot->jail,
         .runtime = rt,
-        .session = job->session,
+        .session = session,
         .partition = task->partition,
         .spec = spec,
         .code = job->code.data,

@@ -384,3 +384,21 @@ def test_a_tenant_holds_at_most_a_quarter_of_the_backlog(env):
     assert refused
     assert all("its share of the backlog" in results[j][0]["error"] for j in refused)
     assert all(results[j][0]["status"] == "ok" for j in flood if j not in refused)
+
+
+def test_sessions_of_one_name_have_two_interpreters(env):
+    _, client, _, signers, _, _ = env
+    secret = uuid.uuid4().hex
+    a = result_of(client, run(client, signers["acme"],
+                              job(f"x = '{secret}'\nprint('set')", runtime="python",
+                                  session="nb1")))
+    assert a["status"] == "ok" and a["stdout"] == b"set\n", a
+    look = "print(sorted(k for k in globals() if not k.startswith('_')), globals().get('x'))"
+    b = result_of(client, run(client, signers["beta"], job(look, runtime="python", session="nb1")))
+    assert b["status"] == "ok", b
+    assert secret.encode() not in b["stdout"] and b["stdout"].endswith(b"None\n"), b
+    # acme's interpreter still has it.
+    again = result_of(client, run(client, signers["acme"],
+                                  job("print(x)", runtime="python", session="nb1")))
+    assert again["stdout"] == f"{secret}\n".encode(), again
+    assert again["interpreter"]["execution_count"] == 2
