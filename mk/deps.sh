@@ -16,6 +16,8 @@ packages=(
     python3-dev
     # tests: unit (cmocka), end to end (pytest with Debian's python3 and its modules)
     libcmocka-dev python3 python3-pytest python3-msgpack python3-confluent-kafka
+    # signed messages: the test vectors and their Python reader (Ed25519)
+    python3-cryptography
     # runtimes the jail ships with (sandbox/runtimes.json): TypeScript is
     # transpiled by esbuild, and type-checked by tsc only when asked
     bash nodejs node-typescript esbuild r-base-core openjdk-17-jdk-headless golang-go ruby

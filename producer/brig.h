@@ -48,7 +48,8 @@
  * come back on the client's reply topic, <prefix>.results unless the config
  * names another one (e.g. "brig.results.<client-id>", so that many clients do
  * not read each other's results; with a real Kafka cluster that topic must
- * exist or auto-creation must be on).
+ * exist or auto-creation must be on). A client with a tenant signs what it
+ * sends and reads its tenant's topics (config.tenant).
  *
  * One Kafka consumer per client, on a background thread, reads the reply topic
  * (and <prefix>.logs when a log callback is set) and hands each message to the
@@ -124,6 +125,14 @@ struct brig_client_config {
     /* The largest job the broker keeps safely; 0 = BRIG_JOB_MAX_BYTES. A
      * larger job is refused before it is sent (brig_discover_message_max). */
     uint64_t message_max_bytes;
+    /* Signing, for workers started with --tenants (SCHEMA.md section 14):
+     * the tenant's name and the PEM file of its Ed25519 private key (brig
+     * keygen). NULL: $BRIG_TENANT and $BRIG_KEY; "": none. Every job and
+     * cancel is then signed, the reply topic defaults to
+     * <prefix>.results.<tenant> and live output comes from
+     * <prefix>.logs.<tenant>. */
+    const char *tenant;
+    const char *key_file;
 };
 
 struct brig_client;

@@ -31,11 +31,12 @@ static const char audit_help[] =
     "  --status S         only jobs whose latest attempt ended in status S (ok,\n"
     "                     failed, timeout, oom, seccomp, rejected...)\n"
     "  --lang L           only jobs for runtime L\n"
+    "  --tenant T         only jobs signed by tenant T (workers with --tenants)\n"
     "  --limit N          at most N jobs (default 50; 0 = all)\n"
     "  --json             ls: a JSON array; show: a JSON object, binary data as\n"
     "                     strings when valid UTF-8, else {\"base64\": \"...\"}\n";
 
-enum { OPT_AUDIT_DB = 1100, OPT_SINCE, OPT_STATUS, OPT_LANG, OPT_LIMIT, OPT_JSON };
+enum { OPT_AUDIT_DB = 1100, OPT_SINCE, OPT_STATUS, OPT_LANG, OPT_TENANT, OPT_LIMIT, OPT_JSON };
 
 struct audit_options {
     const char *audit_db;
@@ -46,7 +47,7 @@ struct audit_options {
 /* ---- ls ---- */
 
 struct listed_job {
-    char *job_id, *runtime, *session, *replay_of, *state, *status, *worker_id;
+    char *job_id, *runtime, *session, *replay_of, *state, *status, *worker_id, *tenant;
     const char *db;
     size_t db_index;
     int64_t created_ms, attempts, wall_us;
@@ -91,6 +92,7 @@ static int collect_row(void *ctx, const struct audit_list_row *row)
         .state = copy_or_null(row->state, &l->failed),
         .status = copy_or_null(row->status, &l->failed),
         .worker_id = copy_or_null(row->worker_id, &l->failed),
+        .tenant = copy_or_null(row->tenant, &l->failed),
         .db = l->db,
         .db_index = l->db_index,
         .created_ms = row->created_ms,
@@ -106,6 +108,7 @@ static void listed_job_free(struct listed_job *j)
 {
     free(j->job_id);
     free(j->runtime);
+    free(j->tenant);
     free(j->session);
     free(j->replay_of);
     free(j->state);
@@ -169,6 +172,7 @@ static json_t *listed_to_json(const struct listed_job *j)
     json_put(o, "runtime", j->runtime ? json_string(j->runtime) : json_null(), &ok);
     json_put_string(o, "session", j->session, &ok);
     json_put_string(o, "replay_of", j->replay_of, &ok);
+    json_put_string(o, "tenant", j->tenant, &ok);
     json_put(o, "attempts", json_integer(j->attempts), &ok);
     json_put(o, "state", j->state ? json_string(j->state) : json_null(), &ok);
     json_put(o, "status", j->status ? json_string(j->status) : json_null(), &ok);
@@ -499,6 +503,7 @@ static int parse(int argc, char **argv, struct audit_options *o, char *err, size
         {"since", required_argument, NULL, OPT_SINCE},
         {"status", required_argument, NULL, OPT_STATUS},
         {"lang", required_argument, NULL, OPT_LANG},
+        {"tenant", required_argument, NULL, OPT_TENANT},
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
@@ -541,6 +546,9 @@ static int parse(int argc, char **argv, struct audit_options *o, char *err, size
             break;
         case OPT_LANG:
             o->filter.runtime = optarg;
+            break;
+        case OPT_TENANT:
+            o->filter.tenant = optarg;
             break;
         case OPT_LIMIT:
             if (units_parse_count(optarg, &value, why, sizeof why) < 0) {

@@ -18,10 +18,7 @@ static const char cancel_help[] =
     "brig wait ID shows it. Asking twice is asking once.\n"
     "\n"
     "  --by NAME          who asks, for the workers' audit stores (default\n"
-    "                     $USER@host)\n"
-    "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
-    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n"
-    "\n"
+    "                     $USER@host)\n" CLI_COMMON_HELP "\n"
     "Exit status: 0 once every request is on the broker, 125 when one is not.\n";
 
 enum { OPT_BY = 1100 };

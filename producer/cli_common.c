@@ -64,6 +64,8 @@ int cli_client_config(const char *command, const struct cli_common *common,
     config->kafka_properties = common->kafka_properties;
     config->message_max_bytes = brig_discover_message_max(common->brokers);
     config->topic_prefix = common->topic_prefix;
+    config->tenant = common->tenant;
+    config->key_file = common->key_file;
     config->client_id = "brig-cli";
     return 0;
 }

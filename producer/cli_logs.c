@@ -27,9 +27,7 @@ static const char logs_help[] =
     "                     result is in and no chunk came within 3 s of it)\n"
     "  --timeout T        give up after T (default and 0: never)\n"
     "  --json             one JSON object per chunk: attempt, stream, seq, data\n"
-    "                     (a string, or {\"base64\": ...}), ts_ms, eos\n"
-    "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
-    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n";
+    "                     (a string, or {\"base64\": ...}), ts_ms, eos\n" CLI_COMMON_HELP;
 
 enum { OPT_TIMEOUT = 1100, OPT_JSON };
 

@@ -54,6 +54,8 @@ static const struct {
     {{"topic-prefix", required_argument, NULL, CLI_OPT_TOPIC_PREFIX}, FOR_BOTH, false},
     {{"kafka-config", required_argument, NULL, CLI_OPT_KAFKA_CONFIG}, FOR_BOTH, false},
     {{"reply-topic", required_argument, NULL, CLI_OPT_REPLY_TOPIC}, FOR_BOTH, false},
+    {{"tenant", required_argument, NULL, CLI_OPT_TENANT}, FOR_BOTH, false},
+    {{"key", required_argument, NULL, CLI_OPT_KEY}, FOR_BOTH, false},
     {{"help", no_argument, NULL, OPT_HELP}, FOR_BOTH, false},
     {{"json", no_argument, NULL, OPT_JSON}, FOR_RUN, false},
     {{"out", required_argument, NULL, OPT_OUT}, FOR_RUN, false},
@@ -73,6 +75,10 @@ bool cli_common_option(int id, const char *value, struct cli_common *common)
         common->kafka_config = value;
     } else if (id == CLI_OPT_REPLY_TOPIC) {
         common->reply_topic = value;
+    } else if (id == CLI_OPT_TENANT) {
+        common->tenant = value;
+    } else if (id == CLI_OPT_KEY) {
+        common->key_file = value;
     } else if (id == 'X') {
         /* NULL-terminated: a brig_client_config takes it as it is. */
         const char **grown =

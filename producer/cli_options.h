@@ -19,6 +19,8 @@ struct cli_common {
     const char *reply_topic;       /* --reply-topic, else $BRIG_REPLY_TOPIC, else NULL */
     const char **kafka_properties; /* -X KEY=VALUE, NULL-terminated (or NULL) */
     size_t n_kafka_properties;
+    const char *tenant;   /* --tenant; NULL: $BRIG_TENANT (libbrig reads it) */
+    const char *key_file; /* --key; NULL: $BRIG_KEY */
 };
 
 /* A list of option values, pointing into argv. */
@@ -83,14 +85,27 @@ int cli_parse_timeout(const char *text, int64_t *timeout_ms, char *err, size_t e
 
 /* For the getopt_long() tables of the other commands: the options of
  * struct cli_common, with ids no short option can have. */
-enum { CLI_OPT_BROKERS = 1000, CLI_OPT_TOPIC_PREFIX, CLI_OPT_KAFKA_CONFIG, CLI_OPT_REPLY_TOPIC };
+enum {
+    CLI_OPT_BROKERS = 1000,
+    CLI_OPT_TOPIC_PREFIX,
+    CLI_OPT_KAFKA_CONFIG,
+    CLI_OPT_REPLY_TOPIC,
+    CLI_OPT_TENANT,
+    CLI_OPT_KEY
+};
 #define CLI_COMMON_OPTIONS                                                                         \
     {"brokers", required_argument, NULL, CLI_OPT_BROKERS},                                         \
         {"topic-prefix", required_argument, NULL, CLI_OPT_TOPIC_PREFIX},                           \
         {"reply-topic", required_argument, NULL, CLI_OPT_REPLY_TOPIC},                             \
+        {"tenant", required_argument, NULL, CLI_OPT_TENANT},                                       \
+        {"key", required_argument, NULL, CLI_OPT_KEY},                                             \
     {                                                                                              \
         "kafka-config", required_argument, NULL, CLI_OPT_KAFKA_CONFIG                              \
     }
+/* Their help, for the commands that say "as for brig run". */
+#define CLI_COMMON_HELP                                                                            \
+    "  --brokers LIST, --topic-prefix P, --reply-topic T, --tenant T, --key FILE,\n"               \
+    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n"
 /* The short option of struct cli_common: -X KEY=VALUE. */
 #define CLI_COMMON_SHORT "X:"
 

@@ -41,10 +41,7 @@ static const char replay_help[] =
     "                     \"replay_environment\" (null when not found), for a cell\n"
     "                     \"session_replay\": {\"original_session\", \"session\",\n"
     "                     \"incomplete\", \"jobs\": [{\"original\", \"replay\",\n"
-    "                     \"original_status\", \"replay_status\"}]}}\n"
-    "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
-    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n"
-    "\n"
+    "                     \"original_status\", \"replay_status\"}]}}\n" CLI_COMMON_HELP "\n"
     "Exit status: 0 reproduced, 1 differs, 118 no answer, 125 brig failed, 2 usage.\n";
 
 enum { OPT_AUDIT_DB = 1100, OPT_TIMEOUT, OPT_JSON };

@@ -26,9 +26,7 @@ static const char submit_help[] =
     "                 Binary values (code, stdin, file contents) are strings or\n"
     "                 {\"base64\": ...}. Every line is checked before any job is sent:\n"
     "                 a bad line is reported with its number and field and nothing is\n"
-    "                 submitted. The ids print one per line.\n"
-    "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
-    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n";
+    "                 submitted. The ids print one per line.\n" CLI_COMMON_HELP;
 
 static int submit_batch(const struct job_command_options *o, struct brig_client_config *config)
 {

@@ -22,10 +22,7 @@ static const char wait_help[] =
     "  --timeout T        how long to wait (default 600s; 0 = forever)\n"
     "  --json             print the results as JSON\n"
     "  --out DIR          where files go (default ./brig-out/<job id>; with several\n"
-    "                     ids, DIR/<job id>)\n"
-    "  --brokers LIST, --topic-prefix P, --reply-topic T,\n"
-    "  --kafka-config FILE, -X KEY=VALUE  as for brig run\n"
-    "\n"
+    "                     ids, DIR/<job id>)\n" CLI_COMMON_HELP "\n"
     "Exit status: with one id, as for brig run; with several, 0 when every job\n"
     "succeeded, else the status of the first that did not, 118 when a result is\n"
     "missing.\n";

@@ -1,11 +1,13 @@
 /* A client's life cycle and its consumer thread, which files each result
  * and log chunk under the job it belongs to. */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "producer/client_impl.h"
+#include "producer/sign.h"
 #include "producer/submit.h"
 #include "schema/text.h"
 
@@ -31,18 +33,63 @@ static int topic_name(char *buf, const char *prefix, const char *suffix, const c
     return 0;
 }
 
+/* A tenant's results and logs have topics of their own. */
 static int set_topics(struct brig_client *c, const struct brig_client_config *config, char *err,
                       size_t errlen)
 {
     const char *prefix = config->topic_prefix ? config->topic_prefix : "brig";
+    char results[BRIG_TOPIC_MAX + 8], logs[BRIG_TOPIC_MAX + 8];
+    snprintf(results, sizeof results, "results%s%s", c->tenant[0] ? "." : "", c->tenant);
+    snprintf(logs, sizeof logs, "logs%s%s", c->tenant[0] ? "." : "", c->tenant);
     if (topic_name(c->jobs_topic, prefix, "jobs", "topic prefix", err, errlen) < 0 ||
         topic_name(c->control_topic, prefix, "control", "topic prefix", err, errlen) < 0 ||
-        topic_name(c->logs_topic, prefix, "logs", "topic prefix", err, errlen) < 0)
+        topic_name(c->logs_topic, prefix, logs, "topic prefix", err, errlen) < 0)
         return -1;
-    if (config->reply_topic)
-        return topic_name(c->reply_topic, config->reply_topic, NULL, "reply topic", err, errlen);
-    c->reply_topic_is_default = true;
-    return topic_name(c->reply_topic, prefix, "results", "topic prefix", err, errlen);
+    char own[BRIG_TOPIC_MAX + 1];
+    if (topic_name(own, prefix, results, "topic prefix", err, errlen) < 0)
+        return -1;
+    if (!config->reply_topic) {
+        c->reply_topic_is_default = true;
+        snprintf(c->reply_topic, sizeof c->reply_topic, "%s", own);
+        return 0;
+    }
+    if (topic_name(c->reply_topic, config->reply_topic, NULL, "reply topic", err, errlen) < 0)
+        return -1;
+    /* The workers would answer on the tenant's own topic instead, where this
+     * client would not be reading (SCHEMA.md 14). */
+    size_t len = strlen(own);
+    if (c->tenant[0] && strcmp(c->reply_topic, own) != 0 &&
+        (strncmp(c->reply_topic, own, len) != 0 || c->reply_topic[len] != '.')) {
+        snprintf(err, errlen, "reply topic %s: tenant %s's results come on %s or a topic under it",
+                 c->reply_topic, c->tenant, own);
+        return -1;
+    }
+    return 0;
+}
+
+/* config's tenant and key, or the environment's: both or neither. */
+static int set_signer(struct brig_client *c, const struct brig_client_config *config, char *err,
+                      size_t errlen)
+{
+    const char *tenant = config->tenant ? config->tenant : getenv("BRIG_TENANT");
+    const char *key = config->key_file ? config->key_file : getenv("BRIG_KEY");
+    char why[192];
+    bool has_tenant = tenant && *tenant, has_key = key && *key;
+    if (!has_tenant && !has_key)
+        return 0;
+    if (!has_tenant || !has_key) {
+        snprintf(err, errlen,
+                 "%s: a tenant signs with its key, and a key signs for a tenant: give "
+                 "both (tenant and key_file, $BRIG_TENANT and $BRIG_KEY)",
+                 has_tenant ? "key_file" : "tenant");
+        return -1;
+    }
+    if (!brig_tenant_name_ok(tenant, strlen(tenant), why, sizeof why)) {
+        snprintf(err, errlen, "tenant \"%s\": %s", tenant, why);
+        return -1;
+    }
+    snprintf(c->tenant, sizeof c->tenant, "%s", tenant);
+    return sign_load_key(key, c->key, err, errlen);
 }
 
 /* Whether a message keyed key_len bytes at key may concern a watched job:
@@ -227,7 +274,7 @@ int brig_client_new(const struct brig_client_config *config, struct brig_client 
         params.timeout_ms > MIN_DELIVERY_TIMEOUT_MS ? params.timeout_ms : MIN_DELIVERY_TIMEOUT_MS;
     const char *topics[2] = {c->reply_topic, c->logs_topic};
     size_t n_partitions;
-    if (set_topics(c, config, err, errlen) < 0 ||
+    if (set_signer(c, config, err, errlen) < 0 || set_topics(c, config, err, errlen) < 0 ||
         kafka_load_properties(config, &c->kafka, err, errlen) < 0 ||
         !(c->producer =
               kafka_producer_create(&params, delivery_ms, submit_delivery_report, err, errlen)) ||
@@ -290,6 +337,7 @@ void brig_client_free(struct brig_client *c)
     watch_table_free(&c->watches);
     kafka_diag_destroy(&c->diag);
     properties_free(&c->kafka);
+    OPENSSL_cleanse(c->key, sizeof c->key);
     pthread_cond_destroy(&c->arrived);
     pthread_mutex_destroy(&c->lock);
     free(c);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "producer/brig.h"
+#include "schema/signature.h"
 #include "producer/kafka_setup.h"
 #include "producer/watch_table.h"
 
@@ -20,8 +21,10 @@ struct brig_client {
     char control_topic[BRIG_TOPIC_MAX + 1];
     char reply_topic[BRIG_TOPIC_MAX + 1];
     char logs_topic[BRIG_TOPIC_MAX + 1];
-    bool reply_topic_is_default; /* jobs then leave reply_topic out */
-    uint64_t message_max;        /* the largest job sent; 0 = the schema's bound */
+    bool reply_topic_is_default;      /* jobs then leave reply_topic out */
+    char tenant[BRIG_TENANT_MAX + 1]; /* "" = messages go unsigned */
+    uint8_t key[BRIG_ED25519_KEY_BYTES];
+    uint64_t message_max; /* the largest job sent; 0 = the schema's bound */
     brig_log_fn on_log;
     char logs_unavailable[BRIG_TOPIC_MAX + 128]; /* why live output is off; "" = it is not */
     void *log_ctx;

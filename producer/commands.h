@@ -18,5 +18,6 @@ int cmd_cancel(int argc, char **argv);
 int cmd_runtimes(int argc, char **argv);
 /* brig mcp: execs the installed MCP server; returns only on failure. */
 int cmd_mcp(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@ static const char help[] =
     "  replay    run a recorded job again and compare\n"
     "  cancel    stop jobs, or answer them cancelled before they run\n"
     "  mcp       serve brig's tools to AI agents over MCP (stdio, or --http ADDR)\n"
+    "  keygen    make a tenant's key, to sign jobs for workers with --tenants\n"
     "\n"
     "`brig COMMAND --help` describes each. The broker is --brokers, else\n"
     "$BRIG_BROKERS, else the embedded broker of a brig-worker on this host (found\n"
@@ -39,6 +40,7 @@ static const struct {
     {"logs", cmd_logs},       {"audit", cmd_audit},       {"replay", cmd_replay},
     {"session", cmd_session}, {"runtimes", cmd_runtimes}, {"cancel", cmd_cancel},
     {"mcp", cmd_mcp},
+    {"keygen", cmd_keygen},
 };
 
 int main(int argc, char **argv)

@@ -30,6 +30,7 @@
 #ifndef BRIG_SANDBOX_SESSION_H
 #define BRIG_SANDBOX_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,6 +90,25 @@ long jail_session_list(const char *root, jail_session_fn fn, void *arg, char *er
  * first, and the others were still swept. */
 int jail_session_sweep(const char *root, uint64_t ttl_ms, uint64_t now_ms, size_t *removed,
                        char *err, size_t errlen);
+
+/* The root of a tenant's sessions (session_tenants.c): sessions_dir itself
+ * without a tenant (NULL or ""), else <sessions_dir>/tenants/<tenant>, so
+ * that two tenants' sessions of one name are two sessions. With create, the
+ * directories above the root are made (the root itself is made by the first
+ * acquire). -1 when the tenant is not a tenant name (SCHEMA.md 14). */
+int jail_session_tenant_root(const char *sessions_dir, const char *tenant, bool create, char *buf,
+                             size_t len, char *err, size_t errlen);
+
+typedef void (*jail_session_tenant_fn)(void *arg, const char *tenant);
+
+/* Calls fn for each tenant that has a root under sessions_dir. Returns how
+ * many, or -1 with err. */
+long jail_session_tenants(const char *sessions_dir, jail_session_tenant_fn fn, void *arg, char *err,
+                          size_t errlen);
+
+/* jail_session_sweep over sessions_dir and every tenant's root under it. */
+int jail_session_sweep_all(const char *sessions_dir, uint64_t ttl_ms, uint64_t now_ms,
+                           size_t *removed, char *err, size_t errlen);
 
 /* A hex SHA-256 of the workspace's tree: every entry's path (sorted,
  * depth-first), type and permission bits, and a regular file's size and

@@ -5,18 +5,12 @@
 
 #include "common/common.h"
 
-struct limit_spec {
-    const char *name;
-    size_t offset;
-    uint64_t min, max, fallback;
-};
-
 /* One row per limit, named after its field and its bounds.h prefix. */
 // clang-format off
 #define LIMIT(f, P) {#f, offsetof(struct brig_limits, f), P##_MIN, P##_MAX, P##_DEFAULT}
 // clang-format on
 
-static const struct limit_spec limit_specs[] = {
+static const struct brig_limit_info limit_specs[] = {
     LIMIT(wall_ms, BRIG_WALL_MS),           LIMIT(cpu_ms, BRIG_CPU_MS),
     LIMIT(memory_bytes, BRIG_MEMORY_BYTES), LIMIT(pids, BRIG_PIDS),
     LIMIT(output_bytes, BRIG_OUTPUT_BYTES), LIMIT(fsize_bytes, BRIG_FSIZE_BYTES),
@@ -26,12 +20,17 @@ static const struct limit_spec limit_specs[] = {
 
 #define LIMIT_COUNT ARRAY_SIZE(limit_specs)
 
-static uint64_t *limit_slot(struct brig_limits *limits, const struct limit_spec *spec)
+const struct brig_limit_info *brig_limit_info(size_t i)
 {
-    return (uint64_t *)((char *)limits + spec->offset);
+    return i < LIMIT_COUNT ? &limit_specs[i] : NULL;
 }
 
-static uint64_t limit_value(const struct brig_limits *limits, const struct limit_spec *spec)
+uint64_t *brig_limit_field(struct brig_limits *limits, const struct brig_limit_info *info)
+{
+    return (uint64_t *)((char *)limits + info->offset);
+}
+
+static uint64_t limit_value(const struct brig_limits *limits, const struct brig_limit_info *spec)
 {
     return *(const uint64_t *)((const char *)limits + spec->offset);
 }
@@ -40,7 +39,7 @@ void brig_limits_resolve(const struct brig_limits *given, struct brig_limits *ef
 {
     *effective = *given;
     for (size_t i = 0; i < LIMIT_COUNT; i++) {
-        uint64_t *slot = limit_slot(effective, &limit_specs[i]);
+        uint64_t *slot = brig_limit_field(effective, &limit_specs[i]);
         if (*slot == 0)
             *slot = limit_specs[i].fallback;
     }
@@ -57,11 +56,11 @@ int decode_limits(struct decoder *d, const msgpack_object *o, struct brig_limits
     if (read_named_map(d, o, "limits", names, LIMIT_COUNT, values, false) < 0)
         return -1;
     for (size_t i = 0; i < LIMIT_COUNT; i++) {
-        const struct limit_spec *spec = &limit_specs[i];
+        const struct brig_limit_info *spec = &limit_specs[i];
         char field[sizeof d->err->field];
         snprintf(field, sizeof field, "limits.%s", spec->name);
-        if (values[i] &&
-            read_uint(d, values[i], field, spec->min, spec->max, limit_slot(limits, spec)) < 0)
+        if (values[i] && read_uint(d, values[i], field, spec->min, spec->max,
+                                   brig_limit_field(limits, spec)) < 0)
             return -1;
     }
     return 0;

@@ -1,7 +1,7 @@
 LIB_MODULES += schema
 schema_SRCS := $(wildcard schema/*.c)
 
-UNIT_TESTS += test_schema_vectors test_schema_roundtrip test_schema_errors
+UNIT_TESTS += test_schema_vectors test_schema_roundtrip test_schema_errors test_signature
 test_schema_vectors_SRCS := tests/unit/test_schema_support.c
 test_schema_roundtrip_SRCS := tests/unit/test_schema_support.c
 test_schema_errors_SRCS := tests/unit/test_schema_support.c

@@ -67,6 +67,17 @@ struct brig_limits {
 /* Copies given, with every field left at 0 replaced by its default. */
 void brig_limits_resolve(const struct brig_limits *given, struct brig_limits *effective);
 
+/* The limits of SCHEMA.md section 5.1 one at a time, in its order: the
+ * field's name, where it is in struct brig_limits, its bounds and default.
+ * NULL past the last. */
+struct brig_limit_info {
+    const char *name;
+    size_t offset;
+    uint64_t min, max, fallback;
+};
+const struct brig_limit_info *brig_limit_info(size_t i);
+uint64_t *brig_limit_field(struct brig_limits *limits, const struct brig_limit_info *info);
+
 enum brig_network_mode { BRIG_NETWORK_NONE = 0, BRIG_NETWORK_ALLOW };
 
 /* One allow-list entry, as in "*.example.com:443". */

@@ -26,6 +26,7 @@ enum statement {
     STMT_BEGIN_ATTEMPT,
     STMT_END_ATTEMPT,
     STMT_FINAL_RESULT,
+    STMT_JOB_TENANT,
     STMT_INSERT_REDELIVERY,
     STMT_INSERT_SKIPPED,
     STMT_INSERT_CANCEL,
@@ -43,12 +44,12 @@ static const char *const statement_sql[STMT_COUNT] = {
         " WHERE state = 'running'",
     [STMT_INSERT_MESSAGE] =
         "INSERT INTO messages (topic, kafka_partition, kafka_offset, key, received_ms, size,"
-        " sha256, raw, job_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        " sha256, raw, job_id, tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     /* A redelivered job keeps the row of its first delivery. */
     [STMT_INSERT_JOB] =
-        "INSERT INTO jobs (job_id, message_id, runtime, session, replay_of, raw, created_ms)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-        "         COALESCE((SELECT received_ms FROM messages WHERE id = ?2), ?7))"
+        "INSERT INTO jobs (job_id, message_id, runtime, session, replay_of, raw, created_ms,"
+        " tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+        "         COALESCE((SELECT received_ms FROM messages WHERE id = ?2), ?7), ?8)"
         " ON CONFLICT (job_id) DO NOTHING",
     [STMT_BEGIN_ATTEMPT] =
         "INSERT INTO attempts (job_id, attempt, worker_id, state, started_ms, runtime_name,"
@@ -63,12 +64,13 @@ static const char *const statement_sql[STMT_COUNT] = {
         " WHERE id = ?1 AND state = 'running'",
     [STMT_FINAL_RESULT] = "SELECT id, result FROM attempts WHERE job_id = ?1 AND state = 'finished'"
                           " ORDER BY attempt DESC LIMIT 1",
+    [STMT_JOB_TENANT] = "SELECT tenant FROM jobs WHERE job_id = ?1",
     [STMT_INSERT_REDELIVERY] =
         "INSERT INTO redeliveries (job_id, message_id, answered_with, worker_id, ts_ms)"
         " VALUES (?1, ?2, ?3, ?4, ?5)",
     [STMT_INSERT_CANCEL] =
         "INSERT INTO cancellations (job_id, requested_by, requested_ms, received_ms, state,"
-        " worker_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        " worker_id, tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [STMT_INSERT_SKIPPED] =
         "INSERT INTO skipped_offsets (topic, kafka_partition, first_offset, last_offset,"
         " worker_id, detected_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -285,7 +287,8 @@ int audit_record_message(struct audit_store *s, const struct audit_message *msg,
         sqlite3_bind_int64(stmt, 3, msg->offset) || bind_blob(stmt, 4, msg->key, msg->key_len) ||
         sqlite3_bind_int64(stmt, 5, msg->received_ms) ||
         sqlite3_bind_int64(stmt, 6, (int64_t)msg->payload_len) || bind_text(stmt, 7, digest) ||
-        bind_blob(stmt, 8, payload, msg->payload_len) || bind_text(stmt, 9, msg->job_id))
+        bind_blob(stmt, 8, payload, msg->payload_len) || bind_text(stmt, 9, msg->job_id) ||
+        bind_text(stmt, 10, msg->tenant))
         return statement_failed(s, stmt, err, errlen, "binding message %s[%d]@%lld", msg->topic,
                                 msg->partition, (long long)msg->offset);
     if (sqlite3_step(stmt) != SQLITE_DONE)
@@ -297,8 +300,9 @@ int audit_record_message(struct audit_store *s, const struct audit_message *msg,
 }
 
 int audit_record_job(struct audit_store *s, const char *job_id, int64_t message_id,
-                     const char *runtime, const char *session, const char *replay_of,
-                     const void *raw, size_t raw_len, char *err, size_t errlen)
+                     const char *tenant, const char *runtime, const char *session,
+                     const char *replay_of, const void *raw, size_t raw_len, char *err,
+                     size_t errlen)
 {
     sqlite3_stmt *stmt = s->stmts[STMT_INSERT_JOB];
     char what[160];
@@ -314,7 +318,7 @@ int audit_record_job(struct audit_store *s, const char *job_id, int64_t message_
         (message_id > 0 ? sqlite3_bind_int64(stmt, 2, message_id) : sqlite3_bind_null(stmt, 2)) ||
         bind_text(stmt, 3, runtime) || bind_text(stmt, 4, session) ||
         bind_text(stmt, 5, replay_of) || bind_blob(stmt, 6, raw, raw_len) ||
-        sqlite3_bind_int64(stmt, 7, wall_clock_ms()))
+        sqlite3_bind_int64(stmt, 7, wall_clock_ms()) || bind_text(stmt, 8, tenant))
         return statement_failed(s, stmt, err, errlen, "binding %s", what);
     return run_write(s, stmt, err, errlen, what);
 }
@@ -425,6 +429,23 @@ int audit_final_result(struct audit_store *s, const char *job_id, void **result,
     return 1;
 }
 
+int audit_job_tenant(struct audit_store *s, const char *job_id, char *tenant, size_t len, char *err,
+                     size_t errlen)
+{
+    sqlite3_stmt *stmt = s->stmts[STMT_JOB_TENANT];
+    if (is_empty(job_id))
+        return bad_argument(s, err, errlen, "job_id", "missing");
+    if (bind_text(stmt, 1, job_id))
+        return statement_failed(s, stmt, err, errlen, "binding the tenant query of job %s", job_id);
+    int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return statement_failed(s, stmt, err, errlen, "looking up the tenant of job %s", job_id);
+    const char *found = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+    snprintf(tenant, len, "%s", found ? found : "");
+    release(stmt);
+    return rc == SQLITE_ROW;
+}
+
 int audit_record_redelivery(struct audit_store *s, const char *job_id, int64_t message_id,
                             int64_t answered_with, int64_t ts_ms, char *err, size_t errlen)
 {
@@ -446,9 +467,9 @@ int audit_record_redelivery(struct audit_store *s, const char *job_id, int64_t m
     return run_write(s, stmt, err, errlen, what);
 }
 
-int audit_record_cancel(struct audit_store *s, const char *job_id, const char *by,
-                        int64_t requested_ms, int64_t received_ms, const char *state, char *err,
-                        size_t errlen)
+int audit_record_cancel(struct audit_store *s, const char *job_id, const char *tenant,
+                        const char *by, int64_t requested_ms, int64_t received_ms,
+                        const char *state, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = s->stmts[STMT_INSERT_CANCEL];
     char what[128];
@@ -460,7 +481,7 @@ int audit_record_cancel(struct audit_store *s, const char *job_id, const char *b
     snprintf(what, sizeof what, "recording a cancel of job %s", job_id);
     if (bind_text(stmt, 1, job_id) || bind_text(stmt, 2, by) ||
         sqlite3_bind_int64(stmt, 3, requested_ms) || sqlite3_bind_int64(stmt, 4, received_ms) ||
-        bind_text(stmt, 5, state) || bind_text(stmt, 6, s->worker_id))
+        bind_text(stmt, 5, state) || bind_text(stmt, 6, s->worker_id) || bind_text(stmt, 7, tenant))
         return statement_failed(s, stmt, err, errlen, "binding %s", what);
     return run_write(s, stmt, err, errlen, what);
 }

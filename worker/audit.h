@@ -79,6 +79,7 @@ struct audit_message {
     const void *payload; /* the raw message value; its SHA-256 is stored with it */
     size_t payload_len;
     const char *job_id; /* the job id it carried, when it could be decoded; else NULL */
+    const char *tenant; /* whose signature it carried (SCHEMA.md 14); NULL: none checked */
 };
 
 int audit_record_message(struct audit_store *store, const struct audit_message *msg,
@@ -86,11 +87,18 @@ int audit_record_message(struct audit_store *store, const struct audit_message *
 
 /* Records a job once: a job id seen again (a redelivery) keeps its first row.
  * message_id: the message that carried it (0 = none); the job's created_ms is
- * when that message was received, else now. runtime (NULL for an argv job),
- * session, replay_of: NULL when absent. raw: the job's msgpack bytes. */
+ * when that message was received, else now. tenant (NULL without tenants),
+ * runtime (NULL for an argv job), session, replay_of: NULL when absent. raw:
+ * the job's msgpack bytes. */
 int audit_record_job(struct audit_store *store, const char *job_id, int64_t message_id,
-                     const char *runtime, const char *session, const char *replay_of,
-                     const void *raw, size_t raw_len, char *err, size_t errlen);
+                     const char *tenant, const char *runtime, const char *session,
+                     const char *replay_of, const void *raw, size_t raw_len, char *err,
+                     size_t errlen);
+
+/* Whose job id is: 1 with its tenant in tenant ("" for none), 0 when the
+ * store has no such job, -1 on error. It sees the open batch too. */
+int audit_job_tenant(struct audit_store *store, const char *job_id, char *tenant, size_t len,
+                     char *err, size_t errlen);
 
 /* Starts attempt number (previous attempts of the job + 1), state 'running',
  * for a job already recorded. runtime_name (NULL for an argv job),
@@ -145,11 +153,12 @@ int audit_record_skipped(struct audit_store *store, const char *topic, int32_t p
 
 /* A cancel request for job_id that this worker acted on: the job was
  * "waiting" (answered cancelled unrun), "running" (stopped), or "not yet
- * arrived" (answered cancelled unrun when it came). by: who asked, NULL when
- * not said. */
-int audit_record_cancel(struct audit_store *store, const char *job_id, const char *by,
-                        int64_t requested_ms, int64_t received_ms, const char *state, char *err,
-                        size_t errlen);
+ * arrived" (answered cancelled unrun when it came). tenant: whose signature
+ * the request carried (NULL without tenants). by: who asked, NULL when not
+ * said. */
+int audit_record_cancel(struct audit_store *store, const char *job_id, const char *tenant,
+                        const char *by, int64_t requested_ms, int64_t received_ms,
+                        const char *state, char *err, size_t errlen);
 
 /* A message that was refused, now: reason says why, field names the
  * offending field (NULL when it is not about one field). */
@@ -176,6 +185,7 @@ struct audit_filter {
     int64_t since_ms;    /* jobs recorded at or after this time; 0 = any */
     const char *status;  /* status wire name of the job's latest attempt; NULL = any */
     const char *runtime; /* NULL = any */
+    const char *tenant;  /* NULL = any */
     unsigned limit;      /* 0 = no limit */
 };
 
@@ -194,6 +204,7 @@ struct audit_list_row {
     int signal;         /* 0 when none */
     int64_t wall_us;    /* -1 when none */
     const char *worker_id;
+    const char *tenant; /* NULL without tenants */
 };
 
 /* Returns nonzero to stop the listing. */
@@ -245,6 +256,7 @@ struct audit_redelivery_record {
 
 struct audit_job_record {
     char *job_id;
+    char *tenant; /* NULL without tenants */
     char *runtime;
     char *session;
     char *replay_of;

@@ -37,11 +37,12 @@ const char *const fleet_statement_sql[F_STATEMENTS] = {
                  " DO UPDATE SET seq = excluded.seq",
     [F_JOB_EXISTS] = "SELECT 1 FROM jobs WHERE job_id = ?1",
     [F_MESSAGE] = "INSERT INTO messages (topic, kafka_partition, kafka_offset, key, received_ms,"
-                  " size, sha256, raw, job_id) VALUES (:topic, :kafka_partition, :kafka_offset,"
-                  " :key, :received_ms, :size, :sha256, COALESCE(:raw, x''), :job_id)",
-    [F_JOB] = "INSERT INTO jobs (job_id, message_id, runtime, session, replay_of, raw, created_ms)"
-              " VALUES (:job_id, :fleet_message_id, :runtime, :session, :replay_of,"
-              " COALESCE(:raw, x''), :created_ms) ON CONFLICT (job_id) DO NOTHING",
+                  " size, sha256, raw, job_id, tenant) VALUES (:topic, :kafka_partition,"
+                  " :kafka_offset, :key, :received_ms, :size, :sha256, COALESCE(:raw, x''),"
+                  " :job_id, :tenant)",
+    [F_JOB] = "INSERT INTO jobs (job_id, message_id, runtime, session, replay_of, raw, created_ms,"
+              " tenant) VALUES (:job_id, :fleet_message_id, :runtime, :session, :replay_of,"
+              " COALESCE(:raw, x''), :created_ms, :tenant) ON CONFLICT (job_id) DO NOTHING",
     /* Attempt numbers count the job's runs in the fleet, in the order their
      * records reached the topic: two workers each number their own from 1. */
     [F_ATTEMPT_INSERT] =
@@ -72,8 +73,8 @@ const char *const fleet_statement_sql[F_STATEMENTS] = {
                   " last_offset, worker_id, detected_ms) VALUES (:topic, :kafka_partition,"
                   " :first_offset, :last_offset, :worker_id, :detected_ms)",
     [F_CANCELLATION] = "INSERT INTO cancellations (job_id, requested_by, requested_ms,"
-                       " received_ms, state, worker_id) VALUES (:job_id, :requested_by,"
-                       " :requested_ms, :received_ms, :state, :worker_id)",
+                       " received_ms, state, worker_id, tenant) VALUES (:job_id, :requested_by,"
+                       " :requested_ms, :received_ms, :state, :worker_id, :tenant)",
 };
 
 static int sql_failed(struct fleet_store *fs, sqlite3_stmt *stmt, char *err, size_t errlen,

@@ -15,21 +15,22 @@
 
 static const char list_sql[] =
     "SELECT job_id, created_ms, runtime, session, replay_of, attempts, state, status, exit_code,"
-    " signal, wall_us, worker_id FROM job_summary"
+    " signal, wall_us, worker_id, tenant FROM job_summary"
     " WHERE created_ms >= ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR runtime = ?3)"
+    " AND (?5 IS NULL OR tenant = ?5)"
     " ORDER BY created_ms DESC, job_id DESC LIMIT ?4";
 
 /* A session's jobs in the order they came: the worker's clock, then the
  * offset on the session's partition for jobs received in the same ms. */
 static const char session_sql[] =
     "SELECT s.job_id, s.created_ms, s.runtime, s.session, s.replay_of, s.attempts, s.state,"
-    " s.status, s.exit_code, s.signal, s.wall_us, s.worker_id FROM job_summary s"
+    " s.status, s.exit_code, s.signal, s.wall_us, s.worker_id, s.tenant FROM job_summary s"
     " JOIN jobs j ON j.job_id = s.job_id LEFT JOIN messages m ON m.id = j.message_id"
     " WHERE s.session = ?1 ORDER BY s.created_ms, m.kafka_offset, s.job_id";
 
 static const char job_sql[] =
     "SELECT j.job_id, j.runtime, j.session, j.replay_of, j.created_ms, j.raw, j.message_id,"
-    " m.topic, m.kafka_partition, m.kafka_offset, m.received_ms"
+    " m.topic, m.kafka_partition, m.kafka_offset, m.received_ms, j.tenant"
     " FROM jobs j LEFT JOIN messages m ON m.id = j.message_id WHERE j.job_id = ?1";
 
 static const char attempts_sql[] =
@@ -122,6 +123,7 @@ static int each_summary_row(sqlite3 *db, const char *db_path, sqlite3_stmt *stmt
             .signal = (int)column_int64_or(stmt, 9, 0),
             .wall_us = column_int64_or(stmt, 10, -1),
             .worker_id = column_text(stmt, 11),
+            .tenant = column_text(stmt, 12),
         };
         if (fn(ctx, &row) != 0)
             return 0;
@@ -152,7 +154,8 @@ int audit_list(const char *db_path, const struct audit_filter *filter, audit_lis
         sqlite3_bind_int64(stmt, 1, filter->since_ms) ||
         bind_optional_text(stmt, 2, filter->status) ||
         bind_optional_text(stmt, 3, filter->runtime) ||
-        sqlite3_bind_int64(stmt, 4, filter->limit ? (int64_t)filter->limit : -1)) {
+        sqlite3_bind_int64(stmt, 4, filter->limit ? (int64_t)filter->limit : -1) ||
+        bind_optional_text(stmt, 5, filter->tenant)) {
         audit_sql_error(db, db_path, err, errlen, "preparing the job listing");
         goto out;
     }
@@ -246,6 +249,7 @@ static void read_job(sqlite3_stmt *stmt, struct audit_job_record *job, bool *oom
     job->partition = (int32_t)column_int64_or(stmt, 8, -1);
     job->offset = column_int64_or(stmt, 9, -1);
     job->received_ms = column_int64_or(stmt, 10, -1);
+    job->tenant = copy_text(stmt, 11, oom);
 }
 
 static void read_attempt(sqlite3_stmt *stmt, void *row, bool *oom)
@@ -410,6 +414,7 @@ void audit_job_record_free(struct audit_job_record *job)
         free(job->redeliveries[i].worker_id);
     free(job->redeliveries);
     free(job->job_id);
+    free(job->tenant);
     free(job->runtime);
     free(job->session);
     free(job->replay_of);

@@ -315,6 +315,23 @@ static const char *const migration_steps[] = {
      * interpreter fields in the attempt's result, which the outbox already
      * carries; no new table, so nothing new for the outbox. */
     "CREATE INDEX jobs_by_session ON jobs (session, created_ms) WHERE session IS NOT NULL;",
+
+    /* 8: tenants (SCHEMA.md section 14): the tenant whose signature a
+     * message carried, and so of the job it brought, and of a cancel; NULL
+     * without tenants. An attempt's tenant is its job's. The outbox's
+     * records carry every column, so the fleet store gets them too. */
+    "ALTER TABLE messages ADD COLUMN tenant TEXT;"
+    "ALTER TABLE jobs ADD COLUMN tenant TEXT;"
+    "ALTER TABLE cancellations ADD COLUMN tenant TEXT;"
+    "CREATE INDEX jobs_by_tenant ON jobs (tenant, created_ms) WHERE tenant IS NOT NULL;"
+    "DROP VIEW job_summary;"
+    "CREATE VIEW job_summary AS"
+    " SELECT j.job_id, j.created_ms, j.runtime, j.session, j.replay_of,"
+    "        (SELECT COUNT(*) FROM attempts c WHERE c.job_id = j.job_id) AS attempts,"
+    "        a.state, a.status, a.exit_code, a.signal, a.wall_us, a.worker_id, j.tenant"
+    " FROM jobs j"
+    " LEFT JOIN attempts a ON a.id = (SELECT l.id FROM attempts l WHERE l.job_id = j.job_id"
+    "                                 ORDER BY l.attempt DESC LIMIT 1);",
 };
 
 #define MIGRATION_COUNT ((int)ARRAY_SIZE(migration_steps))

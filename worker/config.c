@@ -63,6 +63,10 @@ static const char usage[] =
     "  --session-quota SIZE  size of a new session's workspace (default 256M)\n"
     "  --session-ttl T       idle time after which a session is removed (default 1h;\n"
     "                        0 = never)\n"
+    "  --tenants FILE        who may send jobs, with their keys and caps (BRIG_TENANTS;\n"
+    "                        default none: jobs are not signed); SIGHUP reads it again\n"
+    "  --signature-window T  how far a signed job's time may be from this worker's\n"
+    "                        clock, either way (default 5m)\n"
     "  --max-interpreters N  sessions' live interpreters at most; past it the least\n"
     "                        recently used idle one ends (default 32)\n"
     "  --interpreter-lifetime T\n"
@@ -200,6 +204,8 @@ enum {
     OPT_HELP,
     OPT_VERSION,
     OPT_KAFKA_CONFIG,
+    OPT_TENANTS,
+    OPT_SIGNATURE_WINDOW,
     OPT_MAX_INTERPRETERS,
     OPT_INTERPRETER_LIFETIME,
     OPT_INTERRUPT_GRACE,
@@ -236,6 +242,8 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {"kafka-config", required_argument, NULL, OPT_KAFKA_CONFIG},
+        {"tenants", required_argument, NULL, OPT_TENANTS},
+        {"signature-window", required_argument, NULL, OPT_SIGNATURE_WINDOW},
         {"max-interpreters", required_argument, NULL, OPT_MAX_INTERPRETERS},
         {"interpreter-lifetime", required_argument, NULL, OPT_INTERPRETER_LIFETIME},
         {"interrupt-grace", required_argument, NULL, OPT_INTERRUPT_GRACE},
@@ -245,7 +253,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     const char *audit_db = NULL, *data_dir = NULL, *state_dir = NULL, *worker_id = NULL;
     const char *runtimes = NULL, *sessions_dir = NULL, *egress_allow = NULL, *images_dir = NULL;
     const char *metrics_addr = NULL, *log_format = NULL, *log_level = NULL;
-    const char *kafka_config = NULL, *secrets = NULL, *egress_ca_file = NULL;
+    const char *kafka_config = NULL, *secrets = NULL, *egress_ca_file = NULL, *tenants = NULL;
     struct property_list overrides = {0}; /* -X, applied after --kafka-config */
     uint64_t number;
     int opt;
@@ -256,6 +264,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
     config->partitions = 0; /* the default of wherever the topics are made */
     config->session_quota_bytes = 256ull << 20;
     config->session_ttl_ms = 3600ull * 1000;
+    config->signature_window_ms = 5 * 60 * 1000;
     config->max_interpreters = 32;
     config->interpreter_lifetime_ms = 3600ull * 1000;
     config->interrupt_grace_ms = 2000;
@@ -372,6 +381,14 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
         case OPT_KAFKA_CONFIG:
             kafka_config = optarg;
             break;
+        case OPT_TENANTS:
+            tenants = optarg;
+            break;
+        case OPT_SIGNATURE_WINDOW:
+            if (parse_duration("--signature-window", optarg, &config->signature_window_ms, err,
+                               errlen) < 0)
+                goto fail;
+            break;
         case OPT_HELP:
             fputs(usage, stdout);
             properties_free(&overrides);
@@ -426,6 +443,7 @@ int worker_config_parse(int argc, char **argv, struct worker_config *config, cha
                                : strdup(brig_sessions_dir(config->state_dir, buf, sizeof(buf)));
 
     config->metrics_addr = option_or_env(metrics_addr, "BRIG_METRICS_ADDR", NULL);
+    config->tenants = option_or_env(tenants, "BRIG_TENANTS", NULL);
     log_format = log_format ? log_format : getenv("BRIG_LOG_FORMAT");
     if (log_format && *log_format && log_format_parse(log_format, &config->log_format) < 0) {
         snprintf(err, errlen, "--log-format %s: expected text or json", log_format);
@@ -478,6 +496,7 @@ void worker_config_free(struct worker_config *config)
     strv_free(config->job_env);
     free(config->sessions_dir);
     free(config->metrics_addr);
+    free(config->tenants);
     properties_free(&config->properties);
     memset(config, 0, sizeof(*config));
 }

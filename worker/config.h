@@ -41,7 +41,9 @@ struct worker_config {
     uint64_t interrupt_grace_ms;
     /* Kafka client properties: --kafka-config's, then -X's; applied last */
     struct property_list properties;
-    char *metrics_addr; /* HOST:PORT of /metrics /healthz /readyz; NULL: none */
+    char *metrics_addr;           /* HOST:PORT of /metrics /healthz /readyz; NULL: none */
+    char *tenants;                /* the tenants file (worker/tenants.h); NULL: no tenants */
+    uint64_t signature_window_ms; /* how far a signed ts may be from the worker's clock */
     enum log_format log_format;
     enum log_level log_level;
 };

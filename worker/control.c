@@ -119,8 +119,7 @@ void control_reader_free(struct control_reader *r)
     free(r);
 }
 
-void control_reader_poll(struct control_reader *r,
-                         void (*fn)(void *ctx, const struct brig_control *request), void *ctx)
+void control_reader_poll(struct control_reader *r, control_request_fn fn, void *ctx)
 {
     for (int n = 0; n < POLL_BATCH; n++) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(r->consumer, 0);
@@ -136,7 +135,7 @@ void control_reader_poll(struct control_reader *r,
                      rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset,
                      derr.field, derr.reason);
         } else {
-            fn(ctx, &request);
+            fn(ctx, &request, msg);
             brig_control_free(&request);
         }
         rd_kafka_message_destroy(msg);

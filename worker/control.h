@@ -6,6 +6,7 @@
 #ifndef BRIG_WORKER_CONTROL_H
 #define BRIG_WORKER_CONTROL_H
 
+#include <librdkafka/rdkafka.h>
 #include <stddef.h>
 
 #include "schema/schema.h"
@@ -21,8 +22,10 @@ int control_reader_new(const struct worker_config *config, const char *topic,
 void control_reader_free(struct control_reader *r);
 
 /* Main loop thread, without waiting: each request that arrived, decoded,
- * goes to fn; a message that does not decode is logged and skipped. */
-void control_reader_poll(struct control_reader *r,
-                         void (*fn)(void *ctx, const struct brig_control *request), void *ctx);
+ * goes to fn with its message (for the signature's headers); a message that
+ * does not decode is logged and skipped. */
+typedef void (*control_request_fn)(void *ctx, const struct brig_control *request,
+                                   const rd_kafka_message_t *msg);
+void control_reader_poll(struct control_reader *r, control_request_fn fn, void *ctx);
 
 #endif

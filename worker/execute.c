@@ -12,6 +12,7 @@
 #include "worker/log.h"
 #include "worker/metrics.h"
 #include "worker/session_env.h"
+#include "worker/tenants.h"
 
 /* How long a session job waits for a job of the same session that another
  * worker process of this host is still running (a partition that moved). */
@@ -63,9 +64,17 @@ static int open_workspace(const struct slot_env *env, struct task *task, uint64_
         outcome->status = BRIG_STATUS_SETUP_ERROR;
         return -1;
     }
-    int rc = jail_session_acquire(env->jail, env->config->sessions_dir, session,
-                                  env->config->session_quota_bytes, SESSION_WAIT_MS, ws, err,
-                                  sizeof(err));
+    /* A tenant's sessions are its own: another's of the same name is
+     * another session. */
+    char root[4096];
+    if (jail_session_tenant_root(env->config->sessions_dir, task->tenant, true, root, sizeof(root),
+                                 err, sizeof(err)) < 0) {
+        fail_internal(outcome, err);
+        outcome->status = BRIG_STATUS_SETUP_ERROR;
+        return -1;
+    }
+    int rc = jail_session_acquire(env->jail, root, session, env->config->session_quota_bytes,
+                                  SESSION_WAIT_MS, ws, err, sizeof(err));
     if (rc == JAIL_SESSION_BUSY) {
         fail_internal(outcome, "the session stayed busy: another worker is still running one of "
                                "its jobs");
@@ -96,10 +105,15 @@ static void run_cell(const struct slot_env *slot, struct task *task, struct runt
                      const struct jail_spec *spec, struct interp_cell_result *cell)
 {
     const struct brig_job *job = &task->job;
+    /* Two tenants' sessions of one name are two sessions, with two
+     * interpreters ('/' is in neither a tenant's name nor a session id). */
+    char session[BRIG_TENANT_MAX + 1 + JAIL_SESSION_ID_MAX + 1];
+    snprintf(session, sizeof(session), "%s%s%s", task->tenant, task->tenant[0] ? "/" : "",
+             job->session);
     struct interp_cell request = {
         .jail = slot->jail,
         .runtime = rt,
-        .session = job->session,
+        .session = session,
         .partition = task->partition,
         .spec = spec,
         .code = job->code.data,
@@ -125,12 +139,17 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
     const struct brig_job *job = &task->job;
     struct jail_workspace *ws = NULL;
     struct egress_job *egress = NULL;
+    char logs_topic[BRIG_TOPIC_MAX + 1];
+    if (task->tenant[0])
+        tenant_logs_topic(slot->config->topic_prefix, task->tenant, logs_topic);
     struct live_output live = {
         .publisher = slot->publisher,
-        .origin = {.job_id = job->id, .attempt = (uint64_t)task->attempt_number},
+        .origin = {.job_id = job->id,
+                   .attempt = (uint64_t)task->attempt_number,
+                   .topic = task->tenant[0] ? logs_topic : NULL},
     };
     char err[512];
-    int egress_opened = egress_job_open(slot->egress, job->id, &job->network, job->secrets,
+    int egress_opened = egress_job_open(slot->egress, job->id, &task->network, job->secrets,
                                         job->secret_count, &egress, err, sizeof(err));
     bool in_session = job->session && job->session[0];
     char **env = job_environment(job, in_session ? session_env_vars : NULL,

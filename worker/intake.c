@@ -1,7 +1,8 @@
-/* Decode and admit: what becomes of one consumed message. Every message is
- * recorded in the audit store first, valid or not; then it is refused (dead
- * letter and/or rejected result), answered from the store (a redelivery of
- * a job already answered), or handed to the scheduler. */
+/* Decode and admit: what becomes of one consumed message. With tenants, its
+ * signature is checked first (tenants.h). Every message is recorded in the
+ * audit store, valid or not; then it is refused (dead letter and/or rejected
+ * result), answered from the store (a redelivery of a job already answered),
+ * or handed to the scheduler. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "common/common.h"
 #include "worker/log.h"
 #include "worker/metrics.h"
+#include "worker/tenants.h"
 #include "worker/worker.h"
 
 static void log_audit_error(const char *job, const char *what, const char *err)
@@ -26,6 +28,9 @@ enum refusal {
     REFUSE_DEAD_LETTER, /* not a job this or any worker can run: DLQ, and rejected if it has an id
                          */
     REFUSE_REJECT,      /* a valid job that cannot run now: rejected result only */
+    /* a signature that does not hold: DLQ only, since its reply topic is the
+     * choice of whoever forged it */
+    REFUSE_UNAUTHENTIC,
 };
 
 /* Encodes the refusal of task: a dead letter (REFUSE_DEAD_LETTER) and, when
@@ -37,7 +42,7 @@ static void refuse(struct worker *w, struct task *task, enum refusal kind, const
     struct brig_error err;
     const char *job = task->job_id[0] ? task->job_id : NULL;
     field = field ? field : "";
-    if (kind == REFUSE_DEAD_LETTER) {
+    if (kind != REFUSE_REJECT) {
         struct brig_dead_letter letter = {
             .data = {.data = task->raw, .len = task->raw_len},
             .id = job,
@@ -67,7 +72,7 @@ static void refuse(struct worker *w, struct task *task, enum refusal kind, const
                                      sizeof(audit_err)) < 0)
             log_audit_error(job, "recording a dead letter", audit_err);
     }
-    if (job) {
+    if (job && kind != REFUSE_UNAUTHENTIC) {
         char text[BRIG_ERROR_TEXT_MAX + 1];
         snprintf(text, sizeof(text), "%s%s%s", field, *field ? ": " : "", reason);
         struct brig_result result = {
@@ -84,9 +89,14 @@ static void refuse(struct worker *w, struct task *task, enum refusal kind, const
         metrics_job_rejected(task->runtime_name);
     }
     log_warn(job, "%s at %s[%d]@%lld: %s%s%s",
-             kind == REFUSE_DEAD_LETTER ? "dead letter" : "rejected job", w->topic_jobs,
+             kind != REFUSE_REJECT ? "dead letter" : "rejected job", w->topic_jobs,
              (int)task->partition, (long long)task->offset, field, *field ? ": " : "", reason);
     answer_later(w, task);
+}
+
+void answer_rejected(struct worker *w, struct task *task, const char *field, const char *reason)
+{
+    refuse(w, task, REFUSE_REJECT, field, reason);
 }
 
 /* A job already answered (its latest attempt finished) gets that answer
@@ -134,9 +144,10 @@ static void unknown_runtime(const struct runtime_table *table, const char *name,
 }
 
 /* Reads the message into task: the job when it decodes, else whatever id
- * and reply topic can still be read. Returns 0, or -1 with the decoder's
- * field and reason in derr. */
-static int decode(struct worker *w, struct task *task, struct brig_error *derr)
+ * and reply topic can still be read. A tenant's reply topic is one it may
+ * use (*reply_ok false when the job asked for another). Returns 0, or -1
+ * with the decoder's field and reason in derr. */
+static int decode(struct worker *w, struct task *task, struct brig_error *derr, bool *reply_ok)
 {
     char peeked[BRIG_TOPIC_MAX + 1] = "";
     const char *reply = NULL;
@@ -149,9 +160,29 @@ static int decode(struct worker *w, struct task *task, struct brig_error *derr)
                                    peeked, sizeof(peeked))) {
         reply = peeked;
     }
-    snprintf(task->reply_topic, sizeof(task->reply_topic), "%s",
-             reply && *reply ? reply : w->topic_results);
+    *reply_ok = true;
+    if (task->tenant[0])
+        *reply_ok = tenants_reply_topic(w->tenants, task->tenant, reply, task->reply_topic);
+    else
+        snprintf(task->reply_topic, sizeof(task->reply_topic), "%s",
+                 reply && *reply ? reply : w->topic_results);
     return rc;
+}
+
+/* Whether the job's id belongs to another tenant (or to no tenant, from
+ * before --tenants): in flight here, or in the audit store. Such a job is
+ * refused rather than answered with the other's result or run beside it.
+ * Without tenants there is no other: the store is not asked. */
+static bool id_of_another(struct worker *w, const struct task *task)
+{
+    const struct task *held = sched_find(w->scheduler, task->job_id);
+    if (held)
+        return strcmp(held->tenant, task->tenant) != 0;
+    char owner[BRIG_TENANT_MAX + 1], err[512];
+    int found = audit_job_tenant(w->audit, task->job_id, owner, sizeof(owner), err, sizeof(err));
+    if (found < 0)
+        log_audit_error(task->job_id, "looking up the job's tenant", err);
+    return found == 1 && strcmp(owner, task->tenant) != 0;
 }
 
 static void record_message(struct worker *w, struct task *task, const rd_kafka_message_t *msg)
@@ -167,6 +198,7 @@ static void record_message(struct worker *w, struct task *task, const rd_kafka_m
         .payload = msg->payload,
         .payload_len = msg->len,
         .job_id = task->decoded ? task->job_id : NULL,
+        .tenant = task->tenant[0] ? task->tenant : NULL,
     };
     if (audit_record_message(w->audit, &record, &task->message_id, err, sizeof(err)) < 0)
         log_audit_error(record.job_id, "recording a message", err);
@@ -189,13 +221,30 @@ void intake(struct worker *w, const rd_kafka_message_t *msg)
     ps->outstanding++;
 
     struct brig_error derr = {0};
-    int decoded = decode(w, task, &derr);
+    if (w->tenants && tenants_verify(w->tenants, msg, w->topic_jobs, task->received_ms, 0,
+                                     task->tenant, &derr) < 0) {
+        record_message(w, task, msg);
+        refuse(w, task, REFUSE_UNAUTHENTIC, derr.field, derr.reason);
+        return;
+    }
+    bool reply_ok;
+    int decoded = decode(w, task, &derr, &reply_ok);
     record_message(w, task, msg);
     if (decoded < 0) {
         refuse(w, task, REFUSE_DEAD_LETTER, derr.field, derr.reason);
         return;
     }
     const struct brig_job *job = &task->job;
+    task->network = job->network;
+    if (!reply_ok) {
+        char reason[BRIG_REASON_MAX - 64];
+        snprintf(reason, sizeof(reason),
+                 "tenant %s may use %s and topics under it (%s.*) only; the result is here "
+                 "instead",
+                 task->tenant, task->reply_topic, task->reply_topic);
+        refuse(w, task, REFUSE_REJECT, "reply_topic", reason);
+        return;
+    }
     const struct runtime *rt = job->runtime ? runtime_find(w->runtimes, job->runtime) : NULL;
     if (job->runtime && !rt) {
         char reason[BRIG_REASON_MAX - 64];
@@ -204,7 +253,11 @@ void intake(struct worker *w, const rd_kafka_message_t *msg)
         return;
     }
     task->runtime_name = rt ? rt->name : NULL;
-    if (egress_admit(w->egress, &job->network, job->secrets, job->secret_count, &derr) < 0) {
+    if (task->tenant[0] && tenants_admit(w->tenants, task, rt, &derr) < 0) {
+        refuse(w, task, REFUSE_REJECT, derr.field, derr.reason);
+        return;
+    }
+    if (egress_admit(w->egress, &task->network, job->secrets, job->secret_count, &derr) < 0) {
         refuse(w, task, REFUSE_REJECT, derr.field, derr.reason);
         return;
     }
@@ -212,9 +265,14 @@ void intake(struct worker *w, const rd_kafka_message_t *msg)
         refuse(w, task, REFUSE_REJECT, "deadline_ms", "the job arrived after its deadline");
         return;
     }
+    if (w->tenants && id_of_another(w, task)) {
+        refuse(w, task, REFUSE_REJECT, "id", "already used by an earlier job: choose another id");
+        return;
+    }
     char err[512];
-    if (audit_record_job(w->audit, job->id, task->message_id, task->runtime_name, job->session,
-                         job->replay_of, task->raw, task->raw_len, err, sizeof(err)) < 0)
+    if (audit_record_job(w->audit, job->id, task->message_id, task->tenant[0] ? task->tenant : NULL,
+                         task->runtime_name, job->session, job->replay_of, task->raw, task->raw_len,
+                         err, sizeof(err)) < 0)
         log_audit_error(job->id, "recording a job", err);
     if (answered_from_store(w, task) || cancelled_before_arrival(w, task))
         return;

@@ -7,12 +7,13 @@
 
 #include "sandbox/live.h"
 #include "sandbox/session.h"
+#include "schema/signature.h"
 #include "worker/interp.h"
 #include "worker/interp_channel.h"
 
 struct interp {
     struct interp *next;
-    char session[JAIL_SESSION_ID_MAX + 1];
+    char session[BRIG_TENANT_MAX + 1 + JAIL_SESSION_ID_MAX + 1]; /* [<tenant>/]<session> */
     int32_t partition;
     struct jail_live *live; /* NULL until started, and once ended */
     struct interp_reader reader;

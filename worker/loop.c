@@ -15,6 +15,7 @@
 #include "worker/log.h"
 #include "worker/metrics.h"
 #include "worker/readiness.h"
+#include "worker/tenants.h"
 #include "worker/worker.h"
 
 /* How long the loop waits for a message when nothing happens: slots wake it
@@ -54,6 +55,8 @@ static void take_finished(struct worker *w)
                               task->result.size, err, sizeof(err)) < 0)
             log_audit_error(task->job_id, "recording an outcome", err);
         struct task *followers = sched_finish(w->scheduler, task);
+        if (w->tenants)
+            tenants_finished(w->tenants, task, task->outcome.cpu_us, wall_clock_ms());
         answer_later(w, task);
         for (struct task *f = followers, *next; f; f = next) {
             next = f->next;
@@ -195,19 +198,61 @@ static void sweep_sessions(struct worker *w, int64_t now)
     w->next_session_sweep_ms = now + (int64_t)(ttl < SESSION_SWEEP_MS ? ttl : SESSION_SWEEP_MS);
     size_t removed = 0;
     char err[512];
-    if (jail_session_sweep(w->config->sessions_dir, ttl, (uint64_t)wall_clock_ms(), &removed, err,
-                           sizeof(err)) < 0)
+    if (jail_session_sweep_all(w->config->sessions_dir, ttl, (uint64_t)wall_clock_ms(), &removed,
+                               err, sizeof(err)) < 0)
         log_error(NULL, "sweeping sessions: %s", err);
     if (removed > 0)
         log_info(NULL, "removed %zu idle session(s)", removed);
 }
 
 #define BROKER_CHECK_MS 1000
+#define EXPIRY_CHECK_MS 1000
+
+/* SIGHUP: the tenants file again, and the topics of tenants it adds. */
+static void reload_tenants(struct worker *w)
+{
+    char err[1024];
+    w->reload_requests = 0;
+    if (tenants_reload(w->tenants, err, sizeof(err)) < 0) {
+        log_error(NULL, "reading the tenants file again: %s; the tenants it had stay", err);
+        return;
+    }
+    log_info(NULL, "read %s again: %zu tenant(s)", w->config->tenants, tenants_count(w->tenants));
+    if (w->broker)
+        log_warn(NULL, "the embedded broker made the topics of the tenants it started with; a "
+                       "tenant added since gets its results topic with its first result");
+    else if (tenants_prepare_topics(w->tenants, w->config, err, sizeof(err)) < 0)
+        log_error(NULL, "the tenants' topics: %s", err);
+}
+
+/* Jobs past their deadline_ms while their tenant's quota held them back. */
+static bool in_time(const struct task *task, void *now)
+{
+    return !task->account || !task->job.deadline_ms ||
+           task->job.deadline_ms >= *(const uint64_t *)now;
+}
+
+static void expire_waiting(struct worker *w)
+{
+    uint64_t now = (uint64_t)wall_clock_ms();
+    struct task *expired = sched_take_unless(w->scheduler, in_time, &now);
+    for (struct task *task = expired, *next; task; task = next) {
+        next = task->next;
+        answer_rejected(w, task, "deadline_ms",
+                        "the deadline passed while the job waited for its tenant's quota");
+    }
+}
 
 /* The periodic work, in one place. */
 static void periodic(struct worker *w)
 {
     int64_t now = monotonic_ms();
+    if (w->reload_requests)
+        reload_tenants(w);
+    if (w->tenants && now >= w->next_expiry_check_ms) {
+        w->next_expiry_check_ms = now + EXPIRY_CHECK_MS;
+        expire_waiting(w);
+    }
     set_paused(w, w->draining || sched_wants_pause(w->scheduler, w->paused));
     metrics_set_slots_busy(slot_pool_busy(w->slots));
     sweep_sessions(w, now);

@@ -2,6 +2,7 @@
  * around its main loop (worker.h tells the whole story). */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,11 +19,21 @@ static void on_stop_signal(int sig)
         running_worker->stop_requests++;
 }
 
-static int install_signal_handlers(void)
+static void on_reload_signal(int sig)
 {
-    struct sigaction sa = {.sa_handler = on_stop_signal};
+    (void)sig;
+    if (running_worker)
+        running_worker->reload_requests = 1;
+}
+
+/* SIGHUP reads the tenants file again; without one it keeps its default. */
+static int install_signal_handlers(bool tenants)
+{
+    struct sigaction sa = {.sa_handler = on_stop_signal}, hup = {.sa_handler = on_reload_signal};
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
+    sigemptyset(&hup.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+        (tenants && sigaction(SIGHUP, &hup, NULL) < 0)) {
         log_error(NULL, "installing signal handlers: %s", strerror(errno));
         return -1;
     }
@@ -46,7 +57,7 @@ int main(int argc, char **argv)
     log_configure(config.log_format, config.log_level, config.worker_id, STDERR_FILENO);
     running_worker = &w;
     int status = 1;
-    if (install_signal_handlers() == 0 && worker_open(&w, &config) == 0)
+    if (install_signal_handlers(config.tenants != NULL) == 0 && worker_open(&w, &config) == 0)
         status = worker_run(&w);
     if (worker_close(&w) < 0 && status == 0)
         status = 1;

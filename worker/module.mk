@@ -3,7 +3,7 @@ worker_SRCS := $(filter-out worker/main.c,$(wildcard worker/*.c))
 PROGRAMS += brig-worker
 brig-worker_SRCS := worker/main.c
 UNIT_TESTS += test_tracker test_scheduler test_publish test_slots test_job_spec
-UNIT_TESTS += test_audit test_audit_fleet
+UNIT_TESTS += test_audit test_audit_fleet test_tenants
 # The Kafka settings that keep a call's wait short.
 UNIT_TESTS += test_kafka_latency
 HELPER_BINS += bench_audit

@@ -312,17 +312,17 @@ rd_kafka_resp_err_t publisher_produce_audit(struct publisher *p, const char *key
 
 /* Any thread. Waits for room instead of polling: only the main loop serves
  * delivery reports. */
-static void produce_log(struct publisher *p, const char *job_id, const void *value, size_t len)
+static void produce_log(struct publisher *p, const char *topic, const char *job_id,
+                        const void *value, size_t len)
 {
     int64_t give_up = monotonic_ms() + LOG_QUEUE_WAIT_MS;
     for (;;) {
-        rd_kafka_resp_err_t err =
-            produce_once(p, p->topic_logs, job_id, strlen(job_id), value, len, NULL);
+        rd_kafka_resp_err_t err = produce_once(p, topic, job_id, strlen(job_id), value, len, NULL);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             return;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || monotonic_ms() >= give_up) {
             metrics_log_chunk_dropped();
-            log_warn(job_id, "a log chunk was dropped: producing to %s: %s", p->topic_logs,
+            log_warn(job_id, "a log chunk was dropped: producing to %s: %s", topic,
                      rd_kafka_err2str(err));
             return;
         }
@@ -350,7 +350,8 @@ void publish_log_chunk(struct publisher *p, struct log_origin *origin, enum brig
         struct brig_error err;
         msgpack_sbuffer_init(&buf);
         if (brig_log_chunk_encode(&chunk, &buf, &err) == 0)
-            produce_log(p, origin->job_id, buf.data, buf.size);
+            produce_log(p, origin->topic ? origin->topic : p->topic_logs, origin->job_id, buf.data,
+                        buf.size);
         else
             log_error(origin->job_id, "encoding a log chunk: %s: %s", err.field, err.reason);
         msgpack_sbuffer_destroy(&buf);

@@ -81,6 +81,7 @@ rd_kafka_resp_err_t publisher_produce_audit(struct publisher *p, const char *key
 /* The live output of one attempt. */
 struct log_origin {
     const char *job_id;
+    const char *topic; /* NULL: <prefix>.logs */
     uint64_t attempt;
     uint64_t seq[3]; /* next sequence number per stream, indexed by enum brig_stream */
 };

@@ -34,6 +34,25 @@ void sched_free(struct scheduler *s)
     free(s);
 }
 
+/* A task starts or stops waiting: the backlog's bytes, and its account. */
+static void wait_begin(struct scheduler *s, struct task *task)
+{
+    s->waiting_bytes += task->raw_len;
+    if (task->account) {
+        task->account->waiting++;
+        task->account->waiting_bytes += task->raw_len;
+    }
+}
+
+static void wait_end(struct scheduler *s, struct task *task)
+{
+    s->waiting_bytes -= task->raw_len;
+    if (task->account) {
+        task->account->waiting--;
+        task->account->waiting_bytes -= task->raw_len;
+    }
+}
+
 static bool has_session(const struct task *task)
 {
     return task->job.session && task->job.session[0];
@@ -106,7 +125,7 @@ enum sched_added sched_add(struct scheduler *s, struct task *task)
 {
     struct task *leader = leader_of(s, task->job.id);
     task->stage = TASK_PENDING;
-    s->waiting_bytes += task->raw_len;
+    wait_begin(s, task);
     if (leader) {
         struct task **link = &leader->sched.followers;
         while (*link)
@@ -132,10 +151,16 @@ static bool session_running(const struct scheduler *s, const char *session)
     return false;
 }
 
+static bool held_back(const struct scheduler *s, const struct task *task)
+{
+    return (has_session(task) && session_running(s, task->job.session)) ||
+           (s->limits.may_start && !s->limits.may_start(task, s->limits.may_start_ctx));
+}
+
 struct task *sched_next(struct scheduler *s)
 {
     struct task *task = s->head;
-    while (task && has_session(task) && session_running(s, task->job.session))
+    while (task && held_back(s, task))
         task = task->sched.next;
     if (!task)
         return NULL;
@@ -148,8 +173,10 @@ struct task *sched_next(struct scheduler *s)
         s->running_capacity = capacity;
     }
     queue_remove(s, task);
-    s->waiting_bytes -= task->raw_len;
+    wait_end(s, task);
     s->running[s->n_running++] = task;
+    if (task->account)
+        task->account->running++;
     task->stage = TASK_RUNNING;
     return task;
 }
@@ -163,7 +190,7 @@ static struct task *take_followers(struct scheduler *s, struct task *leader)
         f->sched.next_follower = NULL;
         f->sched.follower = false;
         s->n_followers--;
-        s->waiting_bytes -= f->raw_len;
+        wait_end(s, f);
         task_append(&tail, f);
     }
     leader->sched.followers = NULL;
@@ -177,6 +204,8 @@ struct task *sched_finish(struct scheduler *s, struct task *task)
         i++;
     assert(i < s->n_running && "only a running job finishes");
     s->running[i] = s->running[--s->n_running];
+    if (task->account)
+        task->account->running--;
     unindex_leader(s, task);
     return take_followers(s, task);
 }
@@ -197,7 +226,7 @@ static void take_followers_unless(struct scheduler *s, struct task *leader,
         f->sched.next_follower = NULL;
         f->sched.follower = false;
         s->n_followers--;
-        s->waiting_bytes -= f->raw_len;
+        wait_end(s, f);
         task_append(tail, f);
     }
 }
@@ -216,7 +245,7 @@ struct task *sched_take_unless(struct scheduler *s, bool (*keep_fn)(const struct
         struct task *heir = task->sched.followers;
         struct task *prev = task->sched.prev;
         queue_remove(s, task);
-        s->waiting_bytes -= task->raw_len;
+        wait_end(s, task);
         unindex_leader(s, task);
         task->sched.followers = NULL;
         task_append(&tail, task);

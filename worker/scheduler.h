@@ -1,7 +1,7 @@
 /* The scheduler: which received job runs next.
  *
  * Valid jobs wait here, in the order they were received, until a slot is
- * free. Three rules decide the order:
+ * free. Four rules decide the order:
  *
  *   - A session's jobs share its workspace (and interpreter), so they run
  *     one at a time in the order received: a pending job waits while its
@@ -11,6 +11,9 @@
  *     (the leader): it takes no slot and is answered with the leader's
  *     result once that attempt ends, so that 10000 copies of a job sent at
  *     once run once, and `attempt` counts runs, not deliveries.
+ *   - A job the caller's may_start() holds back (its tenant's quota is
+ *     spent) waits, and the jobs behind it may go first: one tenant's
+ *     waiting jobs never hold up another's.
  *   - The backlog is bounded in jobs and in bytes; the caller pauses the
  *     consumer while sched_wants_pause() says so (with hysteresis: it
  *     resumes once the backlog has drained to half).
@@ -32,6 +35,9 @@ struct scheduler;
 struct sched_limits {
     unsigned jobs;  /* pending jobs before the consumer is paused */
     uint64_t bytes; /* their message bytes */
+    /* Whether a pending job may start now (NULL: every one may). */
+    bool (*may_start)(const struct task *task, void *ctx);
+    void *may_start_ctx;
 };
 
 /* NULL when out of memory. */
@@ -44,7 +50,9 @@ enum sched_added {
     SCHED_FOLLOWS, /* a follower of the pending or running job with its id */
 };
 
-/* Takes a valid job (task->job decoded). */
+/* Takes a valid job (task->job decoded). Its account, when it has one,
+ * counts it as waiting until it starts or is taken out, then as running
+ * until it finishes. */
 enum sched_added sched_add(struct scheduler *s, struct task *task);
 
 /* The oldest pending job that may start now, taken out of the queue and

@@ -27,6 +27,7 @@
 #include "worker/readiness.h"
 #include "worker/interp.h"
 #include "worker/server_keeper.h"
+#include "worker/tenants.h"
 #include "worker/topics.h"
 #include "worker/worker.h"
 
@@ -207,6 +208,23 @@ static int open_secrets(struct worker *w)
     return 0;
 }
 
+static int open_tenants(struct worker *w)
+{
+    char err[1024];
+    if (!w->config->tenants)
+        return 0;
+    if (tenants_open(w->config, w->runtimes, &w->tenants, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        return -1;
+    }
+    log_info(NULL,
+             "%zu tenant(s) from %s: jobs and cancels must carry a tenant's signature, made within "
+             "%llu s of this worker's clock",
+             tenants_count(w->tenants), w->config->tenants,
+             (unsigned long long)(w->config->signature_window_ms / 1000));
+    return 0;
+}
+
 static int open_egress(struct worker *w)
 {
     char err[1024];
@@ -262,15 +280,30 @@ static int open_broker(struct worker *w, struct worker_config *config)
 {
     if (config->brokers)
         return 0;
-    const char *topics[] = {w->topic_jobs,    w->topic_results,  w->topic_logs, w->topic_dlq,
-                            w->topic_control, w->topic_runtimes, w->topic_audit};
+    const char *own[] = {w->topic_jobs,    w->topic_results,  w->topic_logs, w->topic_dlq,
+                         w->topic_control, w->topic_runtimes, w->topic_audit};
+    /* The tenants' topics too: this broker cannot make them later. */
+    size_t n_tenant_topics = 0;
+    char **tenant_topics = w->tenants ? tenants_topics(w->tenants, &n_tenant_topics) : NULL;
+    const char **topics = calloc(ARRAY_SIZE(own) + n_tenant_topics, sizeof(*topics));
     char err[512];
-    if (embedded_broker_open(config->state_dir, topics, ARRAY_SIZE(topics),
-                             config->partitions ? config->partitions : EMBEDDED_PARTITIONS,
-                             &w->broker, err, sizeof(err)) < 0) {
-        log_error(NULL, "%s", err);
-        return -1;
+    int rc = -1;
+    if (!topics || (w->tenants && !tenant_topics)) {
+        log_error(NULL, "starting the embedded broker: out of memory");
+        goto out;
     }
+    memcpy(topics, own, sizeof(own));
+    memcpy(topics + ARRAY_SIZE(own), tenant_topics, n_tenant_topics * sizeof(*topics));
+    rc = embedded_broker_open(config->state_dir, topics, ARRAY_SIZE(own) + n_tenant_topics,
+                              config->partitions ? config->partitions : EMBEDDED_PARTITIONS,
+                              &w->broker, err, sizeof(err));
+    if (rc < 0)
+        log_error(NULL, "%s", err);
+out:
+    free(topics);
+    tenants_topics_free(tenant_topics, n_tenant_topics);
+    if (rc < 0)
+        return -1;
     config->brokers = strdup(embedded_broker_address(w->broker));
     config->embedded_broker = true;
     if (embedded_broker_owned(w->broker))
@@ -335,7 +368,8 @@ static int prepare_topics(struct worker *w)
         {.name = w->topic_audit, .configs = audit_configs, .large_messages = true},
     };
     char err[1024];
-    if (topics_prepare(w->config, needs, ARRAY_SIZE(needs), err, sizeof(err)) < 0) {
+    if (topics_prepare(w->config, needs, ARRAY_SIZE(needs), err, sizeof(err)) < 0 ||
+        (w->tenants && tenants_prepare_topics(w->tenants, w->config, err, sizeof(err)) < 0)) {
         log_error(NULL, "%s", err);
         return -1;
     }
@@ -384,7 +418,11 @@ static int open_slots(struct worker *w, const char *zygote)
     const struct sched_limits limits = {
         .jobs = embedded ? EMBEDDED_BACKLOG_JOBS : BACKLOG_JOBS,
         .bytes = embedded ? EMBEDDED_BACKLOG_BYTES : BACKLOG_BYTES,
+        .may_start = w->tenants ? tenants_may_start : NULL,
+        .may_start_ctx = w->tenants,
     };
+    if (w->tenants)
+        tenants_set_backlog(w->tenants, limits.jobs, limits.bytes);
     if (!(w->scheduler = sched_new(&limits))) {
         log_error(NULL, "creating the scheduler: out of memory");
         return -1;
@@ -442,9 +480,9 @@ int worker_open(struct worker *w, struct worker_config *config)
         log_error(NULL, "%s", err);
         return -1;
     }
-    if (open_jails(w, zygote) < 0 || open_runtimes(w, zygote) < 0 || open_egress(w) < 0 ||
-        open_audit(w, config) < 0 || open_broker(w, config) < 0 || open_kafka(w) < 0 ||
-        open_slots(w, zygote) < 0)
+    if (open_jails(w, zygote) < 0 || open_runtimes(w, zygote) < 0 || open_tenants(w) < 0 ||
+        open_egress(w) < 0 || open_audit(w, config) < 0 || open_broker(w, config) < 0 ||
+        open_kafka(w) < 0 || open_slots(w, zygote) < 0)
         return -1;
     worker_announce(w);
     return 0;
@@ -545,6 +583,7 @@ int worker_close(struct worker *w)
         log_warn(NULL, "the Kafka consumer did not shut down within 10 s; left to the exit");
     cancel_close(w);
     publisher_free(w->publisher);
+    tenants_free(w->tenants);
     embedded_broker_close(w->broker);
     runtime_table_free(w->runtimes);
     jail_context_free(w->jail);

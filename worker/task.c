@@ -48,6 +48,7 @@ void task_free(struct task *task)
     if (task->cancel_fd >= 0)
         close(task->cancel_fd);
     brig_job_free(&task->job);
+    egress_rules_free(&task->network_rules);
     msgpack_sbuffer_destroy(&task->result);
     msgpack_sbuffer_destroy(&task->dead_letter);
     free(task->raw);

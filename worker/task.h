@@ -24,7 +24,16 @@
 #include <stdint.h>
 
 #include "schema/schema.h"
+#include "schema/signature.h"
 #include "worker/audit.h"
+#include "worker/egress_policy.h"
+
+/* Counters the scheduler keeps for a group of tasks (a tenant's). */
+struct sched_account {
+    unsigned waiting; /* pending leaders and followers */
+    uint64_t waiting_bytes;
+    unsigned running;
+};
 
 enum task_stop {
     TASK_STOP_NONE,
@@ -86,6 +95,14 @@ struct task {
     msgpack_sbuffer dead_letter;
     int undelivered; /* messages produced and not yet acknowledged */
     unsigned redo;   /* messages to produce again (publish.c) */
+
+    /* Its tenant (SCHEMA.md section 14), when the worker has tenants: the
+     * verified name ("" = none), the counters the scheduler keeps for it,
+     * and the network its caps leave it (points into network_rules). */
+    char tenant[BRIG_TENANT_MAX + 1];
+    struct sched_account *account;
+    struct brig_network network;
+    struct egress_rules network_rules;
 
     /* Links: one list at a time holds a task through next; the scheduler's
      * own links are its business (scheduler.c). */

@@ -7,7 +7,8 @@
 
 #include "worker/config.h"
 
-#define TOPICS_MAX 8
+/* Topics per call: a worker's own, or a batch of its tenants' (tenants.c). */
+#define TOPICS_MAX 64
 /* Partitions of the topics a worker creates on a cluster without
  * --partitions: the most workers (or slots' worth of sessions) a topic
  * spreads over. */

@@ -5,18 +5,22 @@
  * order the code runs:
  *
  *   poll      loop.c        rd_kafka_consumer_poll() on the jobs topic
+ *   verify    tenants.c     with --tenants: the tenant's signature in the
+ *                           message's headers (else a dead letter only)
  *   decode    intake.c      strict msgpack decoding; the message, and the job,
  *                           go into the audit batch
  *   admit     intake.c      a message that is not a valid job goes to the
  *                           DLQ, with a `rejected` result when its id can be
  *                           read; a job this worker cannot run now (unknown
  *                           runtime, passed deadline, network it may not
- *                           have) gets a `rejected` result; a job already
+ *                           have, over its tenant's caps, an id of another
+ *                           tenant) gets a `rejected` result; a job already
  *                           answered is answered again from the audit store
  *   schedule  scheduler.c   pending in order, a session's jobs one at a
  *                           time, one run per job id in flight (later
- *                           deliveries follow the first), a bounded backlog
- *                           (the consumer is paused while it is full)
+ *                           deliveries follow the first), a tenant's jobs
+ *                           within its quota, a bounded backlog (the
+ *                           consumer is paused while it is full)
  *   slot      slots.c       the job's attempt is recorded and committed,
  *                           then a free slot thread takes it
  *   jail      execute.c     workspace, input files, sandbox/ runs the program,
@@ -75,6 +79,7 @@ struct metrics_server;
 struct server_keeper;
 struct control_reader;
 struct cancel_memory;
+struct tenants;
 
 struct worker {
     const struct worker_config *config;
@@ -105,6 +110,7 @@ struct worker {
     struct interp_pool *interps;
     struct control_reader *control;
     struct cancel_memory *cancels;
+    struct tenants *tenants; /* NULL without --tenants */
 
     /* Main loop state. */
     struct partition_state *partitions; /* indexed by partition number */
@@ -113,10 +119,11 @@ struct worker {
     struct task *starting, **starting_tail;   /* jobs waiting for their attempt's commit */
     unsigned n_starting;
     bool paused, draining;
-    int64_t next_session_sweep_ms, next_broker_check_ms;
+    int64_t next_session_sweep_ms, next_broker_check_ms, next_expiry_check_ms;
 
-    volatile sig_atomic_t stop_requests; /* SIGTERM/SIGINT received */
-    bool fatal;                          /* stop now: see fatal_reason */
+    volatile sig_atomic_t stop_requests;   /* SIGTERM/SIGINT received */
+    volatile sig_atomic_t reload_requests; /* SIGHUP: read the tenants file again */
+    bool fatal;                            /* stop now: see fatal_reason */
     char fatal_reason[256];
 };
 
@@ -140,6 +147,8 @@ void worker_fail(struct worker *w, const char *fmt, ...) __attribute__((format(p
 void intake(struct worker *w, const rd_kafka_message_t *msg);
 /* Queues a task's answer for publishing after the next audit commit. */
 void answer_later(struct worker *w, struct task *task);
+/* Answers a task that will not run with a `rejected` result naming field. */
+void answer_rejected(struct worker *w, struct task *task, const char *field, const char *reason);
 
 /* cancel.c: requests from the control topic. */
 int cancel_open(struct worker *w, char *err, size_t errlen);

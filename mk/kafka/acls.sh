@@ -8,9 +8,18 @@
 #       read PREFIX.runtimes (what the workers run: brig runtimes),
 #       use consumer groups named brig-client-* (what brig's clients name theirs);
 #       nothing else: not another agent's reply topic, not PREFIX.results or .logs.
+#   mk/kafka/acls.sh tenant NAME [PREFIX]         User:NAME, tenant NAME of workers
+#       started with --tenants (README "Tenants"), may
+#       write jobs to PREFIX.jobs and cancels to PREFIX.control (signed: a
+#       message is its tenant's only with the tenant's key),
+#       read PREFIX.results.NAME, the topics under it (PREFIX.results.NAME.*)
+#       and PREFIX.logs.NAME, read PREFIX.runtimes, use groups brig-client-*;
+#       nothing else: not another tenant's results or logs. (The prefixed
+#       grant ends in a dot: tenant acme's is not tenant acmex's.)
 #   mk/kafka/acls.sh worker NAME [PREFIX [GROUP]]  User:NAME may
 #       read PREFIX.jobs in consumer group GROUP (default brig-workers),
 #       write PREFIX.results, .logs, .dlq, .audit, .runtimes and replies to PREFIX.reply.*,
+#       the tenants' PREFIX.results.* and PREFIX.logs.*,
 #       create (and describe) topics named PREFIX.*.
 #   mk/kafka/acls.sh list
 #
@@ -56,6 +65,19 @@ case ${1:-} in
         acl --add --allow-principal "$principal" --operation Read \
             --resource-pattern-type prefixed --group brig-client-
         ;;
+    tenant)
+        name_arg "${2:-}"
+        [[ $2 =~ ^[a-z0-9][a-z0-9_-]{0,31}$ ]] || die "a tenant name is 1-32 of [a-z0-9_-], not '$2'"
+        principal=User:$2 prefix=${3:-brig}
+        acl --add --allow-principal "$principal" --operation Write --topic "$prefix.jobs" \
+            --topic "$prefix.control"
+        acl --add --allow-principal "$principal" --operation Read --topic "$prefix.results.$2" \
+            --topic "$prefix.logs.$2" --topic "$prefix.runtimes"
+        acl --add --allow-principal "$principal" --operation Read --operation Create \
+            --resource-pattern-type prefixed --topic "$prefix.results.$2."
+        acl --add --allow-principal "$principal" --operation Read \
+            --resource-pattern-type prefixed --group brig-client-
+        ;;
     worker)
         name_arg "${2:-}"
         principal=User:$2 prefix=${3:-brig} group=${4:-brig-workers}
@@ -64,12 +86,13 @@ case ${1:-} in
             --topic "$prefix.logs" --topic "$prefix.dlq" --topic "$prefix.audit" \
             --topic "$prefix.runtimes"
         acl --add --allow-principal "$principal" --operation Write \
-            --resource-pattern-type prefixed --topic "$prefix.reply."
+            --resource-pattern-type prefixed --topic "$prefix.reply." --topic "$prefix.results." \
+            --topic "$prefix.logs."
         acl --add --allow-principal "$principal" --operation Create --operation Describe \
             --operation DescribeConfigs --resource-pattern-type prefixed --topic "$prefix."
         ;;
     list)
         java -Xmx256m -cp "$libs/*" org.apache.kafka.tools.AclCommand "${connection[@]}" --list
         ;;
-    *) die "usage: mk/kafka/acls.sh agent NAME [PREFIX] | worker NAME [PREFIX [GROUP]] | list" ;;
+    *) die "usage: mk/kafka/acls.sh agent NAME [PREFIX] | tenant NAME [PREFIX] | worker NAME [PREFIX [GROUP]] | list" ;;
 esac

@@ -46,8 +46,8 @@ static int record_one_job(struct audit_store *store, long n, const unsigned char
     };
     if (audit_record_message(store, &msg, &message_id, err, errlen) < 0)
         return -1;
-    if (audit_record_job(store, job_id, message_id, "python", NULL, NULL, job_bytes, JOB_BYTES, err,
-                         errlen) < 0 ||
+    if (audit_record_job(store, job_id, message_id, NULL, "python", NULL, NULL, job_bytes,
+                         JOB_BYTES, err, errlen) < 0 ||
         audit_final_result(store, job_id, &previous, &previous_len, NULL, err, errlen) < 0 ||
         audit_attempt_begin(store, job_id, ts, "python", "3.11.2",
                             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",

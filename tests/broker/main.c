@@ -1,7 +1,10 @@
 /* brig-test-broker: the embedded mock Kafka cluster as a standalone process
  * that tests drive through stdin, so they can take brokers down and back up.
  *
- *   brig-test-broker [-n BROKERS] [-p PARTITIONS] [-t PREFIX]
+ *   brig-test-broker [-n BROKERS] [-p PARTITIONS] [-t PREFIX] [-T TOPIC]...
+ *
+ * -T adds a topic of that name (a tenant's, say): the mock cluster cannot
+ * make topics later.
  *
  * Prints "bootstrap HOST:PORT,..." once the topics exist, then obeys one
  * command per line: "down ID", "up ID" (ID -1 = every broker), "quit".
@@ -42,7 +45,13 @@ int main(int argc, char **argv)
 {
     int n_brokers = 1, partitions = 4, opt;
     const char *prefix = "brig";
-    while ((opt = getopt(argc, argv, "n:p:t:")) != -1) {
+    static const char *const suffixes[] = {"jobs",    "results",  "logs", "dlq",
+                                           "control", "runtimes", "audit"};
+    enum { EXTRA_MAX = 32 };
+    char names[ARRAY_SIZE(suffixes) + EXTRA_MAX][256];
+    const char *topics[ARRAY_SIZE(suffixes) + EXTRA_MAX];
+    size_t n_topics = ARRAY_SIZE(suffixes);
+    while ((opt = getopt(argc, argv, "n:p:t:T:")) != -1) {
         switch (opt) {
         case 'n':
             n_brokers = atoi(optarg);
@@ -53,8 +62,16 @@ int main(int argc, char **argv)
         case 't':
             prefix = optarg;
             break;
+        case 'T':
+            if (n_topics == ARRAY_SIZE(topics)) {
+                fprintf(stderr, "brig-test-broker: at most %d -T topics\n", EXTRA_MAX);
+                return 2;
+            }
+            topics[n_topics++] = optarg;
+            break;
         default:
-            fprintf(stderr, "usage: brig-test-broker [-n BROKERS] [-p PARTITIONS] [-t PREFIX]\n");
+            fprintf(stderr, "usage: brig-test-broker [-n BROKERS] [-p PARTITIONS] [-t PREFIX] "
+                            "[-T TOPIC]...\n");
             return 2;
         }
     }
@@ -63,10 +80,6 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    static const char *const suffixes[] = {"jobs",    "results",  "logs", "dlq",
-                                           "control", "runtimes", "audit"};
-    char names[ARRAY_SIZE(suffixes)][256];
-    const char *topics[ARRAY_SIZE(suffixes)];
     for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
         snprintf(names[i], sizeof(names[i]), "%s.%s", prefix, suffixes[i]);
         topics[i] = names[i];
@@ -74,8 +87,8 @@ int main(int argc, char **argv)
 
     char err[512];
     struct embedded_broker *broker;
-    if (embedded_broker_start(n_brokers, topics, ARRAY_SIZE(topics), partitions, &broker, err,
-                              sizeof(err)) < 0) {
+    if (embedded_broker_start(n_brokers, topics, n_topics, partitions, &broker, err, sizeof(err)) <
+        0) {
         fprintf(stderr, "brig-test-broker: %s\n", err);
         return 1;
     }

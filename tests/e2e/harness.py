@@ -21,10 +21,11 @@ from conftest import bin_path, helper_path
 class Broker:
     """brig-test-broker: -n brokers, topics <prefix>.{jobs,results,logs,dlq,control,runtimes,audit}."""
 
-    def __init__(self, brokers=1, partitions=4, prefix="brig"):
+    def __init__(self, brokers=1, partitions=4, prefix="brig", topics=()):
+        """topics: more topics to make (a tenant's: the mock cannot later)."""
         self.proc = subprocess.Popen(
             [helper_path("brig-test-broker"), "-n", str(brokers), "-p", str(partitions),
-             "-t", prefix],
+             "-t", prefix, *[arg for t in topics for arg in ("-T", t)]],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         line = self.proc.stdout.readline().split()
         assert line and line[0] == "bootstrap", f"test broker did not start: {line}"
@@ -172,11 +173,12 @@ def job(code="true", runtime=None, argv=None, **fields):
 class Client:
     """Submits jobs and collects results (and optionally logs and dead letters)."""
 
-    def __init__(self, bootstrap, prefix="brig", consumer_settings=None):
+    def __init__(self, bootstrap, prefix="brig", consumer_settings=None, result_topics=()):
         self.prefix = prefix
         self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2,
                                   "enable.idempotence": True})
         self.results = {}      # id -> list of result dicts, in arrival order
+        self.result_topic = {}  # id -> the topic of each of them
         self.dead_letters = []
         self.logs = {}         # id -> list of chunks
         self.lock = threading.Lock()
@@ -186,7 +188,9 @@ class Client:
             "enable.auto.commit": False, **(consumer_settings or {})})
         # Every partition assigned by hand: no group rebalance ever makes the
         # client read a result twice.
-        topics = [f"{prefix}.results", f"{prefix}.dlq", f"{prefix}.logs"]
+        # result_topics: more topics of results (tenants' ones).
+        self.result_topics = {f"{prefix}.results", *result_topics}
+        topics = [*self.result_topics, f"{prefix}.dlq", f"{prefix}.logs"]
         metadata = self.consumer.list_topics(timeout=10)
         self.consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics
                               for p in metadata.topics[t].partitions])
@@ -201,28 +205,36 @@ class Client:
             value = msgpack.unpackb(msg.value(), raw=False)
             topic = msg.topic()
             with self.lock:
-                if topic.endswith(".results"):
+                if topic in self.result_topics:
                     self.results.setdefault(value["id"], []).append(value)
+                    self.result_topic.setdefault(value["id"], []).append(topic)
                 elif topic.endswith(".dlq"):
                     self.dead_letters.append(value)
                 else:
                     self.logs.setdefault(value["id"], []).append(value)
 
-    def submit(self, message, key=None, raw=None):
-        """Publishes a job dict (or raw bytes) and returns its id (None for raw)."""
+    def submit(self, message, key=None, raw=None, headers=None):
+        """Publishes a job dict (or raw bytes) and returns its id (None for raw).
+        headers: a function of (topic, key, value) that gives the message's
+        Kafka headers (a tenant's signature)."""
         value = raw if raw is not None else msgpack.packb(message, use_bin_type=True)
         if key is None and message is not None:
             key = message.get("session") or message["id"]
-        self.producer.produce(f"{self.prefix}.jobs", value=value, key=key)
+        topic = f"{self.prefix}.jobs"
+        extra = {"headers": headers(topic, key, value)} if headers else {}
+        self.producer.produce(topic, value=value, key=key, **extra)
         self.producer.poll(0)
         return message["id"] if message is not None else None
 
-    def cancel(self, job_id, by="test"):
-        """Asks the workers to cancel job_id (SCHEMA.md section 8a)."""
+    def cancel(self, job_id, by="test", headers=None):
+        """Asks the workers to cancel job_id (SCHEMA.md section 8a); headers as
+        for submit."""
         request = {"v": 1, "op": "cancel", "id": job_id, "ts_ms": int(time.time() * 1000)}
         if by is not None:
             request["by"] = by
-        self.producer.produce(f"{self.prefix}.control", value=msgpack.packb(request), key=job_id)
+        topic, value = f"{self.prefix}.control", msgpack.packb(request)
+        extra = {"headers": headers(topic, job_id, value)} if headers else {}
+        self.producer.produce(topic, value=value, key=job_id, **extra)
         self.flush()
 
     def flush(self):

@@ -139,8 +139,8 @@ static int64_t add_job(struct fixture *f, const char *job_id, const char *runtim
         .job_id = job_id,
     };
     OK(f, audit_record_message(f->store, &msg, &message_id, f->err, sizeof f->err));
-    OK(f, audit_record_job(f->store, job_id, message_id, runtime, NULL, NULL, raw, strlen(raw),
-                           f->err, sizeof f->err));
+    OK(f, audit_record_job(f->store, job_id, message_id, NULL, runtime, NULL, NULL, raw,
+                           strlen(raw), f->err, sizeof f->err));
     return message_id;
 }
 
@@ -245,8 +245,8 @@ static void test_abandoned_attempts_marked_on_open(void **state)
         char err[512];
 
         if (audit_open(f->path, "worker-1", &store, err, sizeof err) < 0 ||
-            audit_record_job(store, "job-a", 0, "python", NULL, NULL, "x", 1, err, sizeof err) <
-                0 ||
+            audit_record_job(store, "job-a", 0, NULL, "python", NULL, NULL, "x", 1, err,
+                             sizeof err) < 0 ||
             audit_attempt_begin(store, "job-a", 1, "python", NULL, NULL, NULL, &attempt_id, &number,
                                 err, sizeof err) < 0 ||
             audit_attempt_end(store, attempt_id, &outcome, "r", 1, err, sizeof err) < 0 ||
@@ -649,7 +649,7 @@ static void test_show_returns_every_attempt(void **state)
 
     open_store(f);
     OK(f, audit_record_message(f->store, &msg, &message_id, f->err, sizeof f->err));
-    OK(f, audit_record_job(f->store, "job-a", message_id, "python", "session-9", "job-0", raw,
+    OK(f, audit_record_job(f->store, "job-a", message_id, NULL, "python", "session-9", "job-0", raw,
                            sizeof raw - 1, f->err, sizeof f->err));
     OK(f, audit_attempt_begin(f->store, "job-a", 1100, "python", "3.11.2", "abcd", NULL, &first_id,
                               &number, f->err, sizeof f->err));
@@ -759,8 +759,8 @@ static void test_job_without_runtime_or_message(void **state)
     int64_t attempt_id, number, before = wall_clock_ms();
 
     open_store(f);
-    OK(f,
-       audit_record_job(f->store, "job-argv", 0, NULL, NULL, NULL, "x", 1, f->err, sizeof f->err));
+    OK(f, audit_record_job(f->store, "job-argv", 0, NULL, NULL, NULL, NULL, "x", 1, f->err,
+                           sizeof f->err));
     OK(f, audit_attempt_begin(f->store, "job-argv", 5, NULL, NULL, NULL, NULL, &attempt_id, &number,
                               f->err, sizeof f->err));
     OK(f, audit_flush(f->store, f->err, sizeof f->err));
@@ -872,12 +872,13 @@ static void test_bad_writes_reported_and_batch_kept(void **state)
     audit_set_batch_limits(f->store, 1000000, 3600 * 1000);
     add_job(f, "job-a", "python", 1000);
 
-    assert_int_equal(audit_record_job(f->store, "job-b", 0, "python", NULL, NULL, NULL, 0, f->err,
-                                      sizeof f->err),
+    assert_int_equal(audit_record_job(f->store, "job-b", 0, NULL, "python", NULL, NULL, NULL, 0,
+                                      f->err, sizeof f->err),
                      -1);
     assert_non_null(strstr(f->err, "raw: missing"));
-    assert_int_equal(
-        audit_record_job(f->store, "", 0, "python", NULL, NULL, "x", 1, f->err, sizeof f->err), -1);
+    assert_int_equal(audit_record_job(f->store, "", 0, NULL, "python", NULL, NULL, "x", 1, f->err,
+                                      sizeof f->err),
+                     -1);
     assert_non_null(strstr(f->err, "job_id: missing"));
 
     struct audit_message no_topic = {.payload = "x", .payload_len = 1};

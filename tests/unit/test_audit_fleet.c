@@ -109,8 +109,8 @@ static void receive_job(struct audit_store *s, int64_t received_ms)
                                     .payload_len = sizeof job_raw - 1,
                                     .job_id = "J-1"};
     OK(audit_record_message(s, &m, &message, err, sizeof err));
-    OK(audit_record_job(s, "J-1", message, "python", NULL, NULL, job_raw, sizeof job_raw - 1, err,
-                        sizeof err));
+    OK(audit_record_job(s, "J-1", message, NULL, "python", NULL, NULL, job_raw, sizeof job_raw - 1,
+                        err, sizeof err));
 }
 
 /* Worker a: job J-1 received, run (abandoned by a crash: running when the
@@ -134,7 +134,8 @@ static void worker_a(const char *path)
     const struct audit_connection conn = {
         .job_id = "J-1", .host = "example.org", .port = 443, .allowed = true, .ts_ms = 1150};
     OK(audit_record_connection(s, &conn, err, sizeof err));
-    OK(audit_record_cancel(s, "J-0", "agent-7", 1160, 1170, "not yet arrived", err, sizeof err));
+    OK(audit_record_cancel(s, "J-0", NULL, "agent-7", 1160, 1170, "not yet arrived", err,
+                           sizeof err));
     OK(audit_close(s, err, sizeof err));
     /* The next process finds the attempt running and marks it abandoned. */
     OK(audit_open(path, "worker-a2", &s, err, sizeof err));
@@ -520,6 +521,12 @@ static void test_an_older_store_queues_its_rows(void **state)
                                   "DROP TABLE outbox; DROP TABLE store_identity;"
                                   "DROP TABLE fleet_positions; DROP TABLE fleet_records;"
                                   "DROP TABLE fleet_ids; DELETE FROM sqlite_sequence;"
+                                  /* and migrations 8's and 7's */
+                                  "DROP VIEW job_summary; DROP INDEX jobs_by_tenant;"
+                                  "ALTER TABLE messages DROP COLUMN tenant;"
+                                  "ALTER TABLE jobs DROP COLUMN tenant;"
+                                  "ALTER TABLE cancellations DROP COLUMN tenant;"
+                                  "CREATE VIEW job_summary AS SELECT 1;"
                                   "DROP INDEX jobs_by_session;"
                                   "PRAGMA user_version = 5;",
                                   NULL, NULL, NULL),

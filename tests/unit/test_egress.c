@@ -688,7 +688,7 @@ static void open_case(struct proxy_case *pc, const char *id, const char *bound,
         fail_msg("egress_job_open: %s", err);
     egress_rules_free(&rules);
     assert_non_null(pc->job);
-    if (audit_record_job(store, id, 0, NULL, NULL, NULL, "x", 1, err, sizeof(err)) != 0)
+    if (audit_record_job(store, id, 0, NULL, NULL, NULL, NULL, "x", 1, err, sizeof(err)) != 0)
         fail_msg("audit_record_job: %s", err);
     pc->netns = new_netns();
     assert_int_equal(egress_on_network(pc->job, pc->netns), 0);
@@ -1155,7 +1155,7 @@ static struct egress_job *open_job(struct egress_proxy *proxy, const char *id, c
     char err[512];
     if (egress_job_open(proxy, id, &network, NULL, 0, &job, err, sizeof(err)) != 0)
         fail_msg("egress_job_open: %s", err);
-    if (audit_record_job(store, id, 0, NULL, NULL, NULL, "x", 1, err, sizeof(err)) != 0)
+    if (audit_record_job(store, id, 0, NULL, NULL, NULL, NULL, "x", 1, err, sizeof(err)) != 0)
         fail_msg("audit_record_job: %s", err);
     egress_rules_free(&list);
     return job;

@@ -39,7 +39,7 @@ static void record_with(const char *db, const char *worker, const char *job_id, 
     msgpack_sbuffer_init(&raw);
     assert_int_equal(brig_job_encode(&job, &raw, &error), 0);
     if (audit_open(db, worker, &store, err, sizeof err) < 0 ||
-        audit_record_job(store, job_id, 0, runtime, NULL, NULL, raw.data, raw.size, err,
+        audit_record_job(store, job_id, 0, NULL, runtime, NULL, NULL, raw.data, raw.size, err,
                          sizeof err) < 0 ||
         audit_attempt_begin(store, job_id, 1700000000000, runtime, "3.11", "abc", NULL, &attempt_id,
                             &number, err, sizeof err) < 0)

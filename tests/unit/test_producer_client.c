@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -567,10 +568,44 @@ static void test_unreachable_broker(void **state)
     assert_non_null(strstr(err, "topic prefix"));
 }
 
+/* A signing client's reply topic is its tenant's or under it; a tenant
+ * without a key (or a key without a tenant) is refused before any I/O. */
+static void test_tenant_settings_are_checked(void **state)
+{
+    (void)state;
+    struct brig_client *client;
+    char key[] = "/tmp/brig-test-key-XXXXXX";
+    int fd = mkstemp(key);
+    assert_true(fd >= 0);
+    static const char pem[] = "-----BEGIN PRIVATE KEY-----\n"
+                              "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
+                              "-----END PRIVATE KEY-----\n";
+    assert_int_equal(write(fd, pem, sizeof pem - 1), (ssize_t)(sizeof pem - 1));
+    close(fd);
+    struct brig_client_config other = {.brokers = "127.0.0.1:1",
+                                       .tenant = "acme",
+                                       .key_file = key,
+                                       .reply_topic = "brig.results.acmex"};
+    assert_int_equal(brig_client_new(&other, &client, err, sizeof err), -1);
+    assert_non_null(strstr(err, "tenant acme's results come on brig.results.acme or a topic"));
+    struct brig_client_config no_key = {.brokers = "127.0.0.1:1", .tenant = "acme", .key_file = ""};
+    assert_int_equal(brig_client_new(&no_key, &client, err, sizeof err), -1);
+    assert_non_null(strstr(err, "key_file: a tenant signs with its key"));
+    /* A topic under its own passes these checks (and fails on the broker). */
+    struct brig_client_config under = other;
+    under.reply_topic = "brig.results.acme.agent1";
+    under.timeout_ms = 1000;
+    assert_int_equal(brig_client_new(&under, &client, err, sizeof err), -1);
+    if (!strstr(err, "cannot reach the Kafka broker"))
+        fail_msg("%s", err);
+    unlink(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_submit_and_wait),
+        cmocka_unit_test(test_tenant_settings_are_checked),
         cmocka_unit_test(test_many_concurrent_waits),
         cmocka_unit_test(test_wait_many_reports_the_missing),
         cmocka_unit_test(test_start_positions),

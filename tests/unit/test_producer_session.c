@@ -48,8 +48,8 @@ static void record(const char *store_name, const struct brig_job *job,
         assert_int_equal(brig_result_encode(result, &encoded, &error), 0);
     if (audit_open(db, "w", &store, err, sizeof err) < 0 ||
         audit_record_message(store, &message, &message_id, err, sizeof err) < 0 ||
-        audit_record_job(store, job->id, message_id, job->runtime, job->session, NULL, raw.data,
-                         raw.size, err, sizeof err) < 0 ||
+        audit_record_job(store, job->id, message_id, NULL, job->runtime, job->session, NULL,
+                         raw.data, raw.size, err, sizeof err) < 0 ||
         audit_attempt_begin(store, job->id, clock_ms, job->runtime, "3.11", "abc", NULL,
                             &attempt_id, &number, err, sizeof err) < 0)
         fail_msg("%s", err);

@@ -197,6 +197,48 @@ static void test_backlog_bytes(void **state)
     assert_false(sched_wants_pause(f->s, true));
 }
 
+/* At most one running job per account, as a tenant's concurrent_jobs. */
+static bool one_per_account(const struct task *task, void *ctx)
+{
+    (void)ctx;
+    return !task->account || task->account->running < 1;
+}
+
+/* A held job waits and the jobs behind it go ahead; the account counts its
+ * tasks waiting (with their bytes, followers too) and running. */
+static void test_held_jobs_let_others_pass_and_are_counted(void **state)
+{
+    struct fixture *f = *state;
+    struct sched_limits held = {.jobs = 8, .bytes = 1000, .may_start = one_per_account};
+    struct scheduler *s = sched_new(&held);
+    struct sched_account acme = {0};
+    struct task *a1 = job(f, "a1", NULL, 0, 10), *a2 = job(f, "a2", NULL, 0, 20);
+    struct task *copy = job(f, "a2", NULL, 1, 5), *b = job(f, "b", NULL, 0, 1);
+    a1->account = a2->account = copy->account = &acme;
+    sched_add(s, a1);
+    sched_add(s, a2);
+    assert_int_equal(sched_add(s, copy), SCHED_FOLLOWS);
+    sched_add(s, b);
+    assert_int_equal(acme.waiting, 3);
+    assert_int_equal(acme.waiting_bytes, 35);
+    assert_ptr_equal(sched_next(s), a1);
+    assert_int_equal(acme.running, 1);
+    assert_int_equal(acme.waiting, 2);
+    /* a2 is held: b, behind it, goes first. */
+    assert_ptr_equal(sched_next(s), b);
+    assert_null(sched_next(s));
+    assert_null(sched_finish(s, a1));
+    assert_int_equal(acme.running, 0);
+    assert_ptr_equal(sched_next(s), a2);
+    struct task *followers = sched_finish(s, a2);
+    assert_ptr_equal(followers, copy);
+    assert_int_equal(acme.waiting, 0);
+    assert_int_equal(acme.waiting_bytes, 0);
+    assert_int_equal(acme.running, 0);
+    sched_finish(s, b);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +249,7 @@ int main(void)
         T(test_revoke_takes_partition_and_promotes_heir),
         T(test_backlog_pauses_with_hysteresis),
         T(test_backlog_bytes),
+        T(test_held_jobs_let_others_pass_and_are_counted),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
