@@ -5,6 +5,8 @@ Each test checks the results, the dead letters and the audit stores exactly.
 
 Every test uses a topic prefix and a group of its own; the topics the
 workers create are deleted afterwards."""
+import datetime
+import re
 import signal
 import subprocess
 import threading
@@ -220,12 +222,30 @@ def test_a_rolling_restart_under_load_loses_nothing(kafka, pool, client):
     check_every_job_answered_and_runs_accounted(c, ids, workers)
 
 
+def log_ms(line):
+    """The wall-clock time of a worker's log line, in ms."""
+    stamp = line.split(" ", 1)[0].removeprefix("ts=")
+    return int(datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def loss_and_rejoin_ms(log):
+    """When the worker logged the loss of its partitions, and when it was
+    next assigned some (None while it has not been): a cooperative rebalance
+    may first assign it none."""
+    lines = log.splitlines()
+    lost = next(i for i, line in enumerate(lines) if 'msg="lost ' in line)
+    back = next((line for line in lines[lost:]
+                 if re.search(r'msg="assigned [1-9]\d* partition', line)), None)
+    return log_ms(lines[lost]), back and log_ms(back)
+
+
 def test_a_worker_cut_off_past_its_session_timeout(kafka, prefix, pool, client):
     """A worker whose link goes down for longer than its session timeout
     loses its partitions: another member takes them (and runs again what it
     had not answered), it starts nothing more of them, stores no offset of
-    them, finishes what it was running, and rejoins once the link is back.
-    Nothing is lost."""
+    them, finishes what it was running within the jobs' own limit, and
+    rejoins once the link is back. Nothing is lost."""
+    wall_ms = 5000
     ports = [int(b.split(":")[1]) for b in kafka.bootstrap.split(",")]
     host = NetHost(ports)
     try:
@@ -235,7 +255,7 @@ def test_a_worker_cut_off_past_its_session_timeout(kafka, prefix, pool, client):
         wait_for(lambda: "assigned" in other.log() and cut.log().count('msg="assigned ') >= 1,
                  90, "both in the group")
         c = client()
-        ids = [c.submit(job("sleep 0.3")) for _ in range(60)]
+        ids = [c.submit(job("sleep 0.3", limits={"wall_ms": wall_ms})) for _ in range(60)]
         c.flush()
         wait_for(lambda: runs_and_deliveries([cut]), 60, "the cut worker running jobs")
         host.cut()
@@ -246,9 +266,31 @@ def test_a_worker_cut_off_past_its_session_timeout(kafka, prefix, pool, client):
         assert "lost " in cut.log() and "no offset is stored for them" in cut.log()
         assert any(runs > 0 for runs, _ in runs_and_deliveries([other]).values())
         # Back in the group: it gets partitions again.
-        wait_for(lambda: cut.log().rsplit("lost ", 1)[1].count('msg="assigned ') >= 1, 120,
-                 "the cut worker rejoining")
+        wait_for(lambda: loss_and_rejoin_ms(cut.log())[1], 120,
+                 "the cut worker rejoining with partitions")
         assert set(counts) >= set(ids)
+
+        lost_ms, back_ms = loss_and_rejoin_ms(cut.log())
+        db = cut.audit()
+        try:
+            attempts = [tuple(row) for row in db.execute(
+                "SELECT job_id, started_ms, finished_ms FROM attempts")]
+        finally:
+            db.close()
+        # Once it knows its partitions are gone it starts nothing until it
+        # has some again.
+        started_cut_off = [a for a in attempts if lost_ms <= a[1] < back_ms]
+        assert started_cut_off == [], started_cut_off
+        # What it was running ended (and was answered: every job has its
+        # results above) within the jobs' own wall limit.
+        for jid, started, finished in attempts:
+            assert finished is not None, f"{jid} never finished on the cut worker"
+            assert finished - started <= wall_ms + 1000, (jid, started, finished)
+        # It stores no offset of the partitions it lost, and librdkafka,
+        # which commits what is stored when partitions are unassigned, tries
+        # to commit none of them (the broker would refuse: COMMITFAIL).
+        assert "storing offsets" not in cut.log(), cut.log()
+        assert "COMMITFAIL" not in cut.log(), cut.log()
     finally:
         host.close()
 
