@@ -18,11 +18,11 @@
 #
 # The cluster directory holds: bootstrap (PLAINTEXT listener, 127.0.0.1 only)
 # and bootstrap-sasl (SASL_SSL, SCRAM-SHA-512), ca.pem (the CA of the brokers'
-# certificate), users/<name> (the passwords of admin, brig-worker, agent-a,
-# agent-b), cluster.env (node count, cluster id, ports) and per node
-# node<N>/{server.properties,server.log,data}. Ports are chosen free when the
-# cluster is made and kept, like the cluster id, so a restart serves the same
-# bootstrap with the same data.
+# certificate), users/<name> (the passwords of admin, brig-worker,
+# brig-auditor, agent-a, agent-b), cluster.env (node count, cluster id,
+# ports) and per node node<N>/{server.properties,server.log,data}. Ports are
+# chosen free when the cluster is made and kept, like the cluster id, so a
+# restart serves the same bootstrap with the same data.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +31,7 @@ dir=${KAFKA_DIR:-build/kafka}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 python=/usr/bin/python3
-users=(admin brig-worker agent-a agent-b)
+users=(admin brig-worker brig-auditor agent-a agent-b)
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' mk/kafka/pom.xml)
 libs=$root/build/kafka-libs/$version
 
@@ -99,14 +99,24 @@ make_certificates() {
         -certfile "$dir/ca.pem" -passout "file:$tls/keystore.password" -out "$tls/server.p12"
 }
 
-# A new cluster: its shape, id, ports, certificates and SCRAM passwords.
+# A password for each user that has none, before the nodes' configuration
+# and first format. A cluster made before a user was added to the list gets
+# one too, for PLAIN (its login module is written at each start); its SCRAM
+# users stay those of its first start.
+make_passwords() {
+    local user
+    mkdir -p "$dir/users" && chmod 700 "$dir/users"
+    for user in "${users[@]}"; do
+        [ -e "$dir/users/$user" ] || openssl rand -hex 16 >"$dir/users/$user"
+    done
+}
+
+# A new cluster: its shape, id, ports and certificates.
 # cluster.env is written last: a cluster directory without it is not a cluster.
 create_cluster() {
     local nodes=$1 ports n
     case $nodes in 1 | 3) ;; *) die "KAFKA_NODES must be 1 or 3, not '$nodes'" ;; esac
     make_certificates
-    mkdir -p "$dir/users" && chmod 700 "$dir/users"
-    for user in "${users[@]}"; do openssl rand -hex 16 >"$dir/users/$user"; done
     read -ra ports <<<"$(free_ports $((3 * nodes)))"
     {
         echo "NODES=$nodes"
@@ -313,6 +323,7 @@ cmd_start() {
     fetch_jars
     [ -e "$dir/cluster.env" ] || create_cluster "${KAFKA_NODES:-1}"
     load_cluster
+    make_passwords
     local started=() n
     for n in $(all_nodes); do
         pid_of "$n" >/dev/null && continue

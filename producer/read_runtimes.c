@@ -206,14 +206,18 @@ int brig_read_runtimes(const struct brig_client_config *config, struct brig_runt
     }
     struct kafka_diag diag;
     kafka_diag_init(&diag);
+    struct property_list kafka = {0};
     struct kafka_params params = {
         .brokers = config->brokers,
         .client_id = config->client_id ? config->client_id : "brig-client",
         .timeout_ms = config->timeout_ms ? config->timeout_ms : 10000,
         .diag = &diag,
+        .properties = &kafka,
     };
     int rc = -1;
-    rd_kafka_t *consumer = kafka_consumer_create(&params, true, err, errlen);
+    rd_kafka_t *consumer = kafka_load_properties(config, &kafka, err, errlen) == 0
+                               ? kafka_consumer_create(&params, true, err, errlen)
+                               : NULL;
     if (consumer && kafka_check_reachable(consumer, &params, err, errlen) == 0)
         rc = read_to_the_end(consumer, topic, &params, out, err, errlen);
     if (consumer) {
@@ -221,6 +225,7 @@ int brig_read_runtimes(const struct brig_client_config *config, struct brig_runt
         rd_kafka_destroy(consumer);
     }
     kafka_diag_destroy(&diag);
+    properties_free(&kafka);
     if (rc < 0)
         brig_runtimes_read_free(out);
     return rc;

@@ -63,7 +63,8 @@ out:
 }
 
 /* Produces the record of table's runtimes (their versions are asked of
- * runtime_version(), which has them cached since the worker's start). */
+ * runtime_version(), which has them cached since the worker's start; their
+ * images were opened before). */
 static int announce_runtimes(const struct worker_config *config, const char *topic,
                              struct jail_context *jail, struct runtime_table *table,
                              uint64_t started_ms, char *err, size_t errlen)
@@ -88,6 +89,10 @@ static int announce_runtimes(const struct worker_config *config, const char *top
             .aliases = (const char *const *)rt->aliases,
             .alias_count = aliases,
             .warm = rt->warm != NULL,
+            /* The digest, not the path: it names the same tree on every host,
+             * whatever each calls the file, and is what the audit store
+             * records of the attempts that ran on it. */
+            .image = rt->image ? jail_image_digest(rt->image) : NULL,
         };
         /* A runtime whose version command fails is still listed, without a
          * version: its jobs get a setup_error that says why. */

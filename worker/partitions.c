@@ -55,7 +55,7 @@ void store_offsets(struct worker *w)
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
     for (int32_t p = 0; p < w->n_partitions; p++) {
         struct partition_state *ps = &w->partitions[p];
-        int64_t committable = ps->assigned ? tracker_committable(ps->tracker) : -1;
+        int64_t committable = ps->assigned && !ps->lost ? tracker_committable(ps->tracker) : -1;
         if (committable >= 0)
             rd_kafka_topic_partition_list_add(offsets, w->topic_jobs, p)->offset = committable;
     }
@@ -138,6 +138,29 @@ static bool not_revoked(const struct task *task, void *parts)
     return !in_list(parts, task->partition);
 }
 
+/* Partitions lost are another member's: no offset the loop stores while
+ * their running jobs finish, and none stored before the loss was known and
+ * not yet committed, may be committed when they are unassigned (librdkafka
+ * commits what is stored then; the broker would refuse it, and this member
+ * has no business trying). A logical offset is stored whatever the
+ * assignment, and is no offset to commit. */
+static void forget_offsets(struct worker *w, const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *none = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        struct partition_state *ps = partition_of(w, parts->elems[i].partition);
+        if (ps)
+            ps->lost = true;
+        rd_kafka_topic_partition_list_add(none, parts->elems[i].topic, parts->elems[i].partition)
+            ->offset = RD_KAFKA_OFFSET_INVALID;
+    }
+    rd_kafka_resp_err_t rc = rd_kafka_offsets_store(w->consumer, none);
+    if (rc)
+        log_error(NULL, "forgetting the stored offsets of lost partitions: %s",
+                  rd_kafka_err2str(rc));
+    rd_kafka_topic_partition_list_destroy(none);
+}
+
 /* Gives up the partitions' waiting jobs (their next owner gets them again),
  * lets running ones finish within the revoke timeout, stores the offsets of
  * what was answered (committed as the partitions are unassigned), then
@@ -149,6 +172,8 @@ static bool not_revoked(const struct task *task, void *parts)
 static void revoke_partitions(struct worker *w, const rd_kafka_topic_partition_list_t *parts,
                               bool lost)
 {
+    if (lost)
+        forget_offsets(w, parts);
     struct task *given_up = sched_take_unless(w->scheduler, not_revoked, (void *)parts);
     for (struct task *task = given_up, *next; task; task = next) {
         next = task->next;
@@ -203,6 +228,7 @@ static void assign_partitions(struct worker *w, const rd_kafka_topic_partition_l
         tracker_free(ps->tracker);
         ps->tracker = tracker_new();
         ps->assigned = ps->tracker != NULL;
+        ps->lost = false;
         ps->outstanding = 0;
         ps->generation++;
         const rd_kafka_topic_partition_t *c = &committed->elems[i];

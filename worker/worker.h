@@ -66,6 +66,7 @@
 
 struct partition_state {
     bool assigned;
+    bool lost;           /* the group gave it to another member: nothing more is stored */
     uint64_t generation; /* bumped on every assignment, so stale tasks are told apart */
     struct partition_tracker *tracker;
     unsigned outstanding; /* tasks of this partition not yet released */

@@ -3,11 +3,12 @@
 # ACL allows, added with Kafka's own AclCommand (the jars mk/kafka.sh fetched).
 #
 #   mk/kafka/acls.sh agent NAME [PREFIX]          User:NAME may
-#       write jobs to PREFIX.jobs,
+#       write jobs to PREFIX.jobs and cancel requests to PREFIX.control (brig cancel),
 #       read (and create) its own reply topic PREFIX.reply.NAME,
 #       read PREFIX.runtimes (what the workers run: brig runtimes),
 #       use consumer groups named brig-client-* (what brig's clients name theirs);
-#       nothing else: not another agent's reply topic, not PREFIX.results or .logs.
+#       nothing else: not another agent's reply topic, not PREFIX.results, .logs
+#       or .audit.
 #   mk/kafka/acls.sh tenant NAME [PREFIX]         User:NAME, tenant NAME of workers
 #       started with --tenants (README "Tenants"), may
 #       write jobs to PREFIX.jobs and cancels to PREFIX.control (signed: a
@@ -18,9 +19,13 @@
 #       grant ends in a dot: tenant acme's is not tenant acmex's.)
 #   mk/kafka/acls.sh worker NAME [PREFIX [GROUP]]  User:NAME may
 #       read PREFIX.jobs in consumer group GROUP (default brig-workers),
+#       read PREFIX.control (each worker from its end, its offsets never
+#       committed, so only naming its consumer group GROUP-reader-<worker id>),
 #       write PREFIX.results, .logs, .dlq, .audit, .runtimes and replies to PREFIX.reply.*,
 #       the tenants' PREFIX.results.* and PREFIX.logs.*,
 #       create (and describe) topics named PREFIX.*.
+#   mk/kafka/acls.sh auditor NAME [PREFIX]        User:NAME may
+#       read PREFIX.audit (brig audit sync), in consumer groups named brig-client-*.
 #   mk/kafka/acls.sh list
 #
 # PREFIX defaults to brig. The cluster is mk/kafka.sh's (KAFKA_DIR, default
@@ -54,16 +59,23 @@ name_arg() {
     [[ ${1:-} =~ ^[A-Za-z0-9._-]+$ ]] || die "a principal name of [A-Za-z0-9._-] is needed, not '${1:-}'"
 }
 
+# Reading topic as brig's clients do: partitions assigned by hand, in a
+# consumer group of their own (brig-client-<id>) that commits nothing.
+client_reader() {
+    acl --add --allow-principal "$1" --operation Read --topic "$2"
+    acl --add --allow-principal "$1" --operation Read --resource-pattern-type prefixed \
+        --group brig-client-
+}
+
 case ${1:-} in
     agent)
         name_arg "${2:-}"
         principal=User:$2 prefix=${3:-brig}
-        acl --add --allow-principal "$principal" --operation Write --topic "$prefix.jobs"
+        acl --add --allow-principal "$principal" --operation Write --topic "$prefix.jobs" \
+            --topic "$prefix.control"
         acl --add --allow-principal "$principal" --operation Read --operation Create \
             --topic "$prefix.reply.$2"
-        acl --add --allow-principal "$principal" --operation Read --topic "$prefix.runtimes"
-        acl --add --allow-principal "$principal" --operation Read \
-            --resource-pattern-type prefixed --group brig-client-
+        client_reader "$principal" "$prefix.runtimes"
         ;;
     tenant)
         name_arg "${2:-}"
@@ -82,6 +94,9 @@ case ${1:-} in
         name_arg "${2:-}"
         principal=User:$2 prefix=${3:-brig} group=${4:-brig-workers}
         acl --add --allow-principal "$principal" --operation Read --topic "$prefix.jobs" --group "$group"
+        acl --add --allow-principal "$principal" --operation Read --topic "$prefix.control"
+        acl --add --allow-principal "$principal" --operation Describe \
+            --resource-pattern-type prefixed --group "$group-reader-"
         acl --add --allow-principal "$principal" --operation Write --topic "$prefix.results" \
             --topic "$prefix.logs" --topic "$prefix.dlq" --topic "$prefix.audit" \
             --topic "$prefix.runtimes"
@@ -91,8 +106,13 @@ case ${1:-} in
         acl --add --allow-principal "$principal" --operation Create --operation Describe \
             --operation DescribeConfigs --resource-pattern-type prefixed --topic "$prefix."
         ;;
+    auditor)
+        name_arg "${2:-}"
+        client_reader "User:$2" "${3:-brig}.audit"
+        ;;
     list)
         java -Xmx256m -cp "$libs/*" org.apache.kafka.tools.AclCommand "${connection[@]}" --list
         ;;
-    *) die "usage: mk/kafka/acls.sh agent NAME [PREFIX] | tenant NAME [PREFIX] | worker NAME [PREFIX [GROUP]] | list" ;;
+    *) die "usage: mk/kafka/acls.sh agent NAME [PREFIX] | tenant NAME [PREFIX] |" \
+        "worker NAME [PREFIX [GROUP]] | auditor NAME [PREFIX] | list" ;;
 esac

@@ -2,8 +2,9 @@
 host files (tests/e2e/images.py), as a docker save tarball, an OCI layout
 and a directory tree; jobs that see the image's files and not the host's;
 the image's digest in the audit store, in `brig audit show` and in the
-policy hash; a replay that says what it ran on, and that notices the image
-changed; and workers that refuse to start on a bad image path, a missing
+policy hash; the digest in the runtimes record the worker announces (brig
+runtimes, the Python client); a replay that says what it ran on, and that
+notices the image changed; and workers that refuse to start on a bad image path, a missing
 interpreter or a hostile tarball, naming the runtime and the path. The
 hostile tarballs themselves are tests/unit/test_image_unpack.c's."""
 import hashlib
@@ -12,13 +13,17 @@ import json
 import pathlib
 import re
 import subprocess
+import sys
 import tarfile
 
 import pytest
 
 import images
 from conftest import ROOT, bin_path
-from harness import Worker, job
+from harness import Worker, job, wait_for
+
+sys.path.insert(0, str(ROOT / "producer" / "python"))
+import brig as brig_client  # noqa: E402
 
 SCRIPT = r"""
 while IFS= read -r l; do echo "$l"; done < /etc/os-release
@@ -177,6 +182,33 @@ def test_digest_recorded_shown_and_replayed(tmp_path, broker, client, built):
         assert report["replay_environment"]["image_digest"] == new_digest
         replay = brig(broker, "replay", "--audit-db", worker.audit_db, on_image["id"])
         assert f"  note: the image changed: {digest} -> {new_digest}\n" in replay.stdout
+    finally:
+        assert worker.stop() == 0
+
+
+def test_the_pool_lists_an_image_runtime_with_its_digest(tmp_path, broker, built):
+    worker = start(tmp_path, broker, built, "announcer", image_runtime("img", built["docker"]))
+    try:
+        digest = image_digest(built, built["docker"])
+
+        def announced():
+            r = brig(broker, "runtimes", "--json")
+            records = [json.loads(line) for line in r.stdout.splitlines()]
+            return [w for w in records if w["worker_id"] == "announcer"]
+        wait_for(announced, what="the worker's runtimes record")
+        record = announced()[0]
+        entries = {rt["name"]: rt for rt in record["runtimes"]}
+        assert entries["img"]["image"] == digest
+        assert entries["img"]["version"] == "image-sh 1"
+        assert entries["sh"]["image"] is None
+
+        rows = brig(broker, "runtimes").stdout.splitlines()
+        assert [digest in row for row in rows if row.startswith("img ")] == [True]
+        with brig_client.Client(broker.bootstrap) as pool_client:
+            pool = {w.worker_id: w for w in pool_client.runtimes()}
+        runtimes = {rt.name: rt for rt in pool["announcer"].runtimes}
+        assert runtimes["img"].image == digest
+        assert runtimes["sh"].image is None
     finally:
         assert worker.stop() == 0
 

@@ -5,6 +5,8 @@ Each test checks the results, the dead letters and the audit stores exactly.
 
 Every test uses a topic prefix and a group of its own; the topics the
 workers create are deleted afterwards."""
+import datetime
+import re
 import signal
 import subprocess
 import threading
@@ -18,6 +20,7 @@ from confluent_kafka.admin import ConfigResource
 from conftest import bin_path
 from harness import Client, Worker, job, wait_for
 from nethost import NetHost
+from test_worker import check_malformed_answered, submit_malformed_among_valid
 
 TOPICS = ("jobs", "results", "logs", "dlq")
 
@@ -219,12 +222,30 @@ def test_a_rolling_restart_under_load_loses_nothing(kafka, pool, client):
     check_every_job_answered_and_runs_accounted(c, ids, workers)
 
 
+def log_ms(line):
+    """The wall-clock time of a worker's log line, in ms."""
+    stamp = line.split(" ", 1)[0].removeprefix("ts=")
+    return int(datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def loss_and_rejoin_ms(log):
+    """When the worker logged the loss of its partitions, and when it was
+    next assigned some (None while it has not been): a cooperative rebalance
+    may first assign it none."""
+    lines = log.splitlines()
+    lost = next(i for i, line in enumerate(lines) if 'msg="lost ' in line)
+    back = next((line for line in lines[lost:]
+                 if re.search(r'msg="assigned [1-9]\d* partition', line)), None)
+    return log_ms(lines[lost]), back and log_ms(back)
+
+
 def test_a_worker_cut_off_past_its_session_timeout(kafka, prefix, pool, client):
     """A worker whose link goes down for longer than its session timeout
     loses its partitions: another member takes them (and runs again what it
     had not answered), it starts nothing more of them, stores no offset of
-    them, finishes what it was running, and rejoins once the link is back.
-    Nothing is lost."""
+    them, finishes what it was running within the jobs' own limit, and
+    rejoins once the link is back. Nothing is lost."""
+    wall_ms = 5000
     ports = [int(b.split(":")[1]) for b in kafka.bootstrap.split(",")]
     host = NetHost(ports)
     try:
@@ -234,7 +255,7 @@ def test_a_worker_cut_off_past_its_session_timeout(kafka, prefix, pool, client):
         wait_for(lambda: "assigned" in other.log() and cut.log().count('msg="assigned ') >= 1,
                  90, "both in the group")
         c = client()
-        ids = [c.submit(job("sleep 0.3")) for _ in range(60)]
+        ids = [c.submit(job("sleep 0.3", limits={"wall_ms": wall_ms})) for _ in range(60)]
         c.flush()
         wait_for(lambda: runs_and_deliveries([cut]), 60, "the cut worker running jobs")
         host.cut()
@@ -245,27 +266,47 @@ def test_a_worker_cut_off_past_its_session_timeout(kafka, prefix, pool, client):
         assert "lost " in cut.log() and "no offset is stored for them" in cut.log()
         assert any(runs > 0 for runs, _ in runs_and_deliveries([other]).values())
         # Back in the group: it gets partitions again.
-        wait_for(lambda: cut.log().rsplit("lost ", 1)[1].count('msg="assigned ') >= 1, 120,
-                 "the cut worker rejoining")
+        wait_for(lambda: loss_and_rejoin_ms(cut.log())[1], 120,
+                 "the cut worker rejoining with partitions")
         assert set(counts) >= set(ids)
+
+        lost_ms, back_ms = loss_and_rejoin_ms(cut.log())
+        db = cut.audit()
+        try:
+            attempts = [tuple(row) for row in db.execute(
+                "SELECT job_id, started_ms, finished_ms FROM attempts")]
+        finally:
+            db.close()
+        # Once it knows its partitions are gone it starts nothing until it
+        # has some again.
+        started_cut_off = [a for a in attempts if lost_ms <= a[1] < back_ms]
+        assert started_cut_off == [], started_cut_off
+        # What it was running ended (and was answered: every job has its
+        # results above) within the jobs' own wall limit.
+        for jid, started, finished in attempts:
+            assert finished is not None, f"{jid} never finished on the cut worker"
+            assert finished - started <= wall_ms + 1000, (jid, started, finished)
+        # It stores no offset of the partitions it lost, and librdkafka,
+        # which commits what is stored when partitions are unassigned, tries
+        # to commit none of them (the broker would refuse: COMMITFAIL).
+        assert "storing offsets" not in cut.log(), cut.log()
+        assert "COMMITFAIL" not in cut.log(), cut.log()
     finally:
         host.close()
 
 
-def test_malformed_messages_among_valid_jobs_on_a_cluster(pool, client):
+def test_malformed_messages_among_valid_jobs_on_a_cluster(prefix, pool, client):
+    """The embedded broker's test on the cluster: 1000 messages of the same
+    8 kinds, each one dead letter that holds it and says why, the ones with
+    an id answered rejected once, every valid job answered once and run
+    once."""
     w = pool("w", concurrency=2)
     wait_assigned(w)
     c = client()
-    ids = []
-    for i in range(1000):
-        if i % 2:
-            c.submit(None, key=b"junk", raw=b"\xc1" + bytes([i % 256]))
-        else:
-            ids.append(c.submit(job("true")))
-    c.flush()
-    check_every_job_answered_and_runs_accounted(c, ids, [w])
-    wait_for(lambda: len(c.dead_letters) >= 500, 120, "500 dead letters")
-    assert len(c.dead_letters) == 500
+    valid = submit_malformed_among_valid(c)
+    check_malformed_answered(c, valid, f"{prefix}.jobs")
+    counts = check_every_job_answered_and_runs_accounted(c, valid, [w])
+    assert all(counts[jid][0] == 1 for jid in valid)
 
 
 def test_sigterm_drains_and_a_restart_runs_nothing_again(pool, client):

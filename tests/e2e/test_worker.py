@@ -244,27 +244,63 @@ def malformed(i):
     return msgpack.packb({"v": 1, "id": jid, "runtime": "cobol", "code": "x"}), jid
 
 
-def test_malformed_messages_go_to_the_dlq_and_valid_jobs_complete(workers, client):
-    workers("w", concurrency=2)
-    valid, bad_ids = [], []
-    for i in range(1000):
-        raw, jid = malformed(i)
+# What the dead letter of each kind of malformed(i) says: (reason keyword,
+# field).
+MALFORMED_REASONS = {
+    0: ("invalid msgpack", ""),
+    1: ("trailing bytes", ""),
+    2: ("not a map", ""),
+    3: ("missing", "id"),
+    4: ("too long", "id"),
+    5: ("truncated", ""),
+    6: ("wrong type", "limits.memory_bytes"),
+    7: ("unknown runtime", "runtime"),
+}
+
+
+def submit_malformed_among_valid(client, count=1000):
+    """count malformed messages, keyed bad<i>, with a valid job after every
+    tenth; returns the valid jobs' ids."""
+    valid = []
+    for i in range(count):
+        raw, _ = malformed(i)
         client.submit(None, key=f"bad{i}", raw=raw)
-        if jid:
-            bad_ids.append(jid)
         if i % 10 == 0:
             valid.append(client.submit(job("true")))
     client.flush()
-    results = client.wait(valid + bad_ids, timeout=300,
-                          condition=lambda: len(client.dead_letters) >= 1000)
-    assert len(client.dead_letters) == 1000
-    for letter in client.dead_letters:
-        assert letter["reason"], letter
-        assert letter["topic"] == "brig.jobs" and "offset" in letter
+    return valid
+
+
+def check_malformed_answered(client, valid, jobs_topic, count=1000, timeout=300):
+    """Every malformed message is one dead letter that holds it and says why,
+    those with an id are answered rejected once, and every valid job is
+    answered ok once."""
+    bad_ids = [jid for jid in (malformed(i)[1] for i in range(count)) if jid]
+    results = client.wait(valid + bad_ids, timeout=timeout,
+                          condition=lambda: len(client.dead_letters) >= count)
+    time.sleep(1)  # a second letter or answer of one message would be here by now
+    letters = {letter["key"]: letter for letter in client.dead_letters}
+    assert len(client.dead_letters) == count and len(letters) == count
+    for i in range(count):
+        raw, jid = malformed(i)
+        letter = letters[f"bad{i}".encode()]
+        reason, field = MALFORMED_REASONS[i % 8]
+        assert letter["data"] == raw and letter["topic"] == jobs_topic, letter
+        assert "offset" in letter and letter.get("id") == jid, letter
+        assert reason in letter["reason"] and letter.get("field", "") == field, letter
     for jid in valid:
-        assert [r["status"] for r in results[jid]] == ["ok"]
+        assert [r["status"] for r in client.results[jid]] == ["ok"], client.results[jid]
     for jid in bad_ids:
-        assert results[jid][0]["status"] == "rejected" and results[jid][0]["error"]
+        (r,) = client.results[jid]
+        assert r["status"] == "rejected" and letters[f"bad{jid[4:]}".encode()]["reason"] in \
+            r["error"], r
+    return results
+
+
+def test_malformed_messages_go_to_the_dlq_and_valid_jobs_complete(workers, client):
+    workers("w", concurrency=2)
+    valid = submit_malformed_among_valid(client)
+    check_malformed_answered(client, valid, "brig.jobs")
 
 
 def test_sigterm_lets_in_flight_jobs_finish_and_a_restart_does_not_rerun_them(workers, client):

@@ -25,7 +25,8 @@ _POLL_S = 0.1
 class RuntimeInfo:
     """One runtime of a worker: a job may name it or any of its aliases, and
     is recorded under name. version is None when its version command failed;
-    image None when it runs on the worker's own /usr."""
+    image is its root image's digest ("sha256:<hex>"), None when it runs on
+    the worker's own /usr."""
     name: str
     aliases: tuple[str, ...] = ()
     version: Optional[str] = None
