@@ -3,7 +3,9 @@ worker_SRCS := $(filter-out worker/main.c,$(wildcard worker/*.c))
 PROGRAMS += brig-worker
 brig-worker_SRCS := worker/main.c
 UNIT_TESTS += test_tracker test_scheduler test_publish test_slots test_job_spec
-UNIT_TESTS += test_audit test_audit_fleet test_tenants
+UNIT_TESTS += test_audit test_audit_read test_audit_fleet test_tenants
+test_audit_SRCS := tests/unit/audit_fixture.c
+test_audit_read_SRCS := tests/unit/audit_fixture.c
 # The Kafka settings that keep a call's wait short.
 UNIT_TESTS += test_kafka_latency
 HELPER_BINS += bench_audit
@@ -14,8 +16,9 @@ test_collect_bounds_SRCS := tests/unit/collect_fixture.c
 UNIT_TESTS += test_metrics test_metrics_server test_log
 # The metrics endpoint (worker/metrics_server.c) is served by libmicrohttpd.
 PKGS += libmicrohttpd
-UNIT_TESTS += test_egress
-test_egress_SRCS := tests/unit/tree.c
+UNIT_TESTS += test_egress test_egress_proxy
+test_egress_SRCS := tests/unit/tree.c tests/unit/egress_fixture.c
+test_egress_proxy_SRCS := tests/unit/tree.c tests/unit/egress_fixture.c
 UNIT_TESTS += test_interp_channel
 # Secrets (worker/secrets.c) and the egress proxy's interception of HTTPS
 # (worker/egress_tls*.c) use libcrypto and libssl.
