@@ -82,11 +82,16 @@ def reachable_tmp_path(tmp_path):
         path.chmod(path.stat().st_mode | 0o711)
         path = path.parent
     yield tmp_path
-    # A worker killed with SIGKILL leaves its workspace mounts behind (its
-    # successor sweeps the ones of its own uids): detach them so pytest can
-    # remove the directory.
+    detach_mounts_under(tmp_path)
+
+
+def detach_mounts_under(path):
+    """Detaches what is mounted under path: the session workspaces a worker
+    leaves by design (sessions outlive it) and the mounts of a worker killed
+    with SIGKILL (its successor sweeps only its own), so that the directory
+    can be removed and the host keeps no test's tmpfs."""
     with open("/proc/self/mountinfo") as mounts:
         points = [line.split()[4] for line in mounts]
     for point in sorted(points, reverse=True):
-        if point.startswith(str(tmp_path) + "/"):
+        if point.startswith(str(path) + "/"):
             subprocess.run(["umount", "-l", point], capture_output=True)

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, bin_path
+from conftest import detach_mounts_under, ROOT, bin_path
 
 # Exit statuses, from brig run --help (brig-jail's plus two of brig's own).
 EXIT_TIMEOUT = 124
@@ -57,6 +57,7 @@ def brig_env():
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    detach_mounts_under(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
 
 

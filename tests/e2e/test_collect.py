@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import detach_mounts_under
 from harness import Broker, Client, Worker, job
 
 ANSWER_S = 300
@@ -91,6 +92,7 @@ def answers():
         client.close()
         worker.stop()
         broker.stop()
+        detach_mounts_under(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import selectors
+import shutil
 import socket
 import struct
 import subprocess
@@ -23,7 +24,7 @@ import uuid
 
 import pytest
 
-from conftest import BUILD, ROOT, bin_path
+from conftest import BUILD, ROOT, bin_path, detach_mounts_under
 from harness import Broker, Worker, free_port, wait_for
 from test_kafka_secured import secured  # noqa: F401 - the SASL_SSL fixture
 
@@ -84,6 +85,8 @@ def pool():
     finally:
         worker.stop()
         broker.stop()
+        detach_mounts_under(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class Shell:

@@ -14,7 +14,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import bin_path
+from conftest import detach_mounts_under, bin_path
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "producer" / "python"))
@@ -66,6 +66,7 @@ def worker():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        detach_mounts_under(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
