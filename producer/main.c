@@ -39,8 +39,7 @@ static const struct {
     {"run", cmd_run},         {"submit", cmd_submit},     {"wait", cmd_wait},
     {"logs", cmd_logs},       {"audit", cmd_audit},       {"replay", cmd_replay},
     {"session", cmd_session}, {"runtimes", cmd_runtimes}, {"cancel", cmd_cancel},
-    {"mcp", cmd_mcp},
-    {"keygen", cmd_keygen},
+    {"mcp", cmd_mcp},         {"keygen", cmd_keygen},
 };
 
 int main(int argc, char **argv)
