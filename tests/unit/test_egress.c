@@ -444,13 +444,14 @@ static void test_no_bound_no_network(void **state)
     struct egress_rules rules = rules_of("pypi.org");
     struct brig_network network = network_of(&rules);
     struct brig_error why;
-    assert_int_equal(egress_admit(proxy, &network, NULL, 0, &why), -1);
+    assert_int_equal(egress_admit(proxy, &network, NULL, NULL, 0, &why), -1);
     assert_string_equal(why.field, "network");
-    assert_int_equal(egress_job_open(proxy, "j", &network, NULL, 0, &job, err, sizeof(err)), -1);
+    assert_int_equal(egress_job_open(proxy, "j", &network, NULL, NULL, 0, &job, err, sizeof(err)),
+                     -1);
     assert_non_null(strstr(err, "network: this worker gives jobs no network"));
     struct brig_network off = {0};
-    assert_int_equal(egress_admit(proxy, &off, NULL, 0, &why), 0);
-    assert_int_equal(egress_job_open(proxy, "j", &off, NULL, 0, &job, err, sizeof(err)), 0);
+    assert_int_equal(egress_admit(proxy, &off, NULL, NULL, 0, &why), 0);
+    assert_int_equal(egress_job_open(proxy, "j", &off, NULL, NULL, 0, &job, err, sizeof(err)), 0);
     assert_null(job);
     egress_job_close(job);
     egress_rules_free(&rules);
