@@ -575,11 +575,13 @@ int egress_proxy_use_secrets(struct egress_proxy *p, const struct secret_store *
 
 /* The secret named and whether the job's rules reach one of its bindings. */
 static int admit_secret(const struct egress_proxy *p, const struct egress_rules *rules,
-                        const char *name, size_t index, struct brig_error *why)
+                        const char *tenant, const char *name, size_t index, struct brig_error *why)
 {
     snprintf(why->field, sizeof(why->field), "secrets[%zu]", index);
     const struct secret *s = secret_find(p->secrets, name);
-    if (!s) {
+    /* Another tenant's secret is one this job's sender cannot tell from a
+     * name the worker does not have: the same words, whoever's it is. */
+    if (!s || !secret_serves(s, tenant)) {
         snprintf(why->reason, sizeof(why->reason),
                  p->secrets && p->secrets->count
                      ? "this worker has no secret \"%.128s\""
@@ -605,14 +607,15 @@ static int admit_secret(const struct egress_proxy *p, const struct egress_rules 
 }
 
 int egress_admit(const struct egress_proxy *p, const struct brig_network *network,
-                 const char *const *secrets, size_t n_secrets, struct brig_error *why)
+                 const char *tenant, const char *const *secrets, size_t n_secrets,
+                 struct brig_error *why)
 {
     struct egress_rules rules;
     if (egress_rules_bound(network, &p->bound, &rules, why) < 0)
         return -1;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n_secrets; i++)
-        rc = admit_secret(p, &rules, secrets[i], i, why);
+        rc = admit_secret(p, &rules, tenant, secrets[i], i, why);
     egress_rules_free(&rules);
     return rc;
 }

@@ -89,9 +89,12 @@ int egress_proxy_use_secrets(struct egress_proxy *proxy, const struct secret_sto
 /* Whether the proxy can serve a job's network field and the secrets it names:
  * 0, or -1 with why (a job field and a sentence), for a "rejected" result. A
  * secret the worker does not have, or whose bindings the job's network does
- * not reach, is refused naming it. */
+ * not reach, is refused naming it; so is one bound to tenants other than the
+ * job's (tenant: its verified tenant, NULL or "" for an unsigned job), in the
+ * words of one the worker does not have. */
 int egress_admit(const struct egress_proxy *proxy, const struct brig_network *network,
-                 const char *const *secrets, size_t n_secrets, struct brig_error *why);
+                 const char *tenant, const char *const *secrets, size_t n_secrets,
+                 struct brig_error *why);
 
 /* A job about to run. *out is NULL for a job without network: nothing to do.
  * Otherwise set jail_spec.on_network = egress_on_network and network_ctx =
@@ -100,8 +103,9 @@ int egress_admit(const struct egress_proxy *proxy, const struct brig_network *ne
  * the job's network or secrets cannot be served (egress_admit says the
  * same). */
 int egress_job_open(struct egress_proxy *proxy, const char *job_id,
-                    const struct brig_network *network, const char *const *secrets,
-                    size_t n_secrets, struct egress_job **out, char *err, size_t errlen);
+                    const struct brig_network *network, const char *tenant,
+                    const char *const *secrets, size_t n_secrets, struct egress_job **out,
+                    char *err, size_t errlen);
 
 /* What the job finds in its environment, NULL-terminated: egress_proxy_env,
  * and for a job with secrets a placeholder for each (NAME=brig-secret:...)

@@ -125,12 +125,12 @@ static int make_env(struct egress_job *job)
 }
 
 int egress_job_open(struct egress_proxy *p, const char *job_id, const struct brig_network *network,
-                    const char *const *secrets, size_t n_secrets, struct egress_job **out,
-                    char *err, size_t errlen)
+                    const char *tenant, const char *const *secrets, size_t n_secrets,
+                    struct egress_job **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct brig_error why;
-    if (egress_admit(p, network, secrets, n_secrets, &why) < 0) {
+    if (egress_admit(p, network, tenant, secrets, n_secrets, &why) < 0) {
         snprintf(err, errlen, "%s: %s", why.field, why.reason);
         return -1;
     }

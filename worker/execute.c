@@ -149,8 +149,8 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
                    .topic = task->tenant[0] ? logs_topic : NULL},
     };
     char err[512];
-    int egress_opened = egress_job_open(slot->egress, job->id, &task->network, job->secrets,
-                                        job->secret_count, &egress, err, sizeof(err));
+    int egress_opened = egress_job_open(slot->egress, job->id, &task->network, task->tenant,
+                                        job->secrets, job->secret_count, &egress, err, sizeof(err));
     bool in_session = job->session && job->session[0];
     char **env = job_environment(job, in_session ? session_env_vars : NULL,
                                  egress ? egress_job_env(egress) : NULL);

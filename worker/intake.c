@@ -257,7 +257,8 @@ void intake(struct worker *w, const rd_kafka_message_t *msg)
         refuse(w, task, REFUSE_REJECT, derr.field, derr.reason);
         return;
     }
-    if (egress_admit(w->egress, &task->network, job->secrets, job->secret_count, &derr) < 0) {
+    if (egress_admit(w->egress, &task->network, task->tenant, job->secrets, job->secret_count,
+                     &derr) < 0) {
         refuse(w, task, REFUSE_REJECT, derr.field, derr.reason);
         return;
     }

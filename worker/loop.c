@@ -208,6 +208,29 @@ static void sweep_sessions(struct worker *w, int64_t now)
 #define BROKER_CHECK_MS 1000
 #define EXPIRY_CHECK_MS 1000
 
+/* A secret bound to a tenant a reload removed is refused to that name's jobs
+ * (even those admitted before) until the tenant is back: said once, when it
+ * changes, not at every job. */
+static void mark_secret_tenants(struct worker *w)
+{
+    for (size_t i = 0; w->secrets && i < w->secrets->count; i++) {
+        struct secret *s = &w->secrets->secrets[i];
+        for (size_t k = 0; k < s->n_tenants; k++) {
+            bool gone = !tenants_has(w->tenants, s->tenants[k]);
+            if (!secret_mark_tenant(s, k, gone))
+                continue;
+            if (gone)
+                log_warn(NULL,
+                         "secret %s is bound to tenant %s, which %s no longer names: no job "
+                         "may use it until the tenant is back",
+                         s->name, s->tenants[k], w->config->tenants);
+            else
+                log_info(NULL, "tenant %s is back in %s: its jobs may use secret %s again",
+                         s->tenants[k], w->config->tenants, s->name);
+        }
+    }
+}
+
 /* SIGHUP: the tenants file again, and the topics of tenants it adds. */
 static void reload_tenants(struct worker *w)
 {
@@ -218,6 +241,7 @@ static void reload_tenants(struct worker *w)
         return;
     }
     log_info(NULL, "read %s again: %zu tenant(s)", w->config->tenants, tenants_count(w->tenants));
+    mark_secret_tenants(w);
     if (w->broker)
         log_warn(NULL, "the embedded broker made the topics of the tenants it started with; a "
                        "tenant added since gets its results topic with its first result");

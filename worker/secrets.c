@@ -21,6 +21,7 @@
 #include "common/common.h"
 #include "schema/bounds.h"
 #include "schema/netrule.h"
+#include "schema/signature.h"
 #include "schema/text.h"
 
 /* Where a problem is, for the message: the file, then the secret. */
@@ -406,9 +407,63 @@ static void secret_clear(struct secret *s)
         free(b->basic_user);
     }
     free(s->bindings);
+    for (size_t k = 0; k < s->n_tenants; k++)
+        free(s->tenants[k]);
+    free(s->tenants);
+    free(s->tenant_gone);
     wipe_free(s->value);
     free(s->name);
     memset(s, 0, sizeof(*s));
+}
+
+/* index: its place in the list, or -1 for a single name. */
+static int read_tenant(const struct place *at, const json_t *name, ssize_t index, struct secret *s)
+{
+    char field[32], why[128];
+    if (index < 0)
+        snprintf(field, sizeof(field), "tenant");
+    else
+        snprintf(field, sizeof(field), "tenant[%zd]", index);
+    const char *text = json_string_value(name);
+    if (!text)
+        return fail(at, field, "must be a tenant's name (a string)");
+    if (strcmp(text, "*") == 0)
+        return fail(at, field, "\"*\" is every tenant's and goes alone, not in a list");
+    if (!brig_tenant_name_ok(text, strlen(text), why, sizeof(why)))
+        return fail(at, field, "\"%.64s\": %s", text, why);
+    for (size_t k = 0; k < s->n_tenants; k++) {
+        if (strcmp(s->tenants[k], text) == 0)
+            return fail(at, field, "\"%s\" is named twice", text);
+    }
+    if (!(s->tenants[s->n_tenants] = strdup(text)))
+        return fail(at, field, "out of memory");
+    s->n_tenants++;
+    return 0;
+}
+
+/* "tenant": absent, null or "*" leaves the secret every job's. */
+static int read_tenants(const struct place *at, const json_t *spec, struct secret *s)
+{
+    if (!spec || json_is_null(spec) ||
+        (json_is_string(spec) && strcmp(json_string_value(spec), "*") == 0))
+        return 0;
+    size_t n = json_is_array(spec) ? json_array_size(spec) : 1;
+    if (!json_is_array(spec) && !json_is_string(spec))
+        return fail(at, "tenant", "must be a tenant's name, a list of names, or \"*\"");
+    if (n == 0)
+        return fail(at, "tenant",
+                    "an empty list would leave the secret nobody's: name a tenant, or \"*\"");
+    if (n > SECRET_TENANTS_MAX)
+        return fail(at, "tenant", "more than %d tenants", SECRET_TENANTS_MAX);
+    if (!(s->tenants = calloc(n + 1, sizeof(*s->tenants))) ||
+        !(s->tenant_gone = calloc(n, sizeof(*s->tenant_gone))))
+        return fail(at, "tenant", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (read_tenant(at, json_is_array(spec) ? json_array_get(spec, i) : spec,
+                        json_is_array(spec) ? (ssize_t)i : -1, s) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int read_secret(struct place *at, const char *name, const json_t *spec, struct secret *s)
@@ -428,15 +483,8 @@ static int read_secret(struct place *at, const char *name, const json_t *spec, s
         return fail(at, "", "must be an object");
     if (check_fields(at, spec, "", known) < 0)
         return -1;
-    bool bad;
-    const char *tenant = string_field(at, spec, "tenant", "tenant", &bad);
-    if (bad)
+    if (read_tenants(at, json_object_get(spec, "tenant"), s) < 0)
         return -1;
-    if (tenant && strcmp(tenant, "*") != 0)
-        return fail(at, "tenant",
-                    "\"%.64s\": tenants are not supported yet; until they are, a secret is "
-                    "every job's (\"*\", or no tenant field)",
-                    tenant);
     const json_t *bindings = json_object_get(spec, "bindings");
     size_t n = json_array_size(bindings);
     if (!json_is_array(bindings) || n == 0)
@@ -539,6 +587,44 @@ const struct secret *secret_find(const struct secret_store *store, const char *n
             return &store->secrets[i];
     }
     return NULL;
+}
+
+int secret_store_check_tenants(const struct secret_store *store,
+                               bool (*known)(const void *ctx, const char *name), const void *ctx,
+                               char *err, size_t errlen)
+{
+    for (size_t i = 0; store && i < store->count; i++) {
+        const struct secret *s = &store->secrets[i];
+        for (size_t k = 0; k < s->n_tenants; k++) {
+            if (known && known(ctx, s->tenants[k]))
+                continue;
+            snprintf(err, errlen,
+                     known ? "secret %s is bound to tenant %s, which the tenants file does not "
+                             "name"
+                           : "secret %s is bound to tenant %s, and this worker has no tenants: "
+                             "give it --tenants, or make the secret every job's (\"tenant\": "
+                             "\"*\")",
+                     s->name, s->tenants[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+bool secret_serves(const struct secret *s, const char *tenant)
+{
+    if (!s->tenants)
+        return true;
+    for (size_t k = 0; tenant && tenant[0] && k < s->n_tenants; k++) {
+        if (strcmp(s->tenants[k], tenant) == 0)
+            return !__atomic_load_n(&s->tenant_gone[k], __ATOMIC_RELAXED);
+    }
+    return false;
+}
+
+bool secret_mark_tenant(struct secret *s, size_t k, bool gone)
+{
+    return __atomic_exchange_n(&s->tenant_gone[k], gone, __ATOMIC_RELAXED) != gone;
 }
 
 static char *render_basic(const struct secret *s, const struct secret_binding *b)

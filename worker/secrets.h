@@ -33,12 +33,16 @@
  * (header Authorization: Basic base64(user:value)). Nothing else: no URL, no
  * body, no other header.
  *
- * "tenant" scopes a secret to a tenant (issue 17's tenants, to come): for now
- * it must be absent or "*", every job's. Unknown fields are refused, naming
- * them. */
+ * "tenant" scopes a secret to tenants (brig-worker --tenants, worker/tenants.h):
+ * a tenant's name, or a list of names, whose signed jobs alone may name the
+ * secret; "*" or no tenant field makes it every job's, unsigned jobs'
+ * included. To a job of any other tenant, or an unsigned one, a bound secret
+ * is a name the worker does not have: nothing tells it whose the secret is.
+ * Unknown fields are refused, naming them. */
 #ifndef BRIG_WORKER_SECRETS_H
 #define BRIG_WORKER_SECRETS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +53,7 @@
 #define SECRET_TEMPLATE_MAX 1024
 #define SECRET_HEADER_MAX 64
 #define SECRET_DEFAULT_PORT 443
+#define SECRET_TENANTS_MAX 64
 
 struct secret_binding {
     char *host; /* a DNS name, lowercase */
@@ -63,6 +68,9 @@ struct secret {
     char *value; /* NUL-terminated, printable ASCII */
     struct secret_binding *bindings;
     size_t n_bindings;
+    char **tenants; /* whose signed jobs may name it; NULL: every job's */
+    size_t n_tenants;
+    bool *tenant_gone; /* per tenant: gone from the tenants file (secret_mark_tenant) */
 };
 
 struct secret_store {
@@ -84,6 +92,22 @@ void secret_store_free(struct secret_store *store);
 
 /* The secret called name, or NULL. */
 const struct secret *secret_find(const struct secret_store *store, const char *name);
+
+/* Whether every tenant a secret of store is bound to is one known(ctx, name)
+ * says the worker has (known NULL: a worker without tenants, which has none).
+ * -1 with err naming the first secret and tenant that is not. */
+int secret_store_check_tenants(const struct secret_store *store,
+                               bool (*known)(const void *ctx, const char *name), const void *ctx,
+                               char *err, size_t errlen);
+
+/* Whether a job of tenant (NULL or "": an unsigned job) may name s: a
+ * tenant marked gone may not. Any thread. */
+bool secret_serves(const struct secret *s, const char *tenant);
+
+/* Marks s->tenants[k] gone from the tenants file (a reload removed it) or
+ * back; returns whether that changed. One thread at a time; secret_serves
+ * may run meanwhile. */
+bool secret_mark_tenant(struct secret *s, size_t k, bool gone);
 
 /* The header value binding b of secret s sends: its template with the value
  * in place of ${NAME}, or "Basic " and base64(user:value). malloc'd; the

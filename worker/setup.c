@@ -225,6 +225,24 @@ static int open_tenants(struct worker *w)
     return 0;
 }
 
+static bool is_tenant(const void *tenants, const char *name)
+{
+    return tenants_has(tenants, name);
+}
+
+/* A secret bound to a tenant the worker does not know would be nobody's: a
+ * misspelt name, or a --tenants forgotten. */
+static int check_secret_tenants(const struct worker *w)
+{
+    char err[512];
+    if (secret_store_check_tenants(w->secrets, w->tenants ? is_tenant : NULL, w->tenants, err,
+                                   sizeof(err)) < 0) {
+        log_error(NULL, "--secrets: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int open_egress(struct worker *w)
 {
     char err[1024];
@@ -481,8 +499,8 @@ int worker_open(struct worker *w, struct worker_config *config)
         return -1;
     }
     if (open_jails(w, zygote) < 0 || open_runtimes(w, zygote) < 0 || open_tenants(w) < 0 ||
-        open_egress(w) < 0 || open_audit(w, config) < 0 || open_broker(w, config) < 0 ||
-        open_kafka(w) < 0 || open_slots(w, zygote) < 0)
+        check_secret_tenants(w) < 0 || open_egress(w) < 0 || open_audit(w, config) < 0 ||
+        open_broker(w, config) < 0 || open_kafka(w) < 0 || open_slots(w, zygote) < 0)
         return -1;
     worker_announce(w);
     return 0;

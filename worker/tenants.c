@@ -85,6 +85,11 @@ size_t tenants_count(const struct tenants *t)
     return t->table->count;
 }
 
+bool tenants_has(const struct tenants *t, const char *tenant)
+{
+    return t && tenant_find(t->table, tenant) != NULL;
+}
+
 void tenants_set_backlog(struct tenants *t, unsigned jobs, uint64_t bytes)
 {
     t->share_jobs = jobs / BACKLOG_SHARE;

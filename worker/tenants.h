@@ -50,6 +50,9 @@ void tenants_free(struct tenants *t);
 int tenants_reload(struct tenants *t, char *err, size_t errlen);
 size_t tenants_count(const struct tenants *t);
 
+/* Whether the tenants file names tenant; false when t is NULL. */
+bool tenants_has(const struct tenants *t, const char *tenant);
+
 /* The backlog the scheduler pauses at: a tenant may hold a quarter. */
 void tenants_set_backlog(struct tenants *t, unsigned jobs, uint64_t bytes);
 

@@ -265,7 +265,7 @@ void open_case(struct proxy_case *pc, const char *id, const char *bound, const c
         fail_msg("egress_proxy_start: %s", err);
     struct egress_rules rules = rules_of(job_rules);
     struct brig_network network = network_of(&rules);
-    if (egress_job_open(pc->proxy, id, &network, NULL, 0, &pc->job, err, sizeof(err)) != 0)
+    if (egress_job_open(pc->proxy, id, &network, NULL, NULL, 0, &pc->job, err, sizeof(err)) != 0)
         fail_msg("egress_job_open: %s", err);
     egress_rules_free(&rules);
     assert_non_null(pc->job);

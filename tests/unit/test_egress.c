@@ -444,13 +444,14 @@ static void test_no_bound_no_network(void **state)
     struct egress_rules rules = rules_of("pypi.org");
     struct brig_network network = network_of(&rules);
     struct brig_error why;
-    assert_int_equal(egress_admit(proxy, &network, NULL, 0, &why), -1);
+    assert_int_equal(egress_admit(proxy, &network, NULL, NULL, 0, &why), -1);
     assert_string_equal(why.field, "network");
-    assert_int_equal(egress_job_open(proxy, "j", &network, NULL, 0, &job, err, sizeof(err)), -1);
+    assert_int_equal(egress_job_open(proxy, "j", &network, NULL, NULL, 0, &job, err, sizeof(err)),
+                     -1);
     assert_non_null(strstr(err, "network: this worker gives jobs no network"));
     struct brig_network off = {0};
-    assert_int_equal(egress_admit(proxy, &off, NULL, 0, &why), 0);
-    assert_int_equal(egress_job_open(proxy, "j", &off, NULL, 0, &job, err, sizeof(err)), 0);
+    assert_int_equal(egress_admit(proxy, &off, NULL, NULL, 0, &why), 0);
+    assert_int_equal(egress_job_open(proxy, "j", &off, NULL, NULL, 0, &job, err, sizeof(err)), 0);
     assert_null(job);
     egress_job_close(job);
     egress_rules_free(&rules);
@@ -459,6 +460,50 @@ static void test_no_bound_no_network(void **state)
     assert_int_equal(egress_proxy_start("PyPI.org", NULL, &proxy, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "--egress-allow"));
     assert_non_null(strstr(err, "entry 1 \"PyPI.org\""));
+}
+
+/* A secret bound to acme: acme's job may name it; beta's, an unsigned one's,
+ * and acme's once a reload removed acme, read as a name the worker does not
+ * have, in the same words. */
+static void test_a_tenants_secret_is_nobody_elses(void **state)
+{
+    (void)state;
+    static const char json[] =
+        "{\"secrets\": {\"KEY\": {\"value\": \"v\", \"tenant\": [\"acme\"], \"bindings\": "
+        "[{\"host\": \"api.test\", \"basic_auth\": \"u\"}]}}}";
+    struct secret_store *store;
+    struct egress_proxy *proxy;
+    char err[512], dir[] = "/tmp/brig-test-egress-tenant.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(secret_store_parse(json, strlen(json), "t", &store, err, sizeof(err)), 0);
+    assert_int_equal(egress_proxy_start("api.test", NULL, &proxy, err, sizeof(err)), 0);
+    if (egress_proxy_use_secrets(proxy, store, dir, NULL, err, sizeof(err)) != 0)
+        fail_msg("egress_proxy_use_secrets: %s", err);
+    struct egress_rules rules = rules_of("api.test");
+    struct brig_network network = network_of(&rules);
+    const char *const key[] = {"KEY"}, *const nope[] = {"NOPE"};
+    struct brig_error why, unknown;
+    assert_int_equal(egress_admit(proxy, &network, "beta", nope, 1, &unknown), -1);
+    assert_string_equal(unknown.reason, "this worker has no secret \"NOPE\"");
+    assert_int_equal(egress_admit(proxy, &network, "acme", key, 1, &why), 0);
+    const char *refused[] = {"beta", "", NULL};
+    for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+        assert_int_equal(egress_admit(proxy, &network, refused[i], key, 1, &why), -1);
+        assert_string_equal(why.field, "secrets[0]");
+        assert_string_equal(why.reason, "this worker has no secret \"KEY\"");
+    }
+    assert_true(secret_mark_tenant(&store->secrets[0], 0, true));
+    assert_int_equal(egress_admit(proxy, &network, "acme", key, 1, &why), -1);
+    assert_string_equal(why.reason, "this worker has no secret \"KEY\"");
+    struct egress_job *job = NULL;
+    assert_int_equal(egress_job_open(proxy, "j", &network, "acme", key, 1, &job, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "secrets[0]: this worker has no secret \"KEY\"");
+    assert_null(job);
+    egress_rules_free(&rules);
+    egress_proxy_free(proxy);
+    secret_store_free(store);
+    assert_int_equal(rmdir(dir), 0); /* the proxy took its CA bundle away */
 }
 
 int main(void)
@@ -476,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_parse_absolute_uri),
         cmocka_unit_test(test_parse_incomplete_and_malformed),
         cmocka_unit_test(test_no_bound_no_network),
+        cmocka_unit_test(test_a_tenants_secret_is_nobody_elses),
     };
     return cmocka_run_group_tests_name("egress policy and requests", policy, NULL, NULL) ? 1 : 0;
 }

@@ -170,9 +170,9 @@ static void test_records_are_handed_back(void **state)
     struct egress_rules rules = rules_of("localhost:1");
     struct brig_network network = network_of(&rules);
     char err[1024];
-    assert_int_equal(
-        egress_job_open(pc.proxy, "report-unknown", &network, NULL, 0, &unknown, err, sizeof(err)),
-        0);
+    assert_int_equal(egress_job_open(pc.proxy, "report-unknown", &network, NULL, NULL, 0, &unknown,
+                                     err, sizeof(err)),
+                     0);
     egress_rules_free(&rules);
     int netns = new_netns();
     assert_int_equal(egress_on_network(unknown, netns), 0);
@@ -378,7 +378,7 @@ static struct egress_job *open_job(struct egress_proxy *proxy, const char *id, c
     struct brig_network network = network_of(&list);
     struct egress_job *job;
     char err[512];
-    if (egress_job_open(proxy, id, &network, NULL, 0, &job, err, sizeof(err)) != 0)
+    if (egress_job_open(proxy, id, &network, NULL, NULL, 0, &job, err, sizeof(err)) != 0)
         fail_msg("egress_job_open: %s", err);
     if (audit_record_job(store, id, 0, NULL, NULL, NULL, NULL, "x", 1, err, sizeof(err)) != 0)
         fail_msg("audit_record_job: %s", err);

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "common/common.h"
 #include "worker/secrets.h"
 
 #define VALUE "sk-test-0123456789abcdef"
@@ -205,8 +206,6 @@ static void test_the_file_as_a_whole(void **state)
     expect_refused("{\"secret\": {}}", "test.json: secret: unknown field");
     expect_refused("{\"secrets\": []}", "secrets: missing, or not an object");
     expect_refused("[]", "must be an object");
-    expect_refused("{\"secrets\": {\"K\": {\"value\": \"a\", \"tenant\": \"acme\", " BINDING "}}}",
-                   "secrets.K.tenant: \"acme\": tenants are not supported yet");
     expect_refused("{\"secrets\": {\"K-1\": {\"value\": \"a\", " BINDING "}}}",
                    "\"K-1\" cannot name a secret: invalid character");
     expect_refused("{\"secrets\": {\"PATH\": {\"value\": \"a\", " BINDING "}}}",
@@ -264,6 +263,87 @@ static void test_owner_and_mode_of_the_file(void **state)
     unlink(writable);
 }
 
+static bool known_tenant(const void *ctx, const char *name)
+{
+    for (const char *const *t = ctx; *t; t++) {
+        if (strcmp(*t, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* "tenant": one name or a list; "*" or none is every job's, unsigned ones'
+ * included; a job of any other tenant is not served. */
+#define BASIC "\"bindings\": [{\"host\": \"api.example.com\", \"basic_auth\": \"u\"}]"
+static void test_tenants_a_secret_is_bound_to(void **state)
+{
+    (void)state;
+    struct secret_store *store =
+        parse_ok("{\"secrets\": {"
+                 "\"ONE\": {\"value\": \"a\", \"tenant\": \"acme\", " BASIC "},"
+                 "\"TWO\": {\"value\": \"b\", \"tenant\": [\"acme\", \"beta-2\"], " BASIC "},"
+                 "\"ALL\": {\"value\": \"c\", \"tenant\": \"*\", " BASIC "},"
+                 "\"ANY\": {\"value\": \"d\", " BASIC "}}}");
+    const struct secret *one = secret_find(store, "ONE"), *two = secret_find(store, "TWO");
+    const struct secret *all = secret_find(store, "ALL"), *any = secret_find(store, "ANY");
+    assert_true(secret_serves(one, "acme"));
+    assert_false(secret_serves(one, "beta-2"));
+    assert_false(secret_serves(one, NULL));
+    assert_false(secret_serves(one, ""));
+    assert_false(secret_serves(one, "acm"));
+    assert_true(secret_serves(two, "acme"));
+    assert_true(secret_serves(two, "beta-2"));
+    assert_false(secret_serves(two, "gamma"));
+    assert_false(secret_serves(two, NULL));
+    for (const struct secret *s = all; s; s = s == all ? any : NULL) {
+        assert_null(s->tenants);
+        assert_true(secret_serves(s, "acme"));
+        assert_true(secret_serves(s, NULL));
+    }
+
+    /* A tenant a reload removed is served nothing until it is back. */
+    assert_true(secret_mark_tenant((struct secret *)two, 1, true));
+    assert_false(secret_mark_tenant((struct secret *)two, 1, true));
+    assert_false(secret_serves(two, "beta-2"));
+    assert_true(secret_serves(two, "acme"));
+    assert_true(secret_mark_tenant((struct secret *)two, 1, false));
+    assert_true(secret_serves(two, "beta-2"));
+
+    /* Every tenant named must be one the worker has. */
+    char err[512];
+    const char *const both[] = {"acme", "beta-2", NULL}, *const acme[] = {"acme", NULL};
+    assert_int_equal(secret_store_check_tenants(store, known_tenant, both, err, sizeof(err)), 0);
+    assert_int_equal(secret_store_check_tenants(store, known_tenant, acme, err, sizeof(err)), -1);
+    assert_string_equal(err, "secret TWO is bound to tenant beta-2, which the tenants file does "
+                             "not name");
+    assert_int_equal(secret_store_check_tenants(store, NULL, NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "secret ONE is bound to tenant acme, and this worker has no "
+                                "tenants"));
+    secret_store_free(store);
+    struct secret_store *open_to_all =
+        parse_ok("{\"secrets\": {\"ALL\": {\"value\": \"c\", \"tenant\": \"*\", " BASIC "}}}");
+    assert_int_equal(secret_store_check_tenants(open_to_all, NULL, NULL, err, sizeof(err)), 0);
+    secret_store_free(open_to_all);
+
+    const char *head = "{\"secrets\": {\"K\": {\"value\": \"a\", " BINDING ", \"tenant\": ";
+    const struct {
+        const char *tenant, *what;
+    } cases[] = {
+        {"12", "secrets.K.tenant: must be a tenant's name, a list of names, or \"*\""},
+        {"[]", "secrets.K.tenant: an empty list would leave the secret nobody's"},
+        {"[\"acme\", \"*\"]", "secrets.K.tenant[1]: \"*\" is every tenant's and goes alone"},
+        {"[\"acme\", 3]", "secrets.K.tenant[1]: must be a tenant's name"},
+        {"[\"acme\", \"acme\"]", "secrets.K.tenant[1]: \"acme\" is named twice"},
+        {"\"Acme\"", "secrets.K.tenant: \"Acme\": "},
+        {"[\"ok\", \"a b\"]", "secrets.K.tenant[1]: \"a b\": "},
+    };
+    char json[512];
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        snprintf(json, sizeof(json), "%s%s}}}", head, cases[i].tenant);
+        expect_refused(json, cases[i].what);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -284,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_bindings),
         cmocka_unit_test(test_the_file_as_a_whole),
+        cmocka_unit_test(test_tenants_a_secret_is_bound_to),
         cmocka_unit_test(test_owner_and_mode_of_the_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
