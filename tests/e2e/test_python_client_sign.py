@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey
                                                               Ed25519PublicKey)
 
 from conftest import ROOT, bin_path
+from test_tenants import keygen
 
 sys.path.insert(0, str(ROOT / "producer" / "python"))
 
@@ -40,15 +41,8 @@ def test_signs_every_valid_vector_to_its_signature(vector):
         [(name, head[name].encode()) for name in ("brig-tenant", "brig-ts", "brig-sig")]
 
 
-def keygen(tmp_path):
-    path = tmp_path / "acme.pem"
-    public = subprocess.run([bin_path("brig"), "keygen", "--out", str(path)],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    return path, public
-
-
 def test_reads_the_key_brig_keygen_writes_and_signs_now(tmp_path):
-    path, public = keygen(tmp_path)
+    path, public = keygen(tmp_path, "acme")
     key = load_key(str(path))
     shown = subprocess.run([bin_path("brig"), "keygen", "--public", str(path)],
                            capture_output=True, text=True, check=True).stdout.strip()
@@ -63,7 +57,7 @@ def test_reads_the_key_brig_keygen_writes_and_signs_now(tmp_path):
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
 def test_a_key_others_may_read_is_refused_naming_the_file(tmp_path, mode):
-    path, _ = keygen(tmp_path)
+    path, _ = keygen(tmp_path, "acme")
     path.chmod(mode)
     with pytest.raises(brig.BrigError, match=re.escape(f"key {path}: readable by others "
                                                        f"(mode {mode:04o}): chmod 600 {path}")):
@@ -95,7 +89,7 @@ def no_tenant_env(monkeypatch):
 
 
 def test_tenant_and_key_come_together_from_arguments_or_environment(no_tenant_env, tmp_path):
-    path, _ = keygen(tmp_path)
+    path, _ = keygen(tmp_path, "acme")
     assert signer_of(None, None) is None
     with pytest.raises(brig.InvalidJob, match="^key_file: a tenant signs with its key"):
         signer_of("acme", None)
@@ -125,7 +119,7 @@ def test_a_tenants_topics_and_its_reply_topic_checked_before_connecting(no_tenan
     assert topics_of("brig", "brig.results.acme", "acme").job_reply is None
     unsigned = topics_of("brig", None)
     assert (unsigned.reply, unsigned.logs) == ("brig.results", "brig.logs")
-    path, _ = keygen(tmp_path)
+    path, _ = keygen(tmp_path, "acme")
     for reply in ("brig.results", "brig.results.acmex", "brig.results.beta", "x.results.acme"):
         with pytest.raises(brig.InvalidJob, match=re.escape(
                 f"reply_topic: {reply}: tenant acme's results come on brig.results.acme or a "
