@@ -1,8 +1,8 @@
 """The Python client as a user installs it: `pip install ./producer/python`
-into a fresh venv of Debian's python3, with confluent-kafka and msgpack from
-PyPI (not Debian's), then jobs, sessions, files, cancel, the asyncio API and
-the agent-tool examples run by that venv's python against a brig-worker,
-and the SASL_SSL listener of the real cluster reached through its Kafka
+into a fresh venv of Debian's python3, with confluent-kafka, msgpack and
+cryptography from PyPI (not Debian's), then jobs, sessions, files, cancel,
+the asyncio API and the agent-tool examples run by that venv's python
+against a brig-worker, and the SASL_SSL listener of the real cluster reached through its Kafka
 properties.
 
 PyPI is reached once: the wheels are kept in build/python-wheels, and later
@@ -57,7 +57,7 @@ def venv(tmp_path_factory):
         "build", "*.egg-info", "__pycache__"))
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(tmp / "venv")], check=True)
     python = tmp / "venv" / "bin" / "python"
-    fill_wheelhouse(python, ["confluent-kafka", "msgpack", *EXTRA])
+    fill_wheelhouse(python, ["confluent-kafka", "cryptography", "msgpack", *EXTRA])
     install = pip(python, "install", "--no-index", "--find-links", str(WHEELS), str(source),
                   *EXTRA[1:])
     assert install.returncode == 0, f"pip install:\n{install.stdout}{install.stderr}"
@@ -86,7 +86,8 @@ def test_the_installed_package_is_typed_and_needs_only_pypi(venv):
     site = str(venv.parents[1] / "lib")
     assert all(facts[k].startswith(site) for k in ("file", "kafka", "msgpack")), facts
     assert facts["typed"]
-    assert sorted(r.split(">")[0] for r in facts["requires"]) == ["confluent-kafka", "msgpack"]
+    assert sorted(r.split(">")[0] for r in facts["requires"]) == \
+        ["confluent-kafka", "cryptography", "msgpack"]
     mypy = subprocess.run([str(venv.parent / "mypy"), "--strict", "--config-file",
                            str(SOURCE / "pyproject.toml"), "-p", "brig"],
                           capture_output=True, text=True, timeout=300, cwd=venv.parents[2])

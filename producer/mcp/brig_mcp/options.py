@@ -10,6 +10,10 @@ import stat
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+import brig
+from brig.config import topics_of
+from brig.sign import signer_of
+
 # A token shorter than this is guessable; the error says how to make one.
 TOKEN_MIN_CHARS = 16
 
@@ -60,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
                             "(default $BRIG_KAFKA_CONFIG)")
     kafka.add_argument("-X", dest="properties", metavar="KEY=VALUE", action="append",
                        default=[], help="one more property, after the file's; repeatable")
+    tenant = parser.add_argument_group("tenant (workers started with --tenants)")
+    tenant.add_argument("--tenant", metavar="T", default=os.environ.get("BRIG_TENANT") or None,
+                        help="sign every job and cancel as tenant T, whose results come on "
+                             "P.results.T (default $BRIG_TENANT)")
+    tenant.add_argument("--key", metavar="FILE", default=os.environ.get("BRIG_KEY") or None,
+                        help="the tenant's private key, from brig keygen --out FILE; only its "
+                             "owner may read it (default $BRIG_KEY)")
     return parser
 
 
@@ -74,9 +85,11 @@ def parse(argv: Optional[List[str]] = None) -> Options:
         properties[key] = value
     if args.kafka_config is not None and not os.access(args.kafka_config, os.R_OK):
         parser.error(f"--kafka-config {args.kafka_config}: cannot be read")
+    check_signing(parser, args)
     client = {"brokers": args.brokers, "topic_prefix": args.topic_prefix,
               "reply_topic": args.reply_topic, "client_id": "brig-mcp",
-              "kafka_config": args.kafka_config, "kafka_properties": properties}
+              "kafka_config": args.kafka_config, "kafka_properties": properties,
+              "tenant": args.tenant or "", "key_file": args.key or ""}
     if args.http is None:
         if args.token_file is not None:
             parser.error("--token-file goes with --http (stdio has no bearer token)")
@@ -97,6 +110,20 @@ def parse(argv: Optional[List[str]] = None) -> Options:
                      f"the port could run code: give --token-file FILE with a bearer token "
                      f"(openssl rand -hex 32 >FILE), or listen on 127.0.0.1")
     return Options(http=HttpOptions(host, port, token, loopback), client=client)
+
+
+def check_signing(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuses, before the server starts, a tenant or key the client would
+    refuse at its first connection (which only a tool call would report)."""
+    flags = {"tenant": "--tenant", "key_file": "--key", "reply_topic": "--reply-topic",
+             "topic_prefix": "--topic-prefix"}
+    try:
+        signer = signer_of(args.tenant or "", args.key or "")
+        topics_of(args.topic_prefix, args.reply_topic, signer and signer.tenant)
+    except brig.InvalidJob as e:
+        parser.error(f"{flags.get(e.field, e.field)}: {e.reason}")
+    except brig.BrigError as e:
+        parser.error(str(e))
 
 
 def split_address(address: str):

@@ -8,7 +8,8 @@
     async with brig.AsyncClient() as client:
         result = await client.run("print(6 * 7)", timeout=60)
 
-Needs only confluent-kafka and msgpack. See README.md next to this package.
+Needs confluent-kafka, msgpack and cryptography (which signs for a tenant).
+See README.md next to this package.
 """
 from .aio import AsyncClient, AsyncSession
 from .client import Client, Session

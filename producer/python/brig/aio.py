@@ -101,7 +101,8 @@ class AsyncClient(ClientBase):
         loop = self._loop
         self._transport = await in_thread(
             lambda: Transport(self._config.settings, self._config.topics.reply,
-                              on_arrival=lambda job_id: _call_soon(loop, self._wake, job_id)),
+                              on_arrival=lambda job_id: _call_soon(loop, self._wake, job_id),
+                              signer=self._config.signer),
             "brig-client-connect")
 
     def _t(self) -> Transport:

@@ -33,19 +33,27 @@ class Client(ClientBase):
 
     brokers: "host:port,..."; None finds them (discover.discover_brokers).
     topic_prefix: topics <prefix>.jobs, .results, .logs, .runtimes, .control.
-    reply_topic: where results come back; None is <prefix>.results. Give
-        each client its own (e.g. "brig.results.<name>") so that many clients
-        do not read each other's results; with a real Kafka cluster that
-        topic must exist or auto-creation must be on.
+    reply_topic: where results come back; None is <prefix>.results (for a
+        tenant, see below). Give each client its own (e.g.
+        "brig.results.<name>") so that many clients do not read each other's
+        results; with a real Kafka cluster that topic must exist or
+        auto-creation must be on.
     delivery_timeout: seconds for the broker to take a job.
     kafka_config: a file of librdkafka properties ("key=value" a line: TLS,
         SASL, tuning); None is $BRIG_KAFKA_CONFIG, or none.
     kafka_properties: a dict of more properties, which win over the file's
         (and over every setting of brig's).
+    tenant, key_file: sign every job and cancel for tenant with the Ed25519
+        key of key_file (`brig keygen --out FILE`; group and others must not
+        read it), for workers started with --tenants; None takes
+        $BRIG_TENANT and $BRIG_KEY. A tenant's results come on
+        <prefix>.results.<tenant> (the default reply topic then) or a topic
+        under it, and its live output on <prefix>.logs.<tenant>.
     """
 
     def _setup(self) -> None:
-        self._transport = Transport(self._config.settings, self._config.topics.reply)
+        self._transport = Transport(self._config.settings, self._config.topics.reply,
+                                    signer=self._config.signer)
 
     # --- submitting ---------------------------------------------------------------
 

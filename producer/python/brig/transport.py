@@ -25,6 +25,7 @@ from .errors import BrigError, ClientClosed, SchemaError
 from .kafka_setup import (MOCK_FETCH_WAIT_MS, Diagnostics, KafkaSettings, assign_at_end,
                           check_reachable, create_consumer, create_producer, is_mock_cluster)
 from .messages import Result, decode_result
+from .sign import Signer
 
 _POLL_S = 0.25
 
@@ -44,12 +45,15 @@ class Transport:
     """Connects (BrokerUnreachable within settings.connect_timeout when the
     cluster does not answer), positions the reply consumer and starts the
     threads. on_arrival(job_id) is called from the consumer thread, outside
-    the lock, after a watched job's result has been kept."""
+    the lock, after a watched job's result has been kept. signer, when
+    given, signs every message sent."""
 
     def __init__(self, settings: KafkaSettings, reply_topic: str,
-                 on_arrival: Optional[Callable[[str], None]] = None) -> None:
+                 on_arrival: Optional[Callable[[str], None]] = None,
+                 signer: Optional[Signer] = None) -> None:
         self.settings = settings
         self.reply_topic = reply_topic
+        self._signer = signer
         self.cond = threading.Condition()
         self.watched: set[str] = set()        # ids whose result is kept when it arrives
         self.arrived: dict[str, Outcome] = {}  # id -> Result or SchemaError, in arrival order
@@ -92,7 +96,10 @@ class Transport:
             done(None if err is None else BrigError(
                 f"delivering {what} to {topic}: {self.diag.reason(err.str())}"))
 
-        self.producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+        headers = None if self._signer is None else \
+            self._signer.headers(topic, key.encode(), value)
+        self.producer.produce(topic, value=value, key=key, headers=headers,
+                              on_delivery=on_delivery)
 
     def no_report(self, what: str, topic: str) -> BrigError:
         """The error for a delivery report that never came."""
