@@ -8,7 +8,7 @@ import { test } from "node:test";
 import kafkajs from "kafkajs";
 
 import { decodeDeadLetter, JobTimeout } from "../../dist/index.js";
-import { ANSWER_MS, client, explained, text } from "./env.mjs";
+import { ANSWER_MS, cancelWhileRunning, client, explained } from "./env.mjs";
 
 const brokers = process.env.BRIG_TEST_TENANT_BROKERS;
 const tenant = process.env.BRIG_TEST_TENANT;
@@ -28,18 +28,8 @@ test("a signed job runs and is answered on the tenant's topic", { skip }, async 
 });
 
 test("a signed cancel stops the tenant's running job", { skip }, async (t) => {
-    const brig = signed(t);
-    const id = await brig.submit({
-        runtime: "bash",
-        code: "echo started; sleep 60",
-        stream_logs: true,
-        limits: { wall_ms: 90000 },
-    });
-    // Its live output comes on the tenant's logs topic; once it printed, it runs.
-    for await (const chunk of brig.logs(id, { timeoutMs: ANSWER_MS }))
-        if (text(chunk.data).includes("started")) break;
-    await brig.cancel(id, { by: "tenants.test" });
-    const r = await brig.wait(id, { timeoutMs: ANSWER_MS });
+    // Its live output, which tells it runs, comes on the tenant's logs topic.
+    const r = await cancelWhileRunning(signed(t), "tenants.test");
     assert.equal(r.status, "cancelled", explained(r));
     assert.match(r.error, /tenants\.test/);
     assert.ok(r.usage.wall_us < 60e6, "stopped before its 60 s sleep ended");
