@@ -1,10 +1,13 @@
 """The TypeScript client (producer/typescript) against a real brig-worker on the
 test broker: its node:test files run with the broker's bootstrap servers in
 $BRIG_TEST_BROKERS, one pytest test per file, so that a failure names the file.
+test/e2e/tenants.test.mjs runs against a second worker, started with
+--tenants, with a tenant's key of brig keygen.
 
 The package's dependencies are installed on first use by `npm ci` from the
 committed lockfile, with npm's cache under the build directory: a rerun, or a
 rebuild after `make clean` with the cache kept, needs no network."""
+import json
 import os
 import pathlib
 import shutil
@@ -15,11 +18,15 @@ import pytest
 from conftest import BUILD, ROOT, bin_path
 from harness import Broker, Worker
 from test_kafka_secured import secured  # noqa: F401  (a fixture: the ACL recipe's prefix)
+from test_tenants import keygen, session_list
 
 PACKAGE = ROOT / "producer" / "typescript"
-# Those of test/kafka/ need the real cluster: test_ts_client_sasl_ssl runs them.
+# Those of test/kafka/ need the real cluster: test_ts_client_sasl_ssl runs them;
+# the tenants' file needs a worker with --tenants: test_ts_client_tenants runs it.
+TENANTS_TEST = pathlib.Path("test/e2e/tenants.test.mjs")
 TESTS = sorted(p.relative_to(PACKAGE) for pattern in ("test/*.test.mjs", "test/e2e/*.test.mjs")
-               for p in PACKAGE.glob(pattern))
+               for p in PACKAGE.glob(pattern) if p.relative_to(PACKAGE) != TENANTS_TEST)
+TENANT = "acme"
 # Each file's jobs wait for a free slot on a machine that may be loaded.
 FILE_TIMEOUT_S = 600
 
@@ -44,29 +51,57 @@ def package():
     return PACKAGE
 
 
+def searchable(tmp):
+    for path in (tmp, *tmp.parents):  # jails search the state directory
+        if path.stat().st_mode & 0o001 == 0:
+            path.chmod(path.stat().st_mode | 0o711)
+
+
+def stop(w, broker, sessions, tenant=None):
+    try:
+        w.stop()
+    finally:
+        broker.stop()
+        # Session workspaces are mounts that outlive the worker.
+        tenant_args = ["--tenant", tenant] if tenant else []
+        ids = [s["id"] for s in session_list(sessions, *tenant_args)]
+        if ids:
+            subprocess.run([bin_path("brig"), "session", "rm", "--sessions-dir", str(sessions),
+                            *tenant_args, *ids], capture_output=True, check=False)
+
+
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
     """One worker on its own test broker for the whole module."""
     tmp = tmp_path_factory.mktemp("ts-client")
-    for path in (tmp, *tmp.parents):  # jails search the state directory
-        if path.stat().st_mode & 0o001 == 0:
-            path.chmod(path.stat().st_mode | 0o711)
+    searchable(tmp)
     broker = Broker(partitions=4)
     w = Worker(tmp, broker.bootstrap, "ts-client", concurrency=2)
     try:
         w.wait_consuming()
         yield broker.bootstrap, w
     finally:
-        try:
-            w.stop()
-        finally:
-            broker.stop()
-            # Session workspaces are mounts that outlive the worker.
-            sessions = tmp / "state" / "sessions"
-            ids = [p.name[:-len(".json")] for p in sessions.glob("*.json")]
-            if ids:
-                subprocess.run([bin_path("brig"), "session", "rm", "--sessions-dir",
-                                str(sessions), *ids], capture_output=True, check=False)
+        stop(w, broker, tmp / "state" / "sessions")
+
+
+@pytest.fixture(scope="module")
+def tenant_worker(tmp_path_factory):
+    """A worker started with --tenants, on a broker with the tenant's topics,
+    and the tenant's key file."""
+    tmp = tmp_path_factory.mktemp("ts-tenants")
+    searchable(tmp)
+    key, public = keygen(tmp, TENANT)
+    tenants = tmp / "tenants.json"
+    tenants.write_text(json.dumps({"tenants": [{"name": TENANT, "keys": [public]}]}))
+    broker = Broker(partitions=4, topics=[f"brig.{kind}.{TENANT}" for kind in ("results", "logs")])
+    sessions = tmp / "sessions"
+    w = Worker(tmp, broker.bootstrap, "ts-tenants", concurrency=2,
+               extra=["--tenants", str(tenants), "--sessions-dir", str(sessions)])
+    try:
+        w.wait_consuming()
+        yield broker.bootstrap, w, key
+    finally:
+        stop(w, broker, sessions, TENANT)
 
 
 def node_test(package, path, env, log=lambda: ""):
@@ -84,6 +119,13 @@ def test_ts_client(package, worker, path):
     bootstrap, w = worker
     node_test(package, path, {"BRIG_TEST_BROKERS": bootstrap, "BRIG_TEST_WORKER_ID": w.name},
               w.log)
+
+
+def test_ts_client_tenants(package, tenant_worker):
+    bootstrap, w, key = tenant_worker
+    node_test(package, TENANTS_TEST,
+              {"BRIG_TEST_TENANT_BROKERS": bootstrap, "BRIG_TEST_TENANT": TENANT,
+               "BRIG_TEST_TENANT_KEY": str(key)}, w.log)
 
 
 def test_ts_client_sasl_ssl(package, kafka, secured):

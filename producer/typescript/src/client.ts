@@ -19,6 +19,7 @@ import { connectionOf, mergeProperties } from "./kafka/properties.js";
 import { PartitionReader, offsetsOf, partitionsOf } from "./kafka/reader.js";
 import { type LogsOptions, type OutputChunk, readLogs, readRuntimes } from "./pool.js";
 import { Replies } from "./replies.js";
+import { type Signer, signerOf } from "./sign.js";
 import { type JobSpec, encodeJob } from "./wire/job.js";
 import { type WorkerRuntimes, encodeCancel } from "./wire/messages.js";
 import type { Result } from "./wire/result.js";
@@ -31,10 +32,20 @@ export interface BrigOptions {
     brokers?: string | string[];
     /** Topics <prefix>.jobs, .results, .logs, .control, .runtimes (default brig). */
     topicPrefix?: string;
-    /** Where results come back (default <prefix>.results). Give each client
-     * its own so that many do not read each other's results; on a cluster
-     * with ACLs, the one its principal may read. */
+    /** Where results come back (default <prefix>.results, or a tenant's
+     * <prefix>.results.<tenant>). Give each client its own so that many do
+     * not read each other's results; on a cluster with ACLs, the one its
+     * principal may read. A tenant's is its own topic or one under it. */
     replyTopic?: string;
+    /** Sign every job and cancel as this tenant (SCHEMA.md section 14), for
+     * workers started with --tenants; default $BRIG_TENANT. Its results and
+     * live output then come on <prefix>.results.<tenant> and
+     * <prefix>.logs.<tenant>. */
+    tenant?: string;
+    /** The tenant's private key, a file as `brig keygen` writes it (PKCS#8
+     * PEM, mode 0600: one group or others may read is refused); default
+     * $BRIG_KEY. Given with tenant, or neither. */
+    keyFile?: string;
     clientId?: string;
     /** librdkafka properties (security.protocol, sasl.*, ssl.*), from a file
      * of key=value lines (default $BRIG_KAFKA_CONFIG) and a map that wins. */
@@ -93,6 +104,7 @@ export class Brig {
     readonly controlTopic: string;
     readonly runtimesTopic: string;
     private readonly replies: Replies;
+    private readonly signer: Signer | undefined;
     private connecting: Promise<Connected> | undefined;
     private closed = false;
     private controlKnown = false;
@@ -100,10 +112,13 @@ export class Brig {
     constructor(private readonly options: BrigOptions = {}) {
         const prefix = options.topicPrefix ?? "brig";
         checkTopic("topicPrefix", prefix);
+        this.signer = signerOf(options.tenant, options.keyFile);
+        // A signed job's results and output go to its tenant's topics.
+        const own = this.signer ? `.${this.signer.tenant}` : "";
         this.jobsTopic = `${prefix}.jobs`;
-        this.resultsTopic = `${prefix}.results`;
+        this.resultsTopic = `${prefix}.results${own}`;
         this.replyTopic = options.replyTopic ?? this.resultsTopic;
-        this.logsTopic = `${prefix}.logs`;
+        this.logsTopic = `${prefix}.logs${own}`;
         this.controlTopic = `${prefix}.control`;
         this.runtimesTopic = `${prefix}.runtimes`;
         for (const [field, name] of [
@@ -111,6 +126,17 @@ export class Brig {
             ["replyTopic", this.replyTopic],
         ])
             checkTopic(field, name);
+        // The workers would answer on the tenant's own topic instead, where
+        // this client would not be reading.
+        if (
+            this.signer &&
+            this.replyTopic !== this.resultsTopic &&
+            !this.replyTopic.startsWith(`${this.resultsTopic}.`)
+        )
+            throw new InvalidJob(
+                "replyTopic",
+                `${this.replyTopic}: tenant ${this.signer.tenant}'s results come on ${this.resultsTopic} or a topic under it`,
+            );
         this.replies = new Replies(this.replyTopic);
     }
 
@@ -225,11 +251,20 @@ export class Brig {
         what: string,
     ): Promise<void> {
         const ms = this.options.deliveryTimeoutMs ?? 10000;
+        // The bytes signed are the bytes sent: no re-encoding in between.
+        const keyBytes = Buffer.from(key, "utf8");
+        const headers = this.signer?.headers(topic, keyBytes, value);
         const sending = c.producer.send({
             topic,
             acks: -1,
             timeout: ms,
-            messages: [{ key, value: Buffer.from(value.buffer, value.byteOffset, value.length) }],
+            messages: [
+                {
+                    key: keyBytes,
+                    value: Buffer.from(value.buffer, value.byteOffset, value.length),
+                    ...(headers && { headers: { ...headers } }),
+                },
+            ],
         });
         sending.catch(() => {}); // a late failure after the deadline is the deadline's
         try {

@@ -55,3 +55,4 @@ export {
 export { type LogsOptions, type OutputChunk } from "./pool.js";
 export { discoverBrokers, stateDir } from "./kafka/discover.js";
 export { readProperties } from "./kafka/properties.js";
+export { Signer, type SignatureHeaders, loadKey, signingInput } from "./sign.js";

@@ -72,7 +72,7 @@ export interface Producer {
         topic: string;
         acks: number;
         timeout: number;
-        messages: { key: string; value: Buffer }[];
+        messages: { key: Buffer; value: Buffer; headers?: Record<string, string> }[];
     }): Promise<unknown>;
 }
 

@@ -3,21 +3,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ANSWER_MS, client, explained, skip, text } from "./env.mjs";
+import { ANSWER_MS, cancelWhileRunning, client, explained, skip } from "./env.mjs";
 
 test("a running job is stopped and answered cancelled", { skip }, async (t) => {
-    const brig = client(t);
-    const id = await brig.submit({
-        runtime: "bash",
-        code: "echo started; sleep 60",
-        stream_logs: true,
-        limits: { wall_ms: 90000 },
-    });
-    // Once it printed, it runs.
-    for await (const chunk of brig.logs(id, { timeoutMs: ANSWER_MS }))
-        if (text(chunk.data).includes("started")) break;
-    await brig.cancel(id, { by: "test_ts_client" });
-    const r = await brig.wait(id, { timeoutMs: ANSWER_MS });
+    const r = await cancelWhileRunning(client(t), "test_ts_client");
     assert.equal(r.status, "cancelled", explained(r));
     assert.equal(r.v, 2);
     assert.equal(r.stdoutText, "started\n");

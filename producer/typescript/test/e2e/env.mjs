@@ -22,3 +22,18 @@ export function client(t, options = {}) {
 
 export const explained = (result) =>
     `${result.status} exit=${result.exit_code} error=${result.error}\nstdout: ${result.stdoutText}\nstderr: ${result.stderrText}`;
+
+/** A bash job that prints "started" and sleeps a minute, cancelled by by
+ * once it printed (so while it runs); its result. */
+export async function cancelWhileRunning(brig, by) {
+    const id = await brig.submit({
+        runtime: "bash",
+        code: "echo started; sleep 60",
+        stream_logs: true,
+        limits: { wall_ms: 90000 },
+    });
+    for await (const chunk of brig.logs(id, { timeoutMs: ANSWER_MS }))
+        if (text(chunk.data).includes("started")) break;
+    await brig.cancel(id, { by });
+    return brig.wait(id, { timeoutMs: ANSWER_MS });
+}
