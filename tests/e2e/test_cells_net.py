@@ -5,6 +5,7 @@ variables there, and one with other rules (none included) ends it and starts a
 fresh one. Each request is audited under the id of the cell that made it."""
 from test_cells import cell, env  # noqa: F401 (env is a fixture)
 from test_egress import servers  # noqa: F401 (a fixture)
+from test_secrets import setup  # noqa: F401 (a fixture)
 
 # Through the proxy: the kernel's environment has HTTP_PROXY, and NO_PROXY
 # names localhost (the jail's own loopback), which this drops.
@@ -81,3 +82,28 @@ def test_other_rules_or_none_start_a_fresh_interpreter(env, servers):  # noqa: F
     # And back: the offline interpreter ends for a cell with network.
     back = cell(client, "z = 3", "n2", network={"allow": [f"localhost:{port_b}"]})
     assert back["status"] == "ok" and back["interpreter"]["started"] is True, back
+
+
+def test_a_secret_placeholder_serves_every_cell_of_its_interpreter(env, setup,  # noqa: F811
+                                                                   monkeypatch):
+    client, worker = env
+    monkeypatch.setenv("BRIG_TEST_ENV_KEY", setup["env_value"])
+    worker("secrets", "--egress-allow", "localhost", "--secrets", setup["secrets"],
+           "--egress-ca-file", setup["ca"])
+    url = f"https://localhost:{setup['ports']['bound']}"
+    rules = {"network": {"allow": [f"localhost:{setup['ports']['bound']}"]},
+             "secrets": ["API_KEY"]}
+    get = FETCH + """
+def get(url):
+    request = urllib.request.Request(url, headers={'Authorization': os.environ['API_KEY']})
+    return urllib.request.urlopen(request, timeout=60).read().decode()
+"""
+    first = cell(client, get + f"print(get('{url}/one'))", "n3", **rules)
+    assert first["status"] == "ok" and first["interpreter"]["started"] is True, first
+    assert first["stdout"] == b"bound /one value\n"
+    again = cell(client, f"print(get('{url}/two'))", "n3", **rules)
+    assert again["status"] == "ok" and again["interpreter"]["started"] is False, again
+    assert again["stdout"] == b"bound /two value\n"
+    # The same allow-list without the secret is other rules.
+    plain = cell(client, "'get' in dir()", "n3", network=rules["network"])
+    assert plain["interpreter"]["started"] is True, plain
