@@ -124,6 +124,11 @@ int egress_on_network(void *job, int netns_fd);
 /* Why egress_on_network failed; "" when it did not. */
 const char *egress_job_error(const struct egress_job *job);
 
+/* The records decided from now on carry job_id: a session's interpreter
+ * keeps one egress job for its life, and each cell's requests are that
+ * cell's. */
+void egress_job_rename(struct egress_job *job, const char *job_id);
+
 /* Closes the job's listeners and connections, then frees it; every record of
  * the job is queued by the time it returns. NULL is a no-op. */
 void egress_job_close(struct egress_job *job);

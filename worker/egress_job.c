@@ -255,6 +255,14 @@ const char *egress_job_error(const struct egress_job *job)
     return job->error;
 }
 
+void egress_job_rename(struct egress_job *job, const char *job_id)
+{
+    /* The proxy thread reads the id under the report lock only. */
+    pthread_mutex_lock(&job->proxy->report_lock);
+    snprintf(job->id, sizeof(job->id), "%s", job_id);
+    pthread_mutex_unlock(&job->proxy->report_lock);
+}
+
 void egress_job_close(struct egress_job *job)
 {
     if (!job)

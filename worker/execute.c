@@ -93,16 +93,39 @@ static int open_workspace(const struct slot_env *env, struct task *task, uint64_
 }
 
 /* A session's job of a runtime with a kernel runs as a cell in the
- * session's interpreter, which has no network (interp.h): a job that asks
- * for network runs as a process in the session's workspace, as before. */
-static bool runs_as_cell(const struct slot_env *slot, const struct task *task, bool with_network)
+ * session's interpreter. */
+static bool runs_as_cell(const struct slot_env *slot, const struct task *task)
 {
-    return slot->interps && task->job.session && task->job.session[0] && !with_network &&
+    return slot->interps && task->job.session && task->job.session[0] &&
            interp_runtime_has_kernel(task->runtime_name);
 }
 
+/* The job's allow-list (what its tenant's caps leave) and secrets, in their
+ * order, as one string: "" for none. NULL when out of memory. */
+static char *network_key(const struct task *task)
+{
+    char *key = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&key, &len);
+    if (!f)
+        return NULL;
+    for (size_t i = 0; task->network.mode == BRIG_NETWORK_ALLOW && i < task->network.rule_count;
+         i++) {
+        const struct brig_net_rule *rule = &task->network.rules[i];
+        fprintf(f, "%s%s:%u\n", rule->wildcard ? "*." : "", rule->host, (unsigned)rule->port);
+    }
+    for (size_t i = 0; i < task->job.secret_count; i++)
+        fprintf(f, "secret %s\n", task->job.secrets[i]);
+    if (fclose(f) != 0) {
+        free(key);
+        return NULL;
+    }
+    return key;
+}
+
 static void run_cell(const struct slot_env *slot, struct task *task, struct runtime *rt,
-                     const struct jail_spec *spec, struct interp_cell_result *cell)
+                     const struct jail_spec *spec, struct egress_job **egress,
+                     struct interp_cell_result *cell)
 {
     const struct brig_job *job = &task->job;
     /* Two tenants' sessions of one name are two sessions, with two
@@ -121,11 +144,22 @@ static void run_cell(const struct slot_env *slot, struct task *task, struct runt
         .env = job->env,
         .env_count = job->env_count,
         .cancel_fd = task->cancel_fd,
+        .job_id = job->id,
+        .egress = egress,
         .on_output = spec->on_output,
         .output_ctx = spec->output_ctx,
     };
     char err[256];
+    char *key = network_key(task);
+    if (!key) {
+        cell->jail.status = BRIG_STATUS_INTERNAL_ERROR;
+        snprintf(cell->jail.message, sizeof(cell->jail.message),
+                 "out of memory keeping the cell's network rules");
+        return;
+    }
+    request.network_key = key;
     interp_run_cell(slot->interps, &request, cell);
+    free(key);
     if (runtime_version(slot->jail, rt, task->runtime_version, sizeof(task->runtime_version), err,
                         sizeof(err)) < 0)
         task->runtime_version[0] = '\0';
@@ -191,8 +225,8 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
     }
     spec.workspace = ws;
 
-    if (job->runtime && runs_as_cell(slot, task, egress != NULL)) {
-        run_cell(slot, task, runtime_find(slot->runtimes, job->runtime), &spec, cell);
+    if (job->runtime && runs_as_cell(slot, task)) {
+        run_cell(slot, task, runtime_find(slot->runtimes, job->runtime), &spec, &egress, cell);
         *outcome = cell->jail;
         cell->jail = (struct jail_outcome){0};
         *is_cell = true;

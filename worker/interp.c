@@ -13,6 +13,7 @@
 
 #include "common/common.h"
 #include "sandbox/self_path.h"
+#include "worker/egress.h"
 #include "worker/interp_impl.h"
 #include "worker/log.h"
 
@@ -155,6 +156,11 @@ void interp_end(struct interp *ip, struct jail_outcome *how)
             jail_outcome_free(&ignored);
     }
     ip->live = NULL;
+    /* After the jail: every request it made is decided and recorded. */
+    egress_job_close(ip->egress);
+    ip->egress = NULL;
+    free(ip->network_key);
+    ip->network_key = NULL;
     ip->count = 0;
     interp_reader_free(&ip->reader);
 }

@@ -5,11 +5,13 @@
  *
  * An interpreter is a kernel (sandbox/kernels/) run as the program of a
  * live jail (sandbox/live.h) with every layer of a job's jail: the session's
- * workspace and uid, its own cgroup, seccomp, rlimits, no network. It is
- * started by the session's first cell, from the runtime's warm server where
- * it has one, and talks to the worker over the jail's channel
- * (interp_channel.h). Its memory and pids are the first cell's limits, for
- * the interpreter's whole life; its RLIMIT_CPU backstop is the lifetime.
+ * workspace and uid, its own cgroup, seccomp, rlimits, and the network
+ * rules (egress.h) of the cell that started it: none, or an egress job of
+ * its own that lives as long as it does. A cell whose rules differ ends it
+ * and starts a fresh one. It is started by the session's first cell, from the runtime's warm server
+ * where it has one, and talks to the worker over the jail's channel (interp_channel.h). Its memory
+ * and pids are the first cell's limits, for the interpreter's whole life; its RLIMIT_CPU backstop
+ * is the lifetime.
  *
  * It ends when the kernel dies (the cell that was running reports
  * state_lost), when it stays idle past idle_ms or lives past lifetime_ms
@@ -34,6 +36,7 @@
 #include "schema/schema.h"
 
 struct interp_pool;
+struct egress_job;
 
 struct interp_pool_config {
     unsigned max_live;    /* live interpreters at most (idle ones are evicted) */
@@ -77,6 +80,15 @@ struct interp_cell {
     const struct brig_pair *env; /* added to the interpreter's for this cell */
     size_t env_count;
     int cancel_fd; /* readable: interrupt the cell (outcome.cancelled) */
+    const char *job_id;
+    /* The cell's network allow-list and secrets as one string ("" = none):
+     * it runs in an interpreter started with the same, else a fresh one
+     * starts. *egress (NULL = no network) is the egress job the spec's
+     * network hook serves; an interpreter started by this cell takes it
+     * (*egress becomes NULL) and closes it when it ends; one reused keeps
+     * its own, whose records from now on carry job_id. */
+    const char *network_key;
+    struct egress_job **egress;
     jail_output_fn on_output;
     void *output_ctx;
 };

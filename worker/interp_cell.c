@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/common.h"
+#include "worker/egress.h"
 #include "worker/interp_impl.h"
 #include "worker/log.h"
 
@@ -388,6 +389,11 @@ static bool reusable(struct run *r)
                  ip->session);
         return false;
     }
+    if (strcmp(ip->network_key, r->cell->network_key) != 0) {
+        log_info(NULL, "session %s: a cell with other network rules: a fresh interpreter starts",
+                 ip->session);
+        return false;
+    }
     return monotonic_ms() - ip->started_ms <= (int64_t)r->pool->config.lifetime_ms;
 }
 
@@ -408,8 +414,17 @@ static int start(struct run *r, char *err, size_t errlen)
     spec.limits.cpu_ms = r->pool->config.lifetime_ms;
     spec.on_output = NULL;
     spec.cancel_fd = 0;
-    if (jail_live_start(cell->jail, &spec, &r->ip->live, err, errlen) < 0)
+    if (!(r->ip->network_key = strdup(cell->network_key))) {
+        snprintf(err, errlen, "keeping the cell's network rules: %s", strerror(errno));
         return -1;
+    }
+    if (jail_live_start(cell->jail, &spec, &r->ip->live, err, errlen) < 0) {
+        free(r->ip->network_key);
+        r->ip->network_key = NULL;
+        return -1;
+    }
+    r->ip->egress = *cell->egress;
+    *cell->egress = NULL;
     r->ip->started_ms = monotonic_ms();
     r->ip->workspace_dev = workspace_dev(cell);
     r->ip->count = 0;
@@ -523,6 +538,8 @@ void interp_run_cell(struct interp_pool *pool, const struct interp_cell *cell,
         return;
     }
     jail_live_fds(r.ip->live, &r.fds);
+    if (r.ip->egress)
+        egress_job_rename(r.ip->egress, cell->job_id);
     r.ready = !result->started;
     if (r.ready)
         send_exec(&r);

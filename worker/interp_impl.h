@@ -21,6 +21,8 @@ struct interp {
     /* The workspace it started with: a session removed and made again has
      * another tmpfs, which the interpreter does not see. */
     dev_t workspace_dev;
+    char *network_key;         /* the starting cell's (interp_cell.network_key) */
+    struct egress_job *egress; /* its network; NULL = none */
     int64_t started_ms, last_used_ms;
     bool busy;   /* a slot runs a cell in it */
     bool doomed; /* ends once its cell is over (its partition was revoked) */
@@ -41,7 +43,8 @@ struct interp_pool {
  * until interp_put. NULL when out of memory. */
 struct interp *interp_take(struct interp_pool *pool, const char *session, int32_t partition);
 void interp_put(struct interp_pool *pool, struct interp *ip);
-/* Stops its jail; *how (optional) gets the jail's outcome, else freed. */
+/* Stops its jail, then closes its egress job; *how (optional) gets the jail's outcome, else freed.
+ */
 void interp_end(struct interp *ip, struct jail_outcome *how);
 /* The argv (room for 7) that runs the kernel of runtime_name's cells (a
  * runtime without one gets Python's), and *warm, the pool's server it
