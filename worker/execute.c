@@ -85,7 +85,8 @@ static int open_workspace(const struct slot_env *env, struct task *task, uint64_
         outcome->status = BRIG_STATUS_SETUP_ERROR;
         return -1;
     }
-    if (session_env_prepare(env->jail, *ws, err, sizeof(err)) < 0)
+    struct jail_server *warm = env->interps ? interp_pool_kernel_server(env->interps) : NULL;
+    if (session_env_prepare(env->jail, warm, *ws, err, sizeof(err)) < 0)
         log_warn(task->job_id, "session %s: %s", session, err);
     if (jail_workspace_state_hash(*ws, task->state_before, err, sizeof(err)) < 0)
         log_warn(task->job_id, "hashing session %s before the run: %s", session, err);

@@ -17,16 +17,26 @@ const char *const session_env_vars[] = {
 };
 
 /* The venv, then brig's pip in it (stdin: pip_guard) as the module
- * _brig_pip, a .pth that imports it, and the pip and pip3 commands. */
+ * _brig_pip, a .pth that imports it, and the pip and pip3 commands. Python,
+ * not `python3 -m venv` under a shell, so that a warm server can run it: a
+ * new session's first cell waits for it. A warm fork's base executable is
+ * the server's, so the venv is told which python it is of. */
 static const char make_venv[] =
-    "python3 -m venv --without-pip --system-site-packages " VENV " || exit\n"
-    "site=$(echo " VENV "/lib/python3*/site-packages)\n"
-    "cat >\"$site/_brig_pip.py\" && echo 'import _brig_pip' >\"$site/_brig_pip.pth\" || exit\n"
-    "for pip in pip pip3; do\n"
-    "    printf '#!" VENV
-    "/bin/python3\\nimport sys, _brig_pip\\nsys.exit(_brig_pip.main())\\n' \\\n"
-    "        >" VENV "/bin/$pip && chmod 755 " VENV "/bin/$pip || exit\n"
-    "done\n";
+    "import os, sys, venv\n"
+    "sys._base_executable = sys.executable\n"
+    "venv.EnvBuilder(system_site_packages=True, symlinks=True).create('" VENV "')\n"
+    "site = os.path.join('" VENV "', 'lib', 'python%d.%d' % sys.version_info[:2],\n"
+    "                    'site-packages')\n"
+    "with open(os.path.join(site, '_brig_pip.py'), 'w') as f:\n"
+    "    f.write(sys.stdin.read())\n"
+    "with open(os.path.join(site, '_brig_pip.pth'), 'w') as f:\n"
+    "    f.write('import _brig_pip\\n')\n"
+    "for pip in ('pip', 'pip3'):\n"
+    "    path = os.path.join('" VENV "', 'bin', pip)\n"
+    "    with open(path, 'w') as f:\n"
+    "        f.write('#!" VENV "/bin/python3\\nimport sys, _brig_pip\\n'\n"
+    "                'sys.exit(_brig_pip.main())\\n')\n"
+    "    os.chmod(path, 0o755)\n";
 
 static const char pip_guard[] =
     "\"\"\"brig's pip in a session's venv, written by brig-worker (worker/session_env.c).\n"
@@ -91,14 +101,17 @@ static bool has_venv(struct jail_workspace *ws)
     return found;
 }
 
-int session_env_prepare(struct jail_context *ctx, struct jail_workspace *ws, char *err,
-                        size_t errlen)
+int session_env_prepare(struct jail_context *ctx, struct jail_server *warm,
+                        struct jail_workspace *ws, char *err, size_t errlen)
 {
     if (has_venv(ws))
         return 0;
-    const char *argv[] = {"/bin/sh", "-c", make_venv, NULL};
-    struct jail_spec spec = {
-        .argv = argv, .workspace = ws, .stdin_data = pip_guard, .stdin_len = sizeof(pip_guard) - 1};
+    const char *argv[] = {"python3", "-c", make_venv, NULL};
+    struct jail_spec spec = {.argv = argv,
+                             .workspace = ws,
+                             .warm = warm,
+                             .stdin_data = pip_guard,
+                             .stdin_len = sizeof(pip_guard) - 1};
     jail_limits_default(&spec.limits);
     spec.limits.wall_ms = 60000;
     spec.limits.cpu_ms = 30000;

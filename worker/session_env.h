@@ -28,9 +28,10 @@
  * variables: VIRTUAL_ENV and the PATH. NULL-terminated. */
 extern const char *const session_env_vars[];
 
-/* Makes the venv in ws unless it is there. -1 with a sentence in err when
- * it could not be made (the job can run without it). */
-int session_env_prepare(struct jail_context *ctx, struct jail_workspace *ws, char *err,
-                        size_t errlen);
+/* Makes the venv in ws unless it is there, from warm (a warm Python
+ * server) when not NULL. -1 with a sentence in err when it could not be made
+ * (the job can run without it). */
+int session_env_prepare(struct jail_context *ctx, struct jail_server *warm,
+                        struct jail_workspace *ws, char *err, size_t errlen);
 
 #endif

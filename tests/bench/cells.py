@@ -6,7 +6,8 @@ each from submit to its result on the client; then the first cell of a new
 session (its interpreter starts) next to a plain python job print(1), one
 after the other, ROUNDS times. Prints p50/p90/p99 and the load average.
 
-Usage: /usr/bin/python3 tests/bench/cells.py --build BUILD   (from the repo root)"""
+Usage: /usr/bin/python3 tests/bench/cells.py --build BUILD [--cells N] [--rounds N]
+(from the repo root)"""
 import argparse
 import os
 import random
@@ -45,6 +46,8 @@ def quantiles(values):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default="build")
+    parser.add_argument("--cells", type=int, default=CELLS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args()
     build = os.path.abspath(args.build)
     with tempfile.TemporaryDirectory(prefix="brig-bench-cells-") as workdir:
@@ -58,17 +61,18 @@ def main():
             _, first = latency_ms(client, cell(client, session, "x = 1"))
             assert first["status"] == "ok", first
             lat = []
-            for _ in range(CELLS):
+            for _ in range(args.cells):
                 time.sleep(random.uniform(1, 2))
                 ms, result = latency_ms(client, cell(client, session, "x + 1"))
                 assert result["status"] == "ok" and not result["interpreter"]["started"], result
                 lat.append(ms)
             q = quantiles(lat)
-            print(f"cell x + 1, {CELLS} cells 1-2 s apart: p50 {q[50]:.1f} ms, p90 {q[90]:.1f} ms, "
+            print(f"cell x + 1, {args.cells} cells 1-2 s apart: p50 {q[50]:.1f} ms, "
+                  f"p90 {q[90]:.1f} ms, "
                   f"p99 {q[99]:.1f} ms (target p50 <= {TARGET_CELL_P50_MS} ms)")
             firsts, plains = [], []
             latency_ms(client, kafka_load.runtime_job(client.new_id(), "python", "print(1)"))
-            for _ in range(ROUNDS):
+            for _ in range(args.rounds):
                 ms, result = latency_ms(client, cell(client, "b-" + uuid.uuid4().hex[:8], "1"))
                 assert result["interpreter"]["started"], result
                 firsts.append(ms)
@@ -77,7 +81,7 @@ def main():
                 plains.append(plain)
             f, p = quantiles(firsts), quantiles(plains)
             print(f"first cell of a new session: p50 {f[50]:.0f} ms, p90 {f[90]:.0f} ms; "
-                  f"python job print(1): p50 {p[50]:.0f} ms, p90 {p[90]:.0f} ms ({ROUNDS} each)")
+                  f"python job print(1): p50 {p[50]:.0f} ms, p90 {p[90]:.0f} ms ({args.rounds} each)")
             print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on "
                   f"{os.cpu_count()} CPUs")
         finally:

@@ -130,10 +130,16 @@ def test_pip_installs_into_the_session_venv_for_later_jobs_cold_and_warm(pool):
     assert "Successfully installed brigtiny-1.0" in out
     assert out.endswith("/work/.venv/bin/pip\n/work/.venv/bin/python3\n"), out
     site = "/work/.venv/lib/python3.11/site-packages"
-    cold = ok(run(client, IMPORT.format(m="brigtiny"), "python", session=s))
+    # A process of the session's python3, cold; a warm runtime's job; and a
+    # cell, whose kernel (matplotlib preloaded) is started in the venv too.
+    cold = ok(run(client, None, None, argv=["python3", "-c", IMPORT.format(m="brigtiny")],
+                  session=s))
     assert cold == f"42 {site}/brigtiny/__init__.py False /work/.venv\n"
     warm = ok(run(client, IMPORT.format(m="brigtiny"), "python-warm", session=s))
     assert warm == f"42 {site}/brigtiny/__init__.py True /work/.venv\n"
+    cell = run(client, IMPORT.format(m="brigtiny"), "python", session=s)
+    assert ok(cell) == f"42 {site}/brigtiny/__init__.py True /work/.venv\n"
+    assert cell["interpreter"]["started"], cell
     # The spelling agents write in Python, through the venv's interpreter.
     install = ("import subprocess, sys\n"
                "subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-index', 'brigtwo'],"
