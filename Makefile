@@ -104,7 +104,7 @@ unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 e2e: all $(HELPERS)
-	cd tests && BRIG_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) e2e
+	cd tests && BRIG_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS) e2e
 
 test: deps
 	$(MAKE) unit

@@ -468,7 +468,7 @@ def test_typescript_sdk_client(ts_client, pool, token_file):
 
 
 def test_sasl_ssl_through_kafka_properties(venv_python, kafka, secured):  # noqa: F811
-    prefix, props = secured
+    prefix, props, _ = secured
     shell = Shell(venv_python, "stdio", bin_path("brig"), "mcp", "--brokers",
                   kafka.bootstrap_sasl, "--topic-prefix", prefix, "--kafka-config",
                   props["agent-a"], "--reply-topic", f"{prefix}.reply.agent-a")

@@ -231,7 +231,7 @@ def test_the_examples_answer_a_canned_tool_call(venv, worker):  # noqa: F811
 
 
 def test_sasl_ssl_through_kafka_properties(venv, kafka, secured):  # noqa: F811
-    prefix, props = secured
+    prefix, props, _ = secured
     settings = dict(line.split("=", 1) for line in
                     pathlib.Path(props["agent-b"]).read_text().splitlines() if "=" in line)
     facts = in_venv(venv, f"""

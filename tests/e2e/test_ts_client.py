@@ -130,7 +130,7 @@ def test_ts_client_tenants(package, tenant_worker):
 
 def test_ts_client_sasl_ssl(package, kafka, secured):
     """test/kafka/sasl.test.mjs on the cluster's SASL_SSL listener as agent-a."""
-    prefix, props = secured
+    prefix, props, _ = secured
     node_test(package, "test/kafka/sasl.test.mjs",
               {"BRIG_TEST_SASL_BROKERS": kafka.bootstrap_sasl, "BRIG_TEST_SASL_PREFIX": prefix,
                "BRIG_TEST_SASL_CONFIG": props["agent-a"]})
