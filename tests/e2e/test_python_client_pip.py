@@ -189,8 +189,30 @@ def test_the_asyncio_api(venv, worker):  # noqa: F811
 
 
 def test_a_cells_display_outputs(venv, worker):  # noqa: F811
-    pytest.skip("cells (SCHEMA.md 6.1) run once the interp branch is merged; the client's "
-                "reader is tested on every cell vector in test_python_client_unit.py")
+    facts = in_venv(venv, """
+        import json, struct, brig
+        with brig.Client() as c:
+            s = c.session()
+            first = s.run("x = 41", timeout=180)
+            value = s.run("x + 1", timeout=180)
+            chart = s.run("import matplotlib.pyplot as plt\\nplt.figure(figsize=(4, 3))\\n"
+                          "plt.plot([1, 3, 2])", timeout=180)
+            failed = s.run("1 / 0", timeout=180)
+            png = chart.images[0][1] if chart.images else b""
+            print(json.dumps({
+                "started": [first.interpreter.started, value.interpreter.started],
+                "value": [(o.kind, o.text) for o in value.outputs],
+                "image": [chart.images[0][0] if chart.images else None, png[:8].hex(),
+                          list(struct.unpack(">II", png[16:24])) if png else None],
+                "exception": [failed.status, failed.exception.name, failed.exception.value]}))
+    """)
+    assert facts["started"] == [True, False]
+    assert facts["value"] == [["result", "42"]]
+    # A 4 x 3 inch figure at 100 dpi, cropped to its drawing by the inline backend.
+    mime, signature, (width, height) = facts["image"]
+    assert mime == "image/png" and signature == b"\x89PNG\r\n\x1a\n".hex()
+    assert 200 < width <= 400 and 150 < height <= 300, facts["image"]
+    assert facts["exception"] == ["failed", "ZeroDivisionError", "division by zero"]
 
 
 PLOT = ("import os, matplotlib.pyplot as plt\nos.makedirs('out', exist_ok=True)\n"
