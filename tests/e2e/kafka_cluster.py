@@ -3,9 +3,9 @@ run by mk/kafka.sh in build/kafka-test (BRIG_KAFKA_DIR), apart from the
 cluster of `make kafka`, so that tests killing brokers never touch it.
 
 A pytest plugin (tests/e2e/conftest.py loads it). Fixtures:
-  kafka_cluster  session-wide: starts the cluster unless it runs (fetching
-                 the jars the first time), yields a KafkaCluster, and stops it
-                 at the end if it started it.
+  kafka_cluster  session-wide: makes and starts a new cluster unless one runs
+                 (fetching the jars the first time), yields a KafkaCluster,
+                 and stops it at the end if it started it.
   kafka          the same KafkaCluster for one test; afterwards it starts any
                  node the test stopped or killed (and waits until every
                  partition is back in sync) and deletes the topics the test
@@ -196,9 +196,14 @@ def read_partition(config, topic, partition, count, offset=0, timeout=60):
 
 @pytest.fixture(scope="session")
 def kafka_cluster():
-    was_running = subprocess.run(
-        [str(ROOT / "mk" / "kafka.sh"), "status"], capture_output=True,
-        env=dict(os.environ, KAFKA_DIR=KAFKA_DIR)).returncode == 0
+    script = [str(ROOT / "mk" / "kafka.sh")]
+    env = dict(os.environ, KAFKA_DIR=KAFKA_DIR, KAFKA_NODES=str(NODES))
+    was_running = subprocess.run(script + ["status"], capture_output=True, env=env).returncode == 0
+    if not was_running:
+        # A new cluster, as CI's fresh clone gets: a node's start replays the
+        # whole metadata log, so one kept from earlier runs (thousands of
+        # topics made and deleted) made each restart a minute slower.
+        subprocess.run(script + ["destroy"], capture_output=True, env=env, check=True)
     cluster = KafkaCluster()
     yield cluster
     if not was_running:

@@ -7,7 +7,6 @@ Every test uses a topic prefix and a group of its own; the topics the
 workers create are deleted afterwards."""
 import datetime
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -19,7 +18,9 @@ from confluent_kafka.admin import ConfigResource
 
 from conftest import bin_path
 from harness import Client, Worker, job, wait_for
+from kafka_cluster import produce, read_partition
 from nethost import NetHost
+from test_kafka_cluster import values
 from test_worker import check_malformed_answered, submit_malformed_among_valid
 
 TOPICS = ("jobs", "results", "logs", "dlq")
@@ -200,9 +201,15 @@ def test_the_whole_cluster_stopped_for_20_seconds_loses_nothing(kafka, prefix, p
 
 
 def test_a_rolling_restart_under_load_loses_nothing(kafka, pool, client):
+    """Every node stopped and started in turn while jobs flow: every job is
+    answered, and so is every message acknowledged to a plain producer
+    before and after (test_kafka_cluster.py's checks, on this restart)."""
     workers = [pool(f"w{i}", concurrency=2) for i in range(2)]
     for w in workers:
         wait_assigned(w)
+    plain = {"bootstrap.servers": kafka.bootstrap}
+    topic = kafka.create_topic(kafka.topic_name("rolling"), partitions=2)
+    assert produce(plain, topic, values(50, "before")) == [None] * 50
     c = client()
     ids, stop = [], threading.Event()
 
@@ -220,6 +227,9 @@ def test_a_rolling_restart_under_load_loses_nothing(kafka, pool, client):
     c.flush()
     assert len(ids) > 100
     check_every_job_answered_and_runs_accounted(c, ids, workers)
+    assert sorted(kafka.running_nodes()) == [1, 2, 3]
+    assert produce(plain, topic, values(50, "after")) == [None] * 50
+    assert read_partition(plain, topic, 0, 100) == values(50, "before") + values(50, "after")
 
 
 def log_ms(line):
