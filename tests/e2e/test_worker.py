@@ -128,16 +128,24 @@ def test_a_second_worker_joins_the_embedded_broker(tmp_path):
 
 
 def test_a_new_owner_replaces_a_killed_owners_state_file(tmp_path):
+    """An owner killed with -9 leaves its state file naming a broker that is
+    gone: the next worker owns a new broker (the lock, not the file, says who
+    owns), and the one after joins the new broker."""
     state = tmp_path / "state"
     first, address, _ = embedded_worker(tmp_path, "first", state)
     stop(first, signal.SIGKILL)
     assert (state / "broker").exists()
     second, new_address, _ = embedded_worker(tmp_path, "second", state)
+    third = None
     try:
         assert new_address != address
         assert (state / "broker").read_text().splitlines()[0] == new_address
+        third, joined, _ = embedded_worker(tmp_path, "third", state)
+        assert joined == new_address
         run_echo(new_address, "fresh")
     finally:
+        if third is not None:
+            assert stop(third) == 0
         assert stop(second) == 0
 
 
