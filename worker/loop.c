@@ -13,6 +13,7 @@
 #include "worker/egress_audit.h"
 #include "worker/interp.h"
 #include "worker/log.h"
+#include "worker/loop.h"
 #include "worker/metrics.h"
 #include "worker/readiness.h"
 #include "worker/tenants.h"
@@ -185,28 +186,61 @@ static void set_paused(struct worker *w, bool paused)
     w->paused = paused;
 }
 
-/* Sessions idle past their TTL are removed by whichever worker of the host
- * looks first (every minute, or every TTL when that is shorter); the ones in
- * use are skipped. */
-#define SESSION_SWEEP_MS 60000
+/* ---- decisions (loop.h) ---- */
 
-static void sweep_sessions(struct worker *w, int64_t now)
+/* Sessions idle past their TTL are removed by whichever worker of the host
+ * looks first (every minute, or every TTL when that is shorter). */
+#define SESSION_SWEEP_MS 60000
+#define BROKER_CHECK_MS 1000
+#define EXPIRY_CHECK_MS 1000
+
+/* Whether the work next due at *next is due at now; if so, it is next due
+ * every ms later. */
+static bool due(int64_t *next, int64_t now, int64_t every)
 {
-    uint64_t ttl = w->config->session_ttl_ms;
-    if (ttl == 0 || now < w->next_session_sweep_ms)
-        return;
-    w->next_session_sweep_ms = now + (int64_t)(ttl < SESSION_SWEEP_MS ? ttl : SESSION_SWEEP_MS);
+    if (now < *next)
+        return false;
+    *next = now + every;
+    return true;
+}
+
+unsigned loop_due(struct loop_clock *clock, const struct loop_duties *duties, int64_t now)
+{
+    unsigned work = 0;
+    uint64_t ttl = duties->session_ttl_ms;
+    if (duties->tenants && due(&clock->next_expiry_ms, now, EXPIRY_CHECK_MS))
+        work |= LOOP_EXPIRE_WAITING;
+    if (duties->embedded_broker && due(&clock->next_broker_check_ms, now, BROKER_CHECK_MS))
+        work |= LOOP_CHECK_BROKER;
+    if (ttl > 0 && due(&clock->next_session_sweep_ms, now,
+                       (int64_t)(ttl < SESSION_SWEEP_MS ? ttl : SESSION_SWEEP_MS)))
+        work |= LOOP_SWEEP_SESSIONS;
+    return work;
+}
+
+bool loop_wants_pause(bool draining, const struct scheduler *s, bool paused)
+{
+    return draining || sched_wants_pause(s, paused);
+}
+
+bool loop_drain_cut_short(int stop_requests, int64_t now, int64_t deadline)
+{
+    return stop_requests >= 2 || now >= deadline;
+}
+
+/* ---- periodic work ---- */
+
+/* The ones in use are skipped. */
+static void sweep_sessions(struct worker *w)
+{
     size_t removed = 0;
     char err[512];
-    if (jail_session_sweep_all(w->config->sessions_dir, ttl, (uint64_t)wall_clock_ms(), &removed,
-                               err, sizeof(err)) < 0)
+    if (jail_session_sweep_all(w->config->sessions_dir, w->config->session_ttl_ms,
+                               (uint64_t)wall_clock_ms(), &removed, err, sizeof(err)) < 0)
         log_error(NULL, "sweeping sessions: %s", err);
     if (removed > 0)
         log_info(NULL, "removed %zu idle session(s)", removed);
 }
-
-#define BROKER_CHECK_MS 1000
-#define EXPIRY_CHECK_MS 1000
 
 /* A secret bound to a tenant a reload removed is refused to that name's jobs
  * (even those admitted before) until the tenant is back: said once, when it
@@ -270,20 +304,23 @@ static void expire_waiting(struct worker *w)
 /* The periodic work, in one place. */
 static void periodic(struct worker *w)
 {
-    int64_t now = monotonic_ms();
+    const struct loop_duties duties = {
+        .tenants = w->tenants != NULL,
+        .embedded_broker = w->broker != NULL,
+        .session_ttl_ms = w->config->session_ttl_ms,
+    };
+    unsigned work = loop_due(&w->clock, &duties, monotonic_ms());
     if (w->reload_requests)
         reload_tenants(w);
-    if (w->tenants && now >= w->next_expiry_check_ms) {
-        w->next_expiry_check_ms = now + EXPIRY_CHECK_MS;
+    if (work & LOOP_EXPIRE_WAITING)
         expire_waiting(w);
-    }
-    set_paused(w, w->draining || sched_wants_pause(w->scheduler, w->paused));
+    set_paused(w, loop_wants_pause(w->draining, w->scheduler, w->paused));
     metrics_set_slots_busy(slot_pool_busy(w->slots));
-    sweep_sessions(w, now);
+    if (work & LOOP_SWEEP_SESSIONS)
+        sweep_sessions(w);
     if (w->interps)
         interp_pool_sweep(w->interps);
-    if (w->broker && now >= w->next_broker_check_ms) {
-        w->next_broker_check_ms = now + BROKER_CHECK_MS;
+    if (work & LOOP_CHECK_BROKER) {
         char why[512];
         if (!embedded_broker_alive(w->broker, why, sizeof(why)))
             worker_fail(w, "%s", why);
@@ -364,7 +401,7 @@ static void drain(struct worker *w)
     int64_t deadline = monotonic_ms() + (int64_t)w->config->drain_timeout_ms;
     bool stopped = false;
     while (slot_pool_busy(w->slots) > 0 && !w->fatal) {
-        if (!stopped && (w->stop_requests >= 2 || monotonic_ms() >= deadline)) {
+        if (!stopped && loop_drain_cut_short(w->stop_requests, monotonic_ms(), deadline)) {
             /* Their senders get an answer that says so, rather than a second
              * run of a job that may have had effects. */
             log_warn(NULL,

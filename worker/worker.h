@@ -58,6 +58,7 @@
 #include "worker/egress.h"
 #include "worker/embedded.h"
 #include "worker/execute.h"
+#include "worker/loop.h"
 #include "worker/publish.h"
 #include "worker/scheduler.h"
 #include "worker/slots.h"
@@ -120,7 +121,7 @@ struct worker {
     struct task *starting, **starting_tail;   /* jobs waiting for their attempt's commit */
     unsigned n_starting;
     bool paused, draining;
-    int64_t next_session_sweep_ms, next_broker_check_ms, next_expiry_check_ms;
+    struct loop_clock clock; /* the periodic work's (loop.h) */
 
     volatile sig_atomic_t stop_requests;   /* SIGTERM/SIGINT received */
     volatile sig_atomic_t reload_requests; /* SIGHUP: read the tenants file again */

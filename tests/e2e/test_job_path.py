@@ -9,7 +9,8 @@ import msgpack
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from conftest import ROOT, bin_path
-from harness import Client, job, wait_for
+from harness import Client, free_port, job, wait_for
+from test_metrics import get, total
 
 BROKER_PARTITIONS = 2
 
@@ -121,8 +122,10 @@ def test_jobs_deleted_before_they_were_read_are_reported(workers, client, broker
     """A consumer position reset past unconsumed messages is never silent:
     the test broker (like the embedded one) keeps about 5 MiB a partition,
     so jobs produced while no worker runs are deleted unread. The worker that
-    comes back logs the partition and range, counts them and audits them."""
-    w = workers("w", concurrency=1)
+    comes back logs the partition and range, counts them (served by /metrics)
+    and audits them."""
+    port = free_port()
+    w = workers("w", concurrency=1, extra=["--metrics-addr", f"127.0.0.1:{port}"])
     first = client.submit(job("true", id="before"), key=b"k")
     client.flush()
     client.wait([first])
@@ -153,6 +156,9 @@ def test_jobs_deleted_before_they_were_read_are_reported(workers, client, broker
     results = client.wait(survivors)
     assert all(results[i][0]["status"] == "ok" for i in survivors)
     assert not any(client.results.get(j["id"]) for j in big[:skipped])
+    status, text = get(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200, text
+    assert total(text, "brig_jobs_skipped_total", partition=partition) == skipped, text
 
 
 def test_sessions_live_under_the_state_dir(tmp_path, workers, client):

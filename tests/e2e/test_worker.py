@@ -1,5 +1,7 @@
 """brig-worker end to end: real workers, the real Kafka protocol (the test
 broker), faults injected, and the audit stores checked afterwards."""
+import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -126,16 +128,24 @@ def test_a_second_worker_joins_the_embedded_broker(tmp_path):
 
 
 def test_a_new_owner_replaces_a_killed_owners_state_file(tmp_path):
+    """An owner killed with -9 leaves its state file naming a broker that is
+    gone: the next worker owns a new broker (the lock, not the file, says who
+    owns), and the one after joins the new broker."""
     state = tmp_path / "state"
     first, address, _ = embedded_worker(tmp_path, "first", state)
     stop(first, signal.SIGKILL)
     assert (state / "broker").exists()
     second, new_address, _ = embedded_worker(tmp_path, "second", state)
+    third = None
     try:
         assert new_address != address
         assert (state / "broker").read_text().splitlines()[0] == new_address
+        third, joined, _ = embedded_worker(tmp_path, "third", state)
+        assert joined == new_address
         run_echo(new_address, "fresh")
     finally:
+        if third is not None:
+            assert stop(third) == 0
         assert stop(second) == 0
 
 
@@ -203,6 +213,79 @@ def test_kill_9_of_a_worker_loses_nothing(workers, prompt_client):
     abandoned = {row["job_id"] for row in db.execute("SELECT job_id FROM attempts WHERE state = 'abandoned'")}
     db.close()
     assert abandoned == interrupted
+
+
+def workspace_mounts(state):
+    """{mount point: maker's pid} of the brig workspaces under state, as
+    this process's mountinfo lists them (source brig-workspace:<pid>-<start>)."""
+    found = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            fstype, source = fields[fields.index("-") + 1:][:2]
+            if fstype == "tmpfs" and source.startswith("brig-workspace:") and \
+                    fields[4].startswith(f"{state}/"):
+                found[fields[4]] = int(source.split(":")[1].split("-")[0])
+    return found
+
+
+@contextlib.contextmanager
+def uids_held(workspaces):
+    """Holds the host-uid locks of the workspaces' uids (ws/<uid>), as a
+    brig process that took a dead worker's uids would: the worker started
+    next gets other uids, so only its reclaim can unmount what the dead one
+    left (with the same uids its start-up sweep of its own uids does it).
+    Chunks of 1024 uids from 0x70000000, one lock file each (sandbox/user.c)."""
+    held = []
+    try:
+        for chunk in {(int(os.path.basename(p)) - 0x70000000) // 1024 for p in workspaces}:
+            fd = os.open(f"/run/brig/uids/{chunk}", os.O_RDWR | os.O_CREAT, 0o600)
+            held.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass  # another brig process holds it: just as good
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
+def test_a_restarted_worker_unmounts_a_killed_workers_workspaces(tmp_path, workers, client):
+    """kill -9 leaves the tmpfs workspaces of the jobs it interrupted mounted;
+    the worker started again on the same state dir unmounts them, and leaves
+    a live worker's alone (two groups, so that both run the same jobs)."""
+    state = tmp_path / "state"
+    quick = ["--drain-timeout", "1s"]
+    victim = workers("victim", concurrency=2, group="victim", extra=quick)
+    bystander = workers("bystander", concurrency=1, group="bystander", extra=quick)
+    for _ in range(2):  # running until the end (the drain timeout stops them)
+        client.submit(job("sleep 300", limits={"wall_ms": 300000}))
+    client.flush()
+
+    def mounts_of(pid):
+        return {point for point, maker in workspace_mounts(state).items() if maker == pid}
+
+    wait_for(lambda: len(mounts_of(victim.proc.pid)) == 2 and mounts_of(bystander.proc.pid),
+             what="both workers running the jobs")
+    dead_pid = victim.proc.pid
+    victim.kill9()
+    left = mounts_of(dead_pid)
+    kept = mounts_of(bystander.proc.pid)
+    try:
+        assert len(left) == 2, "kill -9 left no workspace mounted: nothing to reclaim"
+        with uids_held(left):
+            victim.start()
+            # Its log goes on from the first run's, which consumed too.
+            wait_for(lambda: victim.log().count(" consuming ") == 2 or
+                     victim.proc.poll() is not None, what="the restarted worker to start")
+        assert not left & set(workspace_mounts(state)), "the dead worker's workspaces stay"
+        assert "reclaimed what dead workers left: 2 workspace(s)" in victim.log(), victim.log()
+        assert kept <= set(workspace_mounts(state)), "a live worker's workspace was unmounted"
+        assert bystander.proc.poll() is None
+    finally:
+        for point in left & set(workspace_mounts(state)):  # never leave them on the host
+            subprocess.run(["umount", "-l", point], check=False)
 
 
 def test_broker_down_for_10_seconds_loses_nothing(workers, client, broker):
