@@ -103,35 +103,15 @@ HELPERS   = $(addprefix $(BUILD)/helpers/,$(HELPER_BINS))
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
-# The real-Kafka tests (-m kafka) mostly wait on brokers restarting, so they
-# run beside the others, in a second pytest whose report follows the first's
-# (E2E_SPLIT=0: one pytest for all, and for a -m of your own). PYTEST_ARGS go
-# to both; either may select nothing (pytest's status 5), not both.
-# Each pytest has a TMPDIR of its own, apart from other trees' runs: a pytest
-# that starts makes $$TMPDIR/pytest-of-root 0700 again, and a jail, an
-# unprivileged host uid, then finds its state directory out of reach.
-E2E_SPLIT ?= 1
-E2E_TMP   ?= /tmp/brig-e2e-$(shell printf %s $(abspath $(BUILD)) | md5sum | cut -c1-8)
-E2E_PYTEST = cd tests && BRIG_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
-	--durations=30 $(PYTEST_ARGS)
+# mk/test.sh runs the end-to-end tests (and for make test the unit tests)
+# side by side: E2E_SPLIT, E2E_WORKERS and E2E_TMP are its knobs.
+export PYTHON PYTEST_ARGS E2E_SPLIT E2E_WORKERS E2E_TMP
 e2e: all $(HELPERS)
-	@install -d -m 0711 $(E2E_TMP) $(E2E_TMP)/kafka $(E2E_TMP)/others
-ifeq ($(E2E_SPLIT),1)
-	@log=$(abspath $(BUILD))/e2e-kafka.log; \
-	( export TMPDIR=$(E2E_TMP)/kafka; $(E2E_PYTEST) -m kafka e2e ) >$$log 2>&1 & kafka=$$!; \
-	echo "e2e: the real-Kafka tests run beside these; their report ($$log) follows"; \
-	( export TMPDIR=$(E2E_TMP)/others; $(E2E_PYTEST) -m "not kafka" e2e ); others=$$?; \
-	wait $$kafka; status=$$?; \
-	echo "== the real-Kafka tests (-m kafka)"; cat $$log; \
-	exit $$(( (others != 0 && others != 5) || (status != 0 && status != 5) || others + status == 10 ))
-else
-	export TMPDIR=$(E2E_TMP)/others; $(E2E_PYTEST) e2e
-endif
+	@mk/test.sh $(BUILD)
 
 test: deps
 	$(MAKE) -j$(shell nproc) all $(UNIT_BINS) $(HELPERS)
-	$(MAKE) unit
-	$(MAKE) e2e
+	@mk/test.sh $(BUILD) unit
 
 run: all
 	tests/showcase.sh $(BUILD)

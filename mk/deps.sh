@@ -15,7 +15,7 @@ packages=(
     # the warm interpreter's server embeds Debian's CPython
     python3-dev
     # tests: unit (cmocka), end to end (pytest with Debian's python3 and its modules)
-    libcmocka-dev python3 python3-pytest python3-msgpack python3-confluent-kafka
+    libcmocka-dev python3 python3-pytest python3-pytest-xdist python3-msgpack python3-confluent-kafka
     # signed messages: the test vectors and their Python reader (Ed25519)
     python3-cryptography
     # runtimes the jail ships with (sandbox/runtimes.json): TypeScript is

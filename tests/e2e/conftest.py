@@ -1,4 +1,6 @@
 """Shared fixtures for the end-to-end tests: where the built programs are."""
+import contextlib
+import fcntl
 import os
 import pathlib
 import subprocess
@@ -26,6 +28,17 @@ def helper_path(name):
     if not path.exists():
         pytest.fail(f"{path} is missing: run make e2e, which builds it")
     return str(path)
+
+
+@contextlib.contextmanager
+def build_lock(name):
+    """Held while one pytest prepares what tests share under BUILD or in the
+    tree (a venv, node_modules): make test runs two pytests side by side, and
+    the second waits, then finds it made."""
+    BUILD.mkdir(parents=True, exist_ok=True)
+    with open(BUILD / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import uuid
 
 import pytest
 
-from conftest import BUILD, ROOT, bin_path, detach_mounts_under
+from conftest import BUILD, ROOT, bin_path, build_lock, detach_mounts_under
 from harness import Broker, Worker, free_port, wait_for
 from test_kafka_secured import secured  # noqa: F401 - the SASL_SSL fixture
 
@@ -50,8 +50,9 @@ def venv_python():
     client uses."""
     build = os.path.relpath(BUILD, ROOT) if BUILD.is_relative_to(ROOT) else str(BUILD)
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    proc = subprocess.run(["make", "-C", str(ROOT), f"BUILD={build}", "mcp"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    with build_lock("mcp"):
+        proc = subprocess.run(["make", "-C", str(ROOT), f"BUILD={build}", "mcp"],
+                              capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return str(BUILD / "lib" / "brig" / "mcp" / "bin" / "python3")
 
@@ -61,13 +62,14 @@ def ts_client():
     """The command that runs mcp_client.mjs on the TypeScript SDK, which npm
     installs under build/ the first time (its cache there too)."""
     prefix = BUILD / "mcp-ts-client"
-    if not (prefix / "node_modules" / "@modelcontextprotocol" / "sdk").exists():
-        prefix.mkdir(parents=True, exist_ok=True)
-        (prefix / "package.json").write_text('{"private": true}\n')
-        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--cache",
-                               str(BUILD / "npm-cache"), TS_SDK], cwd=prefix,
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    with build_lock("mcp-ts-client"):
+        if not (prefix / "node_modules" / "@modelcontextprotocol" / "sdk").exists():
+            prefix.mkdir(parents=True, exist_ok=True)
+            (prefix / "package.json").write_text('{"private": true}\n')
+            proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--cache",
+                                   str(BUILD / "npm-cache"), TS_SDK], cwd=prefix,
+                                  capture_output=True, text=True, timeout=600)
+            assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return ["node", MCP_CLIENT_TS], {"NODE_PATH": str(prefix / "node_modules")}
 
 

@@ -16,7 +16,7 @@ import textwrap
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, build_lock
 from test_kafka_secured import secured  # noqa: F401  (the SASL_SSL module fixture)
 from test_python_client import worker  # noqa: F401  (a worker on its embedded broker)
 
@@ -38,13 +38,14 @@ def fill_wheelhouse(python, requirements):
     an earlier run fetched them all."""
     stamp = WHEELS / ".complete"
     wanted = "\n".join(requirements)
-    if stamp.exists() and stamp.read_text() == wanted:
-        return
-    WHEELS.mkdir(parents=True, exist_ok=True)
-    online = pip(python, "download", "--find-links", str(WHEELS), "-d", str(WHEELS),
-                 *requirements)
-    assert online.returncode == 0, f"pip download:\n{online.stdout}{online.stderr}"
-    stamp.write_text(wanted)
+    with build_lock("python-wheels"):
+        if stamp.exists() and stamp.read_text() == wanted:
+            return
+        WHEELS.mkdir(parents=True, exist_ok=True)
+        online = pip(python, "download", "--find-links", str(WHEELS), "-d", str(WHEELS),
+                     *requirements)
+        assert online.returncode == 0, f"pip download:\n{online.stdout}{online.stderr}"
+        stamp.write_text(wanted)
 
 
 @pytest.fixture(scope="module")

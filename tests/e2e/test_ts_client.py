@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT, bin_path
+from conftest import BUILD, ROOT, bin_path, build_lock
 from harness import Broker, Worker
 from test_kafka_secured import secured  # noqa: F401  (a fixture: the ACL recipe's prefix)
 from test_tenants import keygen, session_list
@@ -44,10 +44,16 @@ def package():
         pytest.fail("npm is missing: run mk/deps.sh (make test does)")
     installed = PACKAGE / "node_modules" / ".package-lock.json"
     lock = PACKAGE / "package-lock.json"
-    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
-        run(["npm", "ci", "--cache", str(BUILD / "npm-cache"), "--prefer-offline",
-             "--no-audit", "--no-fund"], timeout=600)
-    run(["node", "node_modules/typescript/bin/tsc", "-p", "."], timeout=300)
+    with build_lock("typescript-client"):
+        if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+            run(["npm", "ci", "--cache", str(BUILD / "npm-cache"), "--prefer-offline",
+                 "--no-audit", "--no-fund"], timeout=600)
+        # Only when a source changed: the other pytest may be running the
+        # tests on dist/ meanwhile.
+        built = PACKAGE / "dist" / "index.js"
+        sources = [PACKAGE / "tsconfig.json", lock, *(PACKAGE / "src").rglob("*.ts")]
+        if not built.exists() or built.stat().st_mtime < max(p.stat().st_mtime for p in sources):
+            run(["node", "node_modules/typescript/bin/tsc", "-p", "."], timeout=300)
     return PACKAGE
 
 
