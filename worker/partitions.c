@@ -69,14 +69,51 @@ void store_offsets(struct worker *w)
 
 /* ---- offsets deleted before they were read ----
  *
- * A consumer whose position fell below the partition's log start (retention
- * deleted jobs nobody ran; the embedded broker keeps only a few MiB per
- * partition) is moved to the log start by librdkafka, with a log line at
- * most. Here a message whose offset is past the expected one is checked
- * against the partition's log start: offsets below it were deleted unread.
+ * Retention deletes jobs nobody ran; the embedded broker deletes past a few
+ * MiB a partition, read or not. librdkafka moves a position below the log
+ * start to it with a log line at most. Here a message whose offset is past
+ * the expected one is checked against the partition's log start: offsets
+ * below it were deleted unread. A group with no committed offset expects
+ * offset 0, where auto.offset.reset=earliest starts it unless jobs were
+ * deleted before any worker read them (a first worker's group join takes
+ * seconds: seen, jobs of 2 MiB sent meanwhile gone without a word). A
+ * partition whose every unread job was deleted is reported at its next job.
  * Other gaps (transaction markers, aborted records) are normal. */
 
 #define WATERMARK_TIMEOUT_MS 2000
+
+/* Offsets first to last of partition p were deleted unread: an error log,
+ * the metric and the audit store's skipped_offsets say so. */
+static void report_deleted(struct worker *w, int32_t p, int64_t first, int64_t last)
+{
+    uint64_t count = (uint64_t)(last - first + 1);
+    metrics_offsets_skipped(p, count);
+    log_error(NULL,
+              "%s[%d]: %llu message(s) at offsets %lld to %lld were deleted by the cluster "
+              "before this worker read them (retention, or the embedded broker's size limit); "
+              "they never ran and nobody was answered",
+              w->topic_jobs, (int)p, (unsigned long long)count, (long long)first, (long long)last);
+    char err[512];
+    if (audit_record_skipped(w->audit, w->topic_jobs, p, first, last, wall_clock_ms(), err,
+                             sizeof(err)) < 0)
+        log_error(NULL, "audit store: recording skipped offsets: %s", err);
+}
+
+/* The partition's log start, or -1 (said) when the cluster does not tell. */
+static int64_t log_start(struct worker *w, int32_t p, int64_t from)
+{
+    int64_t low = -1, high = -1;
+    rd_kafka_resp_err_t rc = rd_kafka_query_watermark_offsets(w->consumer, w->topic_jobs, p, &low,
+                                                              &high, WATERMARK_TIMEOUT_MS);
+    if (rc) {
+        log_error(NULL,
+                  "%s[%d]: the partition's log start could not be read (%s): messages from "
+                  "offset %lld on may have been deleted unread",
+                  w->topic_jobs, (int)p, rd_kafka_err2str(rc), (long long)from);
+        return -1;
+    }
+    return low;
+}
 
 void check_offset(struct worker *w, const rd_kafka_message_t *msg)
 {
@@ -85,32 +122,10 @@ void check_offset(struct worker *w, const rd_kafka_message_t *msg)
     ps->expected = msg->offset + 1;
     if (expected < 0 || msg->offset <= expected)
         return;
-    int64_t low = -1, high = -1;
-    rd_kafka_resp_err_t rc = rd_kafka_query_watermark_offsets(
-        w->consumer, w->topic_jobs, msg->partition, &low, &high, WATERMARK_TIMEOUT_MS);
-    if (rc) {
-        log_error(NULL,
-                  "%s[%d]: offsets %lld to %lld were skipped and the partition's log start "
-                  "could not be read (%s): they may have been deleted unread",
-                  w->topic_jobs, (int)msg->partition, (long long)expected,
-                  (long long)msg->offset - 1, rd_kafka_err2str(rc));
-        return;
-    }
+    int64_t low = log_start(w, msg->partition, expected);
     if (low <= expected)
-        return; /* still in the log: markers or aborted records */
-    int64_t last = (low < msg->offset ? low : msg->offset) - 1;
-    uint64_t count = (uint64_t)(last - expected + 1);
-    metrics_offsets_skipped((int32_t)msg->partition, count);
-    log_error(NULL,
-              "%s[%d]: %llu message(s) at offsets %lld to %lld were deleted by the cluster "
-              "before this worker read them (retention, or the embedded broker's size limit); "
-              "they never ran and nobody was answered",
-              w->topic_jobs, (int)msg->partition, (unsigned long long)count, (long long)expected,
-              (long long)last);
-    char err[512];
-    if (audit_record_skipped(w->audit, w->topic_jobs, msg->partition, expected, last,
-                             wall_clock_ms(), err, sizeof(err)) < 0)
-        log_error(NULL, "audit store: recording skipped offsets: %s", err);
+        return; /* still in the log (markers, aborted records), or unknown (said) */
+    report_deleted(w, msg->partition, expected, (low < msg->offset ? low : msg->offset) - 1);
 }
 
 /* ---- rebalances ---- */
@@ -232,7 +247,7 @@ static void assign_partitions(struct worker *w, const rd_kafka_topic_partition_l
         ps->outstanding = 0;
         ps->generation++;
         const rd_kafka_topic_partition_t *c = &committed->elems[i];
-        ps->expected = !rc && !c->err && c->offset >= 0 ? c->offset : -1;
+        ps->expected = rc || c->err ? -1 : c->offset >= 0 ? c->offset : 0;
     }
     rd_kafka_topic_partition_list_destroy(committed);
 }

@@ -9,7 +9,7 @@ import msgpack
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from conftest import ROOT, bin_path
-from harness import Client, free_port, job, wait_for
+from harness import free_port, job, wait_for
 from test_metrics import get, total
 
 BROKER_PARTITIONS = 2
@@ -135,6 +135,28 @@ def test_jobs_deleted_before_they_were_read_are_reported(workers, client, broker
         client.submit(j, key=b"k")
     client.flush()
     w.start()
+    partition, skipped = check_deleted_reported(w, client, big, first_offset=1)
+    status, text = get(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200, text
+    assert total(text, "brig_jobs_skipped_total", partition=partition) == skipped, text
+
+
+def test_jobs_deleted_before_a_first_worker_read_them_are_reported(workers, client):
+    """A group with no committed offset starts at the log's start, which is
+    past offset 0 when the broker deleted jobs before any worker read them
+    (here while the first worker joins): reported the same way."""
+    big = [job("true", stdin=b"x" * 900_000, id=f"big-{i}") for i in range(8)]
+    for j in big:
+        client.submit(j, key=b"k")
+    client.flush()
+    w = workers("w", concurrency=1)
+    check_deleted_reported(w, client, big, first_offset=0)
+
+
+def check_deleted_reported(w, client, big, first_offset):
+    """The worker logged and audited one range of big's first jobs, from
+    first_offset, as deleted unread; the others were answered. Returns the
+    partition and how many."""
     wait_for(lambda: "deleted by the cluster before this worker read them" in w.log(),
              what="the worker reporting deleted jobs")
 
@@ -149,16 +171,15 @@ def test_jobs_deleted_before_they_were_read_are_reported(workers, client, broker
     wait_for(skipped_rows, what="the skipped offsets in the audit store")
     rows = skipped_rows()
     assert len(rows) == 1, rows
-    partition, first_offset, last_offset = rows[0]
-    skipped = last_offset - first_offset + 1
-    assert 1 <= skipped < 8
+    partition, first, last = rows[0]
+    assert first == first_offset, rows
+    skipped = last - first + 1
+    assert 1 <= skipped < len(big)
     survivors = [j["id"] for j in big[skipped:]]
     results = client.wait(survivors)
     assert all(results[i][0]["status"] == "ok" for i in survivors)
     assert not any(client.results.get(j["id"]) for j in big[:skipped])
-    status, text = get(f"http://127.0.0.1:{port}/metrics")
-    assert status == 200, text
-    assert total(text, "brig_jobs_skipped_total", partition=partition) == skipped, text
+    return partition, skipped
 
 
 def test_sessions_live_under_the_state_dir(tmp_path, workers, client):
