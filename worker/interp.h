@@ -59,6 +59,10 @@ struct jail_server *interp_pool_kernel_server(const struct interp_pool *pool);
 
 /* Whether jobs of this runtime run as cells in a session. */
 bool interp_runtime_has_kernel(const char *runtime_name);
+/* Whether the kernel of rt's cells makes the session's venv itself, when it
+ * is missing, before each cell (session_env.h): Python's, on the host's
+ * tree. */
+bool interp_kernel_makes_venv(const struct runtime *rt);
 
 /* Ends the idle interpreters past their idle time or lifetime (main loop). */
 void interp_pool_sweep(struct interp_pool *pool);

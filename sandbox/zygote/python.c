@@ -4,9 +4,11 @@
 #include "sandbox/zygote/python.h"
 #include "common/common.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -74,6 +76,11 @@ static const char bootstrap_source[] =
     "    added = sys.path[start:]\n"
     "    del sys.path[start:]\n"
     "    sys.path[first:first] = added\n"
+    "\n"
+    "# For a job that makes a venv and then goes on as its python (brig's\n"
+    "# Python kernel, which makes the session's).\n"
+    "sys.modules['_brig_warm'] = types.ModuleType('_brig_warm')\n"
+    "sys.modules['_brig_warm'].use_python = _site\n"
     "\n"
     "def run(mode, target, args, env, executable):\n"
     "    os.environ.clear()\n"
@@ -214,6 +221,71 @@ static int find_interpreter(char *err, size_t errlen)
     return 0;
 }
 
+/* The sources of the preload entries NAME=PATH, by index; NULL for a module
+ * name. */
+static char **sources;
+
+int python_read_sources(char *const *preload, char *err, size_t errlen)
+{
+    size_t count = 0;
+    while (preload[count] != NULL)
+        count++;
+    sources = calloc(count + 1, sizeof(*sources));
+    if (sources == NULL) {
+        snprintf(err, errlen, "allocating the preload's sources: %s", strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *path = strchr(preload[i], '=');
+        if (path == NULL)
+            continue;
+        path++;
+        FILE *f = fopen(path, "re");
+        size_t len = 0;
+        if (f == NULL || getdelim(&sources[i], &len, '\0', f) < 0 || ferror(f)) {
+            snprintf(err, errlen, "reading the preload %s: %s", path,
+                     f == NULL || ferror(f) ? strerror(errno) : "empty");
+            if (f != NULL)
+                fclose(f);
+            return -1;
+        }
+        fclose(f);
+    }
+    return 0;
+}
+
+/* Runs source as the module name, in sys.modules from the start as an import
+ * would have it. */
+static int run_as_module(const char *name, const char *path, const char *source)
+{
+    PyObject *module = PyImport_AddModule(name); /* borrowed */
+    PyObject *globals = module ? PyModule_GetDict(module) : NULL;
+    PyObject *file = PyUnicode_DecodeFSDefault(path);
+    PyObject *code = Py_CompileString(source, path, Py_file_input);
+    PyObject *done = NULL;
+    if (globals != NULL && file != NULL && code != NULL &&
+        PyDict_SetItemString(globals, "__file__", file) == 0 &&
+        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
+        done = PyEval_EvalCode(code, globals, globals);
+    Py_XDECREF(file);
+    Py_XDECREF(code);
+    Py_XDECREF(done);
+    return done != NULL ? 0 : -1;
+}
+
+static int preload_one(size_t i, const char *entry)
+{
+    if (sources == NULL || sources[i] == NULL) {
+        PyObject *module = PyImport_ImportModule(entry);
+        Py_XDECREF(module);
+        return module != NULL ? 0 : -1;
+    }
+    const char *eq = strchr(entry, '=');
+    char name[128];
+    snprintf(name, sizeof(name), "%.*s", (int)(eq - entry), entry);
+    return run_as_module(name, eq + 1, sources[i]);
+}
+
 int python_prepare(char *const *preload, char *version, size_t version_len, char *err,
                    size_t errlen)
 {
@@ -227,14 +299,12 @@ int python_prepare(char *const *preload, char *version, size_t version_len, char
         load_bootstrap(err, errlen) != 0)
         return -1;
     for (size_t i = 0; preload[i] != NULL; i++) {
-        PyObject *module = PyImport_ImportModule(preload[i]);
-        if (module == NULL) {
+        if (preload_one(i, preload[i]) != 0) {
             char doing[160];
-            snprintf(doing, sizeof(doing), "preloading %s", preload[i]);
+            snprintf(doing, sizeof(doing), "preloading %.140s", preload[i]);
             describe_exception(doing, err, errlen);
             return -1;
         }
-        Py_DECREF(module);
     }
     /* Out of the collector's sight: a collection in a job would otherwise
      * write to every object and copy the pages it shares with the server. */
