@@ -58,13 +58,14 @@ static char *load_kernel(const char *name, char path[PATH_MAX], char *err, size_
     return read_kernel(path, err, errlen);
 }
 
-/* What the Python kernel imports, so that a warm start skips it, then the
- * kernel itself, run by the server as the module brig_python_kernel
- * (sandbox/zygote/python.h), which builds the kernel's shell before the fork. */
+/* What the Python kernel imports (venv: it makes the session's,
+ * session_env.h), so that a warm start skips it, then the kernel itself, run
+ * by the server as the module brig_python_kernel (sandbox/zygote/python.h),
+ * which builds the kernel's shell before the fork. */
 #define KERNEL_MODULE "brig_python_kernel="
 static const char *const kernel_imports[] = {"msgpack", "IPython.core.interactiveshell",
                                              "matplotlib_inline.backend_inline",
-                                             "matplotlib.pyplot"};
+                                             "matplotlib.pyplot", "venv"};
 
 static const char *const kernel_files[KERNEL_COUNT] = {
     [KERNEL_PYTHON] = "python_kernel.py",

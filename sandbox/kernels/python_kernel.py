@@ -395,6 +395,11 @@ if __name__ == "__main__":
     sys.exit(main())
 elif __name__ == PREPARED:
     prepared = make_shell()
+    # What a cell's first run would do once for every session, and nothing
+    # of the session's: the tokenizer's expressions compiled, the result's
+    # formatters looked up.
+    prepared.transform_cell("1\n")
+    prepared.display_formatter.format(1)
     # The server's exit, and its other jobs', are not this shell's: the
     # kernel's is (adopt).
     atexit.unregister(prepared.atexit_operations)

@@ -82,6 +82,10 @@ static const char bootstrap_source[] =
     "sys.modules['_brig_warm'] = types.ModuleType('_brig_warm')\n"
     "sys.modules['_brig_warm'].use_python = _site\n"
     "\n"
+    "# `python3 -c TEXT` for the text of a file the server ran (a kernel's):\n"
+    "# compiled by the server.\n"
+    "_compiled = {}\n"
+    "\n"
     "def run(mode, target, args, env, executable):\n"
     "    os.environ.clear()\n"
     "    os.environ.update(kv.split('=', 1) for kv in env if '=' in kv)\n"
@@ -121,7 +125,8 @@ static const char bootstrap_source[] =
     "        source, name = target, '<string>'\n"
     "    sys.modules['__main__'] = main\n"
     "    try:\n"
-    "        exec(compile(source, name, 'exec'), main.__dict__)\n"
+    "        code = _compiled.get(source) if mode == 'code' else None\n"
+    "        exec(code or compile(source, name, 'exec'), main.__dict__)\n"
     "        status = 0\n"
     "    except SystemExit as e:\n"
     "        status = _exit_status(e)\n"
@@ -138,6 +143,7 @@ static const char bootstrap_source[] =
     "    return _flush() or status\n";
 
 static PyObject *bootstrap_run;
+static PyObject *bootstrap_compiled; /* its _compiled */
 /* The interpreter's executable, to tell whether the jail's python3 is it. */
 static struct stat interpreter;
 
@@ -198,8 +204,10 @@ static PyObject *run_module_source(const char *source)
 static int load_bootstrap(char *err, size_t errlen)
 {
     PyObject *globals = run_module_source(bootstrap_source);
-    if (globals != NULL && (bootstrap_run = PyDict_GetItemString(globals, "run")) != NULL) {
+    if (globals != NULL && (bootstrap_run = PyDict_GetItemString(globals, "run")) != NULL &&
+        (bootstrap_compiled = PyDict_GetItemString(globals, "_compiled")) != NULL) {
         Py_INCREF(bootstrap_run);
+        Py_INCREF(bootstrap_compiled);
         Py_DECREF(globals);
         return 0;
     }
@@ -255,20 +263,25 @@ int python_read_sources(char *const *preload, char *err, size_t errlen)
 }
 
 /* Runs source as the module name, in sys.modules from the start as an import
- * would have it. */
+ * would have it; and compiles it as `python3 -c` would, for the bootstrap. */
 static int run_as_module(const char *name, const char *path, const char *source)
 {
     PyObject *module = PyImport_AddModule(name); /* borrowed */
     PyObject *globals = module ? PyModule_GetDict(module) : NULL;
     PyObject *file = PyUnicode_DecodeFSDefault(path);
+    PyObject *text = PyUnicode_DecodeFSDefault(source);
     PyObject *code = Py_CompileString(source, path, Py_file_input);
+    PyObject *as_c = Py_CompileString(source, "<string>", Py_file_input);
     PyObject *done = NULL;
-    if (globals != NULL && file != NULL && code != NULL &&
+    if (globals != NULL && file != NULL && text != NULL && code != NULL && as_c != NULL &&
+        PyDict_SetItem(bootstrap_compiled, text, as_c) == 0 &&
         PyDict_SetItemString(globals, "__file__", file) == 0 &&
         PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
         done = PyEval_EvalCode(code, globals, globals);
     Py_XDECREF(file);
+    Py_XDECREF(text);
     Py_XDECREF(code);
+    Py_XDECREF(as_c);
     Py_XDECREF(done);
     return done != NULL ? 0 : -1;
 }

@@ -49,7 +49,10 @@ static int make_context(char *dir, size_t len, const char *spawner, struct jail_
 #define PREPARED_SOURCE                                                                            \
     "import os, sys\n"                                                                             \
     "built_in = os.getcwd()\n"                                                                     \
-    "run_as = __name__ if sys.modules[__name__].__dict__ is globals() else 'elsewhere'\n"
+    "run_as = __name__ if sys.modules[__name__].__dict__ is globals() else 'elsewhere'\n"          \
+    "if __name__ == '__main__':\n"                                                                 \
+    "    print('compiled by the server', sys._getframe(1).f_locals.get('code') is not None,\n"     \
+    "          flush=True)\n"
 
 static int setup(void **state)
 {
@@ -229,6 +232,23 @@ static void test_a_preloaded_file_is_a_module_of_warm_programs(void **state)
     }
 }
 
+/* Its text as a warm program's `python3 -c` runs the server's compilation
+ * (the bootstrap found it: run() has it as code). */
+static void test_a_preloaded_files_text_runs_compiled_already(void **state)
+{
+    (void)state;
+    static const char expected[] = "compiled by the server True\n";
+    struct jail_live *live = start(WARM, PREPARED_SOURCE);
+    struct jail_live_fds fds;
+    jail_live_fds(live, &fds);
+    char buf[256];
+    read_some(fds.out, buf, strlen(expected));
+    struct jail_outcome out;
+    jail_live_stop(live, &out);
+    jail_outcome_free(&out);
+    assert_string_equal(buf, expected);
+}
+
 static void test_a_preloaded_file_that_cannot_be_read_is_named(void **state)
 {
     (void)state;
@@ -278,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_stop_while_running),
         cmocka_unit_test(test_channel_is_the_programs_alone),
         cmocka_unit_test(test_a_preloaded_file_is_a_module_of_warm_programs),
+        cmocka_unit_test(test_a_preloaded_files_text_runs_compiled_already),
         cmocka_unit_test(test_a_preloaded_file_that_cannot_be_read_is_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
