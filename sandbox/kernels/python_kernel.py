@@ -20,6 +20,12 @@ The cell's stdout and stderr are the jail's, flushed before "done". A SIGINT
 (the worker's interrupt, passed on by the jail's init) raises
 KeyboardInterrupt in the cell, and nowhere else.
 
+Started from the interp pool's warm server (brig-zygote), the kernel is a
+copy of a server that ran this file as the module brig_python_kernel and
+built the shell there, before any fork: main() only adopts it (adopt). The
+session's venv, when missing, is the kernel's to make (make_venv), before
+the cell that finds it missing.
+
 This file is trusted, but it shares its process with the cells: the worker
 trusts nothing that comes out of the channel, and the bounds kept here only
 spare it outputs it would drop. Matplotlib figures follow IPython's inline
@@ -57,7 +63,6 @@ TRACEBACK_MAX = 256
 TRACEBACK_ENTRY_MAX = 16 << 10
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 VENV = "/work/.venv"
-
 
 
 def set_environment():
@@ -282,29 +287,29 @@ def has_venv():
 
 
 def make_venv(program, python, starting):
-    """The session's venv when it is missing, made by the worker's program
-    ([make_venv's source, brig's pip]: worker/session_env.h), a cell of its
-    own; then the kernel goes on as its python, as one started there would
-    have: from a warm server through the server's own steps, cold by
-    starting again (only before the first cell: a session's state is
-    never lost to it)."""
+    """The session's venv, of the interpreter python, when it is missing:
+    made by the worker's program, [make_venv's source, brig's pip]
+    (worker/session_env.h), the kernel's arguments. Then the kernel goes on
+    as the venv's python, as one started there: from a warm server through
+    the server's own site step; cold by starting again, only before the
+    first cell (no session's state is lost to it). What fails is said on the
+    cell's stderr: the cell runs without the venv, as a job would."""
     if not program or has_venv():
         return
     try:
         code = {}
         exec(program[0], code)
         code["make_venv"](python, program[1])
+        if sys.prefix == VENV:
+            return
+        python = os.path.join(VENV, "bin", "python3")
+        warm = sys.modules.get("_brig_warm")
+        if warm is not None:
+            warm.use_python(python)
+        elif starting:
+            os.execv(python, [python] + sys.orig_argv[1:])
     except Exception as e:
         print("brig: making the session's venv %s: %s" % (VENV, e), file=sys.stderr)
-        return
-    if sys.prefix == VENV:
-        return
-    python = os.path.join(VENV, "bin", "python3")
-    warm = sys.modules.get("_brig_warm")
-    if warm is not None:
-        warm.use_python(python)
-    elif starting:
-        os.execv(python, [python] + sys.orig_argv[1:])
 
 
 def flush_all():
