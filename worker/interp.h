@@ -47,7 +47,8 @@ struct interp_pool_config {
 
 /* Reads the kernels (<exe>/../share/brig/kernels, else the source tree's)
  * and, with a zygote (brig-zygote), starts a warm server with IPython and
- * matplotlib imported, from which interpreters start when their runtime has
+ * matplotlib imported and the Python kernel's shell built (the kernel's
+ * file run as a module), from which interpreters start when their runtime has
  * no warm server of its own (it dies with the calling thread; without it,
  * or once it died, they start cold). Returns 0, or -1 with err. */
 int interp_pool_new(const struct interp_pool_config *config, struct jail_context *jail,
