@@ -49,6 +49,21 @@ static unsigned file_mode(const struct brig_job *job, const char *path)
     return 0644;
 }
 
+/* A session's job of a runtime with a kernel runs as a cell in the
+ * session's interpreter. */
+static bool runs_as_cell(const struct slot_env *slot, const struct task *task)
+{
+    return slot->interps && task->job.runtime && task->job.session && task->job.session[0] &&
+           interp_runtime_has_kernel(task->runtime_name);
+}
+
+/* A Python cell's kernel makes the session's venv (session_env.h). */
+static bool kernel_makes_venv(const struct slot_env *slot, const struct task *task)
+{
+    return runs_as_cell(slot, task) &&
+           interp_kernel_makes_venv(runtime_find(slot->runtimes, task->job.runtime));
+}
+
 /* A session job's workspace is the session's, waited for while another
  * worker process of the host still runs one of its jobs; the state hash
  * before the run goes to the audit record. Others get a fresh one. */
@@ -86,19 +101,12 @@ static int open_workspace(const struct slot_env *env, struct task *task, uint64_
         return -1;
     }
     struct jail_server *warm = env->interps ? interp_pool_kernel_server(env->interps) : NULL;
-    if (session_env_prepare(env->jail, warm, *ws, err, sizeof(err)) < 0)
+    if (!kernel_makes_venv(env, task) &&
+        session_env_prepare(env->jail, warm, *ws, err, sizeof(err)) < 0)
         log_warn(task->job_id, "session %s: %s", session, err);
     if (jail_workspace_state_hash(*ws, task->state_before, err, sizeof(err)) < 0)
         log_warn(task->job_id, "hashing session %s before the run: %s", session, err);
     return 0;
-}
-
-/* A session's job of a runtime with a kernel runs as a cell in the
- * session's interpreter. */
-static bool runs_as_cell(const struct slot_env *slot, const struct task *task)
-{
-    return slot->interps && task->job.session && task->job.session[0] &&
-           interp_runtime_has_kernel(task->runtime_name);
 }
 
 /* The job's allow-list (what its tenant's caps leave) and secrets, in their
@@ -226,7 +234,7 @@ static void run_job(const struct slot_env *slot, struct task *task, struct jail_
     }
     spec.workspace = ws;
 
-    if (job->runtime && runs_as_cell(slot, task)) {
+    if (runs_as_cell(slot, task)) {
         run_cell(slot, task, runtime_find(slot->runtimes, job->runtime), &spec, &egress, cell);
         *outcome = cell->jail;
         cell->jail = (struct jail_outcome){0};

@@ -16,6 +16,7 @@
 #include "worker/egress.h"
 #include "worker/interp_impl.h"
 #include "worker/log.h"
+#include "worker/session_env.h"
 
 /* A kernel is brig's own file, small; anything larger is not one. */
 #define KERNEL_MAX (1u << 20)
@@ -44,24 +45,27 @@ static char *read_kernel(const char *path, char *err, size_t errlen)
     return text;
 }
 
-/* Installed beside the runtime table, else the source tree's. */
-static char *load_kernel(const char *name, char *err, size_t errlen)
+/* Installed beside the runtime table, else the source tree's; path gets
+ * the file read. */
+static char *load_kernel(const char *name, char path[PATH_MAX], char *err, size_t errlen)
 {
-    char installed[PATH_MAX], relative[128];
+    char relative[128];
     snprintf(relative, sizeof(relative), "../share/brig/kernels/%s", name);
-    if (self_relative_path(relative, installed, sizeof(installed), err, errlen) != 0)
+    if (self_relative_path(relative, path, PATH_MAX, err, errlen) != 0)
         return NULL;
-    if (access(installed, R_OK) == 0)
-        return read_kernel(installed, err, errlen);
-    char in_tree[PATH_MAX];
-    snprintf(in_tree, sizeof(in_tree), "%s/sandbox/kernels/%s", BRIG_SOURCE_DIR, name);
-    return read_kernel(in_tree, err, errlen);
+    if (access(path, R_OK) != 0)
+        snprintf(path, PATH_MAX, "%s/sandbox/kernels/%s", BRIG_SOURCE_DIR, name);
+    return read_kernel(path, err, errlen);
 }
 
-/* What the Python kernel imports, so that a warm start skips it. */
-static const char *const kernel_preload[] = {"msgpack", "IPython.core.interactiveshell",
+/* What the Python kernel imports (venv: it makes the session's,
+ * session_env.h), so that a warm start skips it, then the kernel itself, run
+ * by the server as the module brig_python_kernel (sandbox/zygote/python.h),
+ * which builds the kernel's shell before the fork. */
+#define KERNEL_MODULE "brig_python_kernel="
+static const char *const kernel_imports[] = {"msgpack", "IPython.core.interactiveshell",
                                              "matplotlib_inline.backend_inline",
-                                             "matplotlib.pyplot", NULL};
+                                             "matplotlib.pyplot", "venv"};
 
 static const char *const kernel_files[KERNEL_COUNT] = {
     [KERNEL_PYTHON] = "python_kernel.py",
@@ -98,16 +102,22 @@ int interp_pool_new(const struct interp_pool_config *config, struct jail_context
     }
     pool->config = *config;
     pthread_mutex_init(&pool->lock, NULL);
+    char paths[KERNEL_COUNT][PATH_MAX];
     for (int k = 0; k < KERNEL_COUNT; k++) {
-        pool->kernels[k] = load_kernel(kernel_files[k], err, errlen);
+        pool->kernels[k] = load_kernel(kernel_files[k], paths[k], err, errlen);
         if (!pool->kernels[k]) {
             interp_pool_free(pool);
             return -1;
         }
     }
+    char module[sizeof(KERNEL_MODULE) + PATH_MAX];
+    snprintf(module, sizeof(module), KERNEL_MODULE "%s", paths[KERNEL_PYTHON]);
+    const char *preload[ARRAY_SIZE(kernel_imports) + 2];
+    memcpy(preload, kernel_imports, sizeof(kernel_imports));
+    preload[ARRAY_SIZE(kernel_imports)] = module;
+    preload[ARRAY_SIZE(kernel_imports) + 1] = NULL;
     char why[256];
-    if (zygote &&
-        jail_server_start_warm(jail, zygote, kernel_preload, &pool->warm, why, sizeof(why)) < 0)
+    if (zygote && jail_server_start_warm(jail, zygote, preload, &pool->warm, why, sizeof(why)) < 0)
         log_warn(NULL, "the Python kernel starts cold: its warm server: %s", why);
     *out = pool;
     return 0;
@@ -123,7 +133,13 @@ bool interp_runtime_has_kernel(const char *runtime_name)
     return cell_runtime(runtime_name) >= 0;
 }
 
-void interp_kernel_command(const struct interp_pool *pool, const char *runtime_name,
+bool interp_kernel_makes_venv(const struct runtime *rt)
+{
+    int i = cell_runtime(rt ? rt->name : NULL);
+    return (i < 0 || cell_runtimes[i].kernel == KERNEL_PYTHON) && (!rt || !rt->image);
+}
+
+void interp_kernel_command(const struct interp_pool *pool, const struct runtime *rt,
                            const char **argv, struct jail_server **warm)
 {
     const char *const *command;
@@ -132,7 +148,7 @@ void interp_kernel_command(const struct interp_pool *pool, const char *runtime_n
     static const char *const node[] = {"node", "--expose-internals",
                                        "--disable-warning=ExperimentalWarning", "-e", NULL};
     static const char *const python[] = {"python3", "-c", NULL};
-    int i = cell_runtime(runtime_name);
+    int i = cell_runtime(rt ? rt->name : NULL);
     if (i < 0)
         i = 0;
     enum interp_kernel k = cell_runtimes[i].kernel;
@@ -144,6 +160,10 @@ void interp_kernel_command(const struct interp_pool *pool, const char *runtime_n
     argv[n++] = pool->kernels[k];
     if (cell_runtimes[i].dialect)
         argv[n++] = cell_runtimes[i].dialect;
+    if (interp_kernel_makes_venv(rt)) {
+        argv[n++] = session_env_make_venv;
+        argv[n++] = session_env_pip_guard;
+    }
     argv[n] = NULL;
 }
 

@@ -47,7 +47,8 @@ struct interp_pool_config {
 
 /* Reads the kernels (<exe>/../share/brig/kernels, else the source tree's)
  * and, with a zygote (brig-zygote), starts a warm server with IPython and
- * matplotlib imported, from which interpreters start when their runtime has
+ * matplotlib imported and the Python kernel's shell built (the kernel's
+ * file run as a module), from which interpreters start when their runtime has
  * no warm server of its own (it dies with the calling thread; without it,
  * or once it died, they start cold). Returns 0, or -1 with err. */
 int interp_pool_new(const struct interp_pool_config *config, struct jail_context *jail,
@@ -59,6 +60,10 @@ struct jail_server *interp_pool_kernel_server(const struct interp_pool *pool);
 
 /* Whether jobs of this runtime run as cells in a session. */
 bool interp_runtime_has_kernel(const char *runtime_name);
+/* Whether the kernel of rt's cells makes the session's venv itself, when it
+ * is missing, before each cell (session_env.h): Python's, on the host's
+ * tree. */
+bool interp_kernel_makes_venv(const struct runtime *rt);
 
 /* Ends the idle interpreters past their idle time or lifetime (main loop). */
 void interp_pool_sweep(struct interp_pool *pool);

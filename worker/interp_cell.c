@@ -403,7 +403,7 @@ static int start(struct run *r, char *err, size_t errlen)
     const char *argv[7];
     struct jail_server *pool_warm;
     const struct runtime *rt = cell->runtime;
-    interp_kernel_command(r->pool, rt ? rt->name : NULL, argv, &pool_warm);
+    interp_kernel_command(r->pool, rt, argv, &pool_warm);
     struct jail_spec spec = *cell->spec;
     spec.argv = argv;
     /* A runtime on a root image has its own interpreter: the pool's server

@@ -46,10 +46,11 @@ void interp_put(struct interp_pool *pool, struct interp *ip);
 /* Stops its jail, then closes its egress job; *how (optional) gets the jail's outcome, else freed.
  */
 void interp_end(struct interp *ip, struct jail_outcome *how);
-/* The argv (room for 7) that runs the kernel of runtime_name's cells (a
- * runtime without one gets Python's), and *warm, the pool's server it
+/* The argv (room for 7) that runs the kernel of rt's cells (a runtime
+ * without one, or NULL, gets Python's; one that makes the session's venv is
+ * given session_env.h's program for it), and *warm, the pool's server it
  * starts from when its runtime has none; NULL: cold. */
-void interp_kernel_command(const struct interp_pool *pool, const char *runtime_name,
+void interp_kernel_command(const struct interp_pool *pool, const struct runtime *rt,
                            const char **argv, struct jail_server **warm);
 
 #endif

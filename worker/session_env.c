@@ -16,29 +16,39 @@ const char *const session_env_vars[] = {
     NULL,
 };
 
-/* The venv, then brig's pip in it (stdin: pip_guard) as the module
- * _brig_pip, a .pth that imports it, and the pip and pip3 commands. Python,
- * not `python3 -m venv` under a shell, so that a warm server can run it: a
- * new session's first cell waits for it. A warm fork's base executable is
- * the server's, so the venv is told which python it is of. */
-static const char make_venv[] =
-    "import os, sys, venv\n"
-    "sys._base_executable = sys.executable\n"
-    "venv.EnvBuilder(system_site_packages=True, symlinks=True).create('" VENV "')\n"
-    "site = os.path.join('" VENV "', 'lib', 'python%d.%d' % sys.version_info[:2],\n"
-    "                    'site-packages')\n"
-    "with open(os.path.join(site, '_brig_pip.py'), 'w') as f:\n"
-    "    f.write(sys.stdin.read())\n"
-    "with open(os.path.join(site, '_brig_pip.pth'), 'w') as f:\n"
-    "    f.write('import _brig_pip\\n')\n"
-    "for pip in ('pip', 'pip3'):\n"
-    "    path = os.path.join('" VENV "', 'bin', pip)\n"
-    "    with open(path, 'w') as f:\n"
-    "        f.write('#!" VENV "/bin/python3\\nimport sys, _brig_pip\\n'\n"
-    "                'sys.exit(_brig_pip.main())\\n')\n"
-    "    os.chmod(path, 0o755)\n";
+/* make_venv(python, pip_guard): the venv of the interpreter python, then
+ * brig's pip in it (pip_guard) as the module _brig_pip, a .pth that imports
+ * it, and the pip and pip3 commands. Python, not `python3 -m venv` under a
+ * shell, so that a warm server can run it, or the session's kernel itself. A
+ * warm fork's base executable is the server's, so the venv is told which
+ * python it is of. */
+#define MAKE_VENV                                                                                  \
+    "import os, sys, venv\n"                                                                       \
+    "def make_venv(python, pip_guard):\n"                                                          \
+    "    base, sys._base_executable = sys._base_executable, python\n"                              \
+    "    try:\n"                                                                                   \
+    "        venv.EnvBuilder(system_site_packages=True, symlinks=True).create('" VENV "')\n"       \
+    "    finally:\n"                                                                               \
+    "        sys._base_executable = base\n"                                                        \
+    "    site = os.path.join('" VENV "', 'lib', 'python%d.%d' % sys.version_info[:2],\n"           \
+    "                        'site-packages')\n"                                                   \
+    "    with open(os.path.join(site, '_brig_pip.py'), 'w') as f:\n"                               \
+    "        f.write(pip_guard)\n"                                                                 \
+    "    with open(os.path.join(site, '_brig_pip.pth'), 'w') as f:\n"                              \
+    "        f.write('import _brig_pip\\n')\n"                                                     \
+    "    for pip in ('pip', 'pip3'):\n"                                                            \
+    "        path = os.path.join('" VENV "', 'bin', pip)\n"                                        \
+    "        with open(path, 'w') as f:\n"                                                         \
+    "            f.write('#!" VENV "/bin/python3\\nimport sys, _brig_pip\\n'\n"                    \
+    "                    'sys.exit(_brig_pip.main())\\n')\n"                                       \
+    "        os.chmod(path, 0o755)\n"
 
-static const char pip_guard[] =
+const char session_env_make_venv[] = MAKE_VENV;
+
+/* In a jail of its own, pip_guard on its stdin. */
+static const char make_venv_in_jail[] = MAKE_VENV "make_venv(sys.executable, sys.stdin.read())\n";
+
+const char session_env_pip_guard[] =
     "\"\"\"brig's pip in a session's venv, written by brig-worker (worker/session_env.c).\n"
     "\n"
     "pip, pip3 and python3 -m pip run Debian's pip here, with one change: an\n"
@@ -106,12 +116,12 @@ int session_env_prepare(struct jail_context *ctx, struct jail_server *warm,
 {
     if (has_venv(ws))
         return 0;
-    const char *argv[] = {"python3", "-c", make_venv, NULL};
+    const char *argv[] = {"python3", "-c", make_venv_in_jail, NULL};
     struct jail_spec spec = {.argv = argv,
                              .workspace = ws,
                              .warm = warm,
-                             .stdin_data = pip_guard,
-                             .stdin_len = sizeof(pip_guard) - 1};
+                             .stdin_data = session_env_pip_guard,
+                             .stdin_len = sizeof(session_env_pip_guard) - 1};
     jail_limits_default(&spec.limits);
     spec.limits.wall_ms = 60000;
     spec.limits.cpu_ms = 30000;

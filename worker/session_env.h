@@ -12,11 +12,14 @@
  * writes /work/node_modules, where node looks, and node_modules/.bin is on
  * the PATH too.
  *
- * The venv is made by a jail of its own on the session's workspace when a
- * job of the session starts and /work/.venv/pyvenv.cfg is missing: once per
- * session, before the job's state is hashed, and never for a job without a
- * session. Only a missing venv is made again: one a job changed stays as the
- * job left it. */
+ * The venv is made when a job of the session starts and
+ * /work/.venv/pyvenv.cfg is missing: once per session, and never for a job
+ * without a session. Only a missing venv is made again: one a job changed
+ * stays as the job left it. For a job, by a jail of its own on the session's
+ * workspace, before the job's state is hashed; for a Python cell, by the
+ * session's kernel, in its own jail, before the cell (a jail less for the
+ * first cell of a session: its state_before is the workspace without the
+ * venv, which its state_after then has). */
 #ifndef BRIG_WORKER_SESSION_ENV_H
 #define BRIG_WORKER_SESSION_ENV_H
 
@@ -27,6 +30,11 @@
 /* What a session's jobs have in their environment, before their own
  * variables: VIRTUAL_ENV and the PATH. NULL-terminated. */
 extern const char *const session_env_vars[];
+
+/* make_venv(python, pip_guard), Python that makes /work/.venv of the
+ * interpreter python, brig's pip in it being pip_guard, the text below. */
+extern const char session_env_make_venv[];
+extern const char session_env_pip_guard[];
 
 /* Makes the venv in ws unless it is there, from warm (a warm Python
  * server) when not NULL. -1 with a sentence in err when it could not be made

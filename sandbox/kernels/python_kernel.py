@@ -20,21 +20,36 @@ The cell's stdout and stderr are the jail's, flushed before "done". A SIGINT
 (the worker's interrupt, passed on by the jail's init) raises
 KeyboardInterrupt in the cell, and nowhere else.
 
+Started from the interp pool's warm server (brig-zygote), the kernel is a
+copy of a server that ran this file as the module brig_python_kernel and
+built the shell there, before any fork: main() only adopts it (adopt). The
+session's venv, when missing, is the kernel's to make (make_venv), before
+the cell that finds it missing.
+
 This file is trusted, but it shares its process with the cells: the worker
 trusts nothing that comes out of the channel, and the bounds kept here only
 spare it outputs it would drop. Matplotlib figures follow IPython's inline
 backend; tracebacks carry no colours.
 """
 
-import base64
-import binascii
-import json
 import os
-import re
-import signal
-import struct
 import sys
-import threading
+
+# A warm server ran this file as this module, before its fork, and built the
+# shell there (make_shell is most of a start): the kernel is that module's.
+PREPARED = "brig_python_kernel"
+if __name__ == "__main__" and PREPARED in sys.modules:
+    sys.exit(sys.modules[PREPARED].main())
+
+import atexit  # noqa: E402
+import base64  # noqa: E402
+import binascii  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import struct  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 IN_FD, OUT_FD = 5, 6
 # schema/bounds.h and worker/interp_channel.h.
@@ -47,23 +62,27 @@ EXCEPTION_VALUE_MAX = 64 << 10
 TRACEBACK_MAX = 256
 TRACEBACK_ENTRY_MAX = 16 << 10
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+VENV = "/work/.venv"
 
-# What IPython and matplotlib keep for themselves goes to /tmp, not into the
-# session's /work; figures use the inline backend, set before matplotlib
-# reads its rcParams.
-os.environ["IPYTHONDIR"] = "/tmp/.ipython"
-os.environ["MPLBACKEND"] = INLINE_BACKEND
+
+def set_environment():
+    """What IPython and matplotlib keep for themselves goes to /tmp, not into
+    the session's /work; figures use the inline backend, set before
+    matplotlib reads its rcParams."""
+    os.environ["IPYTHONDIR"] = "/tmp/.ipython"
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
+
+
+set_environment()
 
 import msgpack  # noqa: E402
 from IPython.core.displayhook import DisplayHook  # noqa: E402
 from IPython.core.displaypub import DisplayPublisher  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from IPython.utils.path import ensure_dir_exists, get_home_dir  # noqa: E402
+from pickleshare import PickleShareDB  # noqa: E402
 from traitlets import Type  # noqa: E402
 from traitlets.config import Config  # noqa: E402
-
-# The channel is the kernel's: programs a cell starts do not get it.
-os.set_inheritable(IN_FD, False)
-os.set_inheritable(OUT_FD, False)
 
 
 class Cell:
@@ -243,6 +262,56 @@ def make_shell():
     return shell
 
 
+def adopt(shell):
+    """The shell a warm server built, made this session's: what its
+    construction took from the server's process (the home, the directory,
+    __main__, the profile's directories in the server's /tmp) is taken again
+    from the kernel's, as make_shell would have here."""
+    set_environment()
+    ensure_dir_exists(shell.profile_dir.location)
+    shell.profile_dir.check_dirs()
+    shell.db = PickleShareDB(os.path.join(shell.profile_dir.location, "db"))
+    shell.starting_dir = os.getcwd()
+    shell.history_manager.dir_hist[:] = [Path.cwd()]
+    shell.home_dir = shell.logger.home_dir = get_home_dir()
+    shell.save_sys_module_state()
+    shell.init_sys_modules()
+    atexit.register(shell.atexit_operations)
+    return shell
+
+
+def has_venv():
+    """As the worker looks for it: .venv itself no link."""
+    return (os.path.isdir(VENV) and not os.path.islink(VENV)
+            and os.path.lexists(os.path.join(VENV, "pyvenv.cfg")))
+
+
+def make_venv(program, python, starting):
+    """The session's venv, of the interpreter python, when it is missing:
+    made by the worker's program, [make_venv's source, brig's pip]
+    (worker/session_env.h), the kernel's arguments. Then the kernel goes on
+    as the venv's python, as one started there: from a warm server through
+    the server's own site step; cold by starting again, only before the
+    first cell (no session's state is lost to it). What fails is said on the
+    cell's stderr: the cell runs without the venv, as a job would."""
+    if not program or has_venv():
+        return
+    try:
+        code = {}
+        exec(program[0], code)
+        code["make_venv"](python, program[1])
+        if sys.prefix == VENV:
+            return
+        python = os.path.join(VENV, "bin", "python3")
+        warm = sys.modules.get("_brig_warm")
+        if warm is not None:
+            warm.use_python(python)
+        elif starting:
+            os.execv(python, [python] + sys.orig_argv[1:])
+    except Exception as e:
+        print("brig: making the session's venv %s: %s" % (VENV, e), file=sys.stderr)
+
+
 def flush_all():
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -275,7 +344,8 @@ def next_request():
     return None if body is None else msgpack.unpackb(body, raw=False)
 
 
-def run(shell, request):
+def run(shell, request, venv):
+    make_venv(*venv, False)
     os.environ.update(request.get("env") or {})
     shell.execution_count = request["count"]
     shell.exit_now = False
@@ -304,9 +374,17 @@ def run(shell, request):
 
 
 def main():
+    # The interpreter the session's venv is of: this one, unless it is the
+    # venv's own.
+    python = sys.executable if sys.prefix == sys.base_prefix else sys._base_executable
+    venv = (sys.argv[1:3], python)
+    make_venv(*venv, True)
+    # The channel is the kernel's: programs a cell starts do not get it.
+    os.set_inheritable(IN_FD, False)
+    os.set_inheritable(OUT_FD, False)
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
-    shell = make_shell()
+    shell = adopt(prepared) if __name__ == PREPARED else make_shell()
     signal.signal(signal.SIGINT, on_interrupt)
     send({"t": "ready"})
     while True:
@@ -315,8 +393,18 @@ def main():
             return 0
         if request.get("t") != "exec":
             return 2
-        run(shell, request)
+        run(shell, request, venv)
 
 
 if __name__ == "__main__":
     sys.exit(main())
+elif __name__ == PREPARED:
+    prepared = make_shell()
+    # What a cell's first run would do once for every session, and nothing
+    # of the session's: the tokenizer's expressions compiled, the result's
+    # formatters looked up.
+    prepared.transform_cell("1\n")
+    prepared.display_formatter.format(1)
+    # The server's exit, and its other jobs', are not this shell's: the
+    # kernel's is (adopt).
+    atexit.unregister(prepared.atexit_operations)

@@ -213,7 +213,8 @@ static int prepare_warm(const struct warm_setup *setup, char *const *preload, ch
                         size_t version_len, char *err, size_t errlen)
 {
     int host_ns;
-    if (view_enter(setup->root, &setup->base, &host_ns, err, errlen) != 0)
+    if (python_read_sources(preload, err, errlen) != 0 ||
+        view_enter(setup->root, &setup->base, &host_ns, err, errlen) != 0)
         return -1;
     if (python_prepare(preload, version, version_len, err, errlen) != 0) {
         close(host_ns);

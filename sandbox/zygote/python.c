@@ -4,9 +4,11 @@
 #include "sandbox/zygote/python.h"
 #include "common/common.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -75,6 +77,15 @@ static const char bootstrap_source[] =
     "    del sys.path[start:]\n"
     "    sys.path[first:first] = added\n"
     "\n"
+    "# For a job that makes a venv and then goes on as its python (brig's\n"
+    "# Python kernel, which makes the session's).\n"
+    "sys.modules['_brig_warm'] = types.ModuleType('_brig_warm')\n"
+    "sys.modules['_brig_warm'].use_python = _site\n"
+    "\n"
+    "# `python3 -c TEXT` for the text of a file the server ran (a kernel's):\n"
+    "# compiled by the server.\n"
+    "_compiled = {}\n"
+    "\n"
     "def run(mode, target, args, env, executable):\n"
     "    os.environ.clear()\n"
     "    os.environ.update(kv.split('=', 1) for kv in env if '=' in kv)\n"
@@ -114,7 +125,8 @@ static const char bootstrap_source[] =
     "        source, name = target, '<string>'\n"
     "    sys.modules['__main__'] = main\n"
     "    try:\n"
-    "        exec(compile(source, name, 'exec'), main.__dict__)\n"
+    "        code = _compiled.get(source) if mode == 'code' else None\n"
+    "        exec(code or compile(source, name, 'exec'), main.__dict__)\n"
     "        status = 0\n"
     "    except SystemExit as e:\n"
     "        status = _exit_status(e)\n"
@@ -131,6 +143,7 @@ static const char bootstrap_source[] =
     "    return _flush() or status\n";
 
 static PyObject *bootstrap_run;
+static PyObject *bootstrap_compiled; /* its _compiled */
 /* The interpreter's executable, to tell whether the jail's python3 is it. */
 static struct stat interpreter;
 
@@ -191,8 +204,10 @@ static PyObject *run_module_source(const char *source)
 static int load_bootstrap(char *err, size_t errlen)
 {
     PyObject *globals = run_module_source(bootstrap_source);
-    if (globals != NULL && (bootstrap_run = PyDict_GetItemString(globals, "run")) != NULL) {
+    if (globals != NULL && (bootstrap_run = PyDict_GetItemString(globals, "run")) != NULL &&
+        (bootstrap_compiled = PyDict_GetItemString(globals, "_compiled")) != NULL) {
         Py_INCREF(bootstrap_run);
+        Py_INCREF(bootstrap_compiled);
         Py_DECREF(globals);
         return 0;
     }
@@ -214,6 +229,76 @@ static int find_interpreter(char *err, size_t errlen)
     return 0;
 }
 
+/* The sources of the preload entries NAME=PATH, by index; NULL for a module
+ * name. */
+static char **sources;
+
+int python_read_sources(char *const *preload, char *err, size_t errlen)
+{
+    size_t count = 0;
+    while (preload[count] != NULL)
+        count++;
+    sources = calloc(count + 1, sizeof(*sources));
+    if (sources == NULL) {
+        snprintf(err, errlen, "allocating the preload's sources: %s", strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *path = strchr(preload[i], '=');
+        if (path == NULL)
+            continue;
+        path++;
+        FILE *f = fopen(path, "re");
+        size_t len = 0;
+        if (f == NULL || getdelim(&sources[i], &len, '\0', f) < 0 || ferror(f)) {
+            snprintf(err, errlen, "reading the preload %s: %s", path,
+                     f == NULL || ferror(f) ? strerror(errno) : "empty");
+            if (f != NULL)
+                fclose(f);
+            return -1;
+        }
+        fclose(f);
+    }
+    return 0;
+}
+
+/* Runs source as the module name, in sys.modules from the start as an import
+ * would have it; and compiles it as `python3 -c` would, for the bootstrap. */
+static int run_as_module(const char *name, const char *path, const char *source)
+{
+    PyObject *module = PyImport_AddModule(name); /* borrowed */
+    PyObject *globals = module ? PyModule_GetDict(module) : NULL;
+    PyObject *file = PyUnicode_DecodeFSDefault(path);
+    PyObject *text = PyUnicode_DecodeFSDefault(source);
+    PyObject *code = Py_CompileString(source, path, Py_file_input);
+    PyObject *as_c = Py_CompileString(source, "<string>", Py_file_input);
+    PyObject *done = NULL;
+    if (globals != NULL && file != NULL && text != NULL && code != NULL && as_c != NULL &&
+        PyDict_SetItem(bootstrap_compiled, text, as_c) == 0 &&
+        PyDict_SetItemString(globals, "__file__", file) == 0 &&
+        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
+        done = PyEval_EvalCode(code, globals, globals);
+    Py_XDECREF(file);
+    Py_XDECREF(text);
+    Py_XDECREF(code);
+    Py_XDECREF(as_c);
+    Py_XDECREF(done);
+    return done != NULL ? 0 : -1;
+}
+
+static int preload_one(size_t i, const char *entry)
+{
+    if (sources == NULL || sources[i] == NULL) {
+        PyObject *module = PyImport_ImportModule(entry);
+        Py_XDECREF(module);
+        return module != NULL ? 0 : -1;
+    }
+    const char *eq = strchr(entry, '=');
+    char name[128];
+    snprintf(name, sizeof(name), "%.*s", (int)(eq - entry), entry);
+    return run_as_module(name, eq + 1, sources[i]);
+}
+
 int python_prepare(char *const *preload, char *version, size_t version_len, char *err,
                    size_t errlen)
 {
@@ -227,14 +312,12 @@ int python_prepare(char *const *preload, char *version, size_t version_len, char
         load_bootstrap(err, errlen) != 0)
         return -1;
     for (size_t i = 0; preload[i] != NULL; i++) {
-        PyObject *module = PyImport_ImportModule(preload[i]);
-        if (module == NULL) {
+        if (preload_one(i, preload[i]) != 0) {
             char doing[160];
-            snprintf(doing, sizeof(doing), "preloading %s", preload[i]);
+            snprintf(doing, sizeof(doing), "preloading %.140s", preload[i]);
             describe_exception(doing, err, errlen);
             return -1;
         }
-        Py_DECREF(module);
     }
     /* Out of the collector's sight: a collection in a job would otherwise
      * write to every object and copy the pages it shares with the server. */

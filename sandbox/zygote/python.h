@@ -7,9 +7,16 @@
 
 #include "sandbox/jail_child.h"
 
+/* Reads, while the host's files are in sight (before view_enter), the
+ * files of preload's entries NAME=PATH: python_prepare runs each as the
+ * module NAME, where a program such as a kernel builds what its copies
+ * start with. Other entries are module names. */
+int python_read_sources(char *const *preload, char *err, size_t errlen);
+
 /* Initialises the interpreter as `python3` would be, imports each module of
- * preload (NULL-terminated) and freezes what it made, so that copies of the
- * process share it. version gets "Python X.Y.Z". */
+ * preload (NULL-terminated; or runs its source, python_read_sources) and
+ * freezes what it made, so that copies of the process share it. version
+ * gets "Python X.Y.Z". */
 int python_prepare(char *const *preload, char *version, size_t version_len, char *err,
                    size_t errlen);
 

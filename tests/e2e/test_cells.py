@@ -120,6 +120,23 @@ def test_two_sessions_do_not_see_each_others_variables(env):
     assert r["status"] == "failed" and r["exception"]["name"] == "NameError", r
 
 
+def test_the_prebuilt_shell_is_the_sessions_own(env):
+    """The warm server builds the shell before its fork: what the shell took
+    from the server (its directory, home, __main__, profile) is the
+    kernel's, and a later session sees nothing of an earlier one's."""
+    client, worker = env
+    worker()
+    assert cell(client, "leak = 1\nleak", "first")["status"] == "ok"
+    r = cell(client, "import os, sys\nip = get_ipython()\n"
+             "print(ip.home_dir == os.environ['HOME'], [str(d) for d in _dh],\n"
+             "      ip.starting_dir, sys.modules['__main__'] is ip.user_module,\n"
+             "      os.path.isdir(os.path.join(ip.profile_dir.location, 'db')),\n"
+             "      os.path.isdir(os.path.join(ip.profile_dir.location, 'startup')),\n"
+             "      'leak' in ip.user_ns, dict(Out))", "second")
+    assert r["status"] == "ok", r
+    assert r["stdout"].decode() == "True ['/work'] /work True True True False {}\n", r
+
+
 @pytest.mark.parametrize("crash", [
     "import os; os._exit(3)",
     "import ctypes; ctypes.string_at(0)",

@@ -149,6 +149,51 @@ def test_pip_installs_into_the_session_venv_for_later_jobs_cold_and_warm(pool):
     assert warm == f"two {site}/brigtwo/__init__.py True /work/.venv\n"
 
 
+# What the venv holds, file by file: kinds, modes, link targets, contents
+# (not the bytecode its imports cached).
+LISTING = ("cd /work/.venv && find . -name __pycache__ -prune -o -printf '%p %y %m %l\\n' | sort"
+           " && find . -name __pycache__ -prune -o -type f -exec sha256sum {} + | sort")
+
+
+def test_a_session_whose_first_job_is_a_cell_gets_the_same_venv(pool):
+    """The first cell's kernel makes the venv itself (no jail of its own):
+    the cell runs as the venv's python, installs into it, and the shell jobs
+    after it find the venv a shell job would have made."""
+    client, _ = pool
+    s = "cell-first"
+    first = run(client, "import sys, _brig_pip; print(sys.prefix, sys.executable)", "python",
+                session=s)
+    assert ok(first) == "/work/.venv /work/.venv/bin/python3\n"
+    assert first["interpreter"]["started"], first
+    made_by_jail = ok(run(client, LISTING, session="shell-first"))
+    assert "./bin/pip " in made_by_jail and "_brig_pip.pth" in made_by_jail, made_by_jail
+    assert ok(run(client, LISTING, session=s)) == made_by_jail
+    install = ("import subprocess, sys\n"
+               "subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-index', 'brigtiny'],"
+               " check=True)")
+    assert "Successfully installed brigtiny-1.0" in ok(run(client, install, "python", session=s))
+    site = "/work/.venv/lib/python3.11/site-packages"
+    cell = run(client, IMPORT.format(m="brigtiny"), "python", session=s)
+    assert ok(cell) == f"42 {site}/brigtiny/__init__.py True /work/.venv\n"
+    assert not cell["interpreter"]["started"], cell
+    shell = ok(run(client, "pip --version >/dev/null && command -v pip python3 && "
+                   "python3 -c 'import brigtiny; print(brigtiny.VALUE)'", session=s))
+    assert shell == "/work/.venv/bin/pip\n/work/.venv/bin/python3\n42\n"
+
+
+def test_a_venv_a_job_removed_is_made_again_before_the_next_cell(pool):
+    client, _ = pool
+    s = "cell-remade"
+    assert ok(run(client, "import sys; print(sys.prefix)", "python", session=s)) == \
+        "/work/.venv\n"
+    ok(run(client, "rm -rf /work/.venv", session=s))
+    again = run(client, "import os; print(os.path.exists('/work/.venv/bin/pip'), "
+                "open('/work/.venv/pyvenv.cfg').readline().strip())", "python", session=s)
+    assert ok(again) == "True home = /usr/bin\n"
+    assert not again["interpreter"]["started"], again
+    ok(run(client, "pip --version", session=s))
+
+
 def test_a_failed_install_shows_the_installers_own_error(pool):
     client, _ = pool
     missing = run(client, "pip install --no-index brig-no-such-package", session="pip-fails")

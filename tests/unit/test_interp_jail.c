@@ -46,6 +46,14 @@ static int make_context(char *dir, size_t len, const char *spawner, struct jail_
     return 0;
 }
 
+#define PREPARED_SOURCE                                                                            \
+    "import os, sys\n"                                                                             \
+    "built_in = os.getcwd()\n"                                                                     \
+    "run_as = __name__ if sys.modules[__name__].__dict__ is globals() else 'elsewhere'\n"          \
+    "if __name__ == '__main__':\n"                                                                 \
+    "    print('compiled by the server', sys._getframe(1).f_locals.get('code') is not None,\n"     \
+    "          flush=True)\n"
+
 static int setup(void **state)
 {
     (void)state;
@@ -55,7 +63,15 @@ static int setup(void **state)
         make_context(plain_dir, sizeof(plain_dir), NULL, &plain) != 0 ||
         make_context(spawning_dir, sizeof(spawning_dir), zygote, &spawning) != 0)
         return -1;
-    const char *preload[] = {"json", NULL};
+    /* A kernel's way: a program run as a module by the server, from a file
+     * its view of the jail's filesystem would not show (this /tmp). */
+    char module_path[PATH_MAX], module[PATH_MAX + 32];
+    snprintf(module_path, sizeof(module_path), "%s/prepared.py", plain_dir);
+    FILE *f = fopen(module_path, "we");
+    if (f == NULL || fputs(PREPARED_SOURCE, f) < 0 || fclose(f) != 0)
+        return -1;
+    snprintf(module, sizeof(module), "brig_test_prepared=%s", module_path);
+    const char *preload[] = {"json", module, NULL};
     if (jail_server_start_warm(plain, zygote, preload, &warm, err, sizeof(err)) != 0) {
         fprintf(stderr, "jail_server_start_warm: %s\n", err);
         return -1;
@@ -192,6 +208,60 @@ static void test_stop_while_running(void **state)
     jail_outcome_free(&out);
 }
 
+/* A preload entry NAME=PATH: the server ran the file as the module NAME,
+ * once, in the jail's filesystem; a warm program has it, a cold one not. */
+static void test_a_preloaded_file_is_a_module_of_warm_programs(void **state)
+{
+    (void)state;
+    static const char code[] =
+        "import sys\n"
+        "m = sys.modules.get('brig_test_prepared')\n"
+        "print(m and (m.run_as, m.built_in, m.__file__.endswith('/prepared.py')), flush=True)\n";
+    const enum clone_by ways[] = {WARM, IN_PROCESS};
+    const char *expected[] = {"('brig_test_prepared', '/work', True)\n", "None\n"};
+    for (size_t i = 0; i < ARRAY_SIZE(ways); i++) {
+        struct jail_live *live = start(ways[i], code);
+        struct jail_live_fds fds;
+        jail_live_fds(live, &fds);
+        char buf[256];
+        read_some(fds.out, buf, strlen(expected[i]));
+        struct jail_outcome out;
+        jail_live_stop(live, &out);
+        jail_outcome_free(&out);
+        assert_string_equal(buf, expected[i]);
+    }
+}
+
+/* Its text as a warm program's `python3 -c` runs the server's compilation
+ * (the bootstrap found it: run() has it as code). */
+static void test_a_preloaded_files_text_runs_compiled_already(void **state)
+{
+    (void)state;
+    static const char expected[] = "compiled by the server True\n";
+    struct jail_live *live = start(WARM, PREPARED_SOURCE);
+    struct jail_live_fds fds;
+    jail_live_fds(live, &fds);
+    char buf[256];
+    read_some(fds.out, buf, strlen(expected));
+    struct jail_outcome out;
+    jail_live_stop(live, &out);
+    jail_outcome_free(&out);
+    assert_string_equal(buf, expected);
+}
+
+static void test_a_preloaded_file_that_cannot_be_read_is_named(void **state)
+{
+    (void)state;
+    char err[512], zygote[PATH_MAX];
+    struct jail_server *broken;
+    const char *preload[] = {"json", "brig_test_missing=/nonexistent/brig.py", NULL};
+    assert_int_equal(
+        self_relative_path("../bin/brig-zygote", zygote, sizeof(zygote), err, sizeof(err)), 0);
+    assert_int_equal(jail_server_start_warm(plain, zygote, preload, &broken, err, sizeof(err)), -1);
+    assert_non_null(
+        strstr(err, "reading the preload /nonexistent/brig.py: No such file or directory"));
+}
+
 /* The channel's ends are the program's alone: init and the program's
  * children keep none unless it lets them, and /proc gives no way to
  * reopen them (the pipes are root's, 0600). */
@@ -227,6 +297,9 @@ int main(void)
         cmocka_unit_test(test_channel_from_a_warm_server),
         cmocka_unit_test(test_stop_while_running),
         cmocka_unit_test(test_channel_is_the_programs_alone),
+        cmocka_unit_test(test_a_preloaded_file_is_a_module_of_warm_programs),
+        cmocka_unit_test(test_a_preloaded_files_text_runs_compiled_already),
+        cmocka_unit_test(test_a_preloaded_file_that_cannot_be_read_is_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
