@@ -76,7 +76,16 @@ void metrics_set_kafka_brokers_up(unsigned brokers);
  * assigned to this consumer, or whose offsets are not known yet, is
  * forgotten. Returns the number of brokers the client is connected to, or
  * -1 with a message naming the bad field in err (and nothing updated). */
-int metrics_update_from_rdkafka_stats(const char *json, size_t len, const char *topic, char *err,
-                                      size_t errlen);
+struct stats_partition {
+    int32_t partition;
+    int64_t log_start;  /* the cluster's, as the last fetch said (lo_offset) */
+    int64_t next_fetch; /* where the consumer fetches next (next_offset) */
+    int64_t queued;     /* messages fetched, not yet polled (fetchq_cnt) */
+};
+/* ... and, when on_partition is given, calls it with what the document says
+ * of each partition of topic assigned to this consumer. */
+int metrics_update_from_rdkafka_stats(const char *json, size_t len, const char *topic,
+                                      void (*on_partition)(void *, const struct stats_partition *),
+                                      void *ctx, char *err, size_t errlen);
 
 #endif

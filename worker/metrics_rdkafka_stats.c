@@ -12,6 +12,7 @@
 struct partition_lag {
     int32_t partition;
     int64_t lag; /* -1: unknown or not ours, forget it */
+    struct stats_partition seen;
 };
 
 static int integer_field(json_t *object, const char *path, const char *key, int64_t *out, char *err,
@@ -29,7 +30,7 @@ static int integer_field(json_t *object, const char *path, const char *key, int6
 static int read_partition(json_t *p, const char *path, struct partition_lag *out, char *err,
                           size_t errlen)
 {
-    int64_t number, lag, end, position, next_fetch;
+    int64_t number, lag, end, position, next_fetch, start, queued;
     if (!json_is_object(p)) {
         snprintf(err, errlen, "librdkafka statistics: %s: not an object", path);
         return -1;
@@ -43,7 +44,9 @@ static int read_partition(json_t *p, const char *path, struct partition_lag *out
         integer_field(p, path, "consumer_lag", &lag, err, errlen) < 0 ||
         integer_field(p, path, "hi_offset", &end, err, errlen) < 0 ||
         integer_field(p, path, "app_offset", &position, err, errlen) < 0 ||
-        integer_field(p, path, "next_offset", &next_fetch, err, errlen) < 0)
+        integer_field(p, path, "next_offset", &next_fetch, err, errlen) < 0 ||
+        integer_field(p, path, "lo_offset", &start, err, errlen) < 0 ||
+        integer_field(p, path, "fetchq_cnt", &queued, err, errlen) < 0)
         return -1;
     if (number < -1 || number > INT32_MAX) {
         snprintf(err, errlen, "librdkafka statistics: %s.partition: %lld is out of range", path,
@@ -59,6 +62,10 @@ static int read_partition(json_t *p, const char *path, struct partition_lag *out
         lag = end > position ? end - position : 0;
     out->partition = (int32_t)number;
     out->lag = json_is_true(desired) ? lag : -1;
+    out->seen = (struct stats_partition){.partition = (int32_t)number,
+                                         .log_start = start,
+                                         .next_fetch = next_fetch,
+                                         .queued = queued};
     return 0;
 }
 
@@ -87,8 +94,9 @@ static int count_brokers_up(json_t *brokers, char *err, size_t errlen)
     return up;
 }
 
-int metrics_update_from_rdkafka_stats(const char *json, size_t len, const char *topic, char *err,
-                                      size_t errlen)
+int metrics_update_from_rdkafka_stats(const char *json, size_t len, const char *topic,
+                                      void (*on_partition)(void *, const struct stats_partition *),
+                                      void *ctx, char *err, size_t errlen)
 {
     struct partition_lag *lags = NULL;
     size_t n_lags = 0;
@@ -147,6 +155,8 @@ int metrics_update_from_rdkafka_stats(const char *json, size_t len, const char *
             metrics_set_lag(lags[i].partition, lags[i].lag);
         else
             metrics_forget_lag(lags[i].partition);
+        if (lags[i].lag >= 0 && on_partition)
+            on_partition(ctx, &lags[i].seen);
     }
     metrics_set_kafka_brokers_up((unsigned)up);
 

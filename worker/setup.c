@@ -338,14 +338,21 @@ out:
     return 0;
 }
 
+static void check_partition(void *w, const struct stats_partition *seen)
+{
+    check_log_start(w, seen);
+}
+
 /* librdkafka's statistics, every statistics.interval.ms from the consumer
- * poll of the main loop: the consumer lag and whether a broker is connected. */
+ * poll of the main loop: the consumer lag, whether a broker is connected,
+ * and jobs deleted before they were read. */
 static int on_statistics(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     struct worker *w = opaque;
     char err[512];
     (void)rk;
-    int brokers_up = metrics_update_from_rdkafka_stats(json, len, w->topic_jobs, err, sizeof(err));
+    int brokers_up = metrics_update_from_rdkafka_stats(json, len, w->topic_jobs, check_partition, w,
+                                                       err, sizeof(err));
     if (brokers_up < 0)
         log_warn(NULL, "%s", err);
     else

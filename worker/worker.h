@@ -174,6 +174,10 @@ void store_offsets(struct worker *w);
 /* Checks a consumed message's offset against the one expected; offsets the
  * cluster deleted before they were read are logged, counted and audited. */
 void check_offset(struct worker *w, const rd_kafka_message_t *msg);
+/* The same for offsets below the log start that no message will follow
+ * (every unread job of the partition deleted), from the statistics. */
+struct stats_partition;
+void check_log_start(struct worker *w, const struct stats_partition *seen);
 void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                   void *opaque);
 /* Tasks of this worker not yet released, in all partitions. */

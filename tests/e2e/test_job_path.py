@@ -153,6 +153,28 @@ def test_jobs_deleted_before_a_first_worker_read_them_are_reported(workers, clie
     check_deleted_reported(w, client, big, first_offset=0)
 
 
+def test_a_partition_whose_every_unread_job_was_deleted_is_reported(workers, broker, client):
+    """No message follows the deleted ones to show the gap: a 6 MiB job (valid
+    in SCHEMA.md, from a client that does not know the broker's limit) takes
+    itself and the job sent with it out of the broker's 5 MiB, and the
+    worker's statistics show the partition's log start past what it
+    expects."""
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "message.max.bytes": 17 << 20})
+    for j in (job("true", stdin=b"x" * (6 << 20), id="big"), job("true", id="after")):
+        producer.produce("brig.jobs", key=b"k", value=msgpack.packb(j, use_bin_type=True))
+    assert producer.flush(30) == 0
+    w = workers("w", concurrency=1)
+    wait_for(lambda: "deleted by the cluster before this worker read them" in w.log(),
+             what="the worker reporting the deleted jobs")
+    db = w.audit()
+    try:
+        rows = db.execute("SELECT first_offset, last_offset FROM skipped_offsets").fetchall()
+    finally:
+        db.close()
+    assert [tuple(r) for r in rows] == [(0, 1)]
+    assert client.results.get("big") is None and client.results.get("after") is None
+
+
 def check_deleted_reported(w, client, big, first_offset):
     """The worker logged and audited one range of big's first jobs, from
     first_offset, as deleted unread; the others were answered. Returns the

@@ -461,6 +461,60 @@ static char *edited(char *text, const char *partition, const char *field, json_t
     return out;
 }
 
+struct seen_partitions {
+    struct stats_partition seen[4];
+    size_t n;
+};
+
+static void collect(void *ctx, const struct stats_partition *seen)
+{
+    struct seen_partitions *all = ctx;
+    assert_true(all->n < 4);
+    all->seen[all->n++] = *seen;
+}
+
+/* What the statistics say of each assigned partition reaches the caller:
+ * the worker checks the log start against what it expects (partitions.c). */
+static void each_assigned_partition_is_passed_on(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    assert_int_equal(metrics_init(2, err, sizeof(err)), 0);
+    char *json = edited(read_sample(), "1", "lo_offset", json_integer(3));
+    json = edited(json, "1", "fetchq_cnt", json_integer(7));
+    struct seen_partitions all = {0};
+    assert_int_equal(metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", collect,
+                                                       &all, err, sizeof(err)),
+                     1);
+    assert_int_equal(all.n, 2);
+    for (size_t i = 0; i < all.n; i++) {
+        const struct stats_partition *p = &all.seen[i];
+        assert_true(p->partition == 0 || p->partition == 1);
+        assert_int_equal(p->log_start, p->partition == 1 ? 3 : 0);
+        assert_int_equal(p->queued, p->partition == 1 ? 7 : 0);
+        assert_int_equal(p->next_fetch, 5);
+    }
+    free(json);
+
+    /* A revoked partition is not passed on, nor anything of a bad document. */
+    json = edited(read_sample(), "1", "desired", json_false());
+    all.n = 0;
+    assert_int_equal(metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", collect,
+                                                       &all, err, sizeof(err)),
+                     1);
+    assert_int_equal(all.n, 1);
+    assert_int_equal(all.seen[0].partition, 0);
+    free(json);
+    json = edited(read_sample(), "0", "lo_offset", NULL);
+    all.n = 0;
+    assert_int_equal(metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", collect,
+                                                       &all, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "lo_offset"));
+    assert_int_equal(all.n, 0);
+    free(json);
+}
+
 static void lag_and_brokers_come_from_a_captured_sample(void **state)
 {
     (void)state;
@@ -469,8 +523,9 @@ static void lag_and_brokers_come_from_a_captured_sample(void **state)
     char *json = read_sample();
 
     /* One broker connection; the logical GroupCoordinator is not another. */
-    assert_int_equal(
-        metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", err, sizeof(err)), 1);
+    assert_int_equal(metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", NULL, NULL,
+                                                       err, sizeof(err)),
+                     1);
     char *text = render_worker_metrics();
     /* Partition 1 committed offset 3 of 5; partition 0 has no commit yet, so
      * its lag is end offset 5 minus position 5. The -1 queue is no partition. */
@@ -484,8 +539,9 @@ static void lag_and_brokers_come_from_a_captured_sample(void **state)
     /* Nothing consumed yet: the position is where the next fetch starts. */
     json = edited(read_sample(), "0", "app_offset", json_integer(-1001));
     json = edited(json, "0", "next_offset", json_integer(3));
-    assert_int_equal(
-        metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", err, sizeof(err)), 1);
+    assert_int_equal(metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", NULL, NULL,
+                                                       err, sizeof(err)),
+                     1);
     text = render_worker_metrics();
     assert_non_null(strstr(text, "brig_consumer_lag{partition=\"0\"} 2\n"));
     free(text);
@@ -494,8 +550,9 @@ static void lag_and_brokers_come_from_a_captured_sample(void **state)
     /* No position known at all: no lag rather than a made-up one. */
     json = edited(read_sample(), "0", "app_offset", json_integer(-1001));
     json = edited(json, "0", "next_offset", json_integer(-1001));
-    assert_int_equal(
-        metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", err, sizeof(err)), 1);
+    assert_int_equal(metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", NULL, NULL,
+                                                       err, sizeof(err)),
+                     1);
     text = render_worker_metrics();
     assert_null(strstr(text, "brig_consumer_lag{partition=\"0\"}"));
     assert_non_null(strstr(text, "brig_consumer_lag{partition=\"1\"} 2\n"));
@@ -504,8 +561,9 @@ static void lag_and_brokers_come_from_a_captured_sample(void **state)
 
     /* Revoked: librdkafka keeps the partition, no longer desired. */
     json = edited(read_sample(), "1", "desired", json_false());
-    assert_int_equal(
-        metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", err, sizeof(err)), 1);
+    assert_int_equal(metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", NULL, NULL,
+                                                       err, sizeof(err)),
+                     1);
     text = render_worker_metrics();
     assert_null(strstr(text, "brig_consumer_lag{partition=\"1\"}"));
     assert_non_null(strstr(text, "brig_consumer_lag{partition=\"0\"} 0\n"));
@@ -522,8 +580,9 @@ static void another_topic_leaves_lag_alone(void **state)
     /* Only len bytes are read: librdkafka's buffer need not end there. */
     size_t len = strlen(json);
     strcat(json, "trailing junk");
-    assert_int_equal(metrics_update_from_rdkafka_stats(json, len, "other.jobs", err, sizeof(err)),
-                     1);
+    assert_int_equal(
+        metrics_update_from_rdkafka_stats(json, len, "other.jobs", NULL, NULL, err, sizeof(err)),
+        1);
     char *text = render_worker_metrics();
     assert_null(strstr(text, "brig_consumer_lag{"));
     free(text);
@@ -537,25 +596,28 @@ static void bad_statistics_name_the_field_and_change_nothing(void **state)
     assert_int_equal(metrics_init(2, err, sizeof(err)), 0);
     metrics_set_lag(0, 42);
 
-    assert_int_equal(
-        metrics_update_from_rdkafka_stats("{not json", 9, "brig.jobs", err, sizeof(err)), -1);
+    assert_int_equal(metrics_update_from_rdkafka_stats("{not json", 9, "brig.jobs", NULL, NULL, err,
+                                                       sizeof(err)),
+                     -1);
     assert_non_null(strstr(err, "librdkafka statistics: line 1"));
 
-    assert_int_equal(
-        metrics_update_from_rdkafka_stats("{\"topics\":{}}", 13, "brig.jobs", err, sizeof(err)),
-        -1);
+    assert_int_equal(metrics_update_from_rdkafka_stats("{\"topics\":{}}", 13, "brig.jobs", NULL,
+                                                       NULL, err, sizeof(err)),
+                     -1);
     assert_string_equal(err, "librdkafka statistics: brokers: not an object");
 
     /* Partition 1 is bad; partition 0, read first, must not be recorded. */
     char *json = edited(read_sample(), "1", "consumer_lag", NULL);
-    assert_int_equal(
-        metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", err, sizeof(err)), -1);
+    assert_int_equal(metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", NULL, NULL,
+                                                       err, sizeof(err)),
+                     -1);
     assert_string_equal(err, "librdkafka statistics: topics.brig.jobs.partitions.1.consumer_lag: "
                              "not an integer");
     free(json);
     json = edited(read_sample(), "0", "desired", json_string("yes"));
-    assert_int_equal(
-        metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", err, sizeof(err)), -1);
+    assert_int_equal(metrics_update_from_rdkafka_stats(json, strlen(json), "brig.jobs", NULL, NULL,
+                                                       err, sizeof(err)),
+                     -1);
     assert_string_equal(err, "librdkafka statistics: topics.brig.jobs.partitions.0.desired: not a "
                              "boolean");
     free(json);
@@ -580,6 +642,7 @@ int main(void)
         cmocka_unit_test_teardown(worker_metrics_count_jobs_by_status_and_runtime,
                                   teardown_metrics),
         cmocka_unit_test_teardown(lag_and_brokers_come_from_a_captured_sample, teardown_metrics),
+        cmocka_unit_test_teardown(each_assigned_partition_is_passed_on, teardown_metrics),
         cmocka_unit_test_teardown(another_topic_leaves_lag_alone, teardown_metrics),
         cmocka_unit_test_teardown(bad_statistics_name_the_field_and_change_nothing,
                                   teardown_metrics),
