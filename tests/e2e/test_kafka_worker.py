@@ -350,13 +350,17 @@ def test_partitions_added_while_jobs_flow(kafka, prefix, pool, client):
         wait_assigned(w)
     c = client()
     ids = [c.submit(job("true")) for _ in range(100)]
-    kafka.add_partitions(f"{prefix}.jobs", 6)
-    # Produced straight to the new partitions, as any producer that has
-    # refreshed its metadata would.
+    topic = f"{prefix}.jobs"
+    kafka.add_partitions(topic, 6)
+    # Produced straight to the new partitions once this producer's metadata
+    # has them (a producer refuses a partition it does not know: seen, "Unknown
+    # partition", when the broker it asked had not heard of them yet).
+    wait_for(lambda: len(c.producer.list_topics(topic, timeout=10).topics[topic].partitions) == 6,
+             60, "the producer's metadata to show 6 partitions")
     for p in range(2, 6):
         for _ in range(25):
             j = job("true")
-            c.producer.produce(f"{prefix}.jobs", value=msgpack.packb(j, use_bin_type=True),
+            c.producer.produce(topic, value=msgpack.packb(j, use_bin_type=True),
                                key=j["id"], partition=p)
             ids.append(j["id"])
     c.flush()

@@ -84,7 +84,8 @@ def zygotes(worker):
 # runtime's and the one cells' kernels start from.
 SERVERS = sorted([["--cold"], ["numpy"],
                   ["msgpack", "IPython.core.interactiveshell", "matplotlib_inline.backend_inline",
-                   "matplotlib.pyplot"]])
+                   "matplotlib.pyplot", "venv",
+                   f"brig_python_kernel={ROOT / 'sandbox' / 'kernels' / 'python_kernel.py'}"]])
 
 
 def test_servers_that_die_are_restarted(tmp_path, broker, client):
