@@ -166,13 +166,21 @@ def test_a_partition_whose_every_unread_job_was_deleted_is_reported(workers, bro
     w = workers("w", concurrency=1)
     wait_for(lambda: "deleted by the cluster before this worker read them" in w.log(),
              what="the worker reporting the deleted jobs")
+    # The record is committed with the loop's next turn, after the log line.
+    wait_for(lambda: skipped_offsets(w), what="the skipped offsets in the audit store")
+    assert [(first, last) for _, first, last in skipped_offsets(w)] == [(0, 1)]
+    assert client.results.get("big") is None and client.results.get("after") is None
+
+
+def skipped_offsets(w):
+    """(partition, first, last) of each range the worker's audit store has
+    as deleted unread."""
     db = w.audit()
     try:
-        rows = db.execute("SELECT first_offset, last_offset FROM skipped_offsets").fetchall()
+        return [tuple(r) for r in db.execute(
+            "SELECT kafka_partition, first_offset, last_offset FROM skipped_offsets")]
     finally:
         db.close()
-    assert [tuple(r) for r in rows] == [(0, 1)]
-    assert client.results.get("big") is None and client.results.get("after") is None
 
 
 def check_deleted_reported(w, client, big, first_offset):
@@ -181,17 +189,8 @@ def check_deleted_reported(w, client, big, first_offset):
     partition and how many."""
     wait_for(lambda: "deleted by the cluster before this worker read them" in w.log(),
              what="the worker reporting deleted jobs")
-
-    def skipped_rows():
-        db = w.audit()
-        try:
-            return db.execute("SELECT kafka_partition, first_offset, last_offset FROM "
-                              "skipped_offsets").fetchall()
-        finally:
-            db.close()
-
-    wait_for(skipped_rows, what="the skipped offsets in the audit store")
-    rows = skipped_rows()
+    wait_for(lambda: skipped_offsets(w), what="the skipped offsets in the audit store")
+    rows = skipped_offsets(w)
     assert len(rows) == 1, rows
     partition, first, last = rows[0]
     assert first == first_offset, rows
