@@ -5,13 +5,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "worker/gate_wire.h"
+
 struct embedded_broker {
     rd_kafka_t *handle; /* the mock cluster needs a client instance to live in */
     rd_kafka_mock_cluster_t *cluster;
+    struct broker_gate *gate;
 };
 
+/* The gate parses these APIs: the mock must not offer later versions. */
+static int pin_versions(rd_kafka_mock_cluster_t *cluster, char *err, size_t errlen)
+{
+    static const int16_t pins[][2] = {
+        {KAFKA_API_PRODUCE, GATE_PRODUCE_MAX_VERSION},
+        {KAFKA_API_OFFSET_COMMIT, GATE_OFFSET_COMMIT_MAX_VERSION},
+        {KAFKA_API_METADATA, GATE_METADATA_MAX_VERSION},
+        {KAFKA_API_FIND_COORDINATOR, GATE_FIND_COORDINATOR_MAX_VERSION},
+    };
+    for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
+        rd_kafka_resp_err_t rc = rd_kafka_mock_set_apiversion(cluster, pins[i][0], 0, pins[i][1]);
+        if (rc) {
+            snprintf(err, errlen, "embedded broker: pinning API %d to versions 0-%d: %s",
+                     pins[i][0], pins[i][1], rd_kafka_err2str(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int embedded_broker_start(int n_brokers, const char *const *topics, size_t n_topics, int partitions,
-                          struct embedded_broker **out, char *err, size_t errlen)
+                          const struct broker_gate_config *gate, struct embedded_broker **out,
+                          char *err, size_t errlen)
 {
     struct embedded_broker *broker = calloc(1, sizeof(*broker));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -48,6 +72,18 @@ int embedded_broker_start(int n_brokers, const char *const *topics, size_t n_top
             goto fail;
         }
     }
+    if (gate) {
+        struct broker_gate_config config = *gate;
+        config.limits = (struct gate_limits){
+            .partition_bytes = MOCK_PARTITION_BYTES,
+            .partition_sets = MOCK_PARTITION_SETS,
+            .message_bytes = MOCK_PARTITION_BYTES / 2,
+        };
+        if (pin_versions(broker->cluster, err, errlen) < 0 ||
+            broker_gate_start(&config, rd_kafka_mock_cluster_bootstraps(broker->cluster),
+                              &broker->gate, err, errlen) < 0)
+            goto fail;
+    }
     *out = broker;
     return 0;
 
@@ -60,7 +96,8 @@ fail:
 
 const char *embedded_broker_bootstraps(const struct embedded_broker *broker)
 {
-    return rd_kafka_mock_cluster_bootstraps(broker->cluster);
+    return broker->gate ? broker_gate_bootstraps(broker->gate)
+                        : rd_kafka_mock_cluster_bootstraps(broker->cluster);
 }
 
 int embedded_broker_set_down(struct embedded_broker *broker, int32_t broker_id, bool down)
@@ -74,6 +111,7 @@ void embedded_broker_stop(struct embedded_broker *broker)
 {
     if (!broker)
         return;
+    broker_gate_stop(broker->gate);
     if (broker->cluster)
         rd_kafka_mock_cluster_destroy(broker->cluster);
     if (broker->handle)

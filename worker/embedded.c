@@ -40,11 +40,13 @@ static int open_lock(const char *state_dir, char *err, size_t errlen)
 }
 
 static int own(struct embedded_broker_link *link, const char *const *topics, size_t n_topics,
-               int partitions, char *err, size_t errlen)
+               int partitions, const char *group, char *err, size_t errlen)
 {
+    const struct broker_gate_config gate = {.topic = topics[0], .group = group};
     /* A file left by an owner killed with -9 names a broker that is gone. */
     broker_state_remove_stale(link->state_dir);
-    if (embedded_broker_start(1, topics, n_topics, partitions, &link->broker, err, errlen) < 0)
+    if (embedded_broker_start(1, topics, n_topics, partitions, &gate, &link->broker, err, errlen) <
+        0)
         return -1;
     snprintf(link->address, sizeof(link->address), "%s", embedded_broker_bootstraps(link->broker));
     return broker_state_write(link->state_dir, link->address, EMBEDDED_MESSAGE_MAX, err, errlen);
@@ -70,8 +72,8 @@ static int join(struct embedded_broker_link *link, char *err, size_t errlen)
 }
 
 int embedded_broker_open(const char *state_dir, const char *const *topics, size_t n_topics,
-                         int partitions, struct embedded_broker_link **out, char *err,
-                         size_t errlen)
+                         int partitions, const char *group, struct embedded_broker_link **out,
+                         char *err, size_t errlen)
 {
     struct embedded_broker_link *link = calloc(1, sizeof(*link));
     if (!link || !(link->state_dir = strdup(state_dir))) {
@@ -83,7 +85,7 @@ int embedded_broker_open(const char *state_dir, const char *const *topics, size_
     int rc = -1;
     if (link->lock_fd >= 0) {
         if (flock(link->lock_fd, LOCK_EX | LOCK_NB) == 0)
-            rc = own(link, topics, n_topics, partitions, err, errlen);
+            rc = own(link, topics, n_topics, partitions, group, err, errlen);
         else if (errno == EWOULDBLOCK)
             rc = join(link, err, errlen);
         else

@@ -10,8 +10,10 @@
  * went away.
  *
  * The mock cluster keeps only about 5 MiB per partition and deletes older
- * messages, read or not, past that (rdkafka_mock.c, not configurable). So
- * the state file also says the largest message it takes, EMBEDDED_MESSAGE_MAX:
+ * messages, read or not, past that (rdkafka_mock.c, not configurable). On
+ * the jobs topic its gate (broker_gate.h) makes producers wait instead, and
+ * refuses sets over half a partition, which the mock cannot keep at all.
+ * So the state file says the largest message it takes, EMBEDDED_MESSAGE_MAX:
  * brig's clients refuse larger jobs before producing, and the worker caps its
  * own messages there (a larger result becomes the short internal_error that
  * says so). */
@@ -21,16 +23,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Two messages this size fit in what the mock keeps of a partition. */
-#define EMBEDDED_MESSAGE_MAX (5u << 19)
+/* A value this size, with its key and its record batch's framing, is a set
+ * of at most half of what the mock keeps of a partition (broker.h). */
+#define EMBEDDED_MESSAGE_MAX ((5u << 19) - (4u << 10))
 
 struct embedded_broker_link;
 
-/* Starts the embedded broker (creating the topics with partitions each) or
+/* Starts the embedded broker (creating the topics with partitions each; the
+ * first is the jobs topic, which group's commits free: broker_gate.h) or
  * joins the one this state directory's owner runs. */
 int embedded_broker_open(const char *state_dir, const char *const *topics, size_t n_topics,
-                         int partitions, struct embedded_broker_link **out, char *err,
-                         size_t errlen);
+                         int partitions, const char *group, struct embedded_broker_link **out,
+                         char *err, size_t errlen);
 /* "127.0.0.1:port,..." */
 const char *embedded_broker_address(const struct embedded_broker_link *link);
 /* Whether this process runs the broker (else it joined). */

@@ -4,6 +4,8 @@ PROGRAMS += brig-worker
 brig-worker_SRCS := worker/main.c
 UNIT_TESTS += test_tracker test_scheduler test_publish test_slots test_job_spec test_loop
 UNIT_TESTS += test_audit test_audit_read test_audit_fleet test_tenants
+# The embedded broker's gate (worker/broker_gate.h).
+UNIT_TESTS += test_gate
 test_audit_SRCS := tests/unit/audit_fixture.c
 test_audit_read_SRCS := tests/unit/audit_fixture.c
 # The Kafka settings that keep a call's wait short.

@@ -314,7 +314,7 @@ static int open_broker(struct worker *w, struct worker_config *config)
     memcpy(topics + ARRAY_SIZE(own), tenant_topics, n_tenant_topics * sizeof(*topics));
     rc = embedded_broker_open(config->state_dir, topics, ARRAY_SIZE(own) + n_tenant_topics,
                               config->partitions ? config->partitions : EMBEDDED_PARTITIONS,
-                              &w->broker, err, sizeof(err));
+                              config->group, &w->broker, err, sizeof(err));
     if (rc < 0)
         log_error(NULL, "%s", err);
 out:

@@ -2,13 +2,18 @@
  * that tests drive through stdin, so they can take brokers down and back up.
  *
  *   brig-test-broker [-n BROKERS] [-p PARTITIONS] [-t PREFIX] [-T TOPIC]...
+ *                    [-g GROUP | -u]
  *
  * -T adds a topic of that name (a tenant's, say): the mock cluster cannot
- * make topics later.
+ * make topics later. Clients reach the brokers through the gate the worker
+ * puts in front of its embedded broker (worker/broker_gate.h), freed by the
+ * commits of GROUP (default brig-test, the harness's workers); -u leaves it
+ * out, for tests of how workers see a cluster delete jobs nobody read.
  *
  * Prints "bootstrap HOST:PORT,..." once the topics exist, then obeys one
  * command per line: "down ID", "up ID" (ID -1 = every broker), "quit".
  * Answers each command with "ok" or "error ...". EOF means quit. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,14 +49,15 @@ static int run_commands(struct embedded_broker *broker)
 int main(int argc, char **argv)
 {
     int n_brokers = 1, partitions = 4, opt;
-    const char *prefix = "brig";
+    const char *prefix = "brig", *group = "brig-test";
+    bool gated = true;
     static const char *const suffixes[] = {"jobs",    "results",  "logs", "dlq",
                                            "control", "runtimes", "audit"};
     enum { EXTRA_MAX = 32 };
     char names[ARRAY_SIZE(suffixes) + EXTRA_MAX][256];
     const char *topics[ARRAY_SIZE(suffixes) + EXTRA_MAX];
     size_t n_topics = ARRAY_SIZE(suffixes);
-    while ((opt = getopt(argc, argv, "n:p:t:T:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:p:t:T:g:u")) != -1) {
         switch (opt) {
         case 'n':
             n_brokers = atoi(optarg);
@@ -62,6 +68,12 @@ int main(int argc, char **argv)
         case 't':
             prefix = optarg;
             break;
+        case 'g':
+            group = optarg;
+            break;
+        case 'u':
+            gated = false;
+            break;
         case 'T':
             if (n_topics == ARRAY_SIZE(topics)) {
                 fprintf(stderr, "brig-test-broker: at most %d -T topics\n", EXTRA_MAX);
@@ -71,7 +83,7 @@ int main(int argc, char **argv)
             break;
         default:
             fprintf(stderr, "usage: brig-test-broker [-n BROKERS] [-p PARTITIONS] [-t PREFIX] "
-                            "[-T TOPIC]...\n");
+                            "[-T TOPIC]... [-g GROUP | -u]\n");
             return 2;
         }
     }
@@ -87,8 +99,9 @@ int main(int argc, char **argv)
 
     char err[512];
     struct embedded_broker *broker;
-    if (embedded_broker_start(n_brokers, topics, n_topics, partitions, &broker, err, sizeof(err)) <
-        0) {
+    const struct broker_gate_config gate = {.topic = topics[0], .group = group};
+    if (embedded_broker_start(n_brokers, topics, n_topics, partitions, gated ? &gate : NULL,
+                              &broker, err, sizeof(err)) < 0) {
         fprintf(stderr, "brig-test-broker: %s\n", err);
         return 1;
     }

@@ -44,9 +44,11 @@ def build_lock(name):
 @pytest.fixture
 def broker(request):
     """A test broker (the worker's mock Kafka cluster) with 6 partitions a
-    topic, or the test module's BROKER_PARTITIONS."""
+    topic, or the test module's BROKER_PARTITIONS; without its gate for a
+    test marked deleting_broker (harness.Broker)."""
     from harness import Broker
-    b = Broker(partitions=getattr(request.module, "BROKER_PARTITIONS", 6))
+    b = Broker(partitions=getattr(request.module, "BROKER_PARTITIONS", 6),
+               gated=request.node.get_closest_marker("deleting_broker") is None)
     yield b
     b.stop()
 
@@ -108,3 +110,9 @@ def detach_mounts_under(path):
     for point in sorted(points, reverse=True):
         if point.startswith(str(path) + "/"):
             subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "deleting_broker: the broker fixture runs without its gate, so that it "
+        "deletes jobs nobody read past its 5 MiB a partition")

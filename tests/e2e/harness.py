@@ -21,11 +21,15 @@ from conftest import bin_path, helper_path
 class Broker:
     """brig-test-broker: -n brokers, topics <prefix>.{jobs,results,logs,dlq,control,runtimes,audit}."""
 
-    def __init__(self, brokers=1, partitions=4, prefix="brig", topics=()):
-        """topics: more topics to make (a tenant's: the mock cannot later)."""
+    def __init__(self, brokers=1, partitions=4, prefix="brig", topics=(), gated=True):
+        """topics: more topics to make (a tenant's: the mock cannot later).
+        gated: behind the gate that keeps producers from making the mock
+        delete jobs the workers' group (brig-test) has not read; without it
+        the broker deletes them, as a cluster's retention may."""
         self.proc = subprocess.Popen(
             [helper_path("brig-test-broker"), "-n", str(brokers), "-p", str(partitions),
-             "-t", prefix, *[arg for t in topics for arg in ("-T", t)]],
+             "-t", prefix, *[arg for t in topics for arg in ("-T", t)],
+             *([] if gated else ["-u"])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         line = self.proc.stdout.readline().split()
         assert line and line[0] == "bootstrap", f"test broker did not start: {line}"

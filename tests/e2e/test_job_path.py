@@ -6,6 +6,7 @@ import time
 import uuid
 
 import msgpack
+import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from conftest import ROOT, bin_path
@@ -118,6 +119,7 @@ def test_copies_of_one_job_sent_at_once_run_once(workers, client):
     db.close()
 
 
+@pytest.mark.deleting_broker
 def test_jobs_deleted_before_they_were_read_are_reported(workers, client, broker):
     """A consumer position reset past unconsumed messages is never silent:
     the test broker (like the embedded one) keeps about 5 MiB a partition,
@@ -141,6 +143,7 @@ def test_jobs_deleted_before_they_were_read_are_reported(workers, client, broker
     assert total(text, "brig_jobs_skipped_total", partition=partition) == skipped, text
 
 
+@pytest.mark.deleting_broker
 def test_jobs_deleted_before_a_first_worker_read_them_are_reported(workers, client):
     """A group with no committed offset starts at the log's start, which is
     past offset 0 when the broker deleted jobs before any worker read them
@@ -153,6 +156,7 @@ def test_jobs_deleted_before_a_first_worker_read_them_are_reported(workers, clie
     check_deleted_reported(w, client, big, first_offset=0)
 
 
+@pytest.mark.deleting_broker
 def test_a_partition_whose_every_unread_job_was_deleted_is_reported(workers, broker, client):
     """No message follows the deleted ones to show the gap: a 6 MiB job (valid
     in SCHEMA.md, from a client that does not know the broker's limit) takes
@@ -225,9 +229,10 @@ def test_sessions_live_under_the_state_dir(tmp_path, workers, client):
 def test_the_embedded_broker_refuses_what_it_cannot_keep(tmp_path):
     """The embedded broker keeps about 5 MiB a partition and deletes older
     messages, read or not: brig's clients refuse a job larger than its state
-    file's message_max_bytes before sending it, and a result over it becomes
-    the short internal_error that says so, instead of a message deleted
-    unread."""
+    file's message_max_bytes before sending it (the broker's gate refuses it
+    from any other client: test_embedded_gate.py), and a result over it
+    becomes the short internal_error that says so, instead of a message
+    deleted unread."""
     state = tmp_path / "state"
     env = dict(os.environ, BRIG_STATE_DIR=str(state), BRIG_DATA_DIR=str(tmp_path / "data"))
     env.pop("BRIG_BROKERS", None)

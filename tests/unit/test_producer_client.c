@@ -153,7 +153,8 @@ static int start(void **state)
 {
     (void)state;
     const char *topics[] = {"brig.jobs", "brig.results", "brig.logs", "brig.dlq"};
-    if (embedded_broker_start(1, topics, 4, PARTITIONS, &broker, err, sizeof err) < 0) {
+    const struct broker_gate_config gate = {.topic = "brig.jobs", .group = "brig-workers"};
+    if (embedded_broker_start(1, topics, 4, PARTITIONS, &gate, &broker, err, sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }

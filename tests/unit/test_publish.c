@@ -65,7 +65,7 @@ static int scenario(void)
     const char *topics[] = {"t.results", "t.logs", "t.dlq", "t.audit"};
     struct embedded_broker *broker;
     char err[512];
-    if (embedded_broker_start(1, topics, 4, 1, &broker, err, sizeof(err)) < 0)
+    if (embedded_broker_start(1, topics, 4, 1, NULL, &broker, err, sizeof(err)) < 0)
         return 10;
     struct property props[] = {
         {"queue.buffering.max.messages", "10"},
