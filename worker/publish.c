@@ -326,7 +326,6 @@ static void produce_again(struct publisher *p)
         p->redo = task->next;
         if (!p->redo)
             p->redo_tail = &p->redo;
-        p->delivered_tail = &p->delivered;
         task->next = NULL;
         unsigned redo = task->redo;
         task->redo = 0;
