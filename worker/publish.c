@@ -13,6 +13,10 @@
 #include "worker/log.h"
 #include "worker/metrics.h"
 
+/* What is left of a dead letter's data when its topic refuses it whole:
+ * within any sane broker's limit (Kafka's default is 1 MiB). */
+#define DEAD_LETTER_CUT_BYTES (512u << 10)
+
 struct publisher {
     rd_kafka_t *producer;
     /* Made at start, so that their metadata and the idempotent producer's id
@@ -92,6 +96,12 @@ static rd_kafka_resp_err_t produce_once(struct publisher *p, const char *topic, 
         RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
 }
 
+static bool too_large(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
+
 /* Main loop thread: produces a copy of value. A full local queue is waited
  * out while serving delivery reports (this is the thread that may), since
  * dropping an answer is never an option. */
@@ -102,21 +112,16 @@ static rd_kafka_resp_err_t produce_answer(struct publisher *p, const char *topic
     for (;;) {
         rd_kafka_resp_err_t err = produce_once(p, topic, key, key_len, value, len, task);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            if (err) {
+            if (err)
                 metrics_producer_error();
+            /* A size refusal is the caller's to mend, and to tell. */
+            if (err && !too_large(err))
                 log_error(task->job_id[0] ? task->job_id : NULL, "producing to %s: %s", topic,
                           rd_kafka_err2str(err));
-            }
             return err;
         }
         rd_kafka_poll(p->producer, 10);
     }
-}
-
-static bool too_large(rd_kafka_resp_err_t err)
-{
-    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
-           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
 }
 
 /* A result the cluster refuses for its size is replaced by a short one that
@@ -137,6 +142,10 @@ static rd_kafka_resp_err_t produce_size_notice(struct publisher *p, struct task 
         .error = text,
     };
     struct brig_error err;
+    log_warn(task->job_id,
+             "the result (%zu bytes) is too large for %s: answering with a notice "
+             "that says so",
+             refused_len, topic);
     msgpack_sbuffer_clear(&task->result);
     if (brig_result_encode(&notice, &task->result, &err) < 0) {
         log_error(task->job_id, "encoding a size notice: %s: %s", err.field, err.reason);
@@ -146,17 +155,81 @@ static rd_kafka_resp_err_t produce_size_notice(struct publisher *p, struct task 
                           task->result.size, task);
 }
 
+/* Replaces the task's dead letter, refused for its size, with one whose data
+ * is cut shorter (SCHEMA.md section 8): its first DEAD_LETTER_CUT_BYTES, then
+ * none. Its topic, partition and offset still find the original. Returns -1
+ * when there is nothing left to cut. */
+static int cut_dead_letter(struct publisher *p, struct task *task)
+{
+    struct brig_dead_letter letter;
+    struct brig_error err;
+    const char *job = task->job_id[0] ? task->job_id : NULL;
+    if (brig_dead_letter_decode(task->dead_letter.data, task->dead_letter.size, &letter, &err) <
+        0) {
+        log_error(job, "reading back a dead letter: %s: %s", err.field, err.reason);
+        return -1;
+    }
+    int rc = -1;
+    size_t had = letter.data.len;
+    msgpack_sbuffer cut;
+    msgpack_sbuffer_init(&cut);
+    if (had == 0) {
+        log_error(job,
+                  "the dead letter of %s[%llu]@%llu (%zu bytes, no data left) is too large for "
+                  "%s: not produced; the audit store keeps the message",
+                  letter.topic, (unsigned long long)letter.partition,
+                  (unsigned long long)letter.offset, task->dead_letter.size, p->topic_dlq);
+        goto out;
+    }
+    letter.data.len = had > DEAD_LETTER_CUT_BYTES ? DEAD_LETTER_CUT_BYTES : 0;
+    letter.data_truncated = true;
+    if (brig_dead_letter_encode(&letter, &cut, &err) < 0) {
+        log_error(job, "encoding a shorter dead letter: %s: %s", err.field, err.reason);
+        goto out;
+    }
+    log_warn(job,
+             "the dead letter of %s[%llu]@%llu (%zu bytes) is too large for %s: producing it "
+             "with %zu of its %zu bytes of data (data_truncated)",
+             letter.topic, (unsigned long long)letter.partition, (unsigned long long)letter.offset,
+             task->dead_letter.size, p->topic_dlq, letter.data.len, had);
+    msgpack_sbuffer_destroy(&task->dead_letter);
+    task->dead_letter = cut;
+    msgpack_sbuffer_init(&cut);
+    rc = 0;
+out:
+    msgpack_sbuffer_destroy(&cut);
+    brig_dead_letter_free(&letter);
+    return rc;
+}
+
+/* Produces the task's dead letter, cut shorter each time its size is refused
+ * (cut first: the broker refused it already). A size refusal never stops the
+ * worker nor comes back for ever: a letter refused even without its data is
+ * left out, and too_large() returned. */
+static rd_kafka_resp_err_t produce_dead_letter(struct publisher *p, struct task *task, bool cut)
+{
+    if (cut && cut_dead_letter(p, task) < 0)
+        return RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+    for (;;) {
+        rd_kafka_resp_err_t rc =
+            produce_answer(p, p->topic_dlq, task->key, task->key_len, task->dead_letter.data,
+                           task->dead_letter.size, task);
+        if (!too_large(rc) || cut_dead_letter(p, task) < 0)
+            return rc;
+    }
+}
+
 int publish_answer(struct publisher *p, struct task *task)
 {
     rd_kafka_resp_err_t rc;
     task->stage = TASK_PUBLISHED;
     task->undelivered = 0;
     if (task->dead_letter.size > 0) {
-        rc = produce_answer(p, p->topic_dlq, task->key, task->key_len, task->dead_letter.data,
-                            task->dead_letter.size, task);
-        if (rc)
+        rc = produce_dead_letter(p, task, false);
+        if (rc && !too_large(rc))
             goto failed;
-        task->undelivered++;
+        if (!rc)
+            task->undelivered++;
     }
     if (task->result.size > 0) {
         rc = produce_answer(p, task->reply_topic, task->job_id, strlen(task->job_id),
@@ -179,7 +252,8 @@ failed:
 enum redo {
     REDO_DEAD_LETTER = 1,
     REDO_RESULT = 2,
-    REDO_SIZE_NOTICE = 4, /* the result, refused for its size */
+    REDO_SIZE_NOTICE = 4,     /* the result, refused for its size */
+    REDO_DEAD_LETTER_CUT = 8, /* the dead letter, refused for its size */
 };
 
 /* Which of the task's messages msg is: librdkafka has its own copy. */
@@ -187,7 +261,7 @@ static enum redo message_of(const struct task *task, const rd_kafka_message_t *m
 {
     if (msg->len == task->dead_letter.size &&
         memcmp(msg->payload, task->dead_letter.data, msg->len) == 0)
-        return REDO_DEAD_LETTER;
+        return too_large(msg->err) ? REDO_DEAD_LETTER_CUT : REDO_DEAD_LETTER;
     return too_large(msg->err) ? REDO_SIZE_NOTICE : REDO_RESULT;
 }
 
@@ -229,9 +303,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         if (!task)
             return; /* a lost log chunk: the result still carries the output */
         /* librdkafka already retried for message.timeout.ms; an answer is
-         * never dropped, so it is produced again once the poll returns. */
-        log_warn(task->job_id, "delivery to %s failed (%s); producing it again",
-                 rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
+         * never dropped, so it is produced again once the poll returns (one
+         * refused for its size is mended first, which says so). */
+        if (!too_large(msg->err))
+            log_warn(task->job_id[0] ? task->job_id : NULL,
+                     "delivery to %s failed (%s); producing it again",
+                     rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
         if (!task->redo)
             task_append(&p->redo_tail, task);
         task->redo |= message_of(task, msg);
@@ -249,14 +326,19 @@ static void produce_again(struct publisher *p)
         p->redo = task->next;
         if (!p->redo)
             p->redo_tail = &p->redo;
-        p->delivered_tail = &p->delivered;
         task->next = NULL;
         unsigned redo = task->redo;
         task->redo = 0;
         rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
-        if (redo & REDO_DEAD_LETTER)
-            rc = produce_answer(p, p->topic_dlq, task->key, task->key_len, task->dead_letter.data,
-                                task->dead_letter.size, task);
+        if (redo & (REDO_DEAD_LETTER | REDO_DEAD_LETTER_CUT)) {
+            rc = produce_dead_letter(p, task, redo & REDO_DEAD_LETTER_CUT);
+            /* Left out: it will not be reported. */
+            if (too_large(rc)) {
+                rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+                if (--task->undelivered == 0)
+                    task_append(&p->delivered_tail, task);
+            }
+        }
         if (!rc && (redo & REDO_SIZE_NOTICE))
             rc = produce_size_notice(p, task, task->reply_topic, task->result.size);
         else if (!rc && (redo & REDO_RESULT))

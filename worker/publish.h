@@ -43,8 +43,9 @@ void publisher_free(struct publisher *p);
  * message's key, as it was) and its result (keyed by the job id, to
  * task->reply_topic); task->undelivered counts what is under way, 0 when
  * there was nothing to say. A result the cluster refuses for its size is
- * replaced by a short internal_error that says so. Returns -1 when the
- * producer failed for good (publisher_failed()). */
+ * replaced by a short internal_error that says so; a dead letter, by one whose
+ * data is cut short (SCHEMA.md section 8), or left out when even that is
+ * refused. Returns -1 when the producer failed for good (publisher_failed()). */
 int publish_answer(struct publisher *p, struct task *task);
 
 /* Main loop thread. Serves delivery reports for up to timeout_ms and appends
