@@ -74,9 +74,14 @@ def test_a_dead_letter_too_large_for_the_broker_is_cut_and_the_worker_goes_on(tm
     worker, bootstrap = start_embedded_worker(tmp_path)
     try:
         bad_id = "poison-" + uuid.uuid4().hex[:8]
-        # A job whose id can be read, followed by 4 MiB of trailing bytes.
-        bad = msgpack.packb(job(id=bad_id), use_bin_type=True) + os.urandom(4 << 20)
-        partition, offset = produce(bootstrap, b"poison-key", bad)
+        # A job whose id can be read, followed by trailing bytes, with a
+        # 12 KiB key: a message set just within the 2.5 MiB the broker's
+        # gate takes, whose dead letter (data, key and its own fields) is
+        # over the 2.5 MiB less 4 KiB the worker's messages may have.
+        poison_key = b"poison-key-" + b"k" * (12 << 10)
+        head = msgpack.packb(job(id=bad_id), use_bin_type=True)
+        bad = head + os.urandom((5 << 19) - len(poison_key) - len(head) - 512)
+        partition, offset = produce(bootstrap, poison_key, bad)
         good = job()
         produce(bootstrap, good["id"].encode(), msgpack.packb(good, use_bin_type=True))
 
@@ -91,7 +96,7 @@ def test_a_dead_letter_too_large_for_the_broker_is_cut_and_the_worker_goes_on(tm
         assert answers.results[good["id"]]["status"] == "ok", answers.results[good["id"]]
         assert answers.results[bad_id]["status"] == "rejected", answers.results[bad_id]
         [(key, letter)] = answers.dead_letters
-        assert key == b"poison-key"
+        assert key == poison_key
         assert (letter["topic"], letter["partition"], letter["offset"]) == \
             ("brig.jobs", partition, offset)
         assert letter["id"] == bad_id
