@@ -101,6 +101,39 @@ def wait_assigned(worker, timeout=90):
     wait_for(lambda: 'msg="assigned ' in worker.log(), timeout, f"{worker.name} assigned")
 
 
+def held_partitions(worker):
+    """How many partitions the worker holds, from its log: cooperative
+    rebalancing assigns and releases them a few at a time."""
+    held = 0
+    for verb, n in re.findall(r'msg="(assigned|released) (\d+) partition', worker.log()):
+        held += int(n) if verb == "assigned" else -int(n)
+    return held
+
+
+def rebalances(workers):
+    """Each worker's assignment changes, for a failure's message."""
+    return {w.name: re.findall(r'ts=(\S+) .*msg="((?:assigned|released|lost) \d+) partition',
+                               w.log()) for w in workers}
+
+
+def wait_group_settled(workers, partitions, timeout=90, quiet=3.0):
+    """Until every worker holds a share of the partitions, together all of
+    them, with no change for quiet seconds: a rebalance that moves a
+    partition while its jobs run makes its new owner run them again (a
+    redelivery), which a test of one run per job must not start under."""
+    last = {}
+
+    def settled():
+        state = tuple(held_partitions(w) for w in workers)
+        if sum(state) != partitions or min(state) < 1:
+            last.clear()
+            return False
+        if last.get("state") != state:
+            last.update(state=state, since=time.monotonic())
+        return time.monotonic() - last["since"] >= quiet
+    wait_for(settled, timeout, "the group to settle")
+
+
 def test_the_worker_creates_its_topics_as_brig_needs_them(kafka, prefix, pool, tmp_path):
     w = pool("w", partitions=6)
     wait_assigned(w)
@@ -160,13 +193,13 @@ def test_a_topic_with_small_messages_is_reported_and_results_still_answer(kafka,
 
 def test_three_workers_share_1000_jobs_each_run_once(pool, client):
     workers = [pool(f"w{i}", concurrency=2) for i in range(3)]
-    for w in workers:
-        wait_assigned(w)
+    wait_group_settled(workers, 6)
     c = client()
     ids = [c.submit(job("true")) for _ in range(1000)]
     c.flush()
     counts = check_every_job_answered_and_runs_accounted(c, ids, workers)
-    assert all(counts[jid][0] == 1 for jid in ids), "a job ran twice without a failure"
+    assert all(counts[jid][0] == 1 for jid in ids), \
+        f"a job ran twice without a failure; the workers' rebalances: {rebalances(workers)}"
     used = [w for w in workers if runs_and_deliveries([w])]
     assert len(used) >= 2, "the group did not share the load"
 
