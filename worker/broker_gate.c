@@ -183,8 +183,11 @@ static void watch(struct conn *c)
             events |= EPOLLIN; /* the answers of a client that left */
         if (gate_buf_pending(&s->out) > 0 || (!s->is_client && c->connecting))
             events |= EPOLLOUT;
+        if (events == s->events)
+            continue; /* a system call saved on most events */
         struct epoll_event ev = {.events = events, .data.ptr = s};
         epoll_ctl(gate->epfd, EPOLL_CTL_MOD, s->fd, &ev);
+        s->events = events;
     }
 }
 
@@ -223,10 +226,14 @@ static void accept_client(struct broker_gate *gate, struct listener *l)
     if (gate->conns)
         gate->conns->prev = c;
     gate->conns = c;
-    struct epoll_event ev = {.events = 0, .data.ptr = &c->client};
-    epoll_ctl(gate->epfd, EPOLL_CTL_ADD, fd, &ev);
-    ev.data.ptr = &c->broker;
-    epoll_ctl(gate->epfd, EPOLL_CTL_ADD, up, &ev);
+    struct epoll_event client_ev = {.events = 0, .data.ptr = &c->client};
+    struct epoll_event broker_ev = {.events = 0, .data.ptr = &c->broker};
+    if (epoll_ctl(gate->epfd, EPOLL_CTL_ADD, fd, &client_ev) < 0 ||
+        epoll_ctl(gate->epfd, EPOLL_CTL_ADD, up, &broker_ev) < 0) {
+        log_error(NULL, "embedded broker gate: watching a new connection: %s", strerror(errno));
+        conn_end(c);
+        return;
+    }
     watch(c);
 }
 

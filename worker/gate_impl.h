@@ -33,6 +33,7 @@ struct conn;
 struct side {
     int fd;
     bool is_client, closed;
+    uint32_t events; /* what epoll watches it for */
     struct conn *conn;
     struct buf in, out;
 };
