@@ -52,6 +52,9 @@ struct pending {
     /* The gate's own answer, sent when it reaches the head. */
     uint8_t *reply;
     size_t reply_len;
+    /* A Produce with acks=0: the mock answers it anyway (it ignores acks),
+     * but its client expects nothing, so the answer stops here. */
+    bool unanswered;
 };
 
 struct conn {

@@ -113,17 +113,14 @@ static int on_produce(struct conn *c, const uint8_t *frame, size_t len,
                      gate->topic);
             return -1;
         }
-        struct pending *p = acks == 0 ? NULL : push(c, h);
-        if (acks != 0 && !p) {
+        struct pending *p = push(c, h);
+        if (!p) {
             free(sets);
             return -1;
         }
-        if (p) {
-            p->sets = sets;
-            p->n_sets = admitted;
-        } else {
-            free(sets);
-        }
+        p->sets = sets;
+        p->n_sets = admitted;
+        p->unanswered = acks == 0;
         return gate_buf_append(&c->broker.out, frame - 4, len + 4);
     }
     /* Refused whole: the sets admitted before the refusal are not sent,
@@ -240,13 +237,14 @@ int gate_on_response(struct conn *c, uint8_t *frame, size_t len)
         rc = gate_rewrite_ports(frame, len, p->api_key, p->version, gate_port_of, gate);
     }
     gate_entries_free(&answer);
+    bool unanswered = p->unanswered;
     c->head = p->next;
     if (!c->head)
         c->tail = &c->head;
     gate_pending_free(p);
     if (rc < 0)
         return -1;
-    if (!c->client.closed && gate_buf_append(&c->client.out, frame - 4, len + 4) < 0)
+    if (!c->client.closed && !unanswered && gate_buf_append(&c->client.out, frame - 4, len + 4) < 0)
         return -1;
     return gate_flush_replies(c);
 }

@@ -6,6 +6,7 @@ makes it delete a job the workers have not committed past: what does not fit
 waits in the producer, which Kafka clients retry, and runs once workers read
 the backlog. Each test fails against the same broker without its gate
 (brig-test-broker -u), which deletes the jobs."""
+import logging
 import time
 
 import msgpack
@@ -107,3 +108,40 @@ def test_a_job_sent_with_acks_0_is_not_taken(broker):
     finally:
         consumer.close()
     assert marks == [(0, 0)] * BROKER_PARTITIONS
+
+
+def test_a_producer_with_acks_0_to_another_topic_keeps_its_connection(broker):
+    """The mock answers even a produce with acks=0 (it ignores acks); the
+    gate keeps that answer from the client, which expects none, instead of
+    taking it for an answer to nothing and closing the connection."""
+    lines = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+    log = logging.getLogger("acks0-producer")
+    log.addHandler(Capture())
+    log.setLevel(logging.DEBUG)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": 0, "linger.ms": 0,
+                         "logger": log})
+    sent = [b"line %d" % i for i in range(20)]
+    for value in sent:
+        producer.produce("brig.logs", key=b"k", value=value)
+        producer.poll(0.05)
+    assert producer.flush(10) == 0
+    time.sleep(1)  # a closed connection is logged on the next poll
+    producer.poll(0.1)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "acks0",
+                         "auto.offset.reset": "earliest"})
+    got = []
+    try:
+        consumer.subscribe(["brig.logs"])
+        deadline = time.monotonic() + 30
+        while len(got) < len(sent) and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                got.append(msg.value())
+    finally:
+        consumer.close()
+    assert sorted(got) == sorted(sent)
+    assert not [line for line in lines if "Disconnected" in line], lines
