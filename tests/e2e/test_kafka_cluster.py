@@ -42,11 +42,20 @@ def test_cluster_has_three_brokers_and_serves_a_consumer_group(kafka):
             member.subscribe([topic])
 
         def all_read():
+            # Until the group has settled with a share for each and each has
+            # read its share to the end: a member that read partitions
+            # before a rebalance moved them may have been counted already
+            # (CI: [8, -1001, 8] committed after 30 messages, duplicates
+            # among them).
             for member in members:
                 msg = member.poll(0.1)
                 if msg is not None and msg.error() is None:
                     got.append(msg.value())
-            return len(got) >= 30 and all(m.assignment() for m in members)
+            assignments = [m.assignment() for m in members]
+            if not all(assignments) or sum(len(a) for a in assignments) != 3:
+                return False
+            return all(tp.offset == 10 for m, a in zip(members, assignments)
+                       for tp in m.position(a))
         wait_for(all_read, 60, "two members to read the 30 messages")
         assignments = [{tp.partition for tp in m.assignment()} for m in members]
         assert sorted(assignments[0] | assignments[1]) == [0, 1, 2]
@@ -59,7 +68,8 @@ def test_cluster_has_three_brokers_and_serves_a_consumer_group(kafka):
     finally:
         for member in members:
             member.close()
-    assert sorted(got) == sorted(sum((values(10, f"p{p}") for p in range(3)), []))
+    # A partition moved by a rebalance is read again from its start.
+    assert set(got) == set(sum((values(10, f"p{p}") for p in range(3)), []))
 
 
 @pytest.mark.kafka
