@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -433,11 +432,6 @@ fail:
 const char *broker_gate_bootstraps(const struct broker_gate *gate)
 {
     return gate->bootstraps;
-}
-
-uint64_t broker_gate_refusals(const struct broker_gate *gate)
-{
-    return atomic_load(&((struct broker_gate *)gate)->refusals);
 }
 
 void broker_gate_stop(struct broker_gate *gate)

@@ -40,9 +40,6 @@ int broker_gate_start(const struct broker_gate_config *config, const char *upstr
 /* The gate's "127.0.0.1:port,...", in the same order. */
 const char *broker_gate_bootstraps(const struct broker_gate *gate);
 
-/* Produce requests answered with a refusal so far. */
-uint64_t broker_gate_refusals(const struct broker_gate *gate);
-
 /* Stops the thread and closes every connection. NULL is a no-op. */
 void broker_gate_stop(struct broker_gate *gate);
 

@@ -4,7 +4,6 @@
 #define BRIG_WORKER_GATE_IMPL_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,7 +83,6 @@ struct broker_gate {
      * name them: freed after it. */
     struct conn *dead;
     char bootstraps[BROKERS_MAX * 24];
-    _Atomic uint64_t refusals;
     int64_t *logged_ms; /* per partition: the last refusal logged */
     size_t n_logged;
 };

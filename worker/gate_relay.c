@@ -1,6 +1,5 @@
 /* The gate's handling of each request and answer (broker_gate.h): which it
  * relays, which it answers itself, and what it learns from them. */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,7 +127,6 @@ static int on_produce(struct conn *c, const uint8_t *frame, size_t len,
     for (size_t i = 0; i < admitted; i++)
         gate_ledger_settle(gate->ledger, sets[i].partition, sets[i].records_len, -1, 0);
     free(sets);
-    atomic_fetch_add(&gate->refusals, 1);
     for (size_t i = 0; i < entries.n; i++)
         if (!entries.v[i].error)
             entries.v[i].error = KAFKA_ERR_NOT_ENOUGH_REPLICAS;
